@@ -1,0 +1,27 @@
+/**
+ * NestJS 12 ships as ES modules, and Jest on Node 20 can only load those in its ESM mode
+ * (`--experimental-vm-modules`, set by the npm scripts). Test sources are compiled to ESM by
+ * ts-jest; the production build stays CommonJS, which Node >= 20.19 runs with require(esm).
+ */
+const transform = {
+  '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.test.json', useESM: true }],
+};
+const common = {
+  testEnvironment: 'node',
+  transform,
+  extensionsToTreatAsEsm: ['.ts'],
+  moduleFileExtensions: ['ts', 'js', 'json'],
+};
+
+module.exports = {
+  testTimeout: 60000,
+  projects: [
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/src/**/*.spec.ts'] },
+    {
+      ...common,
+      displayName: 'e2e',
+      testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
+      globalSetup: '<rootDir>/test/support/global-setup.ts',
+    },
+  ],
+};

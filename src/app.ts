@@ -1,0 +1,34 @@
+import { INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { NestExpressApplication } from '@nestjs/platform-express';
+import type { Logger } from 'pino';
+import { AppModule } from './app.module';
+import { AppConfig } from './core/config';
+import { MetricsService } from './core/health/metrics.service';
+import { jsonBodyParser } from './core/http/body-parser';
+import { setupSwagger } from './core/http/swagger';
+import { createValidationPipe } from './core/http/validation';
+import { createLogger, httpLogger, PinoLoggerService } from './core/logging/logger';
+
+export interface HeraldApp {
+  app: INestApplication;
+  logger: Logger;
+}
+
+/** Builds a fully configured, not yet listening, Herald application. Used by main and by tests. */
+export async function createApp(config: AppConfig): Promise<HeraldApp> {
+  const logger = createLogger(config.logLevel);
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
+    bodyParser: false,
+    logger: new PinoLoggerService(logger),
+    abortOnError: false,
+  });
+  app.disable('x-powered-by');
+  app.use(httpLogger(logger));
+  app.use(app.get(MetricsService).httpMiddleware());
+  app.use(jsonBodyParser(config.bodyLimitBytes));
+  app.useGlobalPipes(createValidationPipe());
+  app.enableShutdownHooks();
+  setupSwagger(app, config);
+  return { app, logger };
+}

@@ -1,0 +1,71 @@
+import 'reflect-metadata';
+import { parseArgs } from 'node:util';
+import { DataSource } from 'typeorm';
+import { ApiKeyEntity } from '../core/auth/api-key.entity';
+import { ApiKeysService } from '../core/auth/api-keys.service';
+import { SCOPES } from '../core/auth/principal';
+import { ConfigError, loadProcessConfig } from '../core/config';
+import { buildDataSourceOptions } from '../core/database/data-source-options';
+import { Database } from '../core/database/database.service';
+
+const USAGE = `Usage: npm run key:create -- --kind app|user --org <organisation_id> --scopes a,b [--user <user_id>] [--workspaces w1,w2] [--name <text>]
+Scopes: ${SCOPES.join(', ')}`;
+
+function fail(message: string): never {
+  process.stderr.write(`${message}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+function list(value: string | undefined): string[] {
+  return (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+async function main(): Promise<void> {
+  let args;
+  try {
+    args = parseArgs({
+      options: {
+        kind: { type: 'string' },
+        org: { type: 'string' },
+        user: { type: 'string' },
+        workspaces: { type: 'string' },
+        scopes: { type: 'string' },
+        name: { type: 'string' },
+      },
+    }).values;
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  if (args.kind !== 'app' && args.kind !== 'user') fail('--kind must be app or user');
+  if (!args.org) fail('--org is required');
+  if (args.kind === 'user' && !args.user) fail('--user is required for a user key');
+  if (args.kind === 'app' && args.user) fail('--user is only for user keys');
+  const scopes = list(args.scopes);
+  const unknown = scopes.filter((s) => !(SCOPES as readonly string[]).includes(s));
+  if (unknown.length) fail(`unknown scope(s): ${unknown.join(', ')}`);
+
+  const config = loadProcessConfig();
+  const dataSource = await new DataSource(buildDataSourceOptions(config.database, [ApiKeyEntity])).initialize();
+  try {
+    await dataSource.runMigrations();
+    const db = new Database(dataSource);
+    const key = await db.transaction((m) =>
+      new ApiKeysService(db).insert(m, {
+        kind: args.kind as 'app' | 'user',
+        organisation_id: args.org!,
+        user_id: args.user,
+        workspace_ids: list(args.workspaces),
+        scopes,
+        name: args.name ?? 'created from the command line',
+      }),
+    );
+    process.stdout.write(`${JSON.stringify(key, null, 2)}\n`);
+  } finally {
+    await dataSource.destroy();
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`${err instanceof ConfigError ? err.message : (err?.stack ?? String(err))}\n`);
+  process.exit(1);
+});

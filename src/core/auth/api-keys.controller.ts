@@ -1,0 +1,37 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiKeysService } from './api-keys.service';
+import { Authenticated, CurrentPrincipal } from './decorators';
+import { ApiKeyDto, CreateApiKeyDto, CreatedApiKeyDto, RevokedApiKeyDto } from './dto/api-key.dto';
+import type { Principal } from './principal';
+
+@ApiTags('api-keys')
+@Controller('api/v1/api-keys')
+@Authenticated('admin')
+export class ApiKeysController {
+  constructor(private readonly keys: ApiKeysService) {}
+
+  @Post()
+  @ApiOperation({ summary: 'Create an API key', description: 'The token is shown once, in this response.' })
+  @ApiCreatedResponse({ type: CreatedApiKeyDto })
+  create(@CurrentPrincipal() caller: Principal, @Body() dto: CreateApiKeyDto): Promise<CreatedApiKeyDto> {
+    return this.keys.create(caller, dto);
+  }
+
+  @Get()
+  @ApiOperation({ summary: "List the organisation's API keys (tokens are never returned)" })
+  @ApiQuery({ name: 'organisation_id', required: false, description: 'Operator key only: the organisation to list.' })
+  @ApiOkResponse({ type: [ApiKeyDto] })
+  list(@CurrentPrincipal() caller: Principal, @Query('organisation_id') organisationId?: string): Promise<ApiKeyDto[]> {
+    return this.keys.list(caller, typeof organisationId === 'string' ? organisationId : undefined);
+  }
+
+  @Delete(':key_id')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Revoke an API key; it stops working at once' })
+  @ApiOkResponse({ type: RevokedApiKeyDto })
+  @ApiNotFoundResponse({ description: 'No such key in this organisation.' })
+  revoke(@CurrentPrincipal() caller: Principal, @Param('key_id') id: string): Promise<RevokedApiKeyDto> {
+    return this.keys.revoke(caller, id);
+  }
+}

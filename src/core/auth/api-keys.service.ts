@@ -1,0 +1,160 @@
+import { ForbiddenException, Injectable, NotFoundException } from '@nestjs/common';
+import { EntityManager, IsNull } from 'typeorm';
+import { Database } from '../database/database.service';
+import { newId } from '../http/ids';
+import { isoNow } from '../http/time';
+import { generateApiKeyToken, hashApiKeyToken, tokenHint } from './api-key-tokens';
+import { ApiKeyEntity } from './api-key.entity';
+import { ApiKeyDto, CreateApiKeyDto, CreatedApiKeyDto, RevokedApiKeyDto } from './dto/api-key.dto';
+import { Principal } from './principal';
+
+export class ApiKeyNotFoundException extends NotFoundException {
+  constructor(id: string) {
+    super(`API key ${id} not found`);
+  }
+}
+
+/** Organisation id the operator key carries; no tenant data is ever stored under it. */
+export const OPERATOR_ORGANISATION = '*';
+
+function toDto(key: ApiKeyEntity): ApiKeyDto {
+  return {
+    key_id: key.id,
+    name: key.name,
+    kind: key.kind,
+    user_id: key.user_id,
+    organisation_id: key.organisation_id,
+    workspace_ids: key.workspace_ids,
+    scopes: key.scopes,
+    operator: key.operator,
+    token_hint: key.token_hint,
+    created_at: key.created_at,
+    revoked_at: key.revoked_at,
+  };
+}
+
+export function principalFromKey(key: ApiKeyEntity): Principal {
+  return {
+    kind: key.kind,
+    user_id: key.user_id ?? undefined,
+    organisation_id: key.organisation_id,
+    workspace_ids: key.workspace_ids,
+    scopes: key.scopes,
+    operator: key.operator,
+    credential: 'api_key',
+    key_id: key.id,
+  };
+}
+
+export interface NewKey {
+  kind: 'user' | 'app';
+  user_id?: string;
+  organisation_id: string;
+  workspace_ids?: string[];
+  scopes: string[];
+  name?: string;
+  operator?: boolean;
+  created_by?: string;
+  /** A token chosen by the installer (HERALD_BOOTSTRAP_KEY); otherwise one is generated. */
+  token?: string;
+}
+
+@Injectable()
+export class ApiKeysService {
+  constructor(private readonly db: Database) {}
+
+  /** Resolves a presented token; revoked and unknown tokens give undefined. */
+  async principalForToken(token: string): Promise<Principal | undefined> {
+    const hash = hashApiKeyToken(token);
+    const key = await this.db.read((m) => m.findOne(ApiKeyEntity, { where: { token_hash: hash, revoked_at: IsNull() } }));
+    return key ? principalFromKey(key) : undefined;
+  }
+
+  async create(caller: Principal, dto: CreateApiKeyDto): Promise<CreatedApiKeyDto> {
+    const organisationId = dto.organisation_id ?? (caller.operator ? undefined : caller.organisation_id);
+    if (!organisationId) throw new ForbiddenException('organisation_id is required when the operator key creates a key');
+    if (!caller.operator && organisationId !== caller.organisation_id) {
+      throw new ForbiddenException('An admin key may only create keys for its own organisation');
+    }
+    return this.db.transaction((m) =>
+      this.insert(m, {
+        kind: dto.kind,
+        user_id: dto.kind === 'user' ? dto.user_id : undefined,
+        organisation_id: organisationId,
+        workspace_ids: dto.workspace_ids,
+        scopes: dto.scopes,
+        name: dto.name,
+        created_by: caller.key_id ?? caller.user_id,
+      }),
+    );
+  }
+
+  async insert(m: EntityManager, key: NewKey): Promise<CreatedApiKeyDto> {
+    const token = key.token ?? generateApiKeyToken();
+    const entity = m.create(ApiKeyEntity, {
+      id: newId('key'),
+      token_hash: hashApiKeyToken(token),
+      token_hint: tokenHint(token),
+      name: key.name ?? null,
+      kind: key.kind,
+      user_id: key.user_id ?? null,
+      organisation_id: key.organisation_id,
+      workspace_ids: key.workspace_ids ?? [],
+      scopes: key.scopes,
+      operator: key.operator ?? false,
+      created_by: key.created_by ?? null,
+      created_at: isoNow(),
+      revoked_at: null,
+    });
+    await m.insert(ApiKeyEntity, entity);
+    return { ...toDto(entity), token };
+  }
+
+  async list(caller: Principal, organisationId?: string): Promise<ApiKeyDto[]> {
+    const org = caller.operator ? organisationId : caller.organisation_id;
+    const keys = await this.db.read((m) =>
+      m.find(ApiKeyEntity, { where: org ? { organisation_id: org } : {}, order: { created_at: 'DESC', id: 'DESC' }, take: 1000 }),
+    );
+    return keys.map(toDto);
+  }
+
+  async revoke(caller: Principal, id: string): Promise<RevokedApiKeyDto> {
+    return this.db.transaction(async (m) => {
+      const key = await m.findOne(ApiKeyEntity, { where: { id } });
+      if (!key || (!caller.operator && key.organisation_id !== caller.organisation_id)) throw new ApiKeyNotFoundException(id);
+      if (!key.revoked_at) {
+        key.revoked_at = isoNow();
+        await m.update(ApiKeyEntity, { id }, { revoked_at: key.revoked_at });
+      }
+      return { key_id: id, revoked: true, revoked_at: key.revoked_at };
+    });
+  }
+
+  /**
+   * First start: with HERALD_BOOTSTRAP_KEY, make sure that token exists as an operator key;
+   * otherwise, on an empty key table, mint one operator key. Returns a freshly minted token
+   * so the caller can print it once.
+   */
+  async ensureOperatorKey(bootstrapToken?: string): Promise<string | undefined> {
+    return this.db.transaction(async (m) => {
+      if (bootstrapToken) {
+        const existing = await m.findOne(ApiKeyEntity, { where: { token_hash: hashApiKeyToken(bootstrapToken) } });
+        if (!existing) await this.insert(m, operatorKey(bootstrapToken));
+        return undefined;
+      }
+      if ((await m.count(ApiKeyEntity)) > 0) return undefined;
+      return (await this.insert(m, operatorKey())).token;
+    });
+  }
+}
+
+function operatorKey(token?: string): NewKey {
+  return {
+    kind: 'app',
+    organisation_id: OPERATOR_ORGANISATION,
+    scopes: ['admin'],
+    operator: true,
+    name: 'operator',
+    token,
+  };
+}

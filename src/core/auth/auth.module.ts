@@ -1,0 +1,19 @@
+import { Global, Module } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { ApiKeyEntity } from './api-key.entity';
+import { ApiKeysController } from './api-keys.controller';
+import { ApiKeysService } from './api-keys.service';
+import { AuthGuard } from './auth.guard';
+import { Authenticator } from './authenticator';
+import { JwtVerifier } from './jwt-verifier';
+import { OperatorKeyBootstrap } from './operator-key.bootstrap';
+
+@Global()
+@Module({
+  imports: [TypeOrmModule.forFeature([ApiKeyEntity])],
+  controllers: [ApiKeysController],
+  providers: [ApiKeysService, JwtVerifier, Authenticator, OperatorKeyBootstrap, { provide: APP_GUARD, useClass: AuthGuard }],
+  exports: [Authenticator, ApiKeysService],
+})
+export class AuthModule {}

@@ -1,0 +1,69 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ArrayMaxSize, ArrayUnique, IsArray, IsIn, IsOptional, IsString, Length, Matches, ValidateIf } from 'class-validator';
+import { SCOPES } from '../principal';
+
+const REF = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export class CreateApiKeyDto {
+  @ApiProperty({ enum: ['user', 'app'], example: 'app' })
+  @IsIn(['user', 'app'])
+  kind: 'user' | 'app';
+
+  @ApiPropertyOptional({ example: 'usr_84cd12ef', description: 'Required for user keys, forbidden for app keys.' })
+  @ValidateIf((o: CreateApiKeyDto) => o.kind === 'user' || o.user_id !== undefined)
+  @IsString()
+  @Matches(REF, { message: 'user_id must be 1-128 characters of letters, digits and ._:-' })
+  user_id?: string;
+
+  @ApiPropertyOptional({ example: 'org_001', description: "Defaults to the caller's organisation. Only the operator key may name another." })
+  @IsOptional()
+  @IsString()
+  @Matches(REF, { message: 'organisation_id must be 1-128 characters of letters, digits and ._:-' })
+  organisation_id?: string;
+
+  @ApiPropertyOptional({ type: [String], example: ['ws_finance'] })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(100)
+  @ArrayUnique()
+  @IsString({ each: true })
+  @Matches(REF, { each: true, message: 'each workspace id must be 1-128 characters of letters, digits and ._:-' })
+  workspace_ids?: string[];
+
+  @ApiProperty({ type: [String], enum: SCOPES, example: ['events:publish', 'events:read'] })
+  @IsArray()
+  @ArrayUnique()
+  @IsIn(SCOPES as unknown as string[], { each: true, message: `each scope must be one of ${SCOPES.join(', ')}` })
+  scopes: string[];
+
+  @ApiPropertyOptional({ example: 'claims backend' })
+  @IsOptional()
+  @IsString()
+  @Length(1, 200)
+  name?: string;
+}
+
+export class ApiKeyDto {
+  @ApiProperty({ example: 'key_01jd3m7k2q8w6t5v4x3y2z1a0b' }) key_id: string;
+  @ApiProperty({ nullable: true, example: 'claims backend' }) name: string | null;
+  @ApiProperty({ enum: ['user', 'app'] }) kind: 'user' | 'app';
+  @ApiProperty({ nullable: true, example: null }) user_id: string | null;
+  @ApiProperty({ example: 'org_001' }) organisation_id: string;
+  @ApiProperty({ type: [String] }) workspace_ids: string[];
+  @ApiProperty({ type: [String] }) scopes: string[];
+  @ApiProperty({ description: 'The key may manage keys of every organisation.' }) operator: boolean;
+  @ApiProperty({ example: 'hrld_Ab3', description: 'The first characters of the token.' }) token_hint: string;
+  @ApiProperty({ example: '2026-03-26T08:00:00.000Z' }) created_at: string;
+  @ApiProperty({ nullable: true, example: null }) revoked_at: string | null;
+}
+
+export class CreatedApiKeyDto extends ApiKeyDto {
+  @ApiProperty({ description: 'The secret token. Shown only in this response; Herald keeps only its hash.' })
+  token: string;
+}
+
+export class RevokedApiKeyDto {
+  @ApiProperty() key_id: string;
+  @ApiProperty({ example: true }) revoked: boolean;
+  @ApiProperty() revoked_at: string;
+}

@@ -1,0 +1,81 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { createRemoteJWKSet, errors as joseErrors, JWTPayload, jwtVerify, JWTVerifyGetKey } from 'jose';
+import { APP_CONFIG, type AppConfig } from '../config';
+import { Principal } from './principal';
+
+export class InvalidTokenError extends Error {}
+
+/**
+ * Verifies bearer JWTs from the customer's identity provider (HS256 with AUTH_JWT_SECRET, or
+ * keys from AUTH_JWKS_URL) and maps their claims to a Principal.
+ */
+@Injectable()
+export class JwtVerifier {
+  private readonly secret?: Uint8Array;
+  private readonly jwks?: JWTVerifyGetKey;
+
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
+    const { jwtSecret, jwksUrl } = config.auth;
+    if (jwtSecret) this.secret = new TextEncoder().encode(jwtSecret);
+    if (jwksUrl) this.jwks = createRemoteJWKSet(new URL(jwksUrl));
+  }
+
+  get enabled(): boolean {
+    return Boolean(this.secret || this.jwks);
+  }
+
+  async verify(token: string): Promise<Principal> {
+    if (!this.enabled) throw new InvalidTokenError('JWT bearer tokens are not accepted: no JWT verification is configured');
+    const options = {
+      issuer: this.config.auth.jwtIssuer,
+      audience: this.config.auth.jwtAudience,
+    };
+    let payload: JWTPayload;
+    try {
+      payload = this.secret
+        ? (await jwtVerify(token, this.secret, { ...options, algorithms: ['HS256'] })).payload
+        : (await jwtVerify(token, this.jwks!, options)).payload;
+    } catch (err) {
+      throw new InvalidTokenError(describeJoseError(err));
+    }
+    return principalFromClaims(payload);
+  }
+}
+
+function describeJoseError(err: unknown): string {
+  if (err instanceof joseErrors.JWTExpired) return 'token has expired';
+  if (err instanceof joseErrors.JWTClaimValidationFailed) return `token claim "${err.claim}" is invalid`;
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'token signature is invalid';
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'token algorithm is not allowed';
+  return 'token could not be verified';
+}
+
+function stringList(value: unknown): string[] | undefined {
+  if (value === undefined || value === null) return [];
+  if (typeof value === 'string') return value.split(/\s+/).filter(Boolean);
+  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value as string[];
+  return undefined;
+}
+
+export function principalFromClaims(claims: JWTPayload): Principal {
+  const org = claims.org;
+  if (typeof org !== 'string' || !org) throw new InvalidTokenError('token is missing the "org" claim');
+  const tokenType = claims.token_type ?? 'user';
+  if (tokenType !== 'user' && tokenType !== 'app') throw new InvalidTokenError('token claim "token_type" must be user or app');
+  if (tokenType === 'user' && (typeof claims.sub !== 'string' || !claims.sub)) {
+    throw new InvalidTokenError('user token is missing the "sub" claim');
+  }
+  const workspaces = stringList(claims.workspaces);
+  if (!workspaces) throw new InvalidTokenError('token claim "workspaces" must be a list of strings');
+  const scopes = stringList(claims.scope);
+  if (!scopes) throw new InvalidTokenError('token claim "scope" must be a space-separated string');
+  return {
+    kind: tokenType,
+    user_id: tokenType === 'user' ? (claims.sub as string) : undefined,
+    organisation_id: org,
+    workspace_ids: workspaces,
+    scopes,
+    operator: false,
+    credential: 'jwt',
+  };
+}

@@ -1,0 +1,36 @@
+/** Every scope Herald knows (SPEC "Credentials and tenancy"). */
+export const SCOPES = [
+  'events:publish',
+  'events:read',
+  'claims:read:org',
+  'users.read',
+  'notifications:write',
+  'subscriptions:write',
+  'admin',
+] as const;
+export type Scope = (typeof SCOPES)[number];
+
+export type PrincipalKind = 'user' | 'app';
+
+/** Who is calling, whether the credential was an API key or a JWT. */
+export interface Principal {
+  kind: PrincipalKind;
+  user_id?: string;
+  organisation_id: string;
+  workspace_ids: string[];
+  scopes: string[];
+  /** The install's operator key: may manage keys of every organisation. */
+  operator: boolean;
+  credential: 'api_key' | 'jwt';
+  key_id?: string;
+}
+
+/** `admin` may do everything within its organisation; the operator key everything. */
+export function hasScope(principal: Principal, scope: Scope): boolean {
+  return principal.operator || principal.scopes.includes('admin') || principal.scopes.includes(scope);
+}
+
+/** App principals, and users holding `claims:read:org`, see the whole organisation. */
+export function seesWholeOrganisation(principal: Principal): boolean {
+  return principal.kind === 'app' || hasScope(principal, 'claims:read:org');
+}

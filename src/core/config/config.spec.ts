@@ -1,0 +1,61 @@
+import { ConfigError, loadConfig } from './config';
+
+function failure(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    return err as ConfigError;
+  }
+  throw new Error('expected loadConfig to fail');
+}
+
+describe('loadConfig', () => {
+  it('gives working defaults for an empty environment', () => {
+    const config = loadConfig({});
+    expect(config.port).toBe(3000);
+    expect(config.database).toEqual({ url: undefined, schema: undefined, sqlitePath: './data/herald.sqlite', poolSize: 10 });
+    expect(config.publicBaseUrl).toBe('http://localhost:3000');
+    expect(config.publicWsUrl).toBe('ws://localhost:3000');
+    expect(config.redisUrl).toBeUndefined();
+    expect(config.logLevel).toBe('info');
+  });
+
+  it('derives the public WebSocket URL from the public base URL', () => {
+    expect(loadConfig({ PUBLIC_BASE_URL: 'https://herald.example.com/' }).publicWsUrl).toBe('wss://herald.example.com');
+  });
+
+  it('reads Postgres and Redis URLs', () => {
+    const config = loadConfig({ DATABASE_URL: 'postgres://u:p@db:5432/herald', REDIS_URL: 'redis://cache:6379', DATABASE_SCHEMA: 'tenant_a' });
+    expect(config.database.url).toBe('postgres://u:p@db:5432/herald');
+    expect(config.database.schema).toBe('tenant_a');
+    expect(config.redisUrl).toBe('redis://cache:6379');
+  });
+
+  it.each([
+    [{ PORT: 'abc' }, 'PORT', 'an integer from 0 to 65535'],
+    [{ PORT: '70000' }, 'PORT', 'an integer from 0 to 65535'],
+    [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL', 'scheme postgres or postgresql'],
+    [{ DATABASE_URL: 'not a url' }, 'DATABASE_URL', 'a URL'],
+    [{ REDIS_URL: 'http://cache' }, 'REDIS_URL', 'scheme redis or rediss'],
+    [{ PUBLIC_BASE_URL: 'ftp://x' }, 'PUBLIC_BASE_URL', 'scheme http or https'],
+    [{ PUBLIC_WS_URL: 'http://x' }, 'PUBLIC_WS_URL', 'scheme ws or wss'],
+    [{ AUTH_JWKS_URL: 'nope' }, 'AUTH_JWKS_URL', 'a URL'],
+    [{ AUTH_JWT_SECRET: 'short' }, 'AUTH_JWT_SECRET', 'at least 32 bytes'],
+    [{ HERALD_BOOTSTRAP_KEY: 'tiny' }, 'HERALD_BOOTSTRAP_KEY', 'at least 24 characters'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL', 'one of fatal, error, warn, info, debug, trace, silent'],
+    [{ DATABASE_SCHEMA: 'Drop Table' }, 'DATABASE_SCHEMA', 'a lower-case SQL identifier'],
+    [{ DATABASE_POOL_SIZE: '0' }, 'DATABASE_POOL_SIZE', 'an integer from 1 to 200'],
+  ])('rejects %j naming %s', (env, variable, expected) => {
+    const err = failure(env as Record<string, string>);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.variable).toBe(variable);
+    expect(err.message).toContain(variable);
+    expect(err.message).toContain(expected);
+    expect(err.message.split('\n')).toHaveLength(1);
+  });
+
+  it('never echoes a database password', () => {
+    const err = failure({ DATABASE_URL: 'mysql://admin:hunter2@db/x' });
+    expect(err.message).not.toContain('hunter2');
+  });
+});

@@ -1,0 +1,152 @@
+/**
+ * The one place that reads the environment. `loadConfig` turns a plain env map into a
+ * typed, validated `AppConfig`; a bad value throws a `ConfigError` whose message is one line
+ * naming the variable and what it expected.
+ */
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface DatabaseConfig {
+  /** Postgres connection string; when absent Herald runs on SQLite. */
+  url?: string;
+  /** Postgres schema to use (created if missing). Lets test runs and tenants of one server stay apart. */
+  schema?: string;
+  /** SQLite file path, used when `url` is absent. */
+  sqlitePath: string;
+  poolSize: number;
+}
+
+export interface AuthConfig {
+  jwtSecret?: string;
+  jwksUrl?: string;
+  jwtIssuer?: string;
+  jwtAudience?: string;
+  bootstrapKey?: string;
+}
+
+export interface AppConfig {
+  nodeEnv: string;
+  host: string;
+  port: number;
+  publicBaseUrl: string;
+  publicWsUrl: string;
+  database: DatabaseConfig;
+  redisUrl?: string;
+  auth: AuthConfig;
+  logLevel: LogLevel;
+  /** Largest accepted request body, in bytes. */
+  bodyLimitBytes: number;
+  shutdownGraceMs: number;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    expected: string,
+    got: string | undefined,
+  ) {
+    super(`Invalid configuration: ${variable} must be ${expected}${got === undefined ? '' : ` (got "${got}")`}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export type Env = Record<string, string | undefined>;
+
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function str(env: Env, name: string): string | undefined {
+  const value = env[name];
+  if (value === undefined) return undefined;
+  const trimmed = value.trim();
+  return trimmed === '' ? undefined : trimmed;
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = str(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^-?\d+$/.test(raw)) throw new ConfigError(name, `an integer from ${min} to ${max}`, raw);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(name, `an integer from ${min} to ${max}`, raw);
+  return value;
+}
+
+function url(env: Env, name: string, protocols: string[]): string | undefined {
+  const raw = str(env, name);
+  if (raw === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(name, `a URL (${protocols.join(', ')})`, redactUrl(raw));
+  }
+  if (!protocols.includes(parsed.protocol.replace(/:$/, ''))) {
+    throw new ConfigError(name, `a URL with scheme ${protocols.join(' or ')}`, redactUrl(raw));
+  }
+  return raw.replace(/\/+$/, '');
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = str(env, name);
+  if (raw === undefined) return fallback;
+  const lowered = raw.toLowerCase() as T;
+  if (!allowed.includes(lowered)) throw new ConfigError(name, `one of ${allowed.join(', ')}`, raw);
+  return lowered;
+}
+
+function identifier(env: Env, name: string): string | undefined {
+  const raw = str(env, name);
+  if (raw === undefined) return undefined;
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(raw)) throw new ConfigError(name, 'a lower-case SQL identifier', raw);
+  return raw;
+}
+
+/** Never echo a password from a connection string into a log line. */
+export function redactUrl(raw: string): string {
+  return raw.replace(/\/\/([^:/@]+):([^@]+)@/, '//$1:***@');
+}
+
+export function loadConfig(env: Env): AppConfig {
+  const port = int(env, 'PORT', 3000, 0, 65535);
+  const publicBaseUrl = url(env, 'PUBLIC_BASE_URL', ['http', 'https']) ?? `http://localhost:${port}`;
+  const publicWsUrl =
+    url(env, 'PUBLIC_WS_URL', ['ws', 'wss']) ?? publicBaseUrl.replace(/^http/, 'ws');
+
+  const jwtSecret = str(env, 'AUTH_JWT_SECRET');
+  if (jwtSecret !== undefined && Buffer.byteLength(jwtSecret) < 32) {
+    throw new ConfigError('AUTH_JWT_SECRET', 'at least 32 bytes long (HS256 needs a 256-bit key)', undefined);
+  }
+  const bootstrapKey = str(env, 'HERALD_BOOTSTRAP_KEY');
+  if (bootstrapKey !== undefined && (bootstrapKey.length < 24 || /\s/.test(bootstrapKey))) {
+    throw new ConfigError('HERALD_BOOTSTRAP_KEY', 'at least 24 characters with no spaces', undefined);
+  }
+
+  return {
+    nodeEnv: str(env, 'NODE_ENV') ?? 'development',
+    host: str(env, 'HOST') ?? '0.0.0.0',
+    port,
+    publicBaseUrl,
+    publicWsUrl,
+    database: {
+      url: url(env, 'DATABASE_URL', ['postgres', 'postgresql']),
+      schema: identifier(env, 'DATABASE_SCHEMA'),
+      sqlitePath: str(env, 'SQLITE_PATH') ?? './data/herald.sqlite',
+      poolSize: int(env, 'DATABASE_POOL_SIZE', 10, 1, 200),
+    },
+    redisUrl: url(env, 'REDIS_URL', ['redis', 'rediss']),
+    auth: {
+      jwtSecret,
+      jwksUrl: url(env, 'AUTH_JWKS_URL', ['http', 'https']),
+      jwtIssuer: str(env, 'AUTH_JWT_ISSUER'),
+      jwtAudience: str(env, 'AUTH_JWT_AUDIENCE'),
+      bootstrapKey,
+    },
+    logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
+    bodyLimitBytes: 1024 * 1024,
+    shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 120_000),
+  };
+}
+
+/** The configuration of this process, from its environment. */
+export function loadProcessConfig(): AppConfig {
+  return loadConfig(process.env);
+}

@@ -1,0 +1,42 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource, EntityManager } from 'typeorm';
+import { DatabaseEngine } from './data-source-options';
+import { Mutex } from './mutex';
+
+/**
+ * The shared data layer. Every read and write of tenant data goes through `read` or
+ * `transaction`.
+ *
+ * SQLite has one connection: two TypeORM transactions started concurrently would share it
+ * and interleave (one's rollback would undo the other's writes). On SQLite both calls are
+ * therefore serialised through one mutex; on Postgres they map to the pool directly.
+ */
+@Injectable()
+export class Database {
+  readonly engine: DatabaseEngine;
+  private readonly sqliteLock = new Mutex();
+
+  constructor(readonly dataSource: DataSource) {
+    this.engine = dataSource.options.type === 'postgres' ? 'postgres' : 'sqlite';
+  }
+
+  get isPostgres(): boolean {
+    return this.engine === 'postgres';
+  }
+
+  transaction<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
+    if (this.isPostgres) return this.dataSource.transaction(work);
+    return this.sqliteLock.run(() => this.dataSource.transaction(work));
+  }
+
+  read<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
+    if (this.isPostgres) return work(this.dataSource.manager);
+    return this.sqliteLock.run(() => work(this.dataSource.manager));
+  }
+
+  /** Readiness probe: a trivial round trip. */
+  async ping(): Promise<void> {
+    if (!this.dataSource.isInitialized) throw new Error('database not initialised');
+    await this.read((m) => m.query('SELECT 1'));
+  }
+}

@@ -1,0 +1,66 @@
+import { Controller, Get, Header, Res, ServiceUnavailableException } from '@nestjs/common';
+import { ApiExcludeEndpoint, ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { Public } from '../auth/decorators';
+import { Database } from '../database/database.service';
+import { RedisConnections } from '../redis/redis.service';
+import { MetricsService } from './metrics.service';
+
+const CHECK_TIMEOUT_MS = 2000;
+
+function withTimeout<T>(work: Promise<T>, what: string): Promise<T> {
+  return Promise.race([
+    work,
+    new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what} did not answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS).unref()),
+  ]);
+}
+
+@ApiTags('operations')
+@Public()
+@Controller()
+export class HealthController {
+  constructor(
+    private readonly db: Database,
+    private readonly redis: RedisConnections,
+    private readonly metrics: MetricsService,
+  ) {}
+
+  @Get('healthz')
+  @ApiOperation({ summary: 'Liveness: the process is up' })
+  @ApiOkResponse({ schema: { example: { status: 'ok' } } })
+  healthz() {
+    return { status: 'ok' };
+  }
+
+  @Get('readyz')
+  @ApiOperation({ summary: 'Readiness: the database (and Redis, when configured) answer' })
+  @ApiOkResponse({ schema: { example: { status: 'ready', checks: { database: 'up', redis: 'up' } } } })
+  @ApiServiceUnavailableResponse({ description: 'A dependency is down; `details` names it.' })
+  async readyz() {
+    const checks: Record<string, string> = {};
+    const failures: { field: string; message: string }[] = [];
+    const probe = async (name: string, check: () => Promise<void>) => {
+      try {
+        await withTimeout(check(), name);
+        checks[name] = 'up';
+      } catch (err) {
+        checks[name] = 'down';
+        failures.push({ field: name, message: err instanceof Error ? err.message : String(err) });
+      }
+    };
+    await probe('database', () => this.db.ping());
+    if (this.redis.enabled) await probe('redis', () => this.redis.ping());
+    if (failures.length) {
+      throw new ServiceUnavailableException({ statusCode: 503, error: 'Service Unavailable', message: 'Not ready', details: failures });
+    }
+    return { status: 'ready', checks };
+  }
+
+  @Get('metrics')
+  @ApiExcludeEndpoint()
+  @Header('Cache-Control', 'no-store')
+  async prometheus(@Res() res: Response) {
+    res.setHeader('Content-Type', this.metrics.registry.contentType);
+    res.send(await this.metrics.registry.metrics());
+  }
+}

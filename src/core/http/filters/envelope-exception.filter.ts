@@ -1,0 +1,52 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { type ErrorFamily, problemFromException, renderProblem } from '../errors';
+
+/**
+ * Turns any exception into the envelope of one family. An unexpected error (not an
+ * HttpException) logs its cause with the request id and answers only that id.
+ */
+@Catch()
+export class EnvelopeExceptionFilter implements ExceptionFilter {
+  private readonly logger = new Logger('Errors');
+
+  constructor(private readonly family: ErrorFamily = 'standard') {}
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    if (host.getType() !== 'http') throw exception;
+    const http = host.switchToHttp();
+    const req = http.getRequest<Request & { id?: string }>();
+    const res = http.getResponse<Response>();
+    const problem = problemFromException(exception);
+    if (!(exception instanceof HttpException)) {
+      this.logger.error({ err: exception, requestId: req.id, path: req.path }, 'request failed');
+      problem.message = `Internal server error (request id ${req.id ?? 'unknown'})`;
+    }
+    if (res.headersSent) return;
+    res.status(problem.status).json(renderProblem(this.family, problem, req.path));
+  }
+}
+
+/** Global default: `{ statusCode, error, message, details? }`. */
+@Catch()
+export class StandardExceptionFilter extends EnvelopeExceptionFilter {
+  constructor() {
+    super('standard');
+  }
+}
+
+/** Seed 001's `{ code, message, stack }`, for the raw WebSocket endpoints. */
+@Catch()
+export class Seed001ExceptionFilter extends EnvelopeExceptionFilter {
+  constructor() {
+    super('seed001');
+  }
+}
+
+/** Seed 004's `{ success: false, message, errors? }`, for socket session subscriptions. */
+@Catch()
+export class Seed004ExceptionFilter extends EnvelopeExceptionFilter {
+  constructor() {
+    super('seed004');
+  }
+}
