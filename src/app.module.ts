@@ -1,18 +1,32 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { AuthModule } from './core/auth/auth.module';
+import { BusModule } from './core/bus/bus.module';
 import { AppConfig, ConfigModule } from './core/config';
 import { DatabaseModule } from './core/database/database.module';
+import { EventLogModule } from './core/event-log/event-log.module';
+import { GatewayModule } from './core/gateway/gateway.module';
 import { HealthModule } from './core/health/health.module';
 import { StandardExceptionFilter } from './core/http/filters/envelope-exception.filter';
 import { RedisModule } from './core/redis/redis.module';
+import { EventsModule } from './events/events.module';
 
 @Module({})
 export class AppModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), DatabaseModule, RedisModule, AuthModule, HealthModule],
+      imports: [
+        ConfigModule.forRoot(config),
+        DatabaseModule,
+        RedisModule,
+        AuthModule,
+        HealthModule,
+        BusModule,
+        EventLogModule,
+        GatewayModule,
+        EventsModule,
+      ],
       providers: [{ provide: APP_FILTER, useClass: StandardExceptionFilter }],
     };
   }

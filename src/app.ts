@@ -4,11 +4,13 @@ import { NestExpressApplication } from '@nestjs/platform-express';
 import type { Logger } from 'pino';
 import { AppModule } from './app.module';
 import { AppConfig } from './core/config';
+import { HeraldIoAdapter } from './core/gateway/io.adapter';
 import { MetricsService } from './core/health/metrics.service';
 import { jsonBodyParser } from './core/http/body-parser';
 import { setupSwagger } from './core/http/swagger';
 import { createValidationPipe } from './core/http/validation';
 import { createLogger, httpLogger, PinoLoggerService } from './core/logging/logger';
+import { RedisConnections } from './core/redis/redis.service';
 
 export interface HeraldApp {
   app: INestApplication;
@@ -28,6 +30,7 @@ export async function createApp(config: AppConfig): Promise<HeraldApp> {
   app.use(app.get(MetricsService).httpMiddleware());
   app.use(jsonBodyParser(config.bodyLimitBytes));
   app.useGlobalPipes(createValidationPipe());
+  app.useWebSocketAdapter(new HeraldIoAdapter(app, config, app.get(RedisConnections)));
   app.enableShutdownHooks();
   setupSwagger(app, config);
   return { app, logger };

@@ -32,11 +32,23 @@ export interface AppConfig {
   publicWsUrl: string;
   database: DatabaseConfig;
   redisUrl?: string;
+  /** Prefix of every Redis channel and key, so several Herald installs can share one Redis. */
+  redisPrefix: string;
   auth: AuthConfig;
   logLevel: LogLevel;
   /** Largest accepted request body, in bytes. */
   bodyLimitBytes: number;
   shutdownGraceMs: number;
+  events: EventsConfig;
+}
+
+export interface EventsConfig {
+  /** Events older than this are pruned; replay further back says it is incomplete. */
+  retentionMs: number;
+  /** A JSON file declaring extra event types for the catalog. */
+  typesFile?: string;
+  /** How often the dispatcher polls the log when no live notification wakes it. */
+  dispatchPollMs: number;
 }
 
 export class ConfigError extends Error {
@@ -93,6 +105,21 @@ function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], 
   return lowered;
 }
 
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `500ms`, `30s`, `15m`, `12h`, `7d`. */
+export function parseDuration(raw: string): number | undefined {
+  const match = /^(\d+)\s*(ms|s|m|h|d)$/.exec(raw.trim());
+  return match ? Number(match[1]) * DURATION_UNITS[match[2]] : undefined;
+}
+
+function duration(env: Env, name: string, fallback: string, minMs: number): number {
+  const raw = str(env, name) ?? fallback;
+  const ms = parseDuration(raw);
+  if (ms === undefined || ms < minMs) throw new ConfigError(name, `a duration such as 30s, 15m, 12h or 7d, at least ${minMs} ms`, raw);
+  return ms;
+}
+
 function identifier(env: Env, name: string): string | undefined {
   const raw = str(env, name);
   if (raw === undefined) return undefined;
@@ -133,6 +160,7 @@ export function loadConfig(env: Env): AppConfig {
       poolSize: int(env, 'DATABASE_POOL_SIZE', 10, 1, 200),
     },
     redisUrl: url(env, 'REDIS_URL', ['redis', 'rediss']),
+    redisPrefix: `${str(env, 'REDIS_PREFIX') ?? 'herald'}:`,
     auth: {
       jwtSecret,
       jwksUrl: url(env, 'AUTH_JWKS_URL', ['http', 'https']),
@@ -143,6 +171,11 @@ export function loadConfig(env: Env): AppConfig {
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     bodyLimitBytes: 1024 * 1024,
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 120_000),
+    events: {
+      retentionMs: duration(env, 'EVENT_RETENTION', '7d', 60_000),
+      typesFile: str(env, 'EVENT_TYPES_FILE'),
+      dispatchPollMs: duration(env, 'DISPATCH_POLL_INTERVAL', '1s', 10),
+    },
   };
 }
 

@@ -1,0 +1,26 @@
+import { Global, Module } from '@nestjs/common';
+import { APP_CONFIG, type AppConfig } from '../config';
+import { RedisConnections } from '../redis/redis.service';
+import { EventBus } from './event-bus';
+import { LocalEventBus } from './local-event-bus';
+import { RedisEventBus } from './redis-event-bus';
+import { RouterRegistry } from './router-registry';
+
+@Global()
+@Module({
+  providers: [
+    RouterRegistry,
+    {
+      provide: EventBus,
+      inject: [APP_CONFIG, RedisConnections],
+      useFactory: async (config: AppConfig, redis: RedisConnections) => {
+        if (!redis.enabled) return new LocalEventBus();
+        const bus = new RedisEventBus(redis.get('bus-pub'), redis.get('bus-sub'), config.redisPrefix);
+        await bus.ready();
+        return bus;
+      },
+    },
+  ],
+  exports: [EventBus, RouterRegistry],
+})
+export class BusModule {}

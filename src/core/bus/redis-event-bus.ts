@@ -1,0 +1,66 @@
+import { Logger } from '@nestjs/common';
+import type Redis from 'ioredis';
+import type { StoredEvent } from '../event-log/event.types';
+import { EventBus, Handlers, Unsubscribe } from './event-bus';
+
+/**
+ * Redis pub/sub: every node, the publisher included, hears each message once through its own
+ * subscription, so all nodes see events in the same order the publishing node sent them.
+ */
+export class RedisEventBus extends EventBus {
+  private readonly logger = new Logger('EventBus');
+  private readonly events = new Handlers<StoredEvent[]>();
+  private readonly topics = new Map<string, Handlers<unknown>>();
+  private readonly eventsChannel: string;
+  private readonly subscribed: Promise<void>;
+
+  constructor(
+    private readonly pub: Redis,
+    private readonly sub: Redis,
+    private readonly prefix: string,
+  ) {
+    super();
+    this.eventsChannel = `${prefix}events`;
+    this.subscribed = this.sub.psubscribe(`${prefix}*`).then(() => undefined);
+    this.sub.on('pmessage', (_pattern: string, channel: string, raw: string) => this.dispatch(channel, raw));
+  }
+
+  private dispatch(channel: string, raw: string): void {
+    let message: unknown;
+    try {
+      message = JSON.parse(raw);
+    } catch (err) {
+      this.logger.warn({ err, channel }, 'dropped an unreadable bus message');
+      return;
+    }
+    const onError = (err: unknown) => this.logger.error({ err, channel }, 'bus handler failed');
+    if (channel === this.eventsChannel) this.events.emit(message as StoredEvent[], onError);
+    else this.topics.get(channel.slice(this.prefix.length + 6))?.emit(message, onError);
+  }
+
+  publishEvents(events: StoredEvent[]): void {
+    this.send(this.eventsChannel, events);
+  }
+
+  onEvents(handler: (events: StoredEvent[]) => void): Unsubscribe {
+    return this.events.add(handler);
+  }
+
+  publish(topic: string, message: unknown): void {
+    this.send(`${this.prefix}topic:${topic}`, message);
+  }
+
+  on(topic: string, handler: (message: unknown) => void): Unsubscribe {
+    let handlers = this.topics.get(topic);
+    if (!handlers) this.topics.set(topic, (handlers = new Handlers()));
+    return handlers.add(handler);
+  }
+
+  private send(channel: string, message: unknown): void {
+    this.pub.publish(channel, JSON.stringify(message)).catch((err) => this.logger.error({ err, channel }, 'bus publish failed'));
+  }
+
+  ready(): Promise<void> {
+    return this.subscribed;
+  }
+}

@@ -1,0 +1,32 @@
+import { OnGatewayConnection, OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
+import type { Server, Socket } from 'socket.io';
+import { Authenticator } from '../auth/authenticator';
+import { seesWholeOrganisation } from '../auth/principal';
+import { RealtimeService } from './realtime.service';
+import { rooms } from './rooms';
+import { socketAuthMiddleware, type SocketData } from './socket-auth';
+
+/**
+ * The default Socket.IO namespace: authenticates the handshake, and puts each socket in its
+ * organisation's rooms and, for users, its user's room. Nothing else happens here.
+ */
+@WebSocketGateway()
+export class EventsGateway implements OnGatewayInit, OnGatewayConnection {
+  constructor(
+    private readonly authenticator: Authenticator,
+    private readonly realtime: RealtimeService,
+  ) {}
+
+  afterInit(server: Server): void {
+    server.use(socketAuthMiddleware(this.authenticator));
+    this.realtime.attach(server);
+  }
+
+  handleConnection(socket: Socket): void {
+    const { principal } = socket.data as SocketData;
+    const joined = [rooms.organisation(principal.organisation_id)];
+    if (principal.user_id) joined.push(rooms.user(principal.organisation_id, principal.user_id));
+    if (seesWholeOrganisation(principal)) joined.push(rooms.organisationEvents(principal.organisation_id));
+    void socket.join(joined);
+  }
+}

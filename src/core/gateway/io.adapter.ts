@@ -1,0 +1,40 @@
+import { INestApplicationContext } from '@nestjs/common';
+import { IoAdapter } from '@nestjs/platform-socket.io';
+import { createAdapter } from '@socket.io/redis-adapter';
+import type { Server, ServerOptions } from 'socket.io';
+import type { AppConfig } from '../config';
+import { RedisConnections } from '../redis/redis.service';
+
+/** Socket.IO limits (SPEC 001 uses the same heartbeat and frame size for raw WebSockets). */
+export const SOCKET_IO_OPTIONS: Partial<ServerOptions> = {
+  path: '/socket.io',
+  pingInterval: 25_000,
+  pingTimeout: 20_000,
+  maxHttpBufferSize: 64 * 1024,
+  // Other upgrade paths (raw WebSockets) are handled by the upgrade router, not destroyed here.
+  destroyUpgrade: false,
+  cors: { origin: true, credentials: true },
+};
+
+/**
+ * The Socket.IO server on Herald's HTTP server. With Redis, the Redis adapter lets any node
+ * manage sockets held by another (socketsJoin, fetchSockets, disconnectSockets); events are
+ * still emitted with `io.local` on each node, since the bus already reached every node.
+ */
+export class HeraldIoAdapter extends IoAdapter {
+  constructor(
+    app: INestApplicationContext,
+    private readonly config: AppConfig,
+    private readonly redis: RedisConnections,
+  ) {
+    super(app);
+  }
+
+  override createIOServer(port: number, options?: ServerOptions): Server {
+    const server = super.createIOServer(port, { ...options, ...SOCKET_IO_OPTIONS } as ServerOptions);
+    if (this.redis.enabled) {
+      server.adapter(createAdapter(this.redis.get('io-pub'), this.redis.get('io-sub'), { key: `${this.config.redisPrefix}socket.io` }));
+    }
+    return server;
+  }
+}

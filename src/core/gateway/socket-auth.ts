@@ -1,0 +1,35 @@
+import { UnauthorizedException } from '@nestjs/common';
+import type { Socket } from 'socket.io';
+import type { ExtendedError } from 'socket.io';
+import type { Authenticator } from '../auth/authenticator';
+import { extractCredential } from '../auth/credentials';
+import type { Principal } from '../auth/principal';
+
+export interface SocketData {
+  principal: Principal;
+}
+
+/** The credential of a Socket.IO handshake: `auth.token`, then headers, then `access_token`. */
+export function handshakeCredential(socket: Socket): string | undefined {
+  const auth = socket.handshake.auth as Record<string, unknown> | undefined;
+  if (typeof auth?.token === 'string' && auth.token) return auth.token.replace(/^Bearer\s+/i, '');
+  return extractCredential(socket.handshake.headers, socket.handshake.query as Record<string, unknown>, true);
+}
+
+/** Socket.IO middleware: refuse the connection with a clear `connect_error` unless authenticated. */
+export function socketAuthMiddleware(authenticator: Authenticator) {
+  return (socket: Socket, next: (err?: ExtendedError) => void) => {
+    authenticator.authenticate(handshakeCredential(socket)).then(
+      (principal) => {
+        (socket.data as SocketData).principal = principal;
+        next();
+      },
+      (err) => {
+        const message = err instanceof UnauthorizedException ? err.message : 'Authentication failed';
+        const error = new Error(message) as ExtendedError;
+        error.data = { code: 401, message };
+        next(error);
+      },
+    );
+  };
+}
