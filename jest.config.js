@@ -20,7 +20,7 @@ module.exports = {
     {
       ...common,
       displayName: 'e2e',
-      testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
+      testMatch: ['<rootDir>/test/e2e/**/*.e2e-spec.ts', '<rootDir>/test/cluster/**/*.cluster-spec.ts'],
       globalSetup: '<rootDir>/test/support/global-setup.ts',
     },
   ],

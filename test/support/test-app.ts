@@ -55,7 +55,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     LOG_LEVEL: services.logLevel,
     HERALD_BOOTSTRAP_KEY: operatorToken,
     AUTH_JWT_SECRET: TEST_JWT_SECRET,
-    ...(services.redisUrl && options.redis !== false ? { REDIS_URL: services.redisUrl } : {}),
+    ...(services.redisUrl && options.redis !== false ? { REDIS_URL: services.redisUrl, REDIS_PREFIX: `herald-test-${database.id}` } : {}),
     ...database.env,
     ...options.env,
   };

@@ -11,6 +11,8 @@ import { services } from './services';
  */
 export interface TestDatabase {
   engine: 'postgres' | 'sqlite';
+  /** Unique per database; app instances sharing it also share a Redis prefix. */
+  id: string;
   env: Record<string, string>;
   drop(): Promise<void>;
 }
@@ -21,6 +23,7 @@ export function createTestDatabase(): TestDatabase {
     const url = services.databaseUrl;
     return {
       engine: 'postgres',
+      id: schema,
       env: { DATABASE_URL: url, DATABASE_SCHEMA: schema },
       async drop() {
         const client = new Client({ connectionString: url });
@@ -36,6 +39,7 @@ export function createTestDatabase(): TestDatabase {
   const dir = mkdtempSync(join(tmpdir(), 'herald-test-'));
   return {
     engine: 'sqlite',
+    id: `s_${process.pid}_${randomBytes(4).toString('hex')}`,
     env: { SQLITE_PATH: join(dir, 'herald.sqlite') },
     async drop() {
       rmSync(dir, { recursive: true, force: true });

@@ -59,3 +59,11 @@ describe('loadConfig', () => {
     expect(err.message).not.toContain('hunter2');
   });
 });
+
+describe('durations', () => {
+  it('reads EVENT_RETENTION and rejects nonsense', () => {
+    expect(loadConfig({ EVENT_RETENTION: '12h' }).events.retentionMs).toBe(12 * 3600 * 1000);
+    expect(loadConfig({}).events.retentionMs).toBe(7 * 86400 * 1000);
+    expect(() => loadConfig({ EVENT_RETENTION: 'a week' })).toThrow('EVENT_RETENTION must be a duration');
+  });
+});

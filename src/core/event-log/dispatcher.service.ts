@@ -4,6 +4,7 @@ import { Client } from 'pg';
 import { EventBus, type Unsubscribe } from '../bus/event-bus';
 import { RouterRegistry } from '../bus/router-registry';
 import { APP_CONFIG, type AppConfig } from '../config';
+import { MetricsService } from '../health/metrics.service';
 import { EventLog } from './event-log.service';
 
 export const DISPATCHER_CONSUMER = 'dispatcher';
@@ -37,7 +38,12 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
     private readonly routers: RouterRegistry,
     private readonly bus: EventBus,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {}
+    metrics: MetricsService,
+  ) {
+    metrics.gauge('herald_dispatcher_checkpoint', 'Last event seq the durable routers have processed', () => this.log.checkpoint(DISPATCHER_CONSUMER));
+    metrics.gauge('herald_event_log_head', 'Highest event seq in the log', () => this.log.head());
+    metrics.gauge('herald_dispatcher_active', '1 on the node whose dispatcher is active', () => (this.leader ? 1 : 0));
+  }
 
   get isLeader(): boolean {
     return this.leader;
