@@ -1,6 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config';
 import { RedisConnections } from '../redis/redis.service';
+import { BusRpc } from './bus-rpc';
 import { EventBus } from './event-bus';
 import { LocalEventBus } from './local-event-bus';
 import { RedisEventBus } from './redis-event-bus';
@@ -10,6 +11,7 @@ import { RouterRegistry } from './router-registry';
 @Module({
   providers: [
     RouterRegistry,
+    BusRpc,
     {
       provide: EventBus,
       inject: [APP_CONFIG, RedisConnections],
@@ -21,6 +23,6 @@ import { RouterRegistry } from './router-registry';
       },
     },
   ],
-  exports: [EventBus, RouterRegistry],
+  exports: [EventBus, RouterRegistry, BusRpc],
 })
 export class BusModule {}

@@ -40,6 +40,16 @@ export interface AppConfig {
   bodyLimitBytes: number;
   shutdownGraceMs: number;
   events: EventsConfig;
+  websocket: WebSocketConfig;
+}
+
+export interface WebSocketConfig {
+  /** Server pings every client this often (SPEC 001: 25 s). */
+  heartbeatMs: number;
+  /** A client silent for this long is terminated (SPEC 001: 60 s). */
+  idleTimeoutMs: number;
+  /** A client whose unsent buffer passes this is closed with 1013. */
+  maxBufferedBytes: number;
 }
 
 export interface EventsConfig {
@@ -175,6 +185,11 @@ export function loadConfig(env: Env): AppConfig {
       retentionMs: duration(env, 'EVENT_RETENTION', '7d', 60_000),
       typesFile: str(env, 'EVENT_TYPES_FILE'),
       dispatchPollMs: duration(env, 'DISPATCH_POLL_INTERVAL', '1s', 10),
+    },
+    websocket: {
+      heartbeatMs: duration(env, 'WS_HEARTBEAT_INTERVAL', '25s', 10),
+      idleTimeoutMs: duration(env, 'WS_IDLE_TIMEOUT', '60s', 20),
+      maxBufferedBytes: int(env, 'WS_MAX_BUFFERED_BYTES', 1024 * 1024, 1024, 1024 * 1024 * 1024),
     },
   };
 }
