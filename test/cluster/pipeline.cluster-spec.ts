@@ -54,13 +54,13 @@ describeCluster('cluster: two nodes on Postgres + Redis', () => {
     const fromB = b.app.get(RealtimeService);
     expect(b.app.get(RealtimeService).server.sockets.sockets.has(socket.id!)).toBe(false);
 
-    fromB.joinRoom(socket.id!, 'room:managed-from-b');
+    await fromB.joinRoom(socket.id!, 'room:managed-from-b');
     await waitFor('room joined on A', () => a.app.get(RealtimeService).server.sockets.sockets.get(socket.id!)!.rooms.has('room:managed-from-b'));
     const session = await fromB.findSession(socket.id!);
     expect(session).toMatchObject({ id: socket.id, principal: { organisation_id: 'org_c', user_id: 'usr_c' } });
     expect(session!.rooms).toContain('room:managed-from-b');
 
-    fromB.leaveRoom(socket.id!, 'room:managed-from-b');
+    await fromB.leaveRoom(socket.id!, 'room:managed-from-b');
     await waitFor('room left on A', () => !a.app.get(RealtimeService).server.sockets.sockets.get(socket.id!)!.rooms.has('room:managed-from-b'));
   });
 

@@ -47,6 +47,8 @@ export class BusRpc implements OnApplicationShutdown {
 
   /** Resolves with the first answer, or undefined if none came within `timeoutMs`. */
   request<Req, Res>(topic: string, payload: Req, timeoutMs = 2000): Promise<Res | undefined> {
+    // A single node has already asked itself; there is nobody else to wait for.
+    if (!this.bus.distributed) return Promise.resolve(undefined);
     const requestId = randomUUID();
     return new Promise((resolve) => {
       const timer = setTimeout(() => finish(undefined), timeoutMs);

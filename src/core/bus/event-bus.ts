@@ -7,6 +7,8 @@ export type Unsubscribe = () => void;
  * whichever node holds a connection. Best effort by design — durability comes from the log.
  */
 export abstract class EventBus {
+  /** False when every subscriber is in this process (no other node can hear). */
+  abstract readonly distributed: boolean;
   /** After commit: make these events known to every node, this one included. */
   abstract publishEvents(events: StoredEvent[]): void;
   abstract onEvents(handler: (events: StoredEvent[]) => void): Unsubscribe;

@@ -4,6 +4,7 @@ import { EventBus, Handlers, Unsubscribe } from './event-bus';
 
 /** One process: delivery is a queued in-memory call, in publish order. */
 export class LocalEventBus extends EventBus {
+  readonly distributed = false;
   private readonly logger = new Logger('EventBus');
   private readonly events = new Handlers<StoredEvent[]>();
   private readonly topics = new Map<string, Handlers<unknown>>();

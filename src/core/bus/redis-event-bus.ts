@@ -8,6 +8,7 @@ import { EventBus, Handlers, Unsubscribe } from './event-bus';
  * subscription, so all nodes see events in the same order the publishing node sent them.
  */
 export class RedisEventBus extends EventBus {
+  readonly distributed = true;
   private readonly logger = new Logger('EventBus');
   private readonly events = new Handlers<StoredEvent[]>();
   private readonly topics = new Map<string, Handlers<unknown>>();

@@ -4,6 +4,8 @@ import type { Principal } from '../auth/principal';
 import type { ClientEventMap, ClientEventName } from './client-events';
 import type { SocketData } from './socket-auth';
 
+const SETTLE_TIMEOUT_MS = 2000;
+
 export interface RemoteSession {
   id: string;
   principal: Principal;
@@ -46,11 +48,30 @@ export class RealtimeService {
     return { id: socket.id, principal: (socket.data as SocketData).principal, rooms: [...socket.rooms] };
   }
 
-  joinRoom(sessionId: string, room: string): void {
+  /**
+   * Joins a session to a room wherever it lives. For a socket on another node the adapter's
+   * broadcast is asynchronous, so this waits until the membership is visible before resolving.
+   */
+  async joinRoom(sessionId: string, room: string): Promise<void> {
+    const local = this.server.sockets.sockets.get(sessionId);
+    if (local) return void local.join(room);
     this.server.in(sessionId).socketsJoin(room);
+    await this.settle(sessionId, (rooms) => rooms.includes(room));
   }
 
-  leaveRoom(sessionId: string, room: string): void {
+  async leaveRoom(sessionId: string, room: string): Promise<void> {
+    const local = this.server.sockets.sockets.get(sessionId);
+    if (local) return void local.leave(room);
     this.server.in(sessionId).socketsLeave(room);
+    await this.settle(sessionId, (rooms) => !rooms.includes(room));
+  }
+
+  private async settle(sessionId: string, done: (rooms: string[]) => boolean): Promise<void> {
+    const deadline = Date.now() + SETTLE_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      const session = await this.findSession(sessionId);
+      if (!session || done(session.rooms)) return;
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 }

@@ -1,0 +1,36 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ArrayMaxSize, IsArray, IsOptional, IsString, Matches } from 'class-validator';
+
+export class WsUnsubscribeDto {
+  @ApiProperty({ example: 'wsc_01jd3m7k2q8w6t5v4x3y2z1a0b', description: 'The `client_id` from the welcome frame.' })
+  @IsString()
+  @Matches(/^wsc_[0-9a-z]{26}$/, { message: 'client_id must be a wsc_ id from the welcome frame' })
+  client_id: string;
+
+  @ApiProperty({ type: [String], example: ['claim_rejected'] })
+  @IsArray()
+  @ArrayMaxSize(50)
+  @IsString({ each: true })
+  event_types: string[];
+
+  @ApiPropertyOptional({ example: 'usr_84cd12ef', description: 'When given, must be the user the client belongs to.' })
+  @IsOptional()
+  @IsString()
+  user_id?: string;
+}
+
+export class WsUnsubscribeResultDto {
+  @ApiProperty({ example: 'wsc_01jd3m7k2q8w6t5v4x3y2z1a0b' }) client_id: string;
+  @ApiProperty({ nullable: true, example: 'usr_84cd12ef' }) user_id: string | null;
+  @ApiProperty({ type: [String], example: ['claim_approved'], description: 'The event types the client still receives.' }) event_types: string[];
+}
+
+/** Seed 001's error body. */
+export class Seed001ErrorDto {
+  @ApiProperty({ example: 401 }) code: number;
+  @ApiProperty({ example: 'Missing credential: send Authorization: Bearer <token> or X-Api-Key' }) message: string;
+  @ApiProperty({
+    example: [{ code: 401, description: 'Missing credential', error: 'Unauthorized', path: '/api/v1/ws/subscribe' }],
+  })
+  stack: { code: number; description: string; error: string; path: string }[];
+}

@@ -1,0 +1,67 @@
+import request from 'supertest';
+import type { Socket } from 'socket.io-client';
+import { mintKey } from '../support/credentials';
+import { publish } from '../support/events';
+import { clusterAvailable } from '../support/services';
+import { connectSocket, record, waitFor } from '../support/sockets';
+import { startTestApp, TestApp } from '../support/test-app';
+import { createTestDatabase, TestDatabase } from '../support/test-database';
+import { connectWs, WsConnection } from '../support/ws-client';
+
+// Needs a shared Postgres and Redis (see pipeline.cluster-spec.ts).
+const describeCluster = clusterAvailable ? describe : describe.skip;
+
+describeCluster('cluster: seeds 001 and 004 across two nodes', () => {
+  let database: TestDatabase;
+  let a: TestApp;
+  let b: TestApp;
+  let producer: string;
+  let alice: string;
+  const sockets: Socket[] = [];
+  const conns: WsConnection[] = [];
+
+  beforeAll(async () => {
+    database = createTestDatabase();
+    a = await startTestApp({ database });
+    b = await startTestApp({ database, env: { HERALD_BOOTSTRAP_KEY: a.operatorToken } });
+    producer = await mintKey(a, { org: 'org_k', scopes: ['events:publish'] });
+    alice = await mintKey(a, { org: 'org_k', user: 'usr_alice', scopes: ['users.read', 'events:read'] });
+  });
+  afterAll(async () => {
+    for (const s of sockets) s.close();
+    for (const c of conns) c.ws.terminate();
+    await a?.close();
+    await b?.close();
+    await database?.drop();
+  });
+
+  it('a session on node A is subscribed by a REST call on node B and receives events published on B', async () => {
+    const socket = await connectSocket(a.url, alice);
+    sockets.push(socket);
+    const seen = record(socket, 'channel.follow');
+    const sub = { type: 'channel.follow', sessionId: socket.id, condition: { channelId: 'chan-x' } };
+    const res = await request(b.url).post('/v1/events/subscriptions').set('Authorization', `Bearer ${alice}`).send(sub);
+    expect(res.status).toBe(200);
+    const listed = await request(b.url).get(`/v1/events/${socket.id}/subscriptions`).set('Authorization', `Bearer ${alice}`);
+    expect(listed.body.data).toEqual([{ type: 'channel.follow', version: '1', condition: { channelId: 'chan-x' } }]);
+    const event = await publish(b.url, producer, { type: 'channel.follow', channel_id: 'chan-x' });
+    await waitFor('event on A', () => seen.length === 1);
+    expect(seen[0].payload.id).toBe(event.body.id);
+
+    const del = await request(b.url).delete('/v1/events/subscriptions').set('Authorization', `Bearer ${alice}`).send(sub);
+    expect(del.status).toBe(200);
+    const after = await request(b.url).get(`/v1/events/${socket.id}/subscriptions`).set('Authorization', `Bearer ${alice}`);
+    expect(after.body.data).toEqual([]);
+  });
+
+  it('a WebSocket client on node A is unsubscribed by a REST call on node B', async () => {
+    const conn = await connectWs(`${a.url}/api/v1/ws/subscribe?event_types=claim_approved,comment_added`, { headers: { 'X-Api-Key': alice } });
+    conns.push(conn);
+    const welcome = await conn.next((f) => f.type === 'welcome');
+    const res = await request(b.url).post('/api/v1/ws/unsubscribe').set('X-Api-Key', alice).send({ client_id: welcome.client_id, event_types: ['claim_approved'] });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ client_id: welcome.client_id, user_id: 'usr_alice', event_types: ['comment_added'] });
+    const unknown = await request(b.url).post('/api/v1/ws/unsubscribe').set('X-Api-Key', alice).send({ client_id: 'wsc_00000000000000000000000000', event_types: [] });
+    expect(unknown.status).toBe(404);
+  });
+});
