@@ -9,7 +9,9 @@ import { GatewayModule } from './core/gateway/gateway.module';
 import { HealthModule } from './core/health/health.module';
 import { StandardExceptionFilter } from './core/http/filters/envelope-exception.filter';
 import { RedisModule } from './core/redis/redis.module';
+import { WebhooksModule } from './core/webhooks/webhooks.module';
 import { EventsModule } from './events/events.module';
+import { RealtimeSubscriptionsModule } from './realtime-subscriptions/realtime-subscriptions.module';
 
 @Module({})
 export class AppModule {
@@ -25,7 +27,9 @@ export class AppModule {
         BusModule,
         EventLogModule,
         GatewayModule,
+        WebhooksModule,
         EventsModule,
+        RealtimeSubscriptionsModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: StandardExceptionFilter }],
     };

@@ -41,6 +41,30 @@ export interface AppConfig {
   shutdownGraceMs: number;
   events: EventsConfig;
   websocket: WebSocketConfig;
+  webhooks: WebhooksConfig;
+}
+
+export interface WebhooksConfig {
+  /** Lifts the SSRF guard (loopback/private targets allowed); for development and tests only. */
+  allowPrivate: boolean;
+  /** Delay before each retry, in order; a delivery fails once the schedule runs out. */
+  retryScheduleMs: number[];
+  /** ± fraction applied to each retry delay. */
+  retryJitter: number;
+  connectTimeoutMs: number;
+  totalTimeoutMs: number;
+  /** Most requests in flight per node. */
+  concurrency: number;
+  /** Longest `Retry-After` honoured; longer ones are capped to this. */
+  maxRetryAfterMs: number;
+  /** A subscription whose deliveries have all failed for this long is blocked. */
+  blockAfterMs: number;
+  /** …or after this many consecutive failed deliveries (0: only the time rule applies). */
+  blockAfterFailures: number;
+  /** Delivery log entries older than this are pruned. */
+  deliveryRetentionMs: number;
+  /** How often the worker looks for due deliveries when nothing woke it. */
+  pollMs: number;
 }
 
 export interface WebSocketConfig {
@@ -130,6 +154,23 @@ function duration(env: Env, name: string, fallback: string, minMs: number): numb
   return ms;
 }
 
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = str(env, name);
+  if (raw === undefined) return fallback;
+  if (/^(true|1|yes)$/i.test(raw)) return true;
+  if (/^(false|0|no)$/i.test(raw)) return false;
+  throw new ConfigError(name, 'true or false', raw);
+}
+
+function durationList(env: Env, name: string, fallback: string): number[] {
+  const raw = str(env, name) ?? fallback;
+  const parts = raw.split(',').map((p) => parseDuration(p));
+  if (!parts.length || parts.some((p) => p === undefined)) {
+    throw new ConfigError(name, 'a comma-separated list of durations such as 5s,5m,30m', raw);
+  }
+  return parts as number[];
+}
+
 function identifier(env: Env, name: string): string | undefined {
   const raw = str(env, name);
   if (raw === undefined) return undefined;
@@ -190,6 +231,19 @@ export function loadConfig(env: Env): AppConfig {
       heartbeatMs: duration(env, 'WS_HEARTBEAT_INTERVAL', '25s', 10),
       idleTimeoutMs: duration(env, 'WS_IDLE_TIMEOUT', '60s', 20),
       maxBufferedBytes: int(env, 'WS_MAX_BUFFERED_BYTES', 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    },
+    webhooks: {
+      allowPrivate: bool(env, 'WEBHOOK_ALLOW_PRIVATE', false),
+      retryScheduleMs: durationList(env, 'WEBHOOK_RETRY_SCHEDULE', '5s,5m,30m,2h,5h,10h,10h'),
+      retryJitter: int(env, 'WEBHOOK_RETRY_JITTER_PERCENT', 20, 0, 100) / 100,
+      connectTimeoutMs: duration(env, 'WEBHOOK_CONNECT_TIMEOUT', '5s', 10),
+      totalTimeoutMs: duration(env, 'WEBHOOK_TIMEOUT', '15s', 10),
+      concurrency: int(env, 'WEBHOOK_CONCURRENCY', 50, 1, 1000),
+      maxRetryAfterMs: duration(env, 'WEBHOOK_MAX_RETRY_AFTER', '1h', 0),
+      blockAfterMs: duration(env, 'WEBHOOK_BLOCK_AFTER', '24h', 1000),
+      blockAfterFailures: int(env, 'WEBHOOK_BLOCK_AFTER_FAILURES', 0, 0, 1_000_000),
+      deliveryRetentionMs: duration(env, 'DELIVERY_RETENTION', '30d', 60_000),
+      pollMs: duration(env, 'WEBHOOK_POLL_INTERVAL', '500ms', 10),
     },
   };
 }

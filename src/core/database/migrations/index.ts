@@ -1,5 +1,7 @@
 import { ApiKeys1763900000000 } from './1763900000000-api-keys';
 import { EventLog1763900100000 } from './1763900100000-event-log';
+import { RealtimeChannels1763900200000 } from './1763900200000-realtime-channels';
+import { Webhooks1763900300000 } from './1763900300000-webhooks';
 
 /** Every migration, oldest first. New ones are appended here. */
-export const MIGRATIONS = [ApiKeys1763900000000, EventLog1763900100000];
+export const MIGRATIONS = [ApiKeys1763900000000, EventLog1763900100000, RealtimeChannels1763900200000, Webhooks1763900300000];
