@@ -52,6 +52,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     NODE_ENV: 'test',
     HOST: '127.0.0.1',
     PORT: String(port),
+    PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
     LOG_LEVEL: services.logLevel,
     HERALD_BOOTSTRAP_KEY: operatorToken,
     AUTH_JWT_SECRET: TEST_JWT_SECRET,

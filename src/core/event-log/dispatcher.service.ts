@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, BeforeApplicationShutdown } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { Client } from 'pg';
 import { EventBus, type Unsubscribe } from '../bus/event-bus';
@@ -24,7 +24,7 @@ function leaderLockKey(schema: string): number {
  * single process. It wakes on live events and also polls, so a missed wake-up only delays.
  */
 @Injectable()
-export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown {
+export class Dispatcher implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('Dispatcher');
   private running = false;
   private leader = false;
@@ -55,7 +55,7 @@ export class Dispatcher implements OnApplicationBootstrap, OnApplicationShutdown
     this.loop = this.run();
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  async beforeApplicationShutdown(): Promise<void> {
     this.running = false;
     this.unsubscribe?.();
     this.wake?.();

@@ -1,4 +1,4 @@
-import { ForbiddenException, Inject, Injectable, Logger, NotFoundException, OnApplicationBootstrap, OnApplicationShutdown, UnauthorizedException } from '@nestjs/common';
+import { ForbiddenException, Inject, Injectable, Logger, NotFoundException, OnApplicationBootstrap, BeforeApplicationShutdown, UnauthorizedException } from '@nestjs/common';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
@@ -48,7 +48,7 @@ export class UnknownEventTypesError extends Error {}
  * fed by the live path, kept alive by heartbeats, and closed when they fall too far behind.
  */
 @Injectable()
-export class WsClientsService implements OnApplicationBootstrap, OnApplicationShutdown {
+export class WsClientsService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('WsClients');
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: HARD_FRAME_LIMIT_BYTES, perMessageDeflate: false });
   private readonly clients = new Map<string, WsClient>();
@@ -72,7 +72,7 @@ export class WsClientsService implements OnApplicationBootstrap, OnApplicationSh
     this.heartbeat.unref();
   }
 
-  onApplicationShutdown(): void {
+  beforeApplicationShutdown(): void {
     if (this.heartbeat) clearInterval(this.heartbeat);
     for (const client of this.clients.values()) client.ws.close(1001, 'server shutting down');
     this.wss.close();

@@ -1,0 +1,340 @@
+import { Inject, Injectable, Logger, OnApplicationBootstrap, BeforeApplicationShutdown, UnauthorizedException } from '@nestjs/common';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { ExtendedError, Socket } from 'socket.io';
+import { WebSocket, WebSocketServer } from 'ws';
+import { Authenticator } from '../core/auth/authenticator';
+import { extractCredential } from '../core/auth/credentials';
+import type { Principal } from '../core/auth/principal';
+import { BusRpc } from '../core/bus/bus-rpc';
+import { EventBus, type Unsubscribe } from '../core/bus/event-bus';
+import { RouterRegistry } from '../core/bus/router-registry';
+import { APP_CONFIG, type AppConfig } from '../core/config';
+import { toEnvelope, type EventEnvelope } from '../core/event-log/envelope';
+import { EventLog } from '../core/event-log/event-log.service';
+import type { StoredEvent } from '../core/event-log/event.types';
+import { RealtimeService } from '../core/gateway/realtime.service';
+import { socketAuthMiddleware, type SocketData } from '../core/gateway/socket-auth';
+import { rejectUpgrade, UpgradeRouter } from '../core/gateway/upgrade-router.service';
+import { channelFilter, channelMatches } from './channel.router';
+import { ChannelStore, type ChannelRecord } from './channel.store';
+import { canAccessChannel, CHANNEL_CATCH_UP_TOPIC, CHANNEL_CLOSED_TOPIC } from './channels.service';
+
+/** Replay reads the gap in batches of this many: one query per batch, never the whole gap in memory. */
+export const REPLAY_BATCH = 500;
+const CURSOR_FLUSH_MS = 500;
+const ATTACHMENT_REFRESH_MS = 20_000;
+const CHANNEL_PATH = '/channels/:channel_id';
+const CHANNEL_NAMESPACE = /^\/channels\/[^/]+$/;
+
+/** One client attached to one channel, over either transport. */
+interface Attachment {
+  channel: ChannelRecord;
+  principal: Principal;
+  /** Last seq sent to this client. */
+  cursor: number;
+  /** While replaying, live events wait here and are sent after the replay, deduplicated by seq. */
+  replaying: boolean;
+  buffer: StoredEvent[];
+  closed: boolean;
+  send(event: StoredEvent, envelope: EventEnvelope): void;
+  /** Resolves when the transport can take more (raw WebSocket backpressure). */
+  drained(): Promise<void>;
+  backedUp(): boolean;
+  close(reason: string, code?: number): void;
+}
+
+class AttachError extends Error {
+  constructor(
+    readonly status: 401 | 404,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Clients attached to claim channels on this node: a raw WebSocket at `/channels/<id>` or the
+ * Socket.IO namespace of the same name. Each attachment replays from its cursor (the client's
+ * `last_seq`, or the channel's) in seq order, then continues live from the ordered, gap-free
+ * live stream, with no gap and no duplicate at the seam.
+ */
+@Injectable()
+export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger('ChannelAttachments');
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false });
+  private readonly byChannel = new Map<string, Set<Attachment>>();
+  private readonly byOrganisation = new Map<string, Set<Attachment>>();
+  private readonly dirtyCursors = new Map<string, number>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly subscriptions: Unsubscribe[] = [];
+
+  constructor(
+    private readonly authenticator: Authenticator,
+    private readonly store: ChannelStore,
+    private readonly log: EventLog,
+    private readonly upgrades: UpgradeRouter,
+    private readonly realtime: RealtimeService,
+    private readonly routers: RouterRegistry,
+    private readonly bus: EventBus,
+    private readonly rpc: BusRpc,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.upgrades.register(CHANNEL_PATH, (req, socket, head, params) => void this.upgrade(req, socket, head, params.channel_id));
+    const namespace = this.realtime.namespace(CHANNEL_NAMESPACE);
+    namespace.use(socketAuthMiddleware(this.authenticator));
+    namespace.use((socket, next) => void this.authoriseSocket(socket, next));
+    namespace.on('connection', (socket) => this.attachSocket(socket));
+
+    this.routers.registerLive({ name: 'realtime-channels', deliver: (event, envelope) => this.onLive(event, envelope) });
+    this.subscriptions.push(
+      this.bus.on(CHANNEL_CLOSED_TOPIC, (m) => this.closeChannel((m as { channel_id: string }).channel_id, (m as { reason: string }).reason)),
+      this.bus.on(CHANNEL_CATCH_UP_TOPIC, (m) => this.catchUp((m as { channel_id: string }).channel_id)),
+    );
+    this.timers.push(setInterval(() => void this.flushCursors(), CURSOR_FLUSH_MS));
+    this.timers.push(setInterval(() => void this.refreshAttachments(), Math.min(ATTACHMENT_REFRESH_MS, this.config.websocket.heartbeatMs)));
+    for (const timer of this.timers) timer.unref();
+  }
+
+  /** Before the HTTP server closes, which waits for every open connection to end. */
+  async beforeApplicationShutdown(): Promise<void> {
+    for (const timer of this.timers) clearInterval(timer);
+    for (const unsubscribe of this.subscriptions) unsubscribe();
+    for (const set of this.byChannel.values()) for (const a of set) a.close('server shutting down', 1001);
+    this.wss.close();
+    await this.flushCursors().catch(() => undefined);
+    await this.store.dropAttachments(this.rpc.nodeId).catch(() => undefined);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Attaching
+
+  private async resolve(principal: Principal, channelId: string): Promise<ChannelRecord> {
+    const channel = await this.store.findOpen(channelId);
+    // Someone who may not attach is told the same as for a channel that does not exist, as over REST.
+    if (!channel || !canAccessChannel(principal, channel)) throw new AttachError(404, `Channel ${channelId} not found`);
+    return channel;
+  }
+
+  private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, channelId: string): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    let principal: Principal;
+    let channel: ChannelRecord;
+    try {
+      principal = await this.authenticator.authenticate(extractCredential(req.headers, url.searchParams, true)).catch((err) => {
+        throw new AttachError(401, err instanceof UnauthorizedException ? err.message : 'Authentication failed');
+      });
+      channel = await this.resolve(principal, channelId);
+    } catch (err) {
+      const status = err instanceof AttachError ? err.status : 401;
+      const error = { 401: 'Unauthorized', 404: 'Not Found' }[status];
+      return rejectUpgrade(socket, status, { statusCode: status, error, message: (err as Error).message });
+    }
+    const lastSeq = parseLastSeq(url.searchParams.get('last_seq'));
+    if (lastSeq === null) return rejectUpgrade(socket, 400, { statusCode: 400, error: 'Bad Request', message: 'last_seq must be a non-negative integer' });
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.attachWebSocket(ws, channel, principal, lastSeq));
+  }
+
+  private attachWebSocket(ws: WebSocket, channel: ChannelRecord, principal: Principal, lastSeq: number | undefined): void {
+    let lastSeen = Date.now();
+    const attachment = this.attach(channel, principal, lastSeq, {
+      send: (_event, envelope) => ws.send(JSON.stringify({ type: 'event', event: envelope })),
+      drained: () => waitForDrain(ws, this.config.websocket.maxBufferedBytes / 2),
+      backedUp: () => ws.bufferedAmount > this.config.websocket.maxBufferedBytes,
+      close: (reason, code = 1000) => {
+        if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'closed', reason }));
+        ws.close(code, reason);
+      },
+    });
+    ws.send(JSON.stringify({ type: 'welcome', channel_id: channel.channel_id, resume_after: attachment.cursor }));
+    const heartbeat = setInterval(() => {
+      if (Date.now() - lastSeen > this.config.websocket.idleTimeoutMs) ws.terminate();
+      else if (ws.readyState === WebSocket.OPEN) ws.ping();
+    }, this.config.websocket.heartbeatMs);
+    heartbeat.unref();
+    ws.on('pong', () => (lastSeen = Date.now()));
+    ws.on('message', (data) => {
+      lastSeen = Date.now();
+      if (data.toString().includes('"ping"') && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'pong' }));
+    });
+    ws.on('error', () => undefined);
+    ws.on('close', () => {
+      clearInterval(heartbeat);
+      void this.detach(attachment);
+    });
+  }
+
+  private async authoriseSocket(socket: Socket, next: (err?: ExtendedError) => void): Promise<void> {
+    try {
+      const channelId = socket.nsp.name.slice('/channels/'.length);
+      const principal = (socket.data as SocketData).principal;
+      const channel = await this.resolve(principal, channelId);
+      const raw = (socket.handshake.auth as Record<string, unknown>)?.last_seq ?? socket.handshake.query.last_seq;
+      const lastSeq = parseLastSeq(raw === undefined ? null : String(raw));
+      if (lastSeq === null) throw Object.assign(new Error('last_seq must be a non-negative integer'), { data: { code: 400 } });
+      Object.assign(socket.data, { channel, lastSeq });
+      next();
+    } catch (err) {
+      const error = new Error((err as Error).message) as ExtendedError;
+      error.data = { code: err instanceof AttachError ? err.status : ((err as ExtendedError).data?.code ?? 400), message: (err as Error).message };
+      next(error);
+    }
+  }
+
+  private attachSocket(socket: Socket): void {
+    const { channel, lastSeq, principal } = socket.data as SocketData & { channel: ChannelRecord; lastSeq?: number };
+    const attachment = this.attach(channel, principal, lastSeq, {
+      send: (event, envelope) => socket.emit(event.type, envelope),
+      drained: () => new Promise((r) => setImmediate(r)),
+      backedUp: () => false,
+      close: (reason) => {
+        socket.emit('closing', { reason });
+        socket.disconnect(true);
+      },
+    });
+    socket.on('disconnect', () => void this.detach(attachment));
+  }
+
+  private attach(
+    channel: ChannelRecord,
+    principal: Principal,
+    lastSeq: number | undefined,
+    transport: Pick<Attachment, 'send' | 'drained' | 'backedUp' | 'close'>,
+  ): Attachment {
+    const attachment: Attachment = {
+      channel,
+      principal,
+      cursor: lastSeq ?? channel.cursor_seq,
+      replaying: true,
+      buffer: [],
+      closed: false,
+      ...transport,
+    };
+    add(this.byChannel, channel.channel_id, attachment);
+    add(this.byOrganisation, channel.organisation_id, attachment);
+    void this.saveAttachmentCount(channel.channel_id);
+    void this.replay(attachment);
+    return attachment;
+  }
+
+  private async detach(attachment: Attachment): Promise<void> {
+    if (attachment.closed) return;
+    attachment.closed = true;
+    remove(this.byChannel, attachment.channel.channel_id, attachment);
+    remove(this.byOrganisation, attachment.channel.organisation_id, attachment);
+    // The cursor must be stored before the channel reads as disconnected, so a reconnect counts from it.
+    await this.flushCursors().catch((err) => this.logger.warn({ err }, 'cursor flush failed'));
+    await this.saveAttachmentCount(attachment.channel.channel_id);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Replay and live delivery
+
+  private async replay(attachment: Attachment): Promise<void> {
+    attachment.replaying = true;
+    try {
+      const filter = channelFilter(attachment.channel);
+      for (;;) {
+        const batch = await this.log.readAfter(attachment.cursor, filter, REPLAY_BATCH);
+        if (attachment.closed) return;
+        for (const event of batch) this.deliver(attachment, event, toEnvelope(event));
+        if (batch.length < REPLAY_BATCH) break;
+        await attachment.drained();
+      }
+      // Everything from here on is synchronous: no live event can slip in between.
+      attachment.replaying = false;
+      const buffered = attachment.buffer.sort((a, b) => a.seq - b.seq);
+      attachment.buffer = [];
+      for (const event of buffered) this.deliver(attachment, event, toEnvelope(event));
+    } catch (err) {
+      this.logger.error({ err, channel: attachment.channel.channel_id }, 'replay failed; closing the client so it can resume');
+      attachment.close('replay failed; reconnect to resume', 1011);
+    }
+  }
+
+  private deliver(attachment: Attachment, event: StoredEvent, envelope: EventEnvelope): void {
+    if (attachment.closed || event.seq <= attachment.cursor) return;
+    attachment.send(event, envelope);
+    attachment.cursor = event.seq;
+    const known = this.dirtyCursors.get(attachment.channel.channel_id) ?? 0;
+    if (event.seq > known) this.dirtyCursors.set(attachment.channel.channel_id, event.seq);
+  }
+
+  private onLive(event: StoredEvent, envelope: EventEnvelope): void {
+    const attachments = this.byOrganisation.get(event.organisation_id);
+    if (!attachments) return;
+    for (const attachment of attachments) {
+      if (!channelMatches(attachment.channel, event)) continue;
+      if (attachment.replaying) {
+        attachment.buffer.push(event);
+      } else if (attachment.backedUp()) {
+        this.logger.warn({ channel: attachment.channel.channel_id }, 'closing a channel client that fell behind');
+        attachment.close('client too slow: reconnect with last_seq to resume', 1013);
+        void this.detach(attachment);
+      } else {
+        this.deliver(attachment, event, envelope);
+      }
+    }
+  }
+
+  private catchUp(channelId: string): void {
+    for (const attachment of this.byChannel.get(channelId) ?? []) {
+      if (!attachment.replaying) void this.replay(attachment);
+    }
+  }
+
+  private closeChannel(channelId: string, reason: string): void {
+    for (const attachment of [...(this.byChannel.get(channelId) ?? [])]) {
+      attachment.close(reason, 1000);
+      void this.detach(attachment);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Durable bookkeeping
+
+  private async flushCursors(): Promise<void> {
+    if (!this.dirtyCursors.size) return;
+    const cursors = new Map(this.dirtyCursors);
+    this.dirtyCursors.clear();
+    await this.store.advanceCursors(cursors);
+  }
+
+  private async saveAttachmentCount(channelId: string): Promise<void> {
+    await this.store
+      .saveAttachments(this.rpc.nodeId, new Map([[channelId, this.byChannel.get(channelId)?.size ?? 0]]))
+      .catch((err) => this.logger.warn({ err }, 'could not record channel attachment'));
+  }
+
+  private async refreshAttachments(): Promise<void> {
+    const counts = new Map([...this.byChannel].map(([id, set]) => [id, set.size]));
+    if (counts.size) await this.store.saveAttachments(this.rpc.nodeId, counts).catch((err) => this.logger.warn({ err }, 'attachment heartbeat failed'));
+  }
+}
+
+/** undefined: not given; null: given but invalid. */
+function parseLastSeq(raw: string | null): number | undefined | null {
+  if (raw === null || raw === '') return undefined;
+  return /^\d{1,15}$/.test(raw) ? Number(raw) : null;
+}
+
+function add<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
+  let set = map.get(key);
+  if (!set) map.set(key, (set = new Set()));
+  set.add(value);
+}
+
+function remove<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
+  const set = map.get(key);
+  set?.delete(value);
+  if (set && !set.size) map.delete(key);
+}
+
+function waitForDrain(ws: WebSocket, below: number): Promise<void> {
+  return new Promise((resolve) => {
+    const check = () => (ws.bufferedAmount <= below || ws.readyState !== WebSocket.OPEN ? resolve() : setTimeout(check, 5));
+    check();
+  });
+}

@@ -1,0 +1,80 @@
+import { Body, Controller, Delete, Get, Param, Post, Put, Query } from '@nestjs/common';
+import { ApiBadRequestResponse, ApiCreatedResponse, ApiForbiddenResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Authenticated, CurrentPrincipal } from '../core/auth/decorators';
+import type { Principal } from '../core/auth/principal';
+import type { Page } from '../core/http/pagination';
+import { ChannelsService } from './channels.service';
+import {
+  ChannelDetailDto,
+  ChannelPageDto,
+  ChannelSummaryDto,
+  ClosedChannelDto,
+  CreatedOrganisationChannelDto,
+  CreatedUserChannelDto,
+  CreateOrganisationChannelDto,
+  CreateUserChannelDto,
+  ListChannelsQueryDto,
+  ReconnectResultDto,
+} from './dto/channel.dto';
+
+@ApiTags('realtime-subscriptions')
+@Controller('api/v1/realtime-subscriptions')
+@Authenticated('events:read')
+@ApiNotFoundResponse({ description: "No such channel, or it belongs to another organisation or user." })
+export class RealtimeSubscriptionsController {
+  constructor(private readonly channels: ChannelsService) {}
+
+  @Get()
+  @ApiOperation({ summary: 'List active realtime subscriptions' })
+  @ApiOkResponse({ type: ChannelPageDto })
+  list(@CurrentPrincipal() caller: Principal, @Query() query: ListChannelsQueryDto): Promise<Page<ChannelSummaryDto>> {
+    return this.channels.list(caller, query);
+  }
+
+  @Get(':channel_id')
+  @ApiOperation({ summary: 'Get subscription channel status and stats' })
+  @ApiOkResponse({ type: ChannelDetailDto })
+  get(@CurrentPrincipal() caller: Principal, @Param('channel_id') channelId: string): Promise<ChannelDetailDto> {
+    return this.channels.get(caller, channelId);
+  }
+
+  @Post('organisation')
+  @ApiOperation({
+    summary: 'Subscribe to all claim events in an organisation (subscribeToOrganisationClaims)',
+    description: 'Needs an app credential or the claims:read:org scope. Connect a raw WebSocket or a Socket.IO client to the returned `websocket_url`.',
+  })
+  @ApiCreatedResponse({ type: CreatedOrganisationChannelDto })
+  @ApiBadRequestResponse({ description: 'Invalid body or an event type that is not a claim event type.' })
+  @ApiForbiddenResponse({ description: 'Another organisation, or a user credential without claims:read:org.' })
+  createOrganisation(@CurrentPrincipal() caller: Principal, @Body() dto: CreateOrganisationChannelDto): Promise<CreatedOrganisationChannelDto> {
+    return this.channels.createForOrganisation(caller, dto);
+  }
+
+  @Post('user')
+  @ApiOperation({ summary: "Subscribe to a specific user's claim events (subscribeToUserClaims)" })
+  @ApiCreatedResponse({ type: CreatedUserChannelDto })
+  @ApiBadRequestResponse({ description: 'Invalid body or an event type that is not a claim event type.' })
+  @ApiForbiddenResponse({ description: "A user credential subscribing to another user's claims." })
+  createUser(@CurrentPrincipal() caller: Principal, @Body() dto: CreateUserChannelDto): Promise<CreatedUserChannelDto> {
+    return this.channels.createForUser(caller, dto);
+  }
+
+  @Put(':channel_id/reconnect')
+  @ApiOperation({
+    summary: 'Reconnect a dropped channel and receive missed events (reconnect)',
+    description:
+      "Counts the matching events after the channel's cursor; they are replayed in seq order, before any live event, to the next client that attaches " +
+      '(and to clients attached now). A client may also attach with `last_seq` to resume from its own position.',
+  })
+  @ApiOkResponse({ type: ReconnectResultDto })
+  reconnect(@CurrentPrincipal() caller: Principal, @Param('channel_id') channelId: string): Promise<ReconnectResultDto> {
+    return this.channels.reconnect(caller, channelId);
+  }
+
+  @Delete(':channel_id')
+  @ApiOperation({ summary: 'Unsubscribe and close a realtime channel (unsubscribe)', description: 'Attached clients are disconnected with a reason.' })
+  @ApiOkResponse({ type: ClosedChannelDto })
+  close(@CurrentPrincipal() caller: Principal, @Param('channel_id') channelId: string): Promise<ClosedChannelDto> {
+    return this.channels.close(caller, channelId);
+  }
+}
