@@ -1,6 +1,19 @@
 import { Global, Module } from '@nestjs/common';
+import { AfterCommit } from './after-commit';
+import { DeliveryWorker } from './delivery-worker.service';
+import { DeliveryStore } from './delivery.store';
+import { EndpointStore } from './endpoint.store';
+import { WebhookMetrics } from './webhook-metrics';
+import { WebhookSender } from './webhook-sender';
+import { WebhooksService } from './webhooks.service';
 
-/** The webhook delivery engine (outbox, worker, signing, retries, SSRF guard). */
+/**
+ * The webhook delivery engine (outbox, worker, signing, retries, SSRF guard). It has no HTTP API
+ * of its own: modules that own webhook subscriptions use `WebhooksService`.
+ */
 @Global()
-@Module({})
+@Module({
+  providers: [AfterCommit, EndpointStore, DeliveryStore, WebhookSender, WebhookMetrics, DeliveryWorker, WebhooksService],
+  exports: [WebhooksService],
+})
 export class WebhooksModule {}

@@ -1,0 +1,227 @@
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { APP_CONFIG, type AppConfig } from '../config';
+import { Database } from '../database/database.service';
+import { isoNow, toIso } from '../http/time';
+import { DeliveryStore, type Completion, type LeasedDelivery } from './delivery.store';
+import { blockIssue, goneIssue, NOT_SENT_BLOCKED } from './endpoint-health';
+import { EndpointStore } from './endpoint.store';
+import { claimShares, describeStatus, parseRetryAfter, retryDelay, verdictOf } from './retry-policy';
+import { signedRequest } from './webhook-request';
+import { WebhookMetrics } from './webhook-metrics';
+import { WebhookSender } from './webhook-sender';
+import type { AttemptOutcome, SendResult, WebhookEndpoint } from './webhook.types';
+
+/** A claimed row is this node's for the longest an attempt can take plus this margin; then any node may retry it. */
+const LEASE_MARGIN_MS = 60_000;
+const PRUNE_EVERY_MS = 60 * 60 * 1000;
+
+interface Job {
+  delivery: LeasedDelivery;
+  endpoint: WebhookEndpoint;
+}
+
+/**
+ * Works off the delivery queue on every node (ARCHITECTURE "The one data flow"). A claim leases
+ * due rows in one short transaction; the HTTP request runs outside any transaction (on SQLite the
+ * database mutex is never held across I/O); the result is written in a second one. A node that
+ * dies mid-request loses its leases after `totalTimeoutMs + 60 s` and another node retries the
+ * row under the same `webhook-id`, so receivers can drop the duplicate.
+ */
+@Injectable()
+export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
+  private readonly logger = new Logger('DeliveryWorker');
+  private running = false;
+  private loop?: Promise<void>;
+  private wakeUp?: () => void;
+  /** A wake-up that came while the loop was busy claiming must not be lost. */
+  private woken = false;
+  /** Set when every slot was taken: a finished request then frees one for due work at once. */
+  private saturated = false;
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly cancel = new AbortController();
+  private pruneTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly db: Database,
+    private readonly deliveries: DeliveryStore,
+    private readonly endpoints: EndpointStore,
+    private readonly sender: WebhookSender,
+    private readonly metrics: WebhookMetrics,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.running = true;
+    this.loop = this.run();
+    const prune = () =>
+      this.prune().then(
+        (n) => n && this.logger.log({ pruned: n }, 'pruned webhook deliveries past retention'),
+        (err) => this.logger.warn({ err }, 'webhook delivery pruning failed'),
+      );
+    void prune();
+    this.pruneTimer = setInterval(prune, PRUNE_EVERY_MS);
+    this.pruneTimer.unref();
+  }
+
+  /** Stops claiming and lets requests in flight finish (within the shutdown grace) while the database is still open. */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.running = false;
+    this.wake();
+    await this.loop;
+    const pending = [...this.inFlight.values()];
+    if (!pending.length) return;
+    const grace = Math.min(this.config.shutdownGraceMs, this.config.webhooks.totalTimeoutMs + 1000);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<void>((resolve) => (timer = setTimeout(resolve, grace)));
+    await Promise.race([Promise.all(pending), timedOut]);
+    clearTimeout(timer);
+    if (this.inFlight.size) {
+      this.cancel.abort();
+      await Promise.all(this.inFlight.values());
+    }
+  }
+
+  onApplicationShutdown(): void {
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
+  }
+
+  /** New work was committed on this node: look now instead of at the next poll. */
+  wake(): void {
+    this.woken = true;
+    this.wakeUp?.();
+  }
+
+  private async run(): Promise<void> {
+    const { concurrency, pollMs } = this.config.webhooks;
+    while (this.running) {
+      this.woken = false;
+      const free = concurrency - this.inFlight.size;
+      let claimed = 0;
+      if (free > 0) {
+        try {
+          const jobs = await this.claim(free);
+          claimed = jobs.length;
+          for (const job of jobs) this.start(job);
+        } catch (err) {
+          if (!this.running) break;
+          this.logger.error({ err }, 'claiming webhook deliveries failed; retrying');
+        }
+      }
+      this.saturated = claimed >= free;
+      if (claimed < free || free <= 0) await this.sleep(pollMs);
+      // SQLite answers synchronously; let the rest of the server run between claims.
+      else await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /** Leases up to `capacity` due rows, first attempts and retries side by side (see `claimShares`). */
+  private async claim(capacity: number): Promise<Job[]> {
+    const now = isoNow();
+    const leaseUntil = toIso(Date.now() + this.config.webhooks.totalTimeoutMs + LEASE_MARGIN_MS);
+    return this.db.transaction(async (m) => {
+      const first = await this.deliveries.dueIds(m, 'first', now, capacity);
+      const retries = await this.deliveries.dueIds(m, 'retry', now, capacity);
+      const share = claimShares(capacity, first.length, retries.length);
+      const ids = [...first.slice(0, share.first), ...retries.slice(0, share.retries)];
+      const leased = await this.deliveries.lease(m, ids, leaseUntil);
+      const endpoints = await this.endpoints.find(m, leased.map((d) => d.endpoint_id));
+
+      // Rows whose endpoint went away or stopped sending are settled here instead of sent.
+      const jobs: Job[] = [];
+      const blocked: string[] = [];
+      const cancelled: string[] = [];
+      for (const delivery of leased) {
+        const endpoint = endpoints.get(delivery.endpoint_id);
+        if (endpoint?.state === 'on') jobs.push({ delivery, endpoint });
+        else if (endpoint?.state === 'blocked') blocked.push(delivery.id);
+        else cancelled.push(delivery.id);
+      }
+      await this.deliveries.settle(m, { ids: blocked }, 'blocked', NOT_SENT_BLOCKED, now);
+      await this.deliveries.settle(m, { ids: cancelled }, 'cancelled', 'Subscription was removed or turned off before delivery', now);
+      this.metrics.settled('blocked', blocked.length);
+      this.metrics.settled('cancelled', cancelled.length);
+      return jobs;
+    });
+  }
+
+  private start(job: Job): void {
+    const work = this.attempt(job)
+      .catch((err) => this.logger.error({ err, delivery: job.delivery.id }, 'recording a webhook attempt failed; the row is retried after its lease'))
+      .finally(() => {
+        this.inFlight.delete(job.delivery.id);
+        if (this.saturated) this.wake();
+      });
+    this.inFlight.set(job.delivery.id, work);
+  }
+
+  private async attempt({ delivery, endpoint }: Job): Promise<void> {
+    const request = signedRequest(endpoint, delivery.id, delivery.body, new Date());
+    const result = await this.sender.send(request, this.cancel.signal);
+    if (this.cancel.signal.aborted) {
+      await this.deliveries.releaseLease(delivery.id, delivery.lease_until);
+      return;
+    }
+    const completion = this.completion(delivery, result);
+    const outcome: AttemptOutcome = completion.status === 'delivered' ? 'delivered' : completion.status === 'pending' ? 'retrying' : 'failed';
+    const recorded = await this.db.transaction(async (m) => {
+      if (!(await this.deliveries.complete(m, delivery.id, delivery.lease_until, completion))) return false;
+      await this.deliveries.addAttempt(m, delivery.id, {
+        attempt: completion.attempts,
+        outcome,
+        response_status: completion.response_status,
+        error: completion.error,
+        duration_ms: result.duration_ms,
+        attempted_at: completion.at,
+      });
+      if (outcome === 'delivered') {
+        await this.endpoints.recordSuccess(m, endpoint.id);
+        return true;
+      }
+      const health = await this.endpoints.recordFailure(m, endpoint.id, { at: completion.at, error: completion.error!, deliveryFailed: outcome === 'failed' });
+      const issue = !health ? undefined : result.status === 410 ? goneIssue(Date.now()) : blockIssue(health, this.config.webhooks, Date.now());
+      if (issue) {
+        await this.endpoints.setState(m, endpoint.id, 'blocked', issue, completion.at);
+        await this.deliveries.settle(m, { endpoint_id: endpoint.id, now: completion.at }, 'blocked', issue, completion.at);
+        this.logger.warn({ endpoint: endpoint.id, issue }, 'webhook endpoint blocked');
+      }
+      return true;
+    });
+    if (!recorded) return;
+    this.metrics.attempt(outcome, result.duration_ms);
+    this.metrics.settled(completion.status);
+  }
+
+  private completion(delivery: LeasedDelivery, result: SendResult): Completion {
+    const at = isoNow();
+    const attempts = delivery.attempts + 1;
+    const base = { attempts, response_status: result.status ?? null, duration_ms: result.duration_ms, at };
+    const verdict = verdictOf(result);
+    if (verdict === 'delivered') return { ...base, status: 'delivered', error: null, delivered_at: at, next_attempt_at: null };
+    const error = result.error ?? describeStatus(result.status!);
+    const delay = verdict === 'retry' ? retryDelay(this.retryPolicy, attempts, parseRetryAfter(result.retry_after)) : undefined;
+    if (delay === undefined) return { ...base, status: 'failed', error, delivered_at: null, next_attempt_at: null };
+    return { ...base, status: 'pending', error, delivered_at: null, next_attempt_at: toIso(Date.now() + delay) };
+  }
+
+  private get retryPolicy() {
+    const { retryScheduleMs, retryJitter, maxRetryAfterMs } = this.config.webhooks;
+    return { scheduleMs: retryScheduleMs, jitter: retryJitter, maxRetryAfterMs };
+  }
+
+  private prune(): Promise<number> {
+    return this.deliveries.prune(toIso(Date.now() - this.config.webhooks.deliveryRetentionMs));
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (this.woken) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wakeUp = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wakeUp = done;
+    });
+  }
+}

@@ -1,0 +1,278 @@
+import { Injectable } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
+import { Database } from '../database/database.service';
+import { Sql } from '../database/sql';
+import { cutPage } from './history-page';
+import type { AttemptOutcome, DeliveryAttempt, DeliveryLogEntry, DeliveryStatus, ListDeliveriesQuery } from './webhook.types';
+
+type Row = Record<string, unknown>;
+
+/** A row as the dispatcher's transaction writes it. */
+export interface NewDelivery {
+  id: string;
+  endpoint_id: string;
+  organisation_id: string;
+  workspace_id: string | null;
+  event_id: string;
+  event_seq: number;
+  rule_index: number | null;
+  match_hash: string | null;
+  match_index: number | null;
+  body: string | null;
+  status: DeliveryStatus;
+  error: string | null;
+  created_at: string;
+}
+
+/** A pending row a worker holds a lease on. */
+export interface LeasedDelivery {
+  id: string;
+  endpoint_id: string;
+  attempts: number;
+  body: string;
+  lease_until: string;
+}
+
+/** How an attempt leaves its delivery. */
+export interface Completion {
+  status: DeliveryStatus;
+  attempts: number;
+  response_status: number | null;
+  error: string | null;
+  duration_ms: number;
+  delivered_at: string | null;
+  next_attempt_at: string | null;
+  at: string;
+}
+
+const LOG_COLUMNS =
+  'id, endpoint_id, event_id, event_seq, rule_index, match_hash, match_index, status, attempts, response_status, error, created_at, delivered_at, duration_ms';
+
+const nullableNumber = (value: unknown): number | null => (value === null || value === undefined ? null : Number(value));
+
+function logEntry(row: Row): DeliveryLogEntry {
+  return {
+    id: row.id as string,
+    endpoint_id: row.endpoint_id as string,
+    event_id: row.event_id as string,
+    event_seq: Number(row.event_seq),
+    rule_index: nullableNumber(row.rule_index),
+    match_hash: (row.match_hash as string | null) ?? null,
+    match_index: nullableNumber(row.match_index),
+    status: row.status as DeliveryStatus,
+    attempts: Number(row.attempts),
+    response_status: nullableNumber(row.response_status),
+    error: (row.error as string | null) ?? null,
+    created_at: row.created_at as string,
+    delivered_at: (row.delivered_at as string | null) ?? null,
+    duration_ms: nullableNumber(row.duration_ms),
+  };
+}
+
+/** Keeps multi-row inserts well inside both engines' limits on bound parameters. */
+const INSERT_CHUNK = 500;
+
+/** Data access for the delivery outbox/log and its attempts. */
+@Injectable()
+export class DeliveryStore {
+  constructor(private readonly db: Database) {}
+
+  private sql(): Sql {
+    return new Sql(this.db.isPostgres);
+  }
+
+  async insert(m: EntityManager, rows: NewDelivery[]): Promise<void> {
+    for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+      const sql = this.sql();
+      const values = rows
+        .slice(i, i + INSERT_CHUNK)
+        .map(
+          (r) =>
+            `(${sql.list([
+              r.id,
+              r.endpoint_id,
+              r.organisation_id,
+              r.workspace_id,
+              r.event_id,
+              r.event_seq,
+              r.rule_index,
+              r.match_hash,
+              r.match_index,
+              r.body,
+              r.status,
+              r.status === 'pending' ? r.created_at : null,
+              r.error,
+              r.created_at,
+              r.created_at,
+            ])}, 0)`,
+        )
+        .join(', ');
+      await sql.run(
+        m,
+        `INSERT INTO webhook_deliveries (id, endpoint_id, organisation_id, workspace_id, event_id, event_seq, rule_index, match_hash, match_index,
+           body, status, next_attempt_at, error, created_at, updated_at, attempts)
+         VALUES ${values}`,
+      );
+    }
+  }
+
+  /**
+   * Ids of due, unleased pending rows: first attempts or retries, oldest due first. On Postgres
+   * rows another node is claiming right now are skipped rather than waited for.
+   */
+  async dueIds(m: EntityManager, kind: 'first' | 'retry', now: string, limit: number): Promise<string[]> {
+    if (limit <= 0) return [];
+    const sql = this.sql();
+    const rows = await sql.run<{ id: string }>(
+      m,
+      `SELECT id FROM webhook_deliveries
+       WHERE status = 'pending' AND attempts ${kind === 'first' ? '= 0' : '> 0'} AND next_attempt_at <= ${sql.p(now)}
+         AND (lease_until IS NULL OR lease_until <= ${sql.p(now)})
+       ORDER BY next_attempt_at LIMIT ${sql.p(limit)}${this.db.isPostgres ? ' FOR UPDATE SKIP LOCKED' : ''}`,
+    );
+    return rows.map((r) => r.id);
+  }
+
+  async lease(m: EntityManager, ids: string[], leaseUntil: string): Promise<LeasedDelivery[]> {
+    if (!ids.length) return [];
+    const update = this.sql();
+    await update.run(m, `UPDATE webhook_deliveries SET lease_until = ${update.p(leaseUntil)} WHERE id IN (${update.list(ids)})`);
+    const read = this.sql();
+    const rows = await read.run(m, `SELECT id, endpoint_id, attempts, body, lease_until FROM webhook_deliveries WHERE id IN (${read.list(ids)})`);
+    return rows.map((r) => ({
+      id: r.id as string,
+      endpoint_id: r.endpoint_id as string,
+      attempts: Number(r.attempts),
+      body: r.body as string,
+      lease_until: r.lease_until as string,
+    }));
+  }
+
+  /**
+   * Records an attempt's result, unless the lease was lost meanwhile (the endpoint was blocked or
+   * removed, or the lease ran out and another node took the row). Returns whether it was recorded.
+   */
+  async complete(m: EntityManager, id: string, lease: string, c: Completion): Promise<boolean> {
+    const check = this.sql();
+    const [held] = await check.run<{ lease_until: string | null }>(
+      m,
+      `SELECT lease_until FROM webhook_deliveries WHERE id = ${check.p(id)} AND status = 'pending'${this.db.isPostgres ? ' FOR UPDATE' : ''}`,
+    );
+    if (held?.lease_until !== lease) return false;
+    const final = c.status !== 'pending';
+    const sql = this.sql();
+    await sql.run(
+      m,
+      `UPDATE webhook_deliveries SET status = ${sql.p(c.status)}, attempts = ${sql.p(c.attempts)}, response_status = ${sql.p(c.response_status)},
+         error = ${sql.p(c.error)}, duration_ms = ${sql.p(c.duration_ms)}, delivered_at = ${sql.p(c.delivered_at)},
+         next_attempt_at = ${sql.p(c.next_attempt_at)}, lease_until = NULL, updated_at = ${sql.p(c.at)}${final ? ', body = NULL' : ''}
+       WHERE id = ${sql.p(id)}`,
+    );
+    return true;
+  }
+
+  async addAttempt(m: EntityManager, deliveryId: string, a: DeliveryAttempt): Promise<void> {
+    const sql = this.sql();
+    await sql.run(
+      m,
+      `INSERT INTO webhook_attempts (delivery_id, attempt, outcome, response_status, error, duration_ms, attempted_at)
+       VALUES (${sql.list([deliveryId, a.attempt, a.outcome, a.response_status, a.error, a.duration_ms, a.attempted_at])})`,
+    );
+  }
+
+  /** Lets another worker take a row at once (this one is shutting down before it got an answer). */
+  async releaseLease(id: string, lease: string): Promise<void> {
+    await this.db.transaction(async (m) => {
+      const sql = this.sql();
+      await sql.run(m, `UPDATE webhook_deliveries SET lease_until = NULL WHERE id = ${sql.p(id)} AND lease_until = ${sql.p(lease)} AND status = 'pending'`);
+    });
+  }
+
+  /** Ends the given pending rows (or an endpoint's rows not in flight now) with a final status. */
+  async settle(m: EntityManager, where: { ids: string[] } | { endpoint_id: string; now: string }, status: DeliveryStatus, error: string | null, at: string): Promise<void> {
+    if ('ids' in where && !where.ids.length) return;
+    // Placeholders are numbered in the order they are made (SQLite binds `?` by position): SET first, then WHERE.
+    const sql = this.sql();
+    const set = `status = ${sql.p(status)}, error = ${sql.p(error)}, body = NULL, next_attempt_at = NULL, lease_until = NULL, updated_at = ${sql.p(at)}`;
+    const scope =
+      'ids' in where
+        ? `id IN (${sql.list(where.ids)})`
+        : `endpoint_id = ${sql.p(where.endpoint_id)} AND (lease_until IS NULL OR lease_until <= ${sql.p(where.now)})`;
+    await sql.run(m, `UPDATE webhook_deliveries SET ${set} WHERE ${scope} AND status = 'pending'`);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // History
+
+  /** One page of the log; see `cutPage` for how equal `created_at` values are kept together. */
+  async list(q: ListDeliveriesQuery & { direction: 'before' | 'after' }): Promise<DeliveryLogEntry[]> {
+    const newestFirst = q.direction === 'before';
+    const order = newestFirst ? 'created_at DESC, id DESC' : 'created_at ASC, id ASC';
+    return this.db.read(async (m) => {
+      const page = this.filtered(q);
+      if (q.datetime !== undefined) page.where.push(`created_at ${newestFirst ? '<' : '>'} ${page.sql.p(q.datetime)}`);
+      const rows = await page.sql.run(m, `SELECT ${LOG_COLUMNS} FROM webhook_deliveries WHERE ${page.where.join(' AND ')} ORDER BY ${order} LIMIT ${page.sql.p(q.limit + 1)}`);
+      const cut = cutPage(rows as { created_at: string }[], q.limit);
+      if ('page' in cut) return (cut.page as Row[]).map(logEntry);
+      const group = this.filtered(q);
+      group.where.push(`created_at = ${group.sql.p(cut.wholeGroup)}`);
+      return (await group.sql.run(m, `SELECT ${LOG_COLUMNS} FROM webhook_deliveries WHERE ${group.where.join(' AND ')} ORDER BY ${order}`)).map(logEntry);
+    });
+  }
+
+  private filtered(q: ListDeliveriesQuery): { sql: Sql; where: string[] } {
+    const sql = this.sql();
+    const where = [`organisation_id = ${sql.p(q.organisation_id)}`];
+    if (q.workspace_id !== undefined) where.push(`workspace_id = ${sql.p(q.workspace_id)}`);
+    if (q.endpoint_id !== undefined) where.push(`endpoint_id = ${sql.p(q.endpoint_id)}`);
+    if (q.status !== undefined) where.push(`status = ${sql.p(q.status)}`);
+    return { sql, where };
+  }
+
+  async attempts(organisationId: string, deliveryId: string): Promise<DeliveryAttempt[]> {
+    return this.db.read(async (m) => {
+      const sql = this.sql();
+      const rows = await sql.run(
+        m,
+        `SELECT a.attempt, a.outcome, a.response_status, a.error, a.duration_ms, a.attempted_at
+         FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id
+         WHERE d.organisation_id = ${sql.p(organisationId)} AND a.delivery_id = ${sql.p(deliveryId)} ORDER BY a.attempt`,
+      );
+      return rows.map((r) => ({
+        attempt: Number(r.attempt),
+        outcome: r.outcome as AttemptOutcome,
+        response_status: nullableNumber(r.response_status),
+        error: (r.error as string | null) ?? null,
+        duration_ms: Number(r.duration_ms),
+        attempted_at: r.attempted_at as string,
+      }));
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Housekeeping and metrics
+
+  /** Removes final rows (and their attempts) created before `cutoff`; returns how many rows went. */
+  async prune(cutoff: string): Promise<number> {
+    return this.db.transaction(async (m) => {
+      const count = this.sql();
+      const [{ n }] = await count.run<{ n: number | string }>(m, `SELECT COUNT(*) AS n FROM webhook_deliveries WHERE created_at < ${count.p(cutoff)} AND status <> 'pending'`);
+      if (!Number(n)) return 0;
+      const attempts = this.sql();
+      await attempts.run(
+        m,
+        `DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT id FROM webhook_deliveries WHERE created_at < ${attempts.p(cutoff)} AND status <> 'pending')`,
+      );
+      const deliveries = this.sql();
+      await deliveries.run(m, `DELETE FROM webhook_deliveries WHERE created_at < ${deliveries.p(cutoff)} AND status <> 'pending'`);
+      return Number(n);
+    });
+  }
+
+  async queue(): Promise<{ depth: number; oldest: string | null }> {
+    return this.db.read(async (m) => {
+      const [row] = await m.query(`SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM webhook_deliveries WHERE status = 'pending'`);
+      return { depth: Number(row?.n ?? 0), oldest: (row?.oldest as string | null) ?? null };
+    });
+  }
+}

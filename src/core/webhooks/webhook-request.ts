@@ -1,0 +1,51 @@
+import { randomBytes } from 'node:crypto';
+import { Webhook } from 'standardwebhooks';
+import type { WebhookEndpoint, WebhookRequest } from './webhook.types';
+
+export const USER_AGENT = 'Herald-Webhooks/1';
+
+/**
+ * Headers an endpoint's extra headers may not set: the signature and content headers (a receiver
+ * must be able to trust them) and those the HTTP client owns.
+ */
+const RESERVED_HEADERS = new Set([
+  'webhook-id',
+  'webhook-timestamp',
+  'webhook-signature',
+  'content-type',
+  'content-length',
+  'user-agent',
+  'host',
+  'connection',
+  'transfer-encoding',
+  'keep-alive',
+  'upgrade',
+  'expect',
+]);
+
+/** A Standard Webhooks secret: `whsec_` + base64 of 24 random bytes. */
+export function generateSecret(): string {
+  return `whsec_${randomBytes(24).toString('base64')}`;
+}
+
+export function isReservedHeader(name: string): boolean {
+  return RESERVED_HEADERS.has(name.toLowerCase());
+}
+
+/**
+ * The request as it goes on the wire. `webhook-id` is the delivery id, the same on every retry
+ * so receivers can drop duplicates; the timestamp is the moment of this attempt, because
+ * receivers reject signatures older than a few minutes.
+ */
+export function signedRequest(endpoint: Pick<WebhookEndpoint, 'url' | 'secret' | 'headers'>, deliveryId: string, body: string, at: Date): WebhookRequest {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(endpoint.headers ?? {})) {
+    if (!isReservedHeader(name)) headers[name.toLowerCase()] = value;
+  }
+  headers['content-type'] = 'application/json';
+  headers['user-agent'] = USER_AGENT;
+  headers['webhook-id'] = deliveryId;
+  headers['webhook-timestamp'] = String(Math.floor(at.getTime() / 1000));
+  headers['webhook-signature'] = new Webhook(endpoint.secret).sign(deliveryId, at, body);
+  return { url: endpoint.url, method: 'POST', headers, body };
+}

@@ -1,0 +1,92 @@
+import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { Agent, request } from 'undici';
+import { APP_CONFIG, type AppConfig } from '../config';
+import { guardedLookup, problemBeforeLookup, UndeliverableAddressError } from './ssrf-guard';
+import type { SendResult, WebhookRequest } from './webhook.types';
+
+/** Response bodies are read only so the connection can be reused; past this it is dropped instead. */
+const MAX_RESPONSE_BODY_BYTES = 64 * 1024;
+
+function errorCode(err: unknown): string | undefined {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
+    if (typeof e.code === 'string') return e.code;
+  }
+  return undefined;
+}
+
+function isRefusal(err: unknown): err is UndeliverableAddressError {
+  for (let e = err as { cause?: unknown } | undefined; e; e = e.cause as typeof e) {
+    if (e instanceof UndeliverableAddressError) return true;
+  }
+  return false;
+}
+
+/**
+ * The one HTTP path for webhooks, used by the worker and by one-off test sends. Keep-alive
+ * connections through one undici Agent; redirects are never followed (undici's `request` does
+ * not follow them), so a 3xx comes back as the answer. Outside development every connection
+ * resolves its host through the SSRF guard.
+ */
+@Injectable()
+export class WebhookSender implements OnApplicationShutdown {
+  private readonly agent: Agent;
+
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
+    const { allowPrivate, connectTimeoutMs } = config.webhooks;
+    this.agent = new Agent({
+      connect: { timeout: connectTimeoutMs, ...(allowPrivate ? {} : { lookup: guardedLookup() }) },
+      keepAliveTimeout: 4_000,
+    });
+  }
+
+  /**
+   * Sends one request and reports what came back; never throws. `cancel` aborts it (shutdown);
+   * the total timeout covers connecting, waiting and reading the response.
+   */
+  async send(req: WebhookRequest, cancel?: AbortSignal): Promise<SendResult> {
+    const started = performance.now();
+    const elapsed = () => Math.round(performance.now() - started);
+    const { allowPrivate, totalTimeoutMs, connectTimeoutMs } = this.config.webhooks;
+    const problem = problemBeforeLookup(req.url, allowPrivate);
+    if (problem) return { error: problem, permanent: true, duration_ms: 0 };
+    // One controller per request rather than AbortSignal.any over the long-lived shutdown signal,
+    // which on Node 20 keeps every combined signal alive for as long as the source lives.
+    const abort = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      abort.abort();
+    }, totalTimeoutMs);
+    const onCancel = () => abort.abort();
+    cancel?.addEventListener('abort', onCancel, { once: true });
+    const signal = abort.signal;
+    try {
+      const res = await request(req.url, { dispatcher: this.agent, method: req.method, headers: req.headers, body: req.body, signal });
+      // The status is the answer; a body that is slow or too large does not change it.
+      await res.body.dump({ limit: MAX_RESPONSE_BODY_BYTES, signal }).catch(() => undefined);
+      const retryAfter = res.headers['retry-after'];
+      return {
+        status: res.statusCode,
+        ...(retryAfter !== undefined ? { retry_after: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter } : {}),
+        duration_ms: elapsed(),
+      };
+    } catch (err) {
+      if (timedOut) return { error: `Timed out after ${totalTimeoutMs} ms`, duration_ms: elapsed() };
+      if (cancel?.aborted) return { error: 'Cancelled: the server is shutting down', duration_ms: elapsed() };
+      if (isRefusal(err)) return { error: (err as Error).message, permanent: true, duration_ms: elapsed() };
+      const code = errorCode(err);
+      if (code === 'UND_ERR_CONNECT_TIMEOUT') return { error: `Could not connect within ${connectTimeoutMs} ms`, duration_ms: elapsed() };
+      const message = (err as Error)?.message || String(err);
+      const error = code && !message.includes(code) ? `${code}: ${message}` : message;
+      // A request the client will not even send (e.g. a header value with a line break) fails the same way every time.
+      return { error, ...(code === 'UND_ERR_INVALID_ARG' ? { permanent: true } : {}), duration_ms: elapsed() };
+    } finally {
+      clearTimeout(timer);
+      cancel?.removeEventListener('abort', onCancel);
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.agent.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,130 @@
+import type { StoredEvent } from '../event-log/event.types';
+
+/** `on` sends; `off` matches nothing; `blocked` logs matches as `blocked` and sends nothing (SPEC 003 "state"). */
+export type EndpointState = 'on' | 'off' | 'blocked';
+
+/**
+ * `pending` is owed (first attempt or a retry is scheduled); the rest are final. `cancelled`
+ * marks deliveries that were still owed when their endpoint was removed or turned off.
+ */
+export type DeliveryStatus = 'pending' | 'delivered' | 'failed' | 'rate_limited' | 'blocked' | 'cancelled';
+
+/**
+ * Where a subscription's webhooks go. The id is the owning subscription's id (`sub_…`,
+ * `wsub_…`); `kind` names the module that owns it. Holds the signing secret: never sent over
+ * the wire as is.
+ */
+export interface WebhookEndpoint {
+  id: string;
+  kind: string;
+  organisation_id: string;
+  workspace_id: string | null;
+  url: string;
+  secret: string;
+  /** Extra request headers; they never replace the ones Herald sets. */
+  headers: Record<string, string>;
+  rate_limit_per_minute: number | null;
+  state: EndpointState;
+  issue: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface SaveEndpoint {
+  id: string;
+  kind: string;
+  organisation_id: string;
+  workspace_id?: string | null;
+  url: string;
+  secret: string;
+  headers?: Record<string, string> | null;
+  rate_limit_per_minute?: number | null;
+  /** Omitted on an update: the endpoint keeps its state. New endpoints start `on`. */
+  state?: EndpointState;
+  issue?: string | null;
+}
+
+/** What a durable router asks for: this event, to this endpoint, and why (for the log). */
+export interface DeliveryRequest {
+  endpoint_id: string;
+  event: StoredEvent;
+  rule_index?: number | null;
+  match_hash?: string | null;
+  match_index?: number | null;
+}
+
+export interface EnqueuedDelivery {
+  id: string;
+  endpoint_id: string;
+  status: DeliveryStatus;
+}
+
+/** One line of the delivery log (SPEC 003 "alert history"); `endpoint_id` is the subscription id. */
+export interface DeliveryLogEntry {
+  id: string;
+  endpoint_id: string;
+  event_id: string;
+  event_seq: number;
+  rule_index: number | null;
+  match_hash: string | null;
+  match_index: number | null;
+  status: DeliveryStatus;
+  attempts: number;
+  response_status: number | null;
+  error: string | null;
+  created_at: string;
+  delivered_at: string | null;
+  duration_ms: number | null;
+}
+
+export type AttemptOutcome = 'delivered' | 'retrying' | 'failed';
+
+/** One try of a delivery. */
+export interface DeliveryAttempt {
+  attempt: number;
+  outcome: AttemptOutcome;
+  response_status: number | null;
+  error: string | null;
+  duration_ms: number;
+  attempted_at: string;
+}
+
+export type HistoryDirection = 'before' | 'after';
+
+/** Tenant scoping is required: an unscoped read of the log does not compile. */
+export interface ListDeliveriesQuery {
+  organisation_id: string;
+  workspace_id?: string;
+  endpoint_id?: string;
+  status?: DeliveryStatus;
+  limit: number;
+  /** `before` (default): newest first, older than `datetime`; `after`: oldest first, newer than it. */
+  direction?: HistoryDirection;
+  datetime?: string;
+}
+
+/** A webhook request exactly as it goes on the wire. */
+export interface WebhookRequest {
+  url: string;
+  method: 'POST';
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** What came back from one request; `status` is absent when no response arrived. */
+export interface SendResult {
+  status?: number;
+  /** The raw `Retry-After` header, when the receiver sent one. */
+  retry_after?: string;
+  error?: string;
+  /** Retrying cannot help: the SSRF guard refused the target, or the request itself is invalid. */
+  permanent?: boolean;
+  duration_ms: number;
+}
+
+export interface SendOnceResult {
+  status?: number;
+  error?: string;
+  duration_ms: number;
+  request: WebhookRequest;
+}

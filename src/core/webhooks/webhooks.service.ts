@@ -1,0 +1,227 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import type { EntityManager } from 'typeorm';
+import { APP_CONFIG, type AppConfig } from '../config';
+import { Database } from '../database/database.service';
+import { toEnvelope } from '../event-log/envelope';
+import type { StoredEvent } from '../event-log/event.types';
+import { newId } from '../http/ids';
+import { isoNow, toIso } from '../http/time';
+import { AfterCommit } from './after-commit';
+import { DeliveryWorker } from './delivery-worker.service';
+import { DeliveryStore, type NewDelivery } from './delivery.store';
+import { EndpointStore } from './endpoint.store';
+import { NOT_SENT_BLOCKED } from './endpoint-health';
+import { describeStatus } from './retry-policy';
+import { urlProblem } from './ssrf-guard';
+import { generateSecret, signedRequest } from './webhook-request';
+import { WebhookMetrics } from './webhook-metrics';
+import { WebhookSender } from './webhook-sender';
+import type {
+  DeliveryAttempt,
+  DeliveryLogEntry,
+  DeliveryRequest,
+  EndpointState,
+  EnqueuedDelivery,
+  ListDeliveriesQuery,
+  SaveEndpoint,
+  SendOnceResult,
+  WebhookEndpoint,
+  WebhookRequest,
+} from './webhook.types';
+import { InvalidDeliveryQueryException, UndeliverableWebhookUrlException, WebhookEndpointNotFoundException } from './webhooks.exceptions';
+
+/** What pending deliveries become when their endpoint stops sending. */
+const SETTLE_ON: Partial<Record<EndpointState, { status: 'blocked' | 'cancelled'; error: string }>> = {
+  blocked: { status: 'blocked', error: NOT_SENT_BLOCKED },
+  off: { status: 'cancelled', error: 'Subscription was turned off before delivery' },
+};
+
+/**
+ * The webhook engine's interface for the modules that own subscriptions (002, 003): they keep
+ * their own tables and register one endpoint per subscription here; their durable routers decide
+ * which events reach which endpoint and call `enqueue` inside the dispatcher's transaction, so a
+ * delivery can never be lost between the log and the queue. Blocking rules live here, in one place.
+ */
+@Injectable()
+export class WebhooksService {
+  private readonly logger = new Logger('Webhooks');
+  /**
+   * Per-endpoint rate limits, counted in memory: `enqueue` only runs in the active dispatcher,
+   * and exactly one node's dispatcher is active at a time. When that role moves to another node
+   * the counts start afresh there, which at worst lets one extra minute's allowance through.
+   */
+  private readonly limiters = new Map<number, RateLimiterMemory>();
+
+  constructor(
+    private readonly db: Database,
+    private readonly endpoints: EndpointStore,
+    private readonly deliveries: DeliveryStore,
+    private readonly sender: WebhookSender,
+    private readonly worker: DeliveryWorker,
+    private readonly metrics: WebhookMetrics,
+    private readonly afterCommit: AfterCommit,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  /** A new Standard Webhooks signing secret (`whsec_…`), shown to the subscriber once. */
+  generateSecret(): string {
+    return generateSecret();
+  }
+
+  /** The subscribe-time SSRF check; the same check runs again on every connection. */
+  async assertDeliverableUrl(url: string): Promise<void> {
+    const problem = await urlProblem(url, this.config.webhooks.allowPrivate);
+    if (problem) throw new UndeliverableWebhookUrlException(problem);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Endpoints
+
+  /** Creates or replaces the endpoint of subscription `e.id`, in the caller's transaction. */
+  async saveEndpoint(manager: EntityManager, e: SaveEndpoint): Promise<void> {
+    const now = isoNow();
+    const existing = (await this.endpoints.find(manager, [e.id])).get(e.id);
+    if (!existing) {
+      await this.endpoints.insert(manager, { ...e, state: e.state ?? 'on' }, now);
+      return;
+    }
+    await this.endpoints.update(manager, e, now);
+    if (e.state !== undefined) await this.changeState(manager, e.id, e.state, e.issue ?? null, now);
+  }
+
+  getEndpoint(id: string): Promise<WebhookEndpoint | undefined> {
+    return this.endpoints.get(id);
+  }
+
+  /** Turning an endpoint on clears its failure streak and issue; blocking or turning it off settles what it still owes. */
+  async setState(id: string, state: EndpointState, issue?: string): Promise<WebhookEndpoint> {
+    await this.db.transaction(async (m) => {
+      if (!(await this.endpoints.find(m, [id])).has(id)) throw new WebhookEndpointNotFoundException(id);
+      await this.changeState(m, id, state, issue ?? null, isoNow());
+    });
+    return (await this.endpoints.get(id))!;
+  }
+
+  /** Removes the endpoint; deliveries it still owes are cancelled and never sent. */
+  async removeEndpoint(manager: EntityManager, id: string): Promise<void> {
+    const now = isoNow();
+    await this.endpoints.delete(manager, id);
+    // Rows in flight right now are settled by the worker when it finds the endpoint gone.
+    await this.deliveries.settle(manager, { endpoint_id: id, now }, 'cancelled', 'Subscription was removed before delivery', now);
+  }
+
+  private async changeState(m: EntityManager, id: string, state: EndpointState, issue: string | null, now: string): Promise<void> {
+    await this.endpoints.setState(m, id, state, issue, now);
+    const settle = SETTLE_ON[state];
+    if (settle) await this.deliveries.settle(m, { endpoint_id: id, now }, settle.status, issue ?? settle.error, now);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Deliveries
+
+  /**
+   * Records deliveries inside the dispatcher's transaction. An endpoint that is off (or gone)
+   * records nothing; a blocked one gets a `blocked` log row; one over its per-minute limit a
+   * `rate_limited` row; otherwise the delivery is pending and due at once.
+   */
+  async enqueue(manager: EntityManager, requests: DeliveryRequest[]): Promise<EnqueuedDelivery[]> {
+    if (!requests.length) return [];
+    const endpoints = await this.endpoints.find(manager, requests.map((r) => r.endpoint_id));
+    const now = isoNow();
+    const rows: NewDelivery[] = [];
+    for (const r of requests) {
+      const endpoint = endpoints.get(r.endpoint_id);
+      if (!endpoint || endpoint.state === 'off') continue;
+      if (endpoint.organisation_id !== r.event.organisation_id) {
+        // A router bug must not leak one organisation's events to another's receiver.
+        this.logger.error({ endpoint: endpoint.id, event: r.event.id }, 'refused to enqueue an event for an endpoint of another organisation');
+        continue;
+      }
+      let status: NewDelivery['status'] = 'pending';
+      let error: string | null = null;
+      if (endpoint.state === 'blocked') {
+        status = 'blocked';
+        error = endpoint.issue ?? NOT_SENT_BLOCKED;
+      } else if (!(await this.withinRateLimit(endpoint))) {
+        status = 'rate_limited';
+        error = `Over the subscription's limit of ${endpoint.rate_limit_per_minute} deliveries per minute; not sent`;
+      }
+      rows.push({
+        id: newId('dlv'),
+        endpoint_id: endpoint.id,
+        organisation_id: endpoint.organisation_id,
+        workspace_id: endpoint.workspace_id,
+        event_id: r.event.id,
+        event_seq: r.event.seq,
+        rule_index: r.rule_index ?? null,
+        match_hash: r.match_hash ?? null,
+        match_index: r.match_index ?? null,
+        body: status === 'pending' ? JSON.stringify(toEnvelope(r.event)) : null,
+        status,
+        error,
+        created_at: now,
+      });
+    }
+    await this.deliveries.insert(manager, rows);
+    this.afterCommit.run(manager, () => {
+      if (rows.some((r) => r.status === 'pending')) this.worker.wake();
+      for (const status of ['blocked', 'rate_limited'] as const) this.metrics.settled(status, rows.filter((r) => r.status === status).length);
+    });
+    return rows.map((r) => ({ id: r.id, endpoint_id: r.endpoint_id, status: r.status }));
+  }
+
+  private async withinRateLimit(endpoint: WebhookEndpoint): Promise<boolean> {
+    const perMinute = endpoint.rate_limit_per_minute;
+    if (!perMinute || perMinute <= 0) return true;
+    let limiter = this.limiters.get(perMinute);
+    if (!limiter) {
+      limiter = new RateLimiterMemory({ points: perMinute, duration: 60, keyPrefix: `webhooks-${perMinute}` });
+      this.limiters.set(perMinute, limiter);
+    }
+    try {
+      await limiter.consume(endpoint.id);
+      return true;
+    } catch (res) {
+      if (res instanceof RateLimiterRes) return false;
+      throw res;
+    }
+  }
+
+  /** The request a delivery of `event` would send, exactly (signature included), for previews. */
+  buildRequest(endpoint: Pick<WebhookEndpoint, 'url' | 'secret' | 'headers'>, event: StoredEvent, deliveryId: string, at: Date = new Date()): WebhookRequest {
+    return signedRequest(endpoint, deliveryId, JSON.stringify(toEnvelope(event)), at);
+  }
+
+  /** Signs and sends one request through the delivery path (SSRF guard, timeouts) and records nothing. */
+  async sendOnce(endpoint: Pick<WebhookEndpoint, 'url' | 'secret' | 'headers'>, event: StoredEvent): Promise<SendOnceResult> {
+    const request = this.buildRequest(endpoint, event, newId('dlv'));
+    const result = await this.sender.send(request);
+    const ok = result.status !== undefined && result.status >= 200 && result.status < 300;
+    const error = result.error ?? (ok || result.status === undefined ? undefined : describeStatus(result.status));
+    return { ...(result.status !== undefined ? { status: result.status } : {}), ...(error ? { error } : {}), duration_ms: result.duration_ms, request };
+  }
+
+  /**
+   * A page of the delivery log, scoped to an organisation (and workspace or endpoint). `before`
+   * (default) is newest first, older than `datetime`; `after` oldest first, newer than it.
+   * Entries sharing a `created_at` are never split across pages, so a page can end early or,
+   * when one instant holds more than `limit` entries, run past `limit`.
+   */
+  async listDeliveries(query: ListDeliveriesQuery): Promise<DeliveryLogEntry[]> {
+    if (!Number.isInteger(query.limit) || query.limit < 1) throw new InvalidDeliveryQueryException('limit must be a positive integer');
+    let datetime: string | undefined;
+    if (query.datetime !== undefined) {
+      const at = Date.parse(query.datetime);
+      if (Number.isNaN(at)) throw new InvalidDeliveryQueryException('datetime must be an RFC 3339 date-time');
+      // Stored times are ISO strings with milliseconds and compare as text; the cursor must match that form.
+      datetime = toIso(at);
+    }
+    return this.deliveries.list({ ...query, direction: query.direction ?? 'before', datetime });
+  }
+
+  /** Every try of one delivery, oldest first. */
+  listAttempts(organisationId: string, deliveryId: string): Promise<DeliveryAttempt[]> {
+    return this.deliveries.attempts(organisationId, deliveryId);
+  }
+}
