@@ -1,5 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
+import { ApprovalNotificationsModule } from './approval-notifications/approval-notifications.module';
 import { AuthModule } from './core/auth/auth.module';
 import { BusModule } from './core/bus/bus.module';
 import { AppConfig, ConfigModule } from './core/config';
@@ -12,6 +13,7 @@ import { RedisModule } from './core/redis/redis.module';
 import { WebhooksModule } from './core/webhooks/webhooks.module';
 import { EventsModule } from './events/events.module';
 import { RealtimeSubscriptionsModule } from './realtime-subscriptions/realtime-subscriptions.module';
+import { SubscriptionsModule } from './subscriptions/subscriptions.module';
 
 @Module({})
 export class AppModule {
@@ -30,6 +32,8 @@ export class AppModule {
         WebhooksModule,
         EventsModule,
         RealtimeSubscriptionsModule,
+        ApprovalNotificationsModule,
+        SubscriptionsModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: StandardExceptionFilter }],
     };

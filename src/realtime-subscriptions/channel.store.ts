@@ -134,16 +134,15 @@ export class ChannelStore {
     });
   }
 
-  async close(organisationId: string, channelId: string, at: string): Promise<boolean> {
-    return this.db.transaction(async (m) => {
+  async close(organisationId: string, channelId: string, at: string): Promise<void> {
+    await this.db.transaction(async (m) => {
       const sql = this.sql();
-      const rows = await sql.run(
+      await sql.run(
         m,
-        `UPDATE realtime_channels SET closed_at = ${sql.p(at)} WHERE organisation_id = ${sql.p(organisationId)} AND channel_id = ${sql.p(channelId)} AND closed_at IS NULL RETURNING channel_id`,
+        `UPDATE realtime_channels SET closed_at = ${sql.p(at)} WHERE organisation_id = ${sql.p(organisationId)} AND channel_id = ${sql.p(channelId)} AND closed_at IS NULL`,
       );
       const cleanup = this.sql();
       await cleanup.run(m, `DELETE FROM realtime_channel_attachments WHERE channel_id = ${cleanup.p(channelId)}`);
-      return rows.length > 0;
     });
   }
 

@@ -169,7 +169,7 @@ export class ChannelsService implements OnApplicationBootstrap {
   async close(caller: Principal, channelId: string): Promise<ClosedChannelDto> {
     await this.visible(caller, channelId);
     const closedAt = isoNow();
-    if (!(await this.store.close(caller.organisation_id, channelId, closedAt))) throw new ChannelNotFoundException(channelId);
+    await this.store.close(caller.organisation_id, channelId, closedAt);
     this.bus.publish(CHANNEL_CLOSED_TOPIC, { channel_id: channelId, reason: 'channel unsubscribed' });
     return { channel_id: channelId, unsubscribed: true, closed_at: closedAt };
   }

@@ -8,7 +8,8 @@ export class Sql {
 
   /** Adds a parameter and returns its placeholder. */
   p(value: unknown): string {
-    this.params.push(value);
+    // better-sqlite3 binds no booleans; SQLite stores them as 0/1 anyway.
+    this.params.push(!this.postgres && typeof value === 'boolean' ? Number(value) : value);
     return this.postgres ? `$${this.params.length}` : '?';
   }
 

@@ -3,7 +3,7 @@ import type { Server, Socket } from 'socket.io';
 import { Authenticator } from '../auth/authenticator';
 import { seesWholeOrganisation } from '../auth/principal';
 import { RealtimeService } from './realtime.service';
-import { rooms } from './rooms';
+import { NAMED_ROOM, rooms } from './rooms';
 import { socketAuthMiddleware, type SocketData } from './socket-auth';
 
 /**
@@ -27,6 +27,12 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection {
     const joined = [rooms.organisation(principal.organisation_id)];
     if (principal.user_id) joined.push(rooms.user(principal.organisation_id, principal.user_id));
     if (seesWholeOrganisation(principal)) joined.push(rooms.organisationEvents(principal.organisation_id));
+    const requested = (socket.handshake.auth as { rooms?: unknown } | undefined)?.rooms;
+    const named = Array.isArray(requested) ? requested.filter((r): r is string => typeof r === 'string' && NAMED_ROOM.test(r)).slice(0, 20) : [];
+    for (const workspace of principal.workspace_ids) {
+      joined.push(rooms.workspace(principal.organisation_id, workspace));
+      for (const room of named) joined.push(rooms.workspace(principal.organisation_id, workspace, room));
+    }
     void socket.join(joined);
   }
 }

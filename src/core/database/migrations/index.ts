@@ -2,6 +2,15 @@ import { ApiKeys1763900000000 } from './1763900000000-api-keys';
 import { EventLog1763900100000 } from './1763900100000-event-log';
 import { RealtimeChannels1763900200000 } from './1763900200000-realtime-channels';
 import { Webhooks1763900300000 } from './1763900300000-webhooks';
+import { ApprovalNotifications1763900400000 } from './1763900400000-approval-notifications';
+import { WorkspaceSubscriptions1763900500000 } from './1763900500000-workspace-subscriptions';
 
 /** Every migration, oldest first. New ones are appended here. */
-export const MIGRATIONS = [ApiKeys1763900000000, EventLog1763900100000, RealtimeChannels1763900200000, Webhooks1763900300000];
+export const MIGRATIONS = [
+  ApiKeys1763900000000,
+  EventLog1763900100000,
+  RealtimeChannels1763900200000,
+  Webhooks1763900300000,
+  ApprovalNotifications1763900400000,
+  WorkspaceSubscriptions1763900500000,
+];

@@ -1,0 +1,106 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query } from '@nestjs/common';
+import { ApiBadRequestResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Authenticated, CurrentPrincipal } from '../core/auth/decorators';
+import type { Principal } from '../core/auth/principal';
+import type { Page } from '../core/http/pagination';
+import { ClaimSubscriptionsService } from './claim-subscriptions.service';
+import {
+  BuildPayloadDto,
+  CreatedClaimSubscriptionDto,
+  DeletedNotificationDto,
+  ListNotificationsQueryDto,
+  MarkedReadDto,
+  MarkReadDto,
+  NotificationDetailDto,
+  NotificationPageDto,
+  NotificationPayloadDto,
+  NotificationSummaryDto,
+  NotifyStatusChangeDto,
+  SentNotificationDto,
+  SubscribeToClaimDto,
+  UnsubscribedClaimDto,
+} from './dto/notification.dto';
+import { buildNotificationPayload } from './notification-payload';
+import { NotificationsService } from './notifications.service';
+
+@ApiTags('approval-notifications')
+@Controller('api/v1/approval-notifications')
+@Authenticated()
+export class ApprovalNotificationsController {
+  constructor(
+    private readonly notifications: NotificationsService,
+    private readonly subscriptions: ClaimSubscriptionsService,
+  ) {}
+
+  @Get()
+  @ApiOperation({ summary: 'List notifications for a user or claim', description: 'Newest first. Users see their own; app credentials and claims:read:org the organisation’s.' })
+  @ApiOkResponse({ type: NotificationPageDto })
+  list(@CurrentPrincipal() caller: Principal, @Query() query: ListNotificationsQueryDto): Promise<Page<NotificationSummaryDto>> {
+    return this.notifications.list(caller, query);
+  }
+
+  @Post()
+  @Authenticated('notifications:write')
+  @ApiOperation({
+    summary: 'Send a status-change notification (notifyStatusChange)',
+    description:
+      'Stores the notification with its payload and appends `status_changed` (plus `claim_submitted`/`claim_approved`/`claim_rejected` where the status maps) in one transaction. ' +
+      "The recipient's sockets get a `notification` message at once; channels, WebSocket clients, webhooks and workspace subscriptions get the events.",
+  })
+  @ApiCreatedResponse({ type: SentNotificationDto })
+  @ApiBadRequestResponse({ description: 'Invalid body: unknown status, amount without currency, a currency that is not ISO 4217.' })
+  notify(@CurrentPrincipal() caller: Principal, @Body() dto: NotifyStatusChangeDto): Promise<SentNotificationDto> {
+    return this.notifications.notify(caller, dto);
+  }
+
+  @Post('payload')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Build and preview a notification payload (buildNotificationPayload)' })
+  @ApiOkResponse({ type: NotificationPayloadDto })
+  payload(@Body() dto: BuildPayloadDto): NotificationPayloadDto {
+    return buildNotificationPayload(dto);
+  }
+
+  @Post('subscriptions')
+  @ApiOperation({
+    summary: 'Subscribe to claim status events (subscribeToClaimEvents)',
+    description: 'Every event of the claim is POSTed to `webhook_url`, signed per Standard Webhooks with `signing_secret` (returned only here).',
+  })
+  @ApiCreatedResponse({ type: CreatedClaimSubscriptionDto })
+  @ApiBadRequestResponse({ description: 'Invalid body, or a webhook_url Herald will not call (not http(s), or not a public address).' })
+  subscribe(@CurrentPrincipal() caller: Principal, @Body() dto: SubscribeToClaimDto): Promise<CreatedClaimSubscriptionDto> {
+    return this.subscriptions.subscribe(caller, dto);
+  }
+
+  @Delete('subscriptions/:subscription_id')
+  @ApiOperation({ summary: 'Unsubscribe from claim events (unsubscribeFromClaimEvents)' })
+  @ApiOkResponse({ type: UnsubscribedClaimDto })
+  @ApiNotFoundResponse()
+  unsubscribe(@CurrentPrincipal() caller: Principal, @Param('subscription_id') id: string): Promise<UnsubscribedClaimDto> {
+    return this.subscriptions.unsubscribe(caller, id);
+  }
+
+  @Get(':notification_id')
+  @ApiOperation({ summary: 'Get notification with full payload' })
+  @ApiOkResponse({ type: NotificationDetailDto })
+  @ApiNotFoundResponse()
+  get(@CurrentPrincipal() caller: Principal, @Param('notification_id') id: string): Promise<NotificationDetailDto> {
+    return this.notifications.get(caller, id);
+  }
+
+  @Put(':notification_id')
+  @ApiOperation({ summary: 'Mark notification as read (or unread)' })
+  @ApiOkResponse({ type: MarkedReadDto })
+  @ApiNotFoundResponse()
+  markRead(@CurrentPrincipal() caller: Principal, @Param('notification_id') id: string, @Body() dto: MarkReadDto): Promise<MarkedReadDto> {
+    return this.notifications.markRead(caller, id, dto.read);
+  }
+
+  @Delete(':notification_id')
+  @ApiOperation({ summary: 'Delete a notification' })
+  @ApiOkResponse({ type: DeletedNotificationDto })
+  @ApiNotFoundResponse()
+  delete(@CurrentPrincipal() caller: Principal, @Param('notification_id') id: string): Promise<DeletedNotificationDto> {
+    return this.notifications.delete(caller, id);
+  }
+}

@@ -1,0 +1,166 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform } from 'class-transformer';
+import { IsBoolean, IsIn, IsNumber, IsOptional, IsString, Length, Matches, Max, Min, ValidateIf } from 'class-validator';
+import { PageQueryDto, PaginationDto } from '../../core/http/pagination';
+import { CLAIM_STATUSES, ISO_CURRENCIES, type ClaimStatus } from '../notification-payload';
+
+const REF = /^[A-Za-z0-9._:-]{1,128}$/;
+const refMessage = (field: string) => `${field} must be 1-128 characters of letters, digits and ._:-`;
+const CURRENCY_MESSAGE = 'currency must be an ISO 4217 code such as NOK, EUR or USD';
+const upper = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.toUpperCase() : value);
+
+class MoneyFields {
+  @ApiPropertyOptional({ example: 4850, description: 'Printed with two decimals; give currency with it.' })
+  @ValidateIf((o: MoneyFields) => o.amount !== undefined || o.currency !== undefined)
+  @IsNumber({ allowNaN: false, allowInfinity: false, maxDecimalPlaces: 4 }, { message: 'amount must be a number (required with currency)' })
+  @Min(0)
+  @Max(1e12)
+  amount?: number;
+
+  @ApiPropertyOptional({ example: 'NOK', description: 'ISO 4217 code; give amount with it.' })
+  @ValidateIf((o: MoneyFields) => o.amount !== undefined || o.currency !== undefined)
+  @Transform(upper)
+  @IsString({ message: 'currency is required with amount' })
+  @IsIn([...ISO_CURRENCIES], { message: CURRENCY_MESSAGE })
+  currency?: string;
+}
+
+export class NotifyStatusChangeDto extends MoneyFields {
+  @ApiProperty({ example: 'clm_9f2a3b4c' })
+  @IsString()
+  @Matches(REF, { message: refMessage('claim_id') })
+  claim_id: string;
+
+  @ApiProperty({ enum: CLAIM_STATUSES, example: 'approved' })
+  @IsIn(CLAIM_STATUSES, { message: `new_status must be one of ${CLAIM_STATUSES.join(', ')}` })
+  new_status: ClaimStatus;
+
+  @ApiProperty({ example: 'usr_84cd12ef' })
+  @IsString()
+  @Matches(REF, { message: refMessage('recipient_user_id') })
+  recipient_user_id: string;
+
+  @ApiPropertyOptional({ example: 'All receipts verified.' })
+  @IsOptional()
+  @IsString()
+  @Length(0, 2000)
+  comment?: string;
+}
+
+export class BuildPayloadDto extends MoneyFields {
+  @ApiProperty({ enum: CLAIM_STATUSES, example: 'rejected' })
+  @IsIn(CLAIM_STATUSES, { message: `status must be one of ${CLAIM_STATUSES.join(', ')}` })
+  status: ClaimStatus;
+
+  @ApiPropertyOptional({ example: 'Missing receipt for hotel stay.' })
+  @IsOptional()
+  @IsString()
+  @Length(0, 2000)
+  comment?: string;
+
+  @ApiPropertyOptional({ example: 'clm_9f2a3b4c' })
+  @IsOptional()
+  @IsString()
+  @Matches(REF, { message: refMessage('claim_id') })
+  claim_id?: string;
+}
+
+export class NotificationPayloadDto {
+  @ApiProperty({ example: 'Expense claim approved' }) title: string;
+  @ApiProperty({ example: 'Your expense claim for 4850.00 NOK has been approved.' }) body: string;
+  @ApiProperty({ example: '/claims/clm_9f2a3b4c' }) action_url: string;
+  @ApiProperty({ example: 'View claim' }) action_label: string;
+  @ApiProperty({ enum: ['info', 'success', 'warning', 'error'], example: 'success' }) severity: string;
+}
+
+export class SentNotificationDto {
+  @ApiProperty({ example: 'notif_01jd3m7k2q8w6t5v4x3y2z1a0b' }) notification_id: string;
+  @ApiProperty({ example: 'clm_9f2a3b4c' }) claim_id: string;
+  @ApiProperty({ example: 'usr_84cd12ef' }) recipient_user_id: string;
+  @ApiProperty({ enum: CLAIM_STATUSES, example: 'approved' }) new_status: string;
+  @ApiProperty({ example: '2026-03-26T08:10:00.000Z' }) sent_at: string;
+}
+
+export class NotificationSummaryDto extends SentNotificationDto {
+  @ApiProperty({ nullable: true, example: 'All receipts verified.' }) comment: string | null;
+  @ApiProperty({ example: false }) read: boolean;
+}
+
+export class NotificationDetailDto extends NotificationSummaryDto {
+  @ApiProperty({ type: NotificationPayloadDto }) payload: NotificationPayloadDto;
+}
+
+export class NotificationPageDto {
+  @ApiProperty({ type: [NotificationSummaryDto] }) data: NotificationSummaryDto[];
+  @ApiProperty({ type: PaginationDto }) pagination: PaginationDto;
+}
+
+export class ListNotificationsQueryDto extends PageQueryDto {
+  @ApiPropertyOptional({ example: 'usr_84cd12ef' })
+  @IsOptional()
+  @IsString()
+  recipient_user_id?: string;
+
+  @ApiPropertyOptional({ example: 'clm_9f2a3b4c' })
+  @IsOptional()
+  @IsString()
+  claim_id?: string;
+
+  @ApiPropertyOptional({ type: Boolean })
+  @IsOptional()
+  @Transform(({ value }) => (value === 'true' ? true : value === 'false' ? false : value))
+  @IsBoolean({ message: 'read must be true or false' })
+  read?: boolean;
+}
+
+export class MarkReadDto {
+  @ApiProperty({ example: true })
+  @IsBoolean()
+  read: boolean;
+}
+
+export class MarkedReadDto {
+  @ApiProperty() notification_id: string;
+  @ApiProperty({ example: true }) read: boolean;
+  @ApiProperty({ example: '2026-03-26T08:15:00.000Z' }) updated_at: string;
+}
+
+export class DeletedNotificationDto {
+  @ApiProperty({ example: true }) deleted: boolean;
+  @ApiProperty() notification_id: string;
+}
+
+export class SubscribeToClaimDto {
+  @ApiProperty({ example: 'clm_9f2a3b4c' })
+  @IsString()
+  @Matches(REF, { message: refMessage('claim_id') })
+  claim_id: string;
+
+  @ApiProperty({ example: 'usr_84cd12ef' })
+  @IsString()
+  @Matches(REF, { message: refMessage('user_id') })
+  user_id: string;
+
+  @ApiProperty({ example: 'https://client.example.com/webhooks/claim-events' })
+  @IsString()
+  @Length(1, 2048)
+  webhook_url: string;
+}
+
+export class ClaimSubscriptionDto {
+  @ApiProperty({ example: 'sub_01jd3m7k2q8w6t5v4x3y2z1a0b' }) subscription_id: string;
+  @ApiProperty() claim_id: string;
+  @ApiProperty() user_id: string;
+  @ApiProperty({ example: true }) active: boolean;
+  @ApiProperty() created_at: string;
+}
+
+export class CreatedClaimSubscriptionDto extends ClaimSubscriptionDto {
+  @ApiProperty({ example: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', description: 'Verifies the webhook-signature header (Standard Webhooks). Shown only here.' })
+  signing_secret: string;
+}
+
+export class UnsubscribedClaimDto {
+  @ApiProperty({ example: true }) unsubscribed: boolean;
+  @ApiProperty() subscription_id: string;
+}

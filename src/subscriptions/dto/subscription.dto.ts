@@ -1,0 +1,266 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  IsArray,
+  IsIn,
+  IsInt,
+  IsObject,
+  IsOptional,
+  IsString,
+  Length,
+  Max,
+  Min,
+  ValidateIf,
+  ValidateNested,
+} from 'class-validator';
+
+export class RuleDto {
+  @ApiProperty({ example: 'claim_approved', description: 'An event type from the catalog, optionally `type@version`.' })
+  @IsString()
+  @Length(1, 80)
+  trigger: string;
+
+  @ApiProperty({ type: 'object', additionalProperties: true, example: { 'data.amount': { $gte: 1000 } }, description: 'MongoDB-style query over the event envelope; {} matches all.' })
+  @IsObject()
+  conditions: Record<string, unknown>;
+}
+
+export class TemplateRefDto {
+  @ApiProperty({ example: 'large-claims' })
+  @IsString()
+  id: string;
+
+  @ApiProperty({ type: 'object', additionalProperties: true, example: { min_amount: 1000, currency: 'NOK' } })
+  @IsObject()
+  inputs: Record<string, unknown>;
+
+  @ApiProperty({ type: [String], example: ['approved'] })
+  @IsArray()
+  @IsString({ each: true })
+  topics: string[];
+}
+
+export class ActionDto {
+  @ApiProperty({ enum: ['webhook', 'socket'] })
+  @IsIn(['webhook', 'socket'])
+  type: 'webhook' | 'socket';
+
+  @ApiPropertyOptional({ example: 'https://client.example.com/hooks/herald', description: 'webhook: where to POST (signed, Standard Webhooks).' })
+  @ValidateIf((a: ActionDto) => a.type === 'webhook')
+  @IsString()
+  @Length(1, 2048)
+  url?: string;
+
+  @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'string' }, example: { 'x-team': 'finance' } })
+  @IsOptional()
+  @IsObject()
+  headers?: Record<string, string>;
+
+  @ApiPropertyOptional({ example: 'finance-dashboard', description: 'socket: room to emit into; default the workspace room.' })
+  @IsOptional()
+  @IsString()
+  @Length(1, 128)
+  room?: string;
+}
+
+export class MetaDto {
+  @ApiPropertyOptional({ example: 'Large approvals to finance' })
+  @IsOptional()
+  @IsString()
+  @Length(0, 200)
+  title?: string;
+}
+
+/** Create and replace (POST /:id) take the same shape (seed 003). */
+export class SaveSubscriptionDto {
+  @ApiPropertyOptional({ type: TemplateRefDto, nullable: true, description: 'Template mode: id, inputs (checked against its schema), topics (expanded into rules).' })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => TemplateRefDto)
+  template?: TemplateRefDto | null;
+
+  @ApiPropertyOptional({ type: [RuleDto], description: 'Direct mode: at least one rule. Ignored in template mode.' })
+  @ValidateIf((o: SaveSubscriptionDto) => !o.template)
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(50)
+  @ValidateNested({ each: true })
+  @Type(() => RuleDto)
+  rules?: RuleDto[];
+
+  @ApiProperty({ type: [String], example: ['organisations/org_001', 'claims/*'] })
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(100)
+  @IsString({ each: true })
+  resources: string[];
+
+  @ApiPropertyOptional({ type: [ActionDto], example: [{ type: 'webhook', url: 'https://client.example.com/hooks/herald' }, { type: 'socket' }] })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(10)
+  @ValidateNested({ each: true })
+  @Type(() => ActionDto)
+  actions?: ActionDto[];
+
+  @ApiPropertyOptional({ type: MetaDto })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => MetaDto)
+  meta?: MetaDto;
+
+  @ApiPropertyOptional({ enum: ['on', 'off'], default: 'on' })
+  @IsOptional()
+  @IsIn(['on', 'off'])
+  state?: 'on' | 'off';
+
+  @ApiPropertyOptional({ example: 60, description: 'Webhook deliveries per minute; the excess is logged rate_limited.' })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(100_000)
+  rate_limit?: number;
+}
+
+export class ChangeStateDto {
+  @ApiProperty({ enum: ['on', 'off', 'blocked'] })
+  @IsIn(['on', 'off', 'blocked'])
+  state: 'on' | 'off' | 'blocked';
+
+  @ApiPropertyOptional({ example: 'Paused during the migration' })
+  @IsOptional()
+  @IsString()
+  @Length(0, 500)
+  issue?: string;
+}
+
+export class SubscriptionViewDto {
+  @ApiProperty({ example: 'wsub_01jd3m7k2q8w6t5v4x3y2z1a0b' }) id: string;
+  @ApiProperty({ example: 'ws_finance' }) workspace_id: string;
+  @ApiProperty({ type: TemplateRefDto, nullable: true }) template: TemplateRefDto | null;
+  @ApiProperty({ type: [RuleDto] }) rules: RuleDto[];
+  @ApiProperty({ type: [String] }) resources: string[];
+  @ApiProperty({ type: [ActionDto] }) actions: ActionDto[];
+  @ApiProperty({ type: MetaDto }) meta: { title: string | null };
+  @ApiProperty({ enum: ['on', 'off', 'blocked'] }) state: 'on' | 'off' | 'blocked';
+  @ApiProperty({ nullable: true, example: null }) issue: string | null;
+  @ApiPropertyOptional({ nullable: true }) rate_limit: number | null;
+  @ApiProperty() created_at: string;
+  @ApiProperty() updated_at: string;
+}
+
+export class CreatedSubscriptionViewDto extends SubscriptionViewDto {
+  @ApiPropertyOptional({ example: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', description: 'Verifies webhook-signature; returned once, at creation.' })
+  signing_secret?: string;
+}
+
+export class OperationResultDto {
+  @ApiProperty({ example: true }) success: boolean;
+  @ApiProperty() id: string;
+}
+
+class TestMatchDto {
+  @ApiProperty({ example: '5f0c2e…' })
+  @IsString()
+  hash: string;
+
+  @ApiPropertyOptional({ example: 0 })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  index?: number;
+}
+
+class TestSourceDto {
+  @ApiPropertyOptional({ description: 'A source item, or a list of them (pick one with itemIndex).' })
+  @IsOptional()
+  source?: unknown;
+
+  @ApiPropertyOptional({ example: 0 })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  itemIndex?: number;
+
+  @ApiPropertyOptional({ type: TestMatchDto })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => TestMatchDto)
+  match?: TestMatchDto;
+}
+
+export class TestSubscriptionDto {
+  @ApiPropertyOptional({ example: 'wsub_01jd3m7k2q8w6t5v4x3y2z1a0b', description: 'One of subscription or draft.' })
+  @ValidateIf((o: TestSubscriptionDto) => o.draft === undefined)
+  @IsString()
+  subscription?: string;
+
+  @ApiPropertyOptional({ type: SaveSubscriptionDto, description: 'A draft with the same shape as create.' })
+  @ValidateIf((o: TestSubscriptionDto) => o.subscription === undefined)
+  @ValidateNested()
+  @Type(() => SaveSubscriptionDto)
+  draft?: SaveSubscriptionDto;
+
+  @ApiPropertyOptional({ example: 0 })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  ruleIndex?: number;
+
+  @ApiPropertyOptional({ enum: ['preview', 'send'], default: 'preview' })
+  @IsOptional()
+  @IsIn(['preview', 'send'])
+  mode?: 'preview' | 'send';
+
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: 'A raw test event: `{ type, data, user_id, claim_id, … }` or an envelope.' })
+  @IsOptional()
+  @IsObject()
+  input?: Record<string, unknown>;
+
+  @ApiPropertyOptional({ type: TestSourceDto })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => TestSourceDto)
+  test?: TestSourceDto;
+}
+
+export class AlertHistoryQueryDto {
+  @ApiPropertyOptional({ enum: [50, 100, 250, 500], default: 50 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsIn([50, 100, 250, 500], { message: 'limit must be one of 50, 100, 250, 500' })
+  limit: number = 50;
+
+  @ApiPropertyOptional({ enum: ['delivered', 'failed', 'rate_limited', 'blocked'] })
+  @IsOptional()
+  @IsIn(['delivered', 'failed', 'rate_limited', 'blocked'])
+  status?: 'delivered' | 'failed' | 'rate_limited' | 'blocked';
+
+  @ApiPropertyOptional({ enum: ['before', 'after'], default: 'before' })
+  @IsOptional()
+  @IsIn(['before', 'after'])
+  direction: 'before' | 'after' = 'before';
+
+  @ApiPropertyOptional({ example: '2026-03-26T08:00:00.000Z', description: 'Cursor: the created_at of the last entry of the previous page.' })
+  @IsOptional()
+  @IsString()
+  datetime?: string;
+}
+
+export class SubscriptionAlertLogDto {
+  @ApiProperty({ example: 'dlv_01jd3m7k2q8w6t5v4x3y2z1a0b' }) id: string;
+  @ApiProperty() subscription_id: string;
+  @ApiProperty() event_id: string;
+  @ApiProperty({ nullable: true }) rule_index: number | null;
+  @ApiProperty({ example: { hash: '5f0c2e9a1b7d3c4e', index: 0 } }) match: { hash: string | null; index: number | null };
+  @ApiProperty({ example: 'webhook' }) action: string;
+  @ApiProperty({ enum: ['delivered', 'failed', 'rate_limited', 'blocked', 'pending', 'cancelled'] }) status: string;
+  @ApiProperty() attempts: number;
+  @ApiProperty({ nullable: true }) response_status: number | null;
+  @ApiProperty({ nullable: true }) error: string | null;
+  @ApiProperty() created_at: string;
+  @ApiProperty({ nullable: true }) delivered_at: string | null;
+  @ApiProperty({ nullable: true }) duration_ms: number | null;
+}

@@ -1,0 +1,155 @@
+import { Injectable } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
+import { Database } from '../core/database/database.service';
+import { Sql } from '../core/database/sql';
+import { parseResource, parseTrigger, type Resource, type Rule } from './subscription-rules';
+
+export type SubscriptionState = 'on' | 'off' | 'blocked';
+
+export interface Action {
+  type: 'webhook' | 'socket';
+  url?: string;
+  headers?: Record<string, string>;
+  room?: string;
+}
+
+export interface SubscriptionRecord {
+  id: string;
+  organisation_id: string;
+  workspace_id: string;
+  template: { id: string; inputs: Record<string, unknown>; topics: string[] } | null;
+  rules: Rule[];
+  resources: string[];
+  actions: Action[];
+  meta: { title: string | null };
+  state: SubscriptionState;
+  issue: string | null;
+  rate_limit: number | null;
+  created_at: string;
+  updated_at: string;
+}
+
+const COLUMNS = 'id, organisation_id, workspace_id, template, rules, resources, actions, meta, state, issue, rate_limit, created_at, updated_at';
+
+function fromRow(row: Record<string, unknown>): SubscriptionRecord {
+  return {
+    id: row.id as string,
+    organisation_id: row.organisation_id as string,
+    workspace_id: row.workspace_id as string,
+    template: row.template ? JSON.parse(row.template as string) : null,
+    rules: JSON.parse(row.rules as string),
+    resources: JSON.parse(row.resources as string),
+    actions: JSON.parse(row.actions as string),
+    meta: JSON.parse(row.meta as string),
+    state: row.state as SubscriptionState,
+    issue: (row.issue as string | null) ?? null,
+    rate_limit: row.rate_limit === null || row.rate_limit === undefined ? null : Number(row.rate_limit),
+    created_at: row.created_at as string,
+    updated_at: row.updated_at as string,
+  };
+}
+
+/** Data access for workspace subscriptions and their (trigger, resource) index. */
+@Injectable()
+export class SubscriptionStore {
+  constructor(private readonly db: Database) {}
+
+  private sql(): Sql {
+    return new Sql(this.db.isPostgres);
+  }
+
+  async save(m: EntityManager, s: SubscriptionRecord, isNew: boolean): Promise<void> {
+    const values = [
+      s.id,
+      s.organisation_id,
+      s.workspace_id,
+      s.template ? JSON.stringify(s.template) : null,
+      JSON.stringify(s.rules),
+      JSON.stringify(s.resources),
+      JSON.stringify(s.actions),
+      JSON.stringify(s.meta),
+      s.state,
+      s.issue,
+      s.rate_limit,
+      s.created_at,
+      s.updated_at,
+    ];
+    if (!isNew) await this.deleteIn(m, s.id);
+    const sql = this.sql();
+    await sql.run(m, `INSERT INTO workspace_subscriptions (${COLUMNS}) VALUES (${sql.list(values)})`);
+    const resources = s.resources.map(parseResource).filter((r): r is Resource => Boolean(r));
+    const types = [...new Set(s.rules.map((r) => parseTrigger(r.trigger).type))];
+    for (const type of types) {
+      for (const r of resources) {
+        const ins = this.sql();
+        await ins.run(
+          m,
+          `INSERT INTO workspace_subscription_triggers (subscription_id, organisation_id, trigger_type, resource_kind, resource_id) VALUES (${ins.list([s.id, s.organisation_id, type, r.kind, r.id])})`,
+        );
+      }
+    }
+  }
+
+  async deleteIn(m: EntityManager, id: string): Promise<void> {
+    const a = this.sql();
+    await a.run(m, `DELETE FROM workspace_subscription_triggers WHERE subscription_id = ${a.p(id)}`);
+    const b = this.sql();
+    await b.run(m, `DELETE FROM workspace_subscriptions WHERE id = ${b.p(id)}`);
+  }
+
+  async find(organisationId: string, workspaceId: string, id: string, m?: EntityManager): Promise<SubscriptionRecord | undefined> {
+    const run = async (manager: EntityManager) => {
+      const sql = this.sql();
+      const rows = await sql.run(
+        manager,
+        `SELECT ${COLUMNS} FROM workspace_subscriptions WHERE organisation_id = ${sql.p(organisationId)} AND workspace_id = ${sql.p(workspaceId)} AND id = ${sql.p(id)}`,
+      );
+      return rows.length ? fromRow(rows[0]) : undefined;
+    };
+    return m ? run(m) : this.db.read(run);
+  }
+
+  async list(organisationId: string, workspaceId: string): Promise<SubscriptionRecord[]> {
+    return this.db.read(async (m) => {
+      const sql = this.sql();
+      const rows = await sql.run(
+        m,
+        `SELECT ${COLUMNS} FROM workspace_subscriptions WHERE organisation_id = ${sql.p(organisationId)} AND workspace_id = ${sql.p(workspaceId)} ORDER BY created_at, id LIMIT 1000`,
+      );
+      return rows.map(fromRow);
+    });
+  }
+
+  /** Everything with a socket action, for the live router's cache. */
+  async withSocketActions(id?: string): Promise<SubscriptionRecord[]> {
+    return this.db.read(async (m) => {
+      const sql = this.sql();
+      const rows = await sql.run(m, `SELECT ${COLUMNS} FROM workspace_subscriptions WHERE actions LIKE ${sql.p('%"socket"%')}${id ? ` AND id = ${sql.p(id)}` : ''}`);
+      return rows.map(fromRow);
+    });
+  }
+
+  /** Subscriptions that may match: same organisation, a rule on this type, a resource naming one of the subjects. */
+  async candidates(m: EntityManager, organisationId: string, type: string, subjects: Resource[]): Promise<SubscriptionRecord[]> {
+    const sql = this.sql();
+    // Placeholders are taken in text order (SQLite's `?` is positional).
+    const org = sql.p(organisationId);
+    const trigger = sql.p(type);
+    const anyOf = subjects.map((s) => `(t.resource_kind = ${sql.p(s.kind)} AND t.resource_id IN (${sql.p(s.id)}, '*'))`).join(' OR ');
+    const rows = await sql.run(
+      m,
+      `SELECT ${COLUMNS.split(', ')
+        .map((c) => `s.${c}`)
+        .join(', ')} FROM workspace_subscriptions s
+       WHERE s.state <> 'off' AND s.id IN (
+         SELECT t.subscription_id FROM workspace_subscription_triggers t
+         WHERE t.organisation_id = ${org} AND t.trigger_type = ${trigger} AND (${anyOf}))`,
+    );
+    return rows.map(fromRow);
+  }
+
+  async setState(m: EntityManager, id: string, state: SubscriptionState, issue: string | null, at: string): Promise<void> {
+    const sql = this.sql();
+    await sql.run(m, `UPDATE workspace_subscriptions SET state = ${sql.p(state)}, issue = ${sql.p(issue)}, updated_at = ${sql.p(at)} WHERE id = ${sql.p(id)}`);
+  }
+}

@@ -1,0 +1,79 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { ApiHeader, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Authenticated, CurrentPrincipal, CurrentWorkspace } from '../core/auth/decorators';
+import type { Principal } from '../core/auth/principal';
+import type { DeliveryLogEntry } from '../core/webhooks/webhook.types';
+import { WebhooksService } from '../core/webhooks/webhooks.service';
+import { AlertHistoryQueryDto, SubscriptionAlertLogDto, TestSubscriptionDto } from './dto/subscription.dto';
+import { SubscriptionTestService } from './subscription-test.service';
+import { SubscriptionsService } from './subscriptions.service';
+
+function toAlertLog(e: DeliveryLogEntry): SubscriptionAlertLogDto {
+  return {
+    id: e.id,
+    subscription_id: e.endpoint_id,
+    event_id: e.event_id,
+    rule_index: e.rule_index,
+    match: { hash: e.match_hash, index: e.match_index },
+    action: 'webhook',
+    status: e.status,
+    attempts: e.attempts,
+    response_status: e.response_status,
+    error: e.error,
+    created_at: e.created_at,
+    delivered_at: e.delivered_at,
+    duration_ms: e.duration_ms,
+  };
+}
+
+@ApiTags('subscriptions')
+@Controller('api/v2/subscriptions')
+@ApiHeader({ name: 'X-Workspace-Id', required: false, description: "The current workspace; defaults to the credential's first." })
+export class SubscriptionsV2Controller {
+  constructor(
+    private readonly tests: SubscriptionTestService,
+    private readonly subscriptions: SubscriptionsService,
+    private readonly webhooks: WebhooksService,
+  ) {}
+
+  @Post('test')
+  @HttpCode(200)
+  @Authenticated('subscriptions:write')
+  @ApiOperation({
+    summary: 'Test an existing subscription or a draft',
+    description:
+      '`preview` shows, per rule, whether it matched (trigger, resources, failed conditions with the actual value) and the exact request each action would send; ' +
+      '`send` also sends it once and reports the response. Tests never touch the delivery log.',
+  })
+  test(@CurrentPrincipal() caller: Principal, @CurrentWorkspace() workspace: string, @Body() dto: TestSubscriptionDto) {
+    return this.tests.run(caller, workspace, dto);
+  }
+
+  @Get('alerts/history')
+  @Authenticated()
+  @ApiOperation({
+    summary: 'Delivery log of the current workspace',
+    description: '`before` (default): newest first, older than `datetime`; `after`: oldest first, newer than it. Pass the last `created_at` as the next `datetime`; entries with equal times are never split across pages.',
+  })
+  @ApiOkResponse({ type: [SubscriptionAlertLogDto] })
+  async history(@CurrentPrincipal() caller: Principal, @CurrentWorkspace() workspace: string, @Query() query: AlertHistoryQueryDto): Promise<SubscriptionAlertLogDto[]> {
+    const entries = await this.webhooks.listDeliveries({ organisation_id: caller.organisation_id, workspace_id: workspace, ...query });
+    return entries.map(toAlertLog);
+  }
+
+  @Get(':id/alerts/history')
+  @Authenticated()
+  @ApiOperation({ summary: 'Delivery log of one subscription' })
+  @ApiOkResponse({ type: [SubscriptionAlertLogDto] })
+  @ApiNotFoundResponse()
+  async subscriptionHistory(
+    @CurrentPrincipal() caller: Principal,
+    @CurrentWorkspace() workspace: string,
+    @Param('id') id: string,
+    @Query() query: AlertHistoryQueryDto,
+  ): Promise<SubscriptionAlertLogDto[]> {
+    await this.subscriptions.require(caller, workspace, id);
+    const entries = await this.webhooks.listDeliveries({ organisation_id: caller.organisation_id, workspace_id: workspace, endpoint_id: id, ...query });
+    return entries.map(toAlertLog);
+  }
+}

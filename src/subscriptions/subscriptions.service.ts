@@ -1,0 +1,296 @@
+import { Injectable, Logger, NotFoundException, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { createHash } from 'node:crypto';
+import type { EntityManager } from 'typeorm';
+import type { Principal } from '../core/auth/principal';
+import { EventBus, type Unsubscribe } from '../core/bus/event-bus';
+import { RouterRegistry } from '../core/bus/router-registry';
+import { rooms } from '../core/gateway/rooms';
+import { Database } from '../core/database/database.service';
+import { toEnvelope } from '../core/event-log/envelope';
+import { EventCatalog } from '../core/event-log/event-catalog';
+import type { StoredEvent } from '../core/event-log/event.types';
+import { ValidationFailedException, type FieldError } from '../core/http/errors';
+import { newId } from '../core/http/ids';
+import { isoNow } from '../core/http/time';
+import { WebhooksService } from '../core/webhooks/webhooks.service';
+import type { DeliveryRequest } from '../core/webhooks/webhook.types';
+import type { CreatedSubscriptionViewDto, SaveSubscriptionDto, SubscriptionViewDto } from './dto/subscription.dto';
+import { compile, eventSubjects, parseResource, parseTrigger, resourcesMatch, satisfies, validateConditions, type Rule } from './subscription-rules';
+import { expandTemplate } from './subscription-templates';
+import { SubscriptionStore, type Action, type SubscriptionRecord, type SubscriptionState } from './subscription.store';
+
+export const WORKSPACE_WEBHOOK_KIND = 'workspace';
+const CHANGED_TOPIC = 'workspace-subscriptions.changed';
+
+export class SubscriptionNotFoundException extends NotFoundException {
+  constructor(id: string) {
+    super(`Subscription ${id} not found`);
+  }
+}
+
+/** A stable name for "this event matched this subscription", which the test endpoint can replay. */
+export function matchHash(subscriptionId: string, eventId: string): string {
+  return createHash('sha256').update(`${subscriptionId}\u0000${eventId}`).digest('hex').slice(0, 16);
+}
+
+/** The first rule of a subscription an event satisfies (trigger type and version, then conditions), or -1. */
+export function firstMatchingRule(subscription: Pick<SubscriptionRecord, 'rules' | 'resources'>, event: StoredEvent): number {
+  const resources = subscription.resources.map(parseResource).filter((r) => r !== undefined);
+  if (!resourcesMatch(resources, eventSubjects(event))) return -1;
+  const envelope = toEnvelope(event);
+  return subscription.rules.findIndex((rule) => {
+    const trigger = parseTrigger(rule.trigger);
+    if (trigger.type !== event.type || (trigger.version !== undefined && trigger.version !== event.version)) return false;
+    return satisfies(compile(rule.conditions), envelope);
+  });
+}
+
+export interface NormalisedSubscription {
+  template: SubscriptionRecord['template'];
+  rules: Rule[];
+  resources: string[];
+  actions: Action[];
+  meta: { title: string | null };
+  state: 'on' | 'off';
+  rate_limit: number | null;
+}
+
+@Injectable()
+export class SubscriptionsService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('WorkspaceSubscriptions');
+  /** Subscriptions with socket actions by organisation, for the live router on this node. */
+  private readonly socketSubscriptions = new Map<string, Map<string, SubscriptionRecord>>();
+  private unsubscribe?: Unsubscribe;
+
+  constructor(
+    private readonly db: Database,
+    private readonly store: SubscriptionStore,
+    private readonly catalog: EventCatalog,
+    private readonly webhooks: WebhooksService,
+    private readonly routers: RouterRegistry,
+    private readonly bus: EventBus,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    this.routers.registerDurable({ name: 'workspace-subscription-webhooks', route: (events, m) => this.routeWebhooks(events, m) });
+    this.routers.registerLive({ name: 'workspace-subscription-sockets', rooms: (event) => this.socketRooms(event) });
+    this.unsubscribe = this.bus.on(CHANGED_TOPIC, (m) => void this.refreshSocketCache((m as { id: string }).id));
+    for (const s of await this.store.withSocketActions()) this.cacheSocketSubscription(s);
+  }
+
+  onApplicationShutdown(): void {
+    this.unsubscribe?.();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // CRUD
+
+  async create(caller: Principal, workspaceId: string, dto: SaveSubscriptionDto): Promise<CreatedSubscriptionViewDto> {
+    const normalised = await this.normalise(caller, dto);
+    const now = isoNow();
+    const record: SubscriptionRecord = { id: newId('wsub'), organisation_id: caller.organisation_id, workspace_id: workspaceId, ...normalised, issue: null, created_at: now, updated_at: now };
+    const secret = await this.db.transaction(async (m) => {
+      await this.store.save(m, record, true);
+      return this.syncEndpoint(m, record, undefined);
+    });
+    this.changed(record.id);
+    return { ...(await this.view(record)), ...(secret ? { signing_secret: secret } : {}) };
+  }
+
+  async replace(caller: Principal, workspaceId: string, id: string, dto: SaveSubscriptionDto): Promise<CreatedSubscriptionViewDto> {
+    const existing = await this.require(caller, workspaceId, id);
+    const normalised = await this.normalise(caller, dto);
+    const record: SubscriptionRecord = { ...existing, ...normalised, state: dto.state ?? (existing.state === 'blocked' ? 'blocked' : normalised.state), updated_at: isoNow() };
+    const endpoint = await this.webhooks.getEndpoint(id);
+    const secret = await this.db.transaction(async (m) => {
+      await this.store.save(m, record, false);
+      return this.syncEndpoint(m, record, endpoint?.secret);
+    });
+    this.changed(id);
+    return { ...(await this.view(record)), ...(secret ? { signing_secret: secret } : {}) };
+  }
+
+  async get(caller: Principal, workspaceId: string, id: string): Promise<SubscriptionViewDto> {
+    return this.view(await this.require(caller, workspaceId, id));
+  }
+
+  async list(caller: Principal, workspaceId: string): Promise<SubscriptionViewDto[]> {
+    const records = await this.store.list(caller.organisation_id, workspaceId);
+    return Promise.all(records.map((r) => this.view(r)));
+  }
+
+  async delete(caller: Principal, workspaceId: string, id: string): Promise<{ success: boolean; id: string }> {
+    await this.require(caller, workspaceId, id);
+    await this.db.transaction(async (m) => {
+      await this.store.deleteIn(m, id);
+      await this.webhooks.removeEndpoint(m, id).catch(() => undefined);
+    });
+    this.changed(id);
+    return { success: true, id };
+  }
+
+  async setState(caller: Principal, workspaceId: string, id: string, state: SubscriptionState, issue?: string): Promise<SubscriptionViewDto> {
+    const record = await this.require(caller, workspaceId, id);
+    const at = isoNow();
+    const nextIssue = state === 'on' ? null : (issue ?? null);
+    await this.db.transaction((m) => this.store.setState(m, id, state, nextIssue, at));
+    if (record.actions.some((a) => a.type === 'webhook')) await this.webhooks.setState(id, state, nextIssue ?? undefined);
+    this.changed(id);
+    return this.view({ ...record, state, issue: nextIssue, updated_at: at });
+  }
+
+  async require(caller: Principal, workspaceId: string, id: string): Promise<SubscriptionRecord> {
+    const record = await this.store.find(caller.organisation_id, workspaceId, id);
+    if (!record) throw new SubscriptionNotFoundException(id);
+    return record;
+  }
+
+  /** The engine may have blocked the webhook on its own (410, failing too long): that shows here. */
+  async view(record: SubscriptionRecord): Promise<SubscriptionViewDto> {
+    let { state, issue } = record;
+    if (state === 'on' && record.actions.some((a) => a.type === 'webhook')) {
+      const endpoint = await this.webhooks.getEndpoint(record.id);
+      if (endpoint?.state === 'blocked') ({ state, issue } = { state: 'blocked', issue: endpoint.issue });
+    }
+    return {
+      id: record.id,
+      workspace_id: record.workspace_id,
+      template: record.template,
+      rules: record.rules,
+      resources: record.resources,
+      actions: record.actions,
+      meta: record.meta,
+      state,
+      issue,
+      rate_limit: record.rate_limit,
+      created_at: record.created_at,
+      updated_at: record.updated_at,
+    };
+  }
+
+  /** Validates a create/replace/draft payload into what is stored; every problem becomes a field error. */
+  async normalise(caller: Principal, dto: SaveSubscriptionDto): Promise<NormalisedSubscription> {
+    const errors: FieldError[] = [];
+    let rules: Rule[] = [];
+    let template: SubscriptionRecord['template'] = null;
+    if (dto.template) {
+      const expanded = expandTemplate(dto.template.id, dto.template.inputs, dto.template.topics);
+      errors.push(...expanded.errors);
+      rules = expanded.rules;
+      template = { id: dto.template.id, inputs: dto.template.inputs, topics: dto.template.topics };
+    } else {
+      rules = (dto.rules ?? []).map((r) => ({ trigger: r.trigger, conditions: r.conditions }));
+      rules.forEach((rule, i) => {
+        const trigger = parseTrigger(rule.trigger);
+        const definition = this.catalog.get(trigger.type);
+        if (!definition) {
+          errors.push({ field: `rules[${i}].trigger`, message: `unknown trigger ${rule.trigger}; the catalog has ${this.catalog.types().join(', ')}` });
+        } else if (trigger.version !== undefined && !definition.versions.includes(trigger.version)) {
+          errors.push({ field: `rules[${i}].trigger`, message: `${trigger.type} has versions ${definition.versions.join(', ')}` });
+        }
+        const bad = validateConditions(rule.conditions, `rules[${i}].conditions`);
+        if (bad) errors.push(bad);
+      });
+    }
+    dto.resources.forEach((name, i) => {
+      const resource = parseResource(name);
+      if (!resource) errors.push({ field: `resources[${i}]`, message: `resources[${i}] must be organisations/<id>, users/<id>, claims/<id> or channels/<id> (id may be *)` });
+      else if (resource.kind === 'organisations' && resource.id !== '*' && resource.id !== caller.organisation_id) {
+        errors.push({ field: `resources[${i}]`, message: `resources[${i}] must be in the workspace's organisation ${caller.organisation_id}` });
+      }
+    });
+    const actions: Action[] = (dto.actions ?? []).map((a) => ({
+      type: a.type,
+      ...(a.url !== undefined ? { url: a.url } : {}),
+      ...(a.headers !== undefined ? { headers: a.headers } : {}),
+      ...(a.room !== undefined ? { room: a.room } : {}),
+    }));
+    const webhooks = actions.filter((a) => a.type === 'webhook');
+    if (webhooks.length > 1) errors.push({ field: 'actions', message: 'at most one webhook action per subscription' });
+    for (const [i, a] of actions.entries()) {
+      if (a.headers && !Object.values(a.headers).every((v) => typeof v === 'string')) errors.push({ field: `actions[${i}].headers`, message: 'header values must be strings' });
+      if (a.room !== undefined && !/^[A-Za-z0-9._:-]{1,64}$/.test(a.room)) errors.push({ field: `actions[${i}].room`, message: 'room must be 1-64 characters of letters, digits and ._:-' });
+      if (a.type === 'webhook' && a.url) {
+        try {
+          await this.webhooks.assertDeliverableUrl(a.url);
+        } catch (err) {
+          errors.push({ field: `actions[${i}].url`, message: (err as Error).message });
+        }
+      }
+    }
+    if (errors.length) throw new ValidationFailedException(errors, `Invalid subscription: ${errors[0].message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}`);
+    return { template, rules, resources: dto.resources, actions, meta: { title: dto.meta?.title ?? null }, state: dto.state ?? 'on', rate_limit: dto.rate_limit ?? null };
+  }
+
+  /** Keeps the engine's endpoint in step with the webhook action; returns a newly made secret. */
+  private async syncEndpoint(m: EntityManager, record: SubscriptionRecord, existingSecret: string | undefined): Promise<string | undefined> {
+    const webhook = record.actions.find((a) => a.type === 'webhook');
+    if (!webhook?.url) {
+      if (existingSecret) await this.webhooks.removeEndpoint(m, record.id);
+      return undefined;
+    }
+    const secret = existingSecret ?? this.webhooks.generateSecret();
+    await this.webhooks.saveEndpoint(m, {
+      id: record.id,
+      kind: WORKSPACE_WEBHOOK_KIND,
+      organisation_id: record.organisation_id,
+      workspace_id: record.workspace_id,
+      url: webhook.url,
+      secret,
+      headers: webhook.headers ?? null,
+      rate_limit_per_minute: record.rate_limit,
+      ...(existingSecret ? {} : { state: record.state }),
+    });
+    return existingSecret ? undefined : secret;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Routing
+
+  /** Durable: candidates come from the (trigger, resource) index; off subscriptions are never evaluated. */
+  private async routeWebhooks(events: StoredEvent[], m: EntityManager): Promise<void> {
+    const requests: DeliveryRequest[] = [];
+    for (const event of events) {
+      const candidates = await this.store.candidates(m, event.organisation_id, event.type, eventSubjects(event));
+      for (const subscription of candidates) {
+        const webhookIndex = subscription.actions.findIndex((a) => a.type === 'webhook');
+        if (webhookIndex < 0) continue;
+        const ruleIndex = firstMatchingRule(subscription, event);
+        if (ruleIndex < 0) continue;
+        requests.push({ endpoint_id: subscription.id, event, rule_index: ruleIndex, match_hash: matchHash(subscription.id, event.id), match_index: webhookIndex });
+      }
+    }
+    if (requests.length) await this.webhooks.enqueue(m, requests);
+  }
+
+  /** Live, on every node: socket actions emit the event into the workspace room (or a named room). */
+  private socketRooms(event: StoredEvent): string[] {
+    const subscriptions = this.socketSubscriptions.get(event.organisation_id);
+    if (!subscriptions) return [];
+    const targets: string[] = [];
+    for (const s of subscriptions.values()) {
+      if (s.state !== 'on' || firstMatchingRule(s, event) < 0) continue;
+      for (const action of s.actions) if (action.type === 'socket') targets.push(rooms.workspace(s.organisation_id, s.workspace_id, action.room));
+    }
+    return targets;
+  }
+
+  private changed(id: string): void {
+    this.bus.publish(CHANGED_TOPIC, { id });
+  }
+
+  private async refreshSocketCache(id: string): Promise<void> {
+    for (const byId of this.socketSubscriptions.values()) byId.delete(id);
+    try {
+      for (const s of await this.store.withSocketActions(id)) this.cacheSocketSubscription(s);
+    } catch (err) {
+      this.logger.warn({ err, id }, 'could not refresh the socket subscription cache');
+    }
+  }
+
+  private cacheSocketSubscription(s: SubscriptionRecord): void {
+    let byId = this.socketSubscriptions.get(s.organisation_id);
+    if (!byId) this.socketSubscriptions.set(s.organisation_id, (byId = new Map()));
+    byId.set(s.id, s);
+  }
+}

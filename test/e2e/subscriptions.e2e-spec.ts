@@ -1,0 +1,273 @@
+import request from 'supertest';
+import { Webhook } from 'standardwebhooks';
+import { mintKey } from '../support/credentials';
+import { dispatchedThrough, publish } from '../support/events';
+import { connectSocket, record, waitFor } from '../support/sockets';
+import { startTestApp, TestApp } from '../support/test-app';
+import { WebhookReceiver } from '../support/webhook-receiver';
+
+const V1 = '/api/v1/subscriptions';
+const V2 = '/api/v2/subscriptions';
+
+describe('seed 003: workspace subscriptions', () => {
+  let t: TestApp;
+  let receiver: WebhookReceiver;
+  let producer: string;
+  let finance: string;
+  let otherWorkspace: string;
+
+  beforeAll(async () => {
+    t = await startTestApp({
+      env: { WEBHOOK_ALLOW_PRIVATE: 'true', DISPATCH_POLL_INTERVAL: '50ms', WEBHOOK_POLL_INTERVAL: '50ms', WEBHOOK_RETRY_SCHEDULE: '200ms' },
+    });
+    receiver = await WebhookReceiver.start('whsec_' + Buffer.from('unused-secret-unused-secret').toString('base64'));
+    producer = await mintKey(t, { org: 'org_001', scopes: ['events:publish'] });
+    finance = await mintKey(t, { org: 'org_001', scopes: ['subscriptions:write', 'events:read'], workspaces: ['ws_finance', 'ws_ops'] });
+    otherWorkspace = await mintKey(t, { org: 'org_001', scopes: ['subscriptions:write'], workspaces: ['ws_other'] });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await receiver?.close();
+  });
+
+  const create = (body: Record<string, unknown>, token = finance, workspace?: string) => {
+    const req = request(t.url).post(V1).set('X-Api-Key', token);
+    if (workspace) req.set('X-Workspace-Id', workspace);
+    return req.send(body);
+  };
+
+  describe('payload shapes and validation', () => {
+    it('accepts the direct shape and returns a SubscriptionView with the secret once', async () => {
+      const res = await create({
+        template: null,
+        rules: [{ trigger: 'claim_approved', conditions: { 'data.amount': { $gte: 1000 } } }],
+        resources: ['organisations/org_001', 'claims/*'],
+        actions: [{ type: 'webhook', url: receiver.url, headers: { 'x-team': 'finance' } }, { type: 'socket' }],
+        meta: { title: 'Large approvals' },
+        state: 'on',
+      });
+      expect(res.status).toBe(201);
+      expect(res.body).toMatchObject({
+        id: expect.stringMatching(/^wsub_[0-9a-z]{26}$/),
+        workspace_id: 'ws_finance',
+        template: null,
+        rules: [{ trigger: 'claim_approved', conditions: { 'data.amount': { $gte: 1000 } } }],
+        resources: ['organisations/org_001', 'claims/*'],
+        meta: { title: 'Large approvals' },
+        state: 'on',
+        issue: null,
+        signing_secret: expect.stringMatching(/^whsec_/),
+      });
+      const got = await request(t.url).get(`${V1}/${res.body.id}`).set('X-Api-Key', finance);
+      expect(got.body.signing_secret).toBeUndefined();
+      expect(got.body.id).toBe(res.body.id);
+    });
+
+    it('accepts the template shape, expanding topics into rules', async () => {
+      const res = await create({ template: { id: 'large-claims', inputs: { min_amount: 5000, currency: 'NOK' }, topics: ['submitted', 'approved'] }, resources: ['claims/*'] });
+      expect(res.status).toBe(201);
+      expect(res.body.rules).toEqual([
+        { trigger: 'claim_submitted', conditions: { 'data.amount': { $gte: 5000 }, 'data.currency': 'NOK' } },
+        { trigger: 'claim_approved', conditions: { 'data.amount': { $gte: 5000 }, 'data.currency': 'NOK' } },
+      ]);
+      expect(res.body.template).toEqual({ id: 'large-claims', inputs: { min_amount: 5000, currency: 'NOK' }, topics: ['submitted', 'approved'] });
+      const templates = await request(t.url).get('/api/v1/subscription-templates').set('X-Api-Key', finance);
+      expect(templates.body.map((x: { id: string }) => x.id)).toEqual(['large-claims', 'rejections', 'channel-follows']);
+    });
+
+    it.each([
+      [{ resources: ['claims/*'] }, 'rules'],
+      [{ rules: [{ trigger: 'claim_approved', conditions: {} }] }, 'resources'],
+      [{ rules: [{ conditions: {} }], resources: ['claims/*'] }, 'rules[0].trigger'],
+      [{ rules: [{ trigger: 'claim_approved' }], resources: ['claims/*'] }, 'rules[0].conditions'],
+      [{ template: { id: 'large-claims', topics: ['approved'] }, resources: ['claims/*'] }, 'template.inputs'],
+      [{ rules: [{ trigger: 'claim_approved', conditions: {} }], resources: [] }, 'resources'],
+    ])('a missing required field → 400 naming it (%j)', async (body, field) => {
+      const res = await create(body);
+      expect(res.status).toBe(400);
+      expect(res.body.details.map((d: { field: string }) => d.field)).toContain(field);
+    });
+
+    it('400 for a trigger not in the catalog, a bad operator (with its path), a bad resource, broken template inputs', async () => {
+      const trigger = await create({ rules: [{ trigger: 'claim_exploded', conditions: {} }], resources: ['claims/*'] });
+      expect(trigger.status).toBe(400);
+      expect(trigger.body.details[0]).toMatchObject({ field: 'rules[0].trigger', message: expect.stringContaining('unknown trigger claim_exploded') });
+      const operator = await create({ rules: [{ trigger: 'claim_approved', conditions: { 'data.amount': { $gtx: 5 } } }], resources: ['claims/*'] });
+      expect(operator.status).toBe(400);
+      expect(operator.body.details[0].field).toBe('rules[0].conditions.data.amount.$gtx');
+      const resource = await create({ rules: [{ trigger: 'claim_approved', conditions: {} }], resources: ['invoices/1', 'organisations/org_999'] });
+      expect(resource.body.details.map((d: { field: string }) => d.field)).toEqual(['resources[0]', 'resources[1]']);
+      const inputs = await create({ template: { id: 'large-claims', inputs: { min_amount: 'lots' }, topics: ['approved'] }, resources: ['claims/*'] });
+      expect(inputs.status).toBe(400);
+      expect(inputs.body.details[0]).toEqual({ field: 'template.inputs.min_amount', message: 'template.inputs.min_amount must be number' });
+    });
+  });
+
+  describe('matching and delivery', () => {
+    it('conditions over data fields, wildcard and exact resources: only matching events are delivered, signed', async () => {
+      const sub = await create({
+        rules: [{ trigger: 'claim_approved', conditions: { 'data.amount': { $gte: 1000 } } }],
+        resources: ['claims/clm_big', 'users/*'],
+        actions: [{ type: 'webhook', url: receiver.url }],
+      });
+      const verifier = new Webhook(sub.body.signing_secret);
+      const before = receiver.requests.length;
+      const hit = await publish(t.url, producer, { type: 'claim_approved', claim_id: 'clm_big', data: { amount: 1500 } });
+      await publish(t.url, producer, { type: 'claim_approved', claim_id: 'clm_big', data: { amount: 10 } });
+      await publish(t.url, producer, { type: 'claim_rejected', claim_id: 'clm_big', data: { amount: 5000 } });
+      await publish(t.url, producer, { type: 'claim_approved', claim_id: 'clm_small', data: { amount: 5000 } });
+      const viaUser = await publish(t.url, producer, { type: 'claim_approved', claim_id: 'clm_small', user_id: 'usr_1', data: { amount: 5000 } });
+      const mine = () => receiver.requests.slice(before).filter((r) => {
+        try {
+          verifier.verify(r.body, r.headers as Record<string, string>);
+          return true;
+        } catch {
+          return false;
+        }
+      });
+      await waitFor('two deliveries', () => mine().length >= 2);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(mine().map((r) => JSON.parse(r.body).id)).toEqual([hit.body.id, viaUser.body.id]);
+
+      const history = await request(t.url).get(`${V2}/${sub.body.id}/alerts/history`).set('X-Api-Key', finance);
+      expect(history.status).toBe(200);
+      expect(history.body).toHaveLength(2);
+      expect(history.body[0]).toMatchObject({ subscription_id: sub.body.id, event_id: viaUser.body.id, rule_index: 0, action: 'webhook', status: 'delivered', attempts: 1, response_status: 200 });
+      expect(history.body[0].match).toEqual({ hash: expect.stringMatching(/^[0-9a-f]{16}$/), index: 0 });
+    });
+
+    it('socket actions emit into the workspace room', async () => {
+      // A user of the workspace: it gets no organisation-wide events, only its workspace room.
+      const opsUser = await mintKey(t, { org: 'org_001', user: 'usr_ops', scopes: ['events:read'], workspaces: ['ws_ops'] });
+      const socket = await connectSocket(t.url, opsUser);
+      const seen = record(socket, 'comment_added');
+      await create({ rules: [{ trigger: 'comment_added', conditions: { 'data.urgent': true } }], resources: ['claims/*'], actions: [{ type: 'socket' }] }, finance, 'ws_ops');
+      await new Promise((r) => setTimeout(r, 200));
+      await publish(t.url, producer, { type: 'comment_added', claim_id: 'clm_s', data: { urgent: false } });
+      const urgent = await publish(t.url, producer, { type: 'comment_added', claim_id: 'clm_s', data: { urgent: true } });
+      await waitFor('urgent comment over the socket', () => seen.length >= 1);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(seen.map((m) => m.payload.id)).toEqual([urgent.body.id]);
+      socket.close();
+    });
+
+    it('state off is not evaluated; blocked is logged blocked; on resumes', async () => {
+      const sub = await create({ rules: [{ trigger: 'status_changed', conditions: {} }], resources: ['claims/clm_state'], actions: [{ type: 'webhook', url: receiver.url }] });
+      const id = sub.body.id;
+      const off = await request(t.url).post(`${V1}/${id}/state`).set('X-Api-Key', finance).send({ state: 'off' });
+      expect(off.body.state).toBe('off');
+      const whileOff = await publish(t.url, producer, { type: 'status_changed', claim_id: 'clm_state' });
+      // State is read when the durable path handles the event, so let it pass while still off.
+      await dispatchedThrough(t.url, whileOff.body.seq);
+      const blocked = await request(t.url).post(`${V1}/${id}/state`).set('X-Api-Key', finance).send({ state: 'blocked', issue: 'paused by finance' });
+      expect(blocked.body).toMatchObject({ state: 'blocked', issue: 'paused by finance' });
+      const whileBlocked = await publish(t.url, producer, { type: 'status_changed', claim_id: 'clm_state' });
+      await waitFor('a blocked log entry', async () => (await request(t.url).get(`${V2}/${id}/alerts/history?status=blocked`).set('X-Api-Key', finance)).body.length === 1);
+      const on = await request(t.url).post(`${V1}/${id}/state`).set('X-Api-Key', finance).send({ state: 'on' });
+      expect(on.body).toMatchObject({ state: 'on', issue: null });
+      const afterOn = await publish(t.url, producer, { type: 'status_changed', claim_id: 'clm_state' });
+      await waitFor('a delivered entry', async () => (await request(t.url).get(`${V2}/${id}/alerts/history?status=delivered`).set('X-Api-Key', finance)).body.length === 1);
+      const all = await request(t.url).get(`${V2}/${id}/alerts/history`).set('X-Api-Key', finance);
+      expect(all.body.map((e: { event_id: string; status: string }) => [e.event_id, e.status])).toEqual([
+        [afterOn.body.id, 'delivered'],
+        [whileBlocked.body.id, 'blocked'],
+      ]);
+    });
+  });
+
+  describe('test endpoint', () => {
+    it('preview sends nothing and explains each rule; send sends exactly one signed request', async () => {
+      const sub = await create({
+        rules: [
+          { trigger: 'claim_approved', conditions: { 'data.amount': { $gte: 1000 }, 'data.currency': 'NOK' } },
+          { trigger: 'claim_rejected', conditions: {} },
+        ],
+        resources: ['claims/*'],
+        actions: [{ type: 'webhook', url: receiver.url }],
+      });
+      const before = receiver.requests.length;
+      const preview = await request(t.url)
+        .post(`${V2}/test`)
+        .set('X-Api-Key', finance)
+        .send({ subscription: sub.body.id, mode: 'preview', input: { type: 'claim_approved', claim_id: 'clm_t', data: { amount: 500, currency: 'NOK' } } });
+      expect(preview.status).toBe(200);
+      expect(preview.body.matched).toBe(false);
+      expect(preview.body.rules[0]).toEqual({
+        index: 0,
+        trigger: 'claim_approved',
+        matched: false,
+        trigger_matched: true,
+        resources_matched: true,
+        failed_conditions: [{ path: 'data.amount', expected: { $gte: 1000 }, actual: 500 }],
+      });
+      expect(preview.body.rules[1]).toMatchObject({ index: 1, matched: false, trigger_matched: false });
+
+      const matching = await request(t.url)
+        .post(`${V2}/test`)
+        .set('X-Api-Key', finance)
+        .send({ subscription: sub.body.id, ruleIndex: 0, input: { type: 'claim_approved', claim_id: 'clm_t', data: { amount: 2500, currency: 'NOK' } } });
+      expect(matching.body.matched).toBe(true);
+      expect(matching.body.rules).toHaveLength(1);
+      expect(matching.body.actions[0]).toMatchObject({ type: 'webhook', sent: false, request: { url: receiver.url, method: 'POST' } });
+      expect(new Webhook(sub.body.signing_secret).verify(matching.body.actions[0].request.body, matching.body.actions[0].request.headers)).toBeTruthy();
+      await new Promise((r) => setTimeout(r, 300));
+      expect(receiver.requests.length).toBe(before);
+
+      const sent = await request(t.url)
+        .post(`${V2}/test`)
+        .set('X-Api-Key', finance)
+        .send({ subscription: sub.body.id, mode: 'send', test: { source: [{ type: 'claim_rejected', claim_id: 'a' }, { type: 'claim_rejected', claim_id: 'b' }], itemIndex: 1 } });
+      expect(sent.body.actions[0]).toMatchObject({ sent: true, response: { status: 200 } });
+      expect(receiver.requests.length).toBe(before + 1);
+      const received = receiver.requests[before];
+      expect(JSON.parse(new Webhook(sub.body.signing_secret).verify(received.body, received.headers as Record<string, string>) ? received.body : '{}').claimid).toBe('b');
+      expect((await request(t.url).get(`${V2}/${sub.body.id}/alerts/history`).set('X-Api-Key', finance)).body).toEqual([]);
+    });
+
+    it('tests a draft, and replays a past match by its hash', async () => {
+      const draft = await request(t.url)
+        .post(`${V2}/test`)
+        .set('X-Api-Key', finance)
+        .send({ draft: { rules: [{ trigger: 'comment_added', conditions: { 'data.text': { $regex: 'receipt' } } }], resources: ['claims/*'], actions: [{ type: 'socket', room: 'desk' }] }, input: { type: 'comment_added', claim_id: 'c', data: { text: 'missing receipt' } } });
+      expect(draft.status).toBe(200);
+      expect(draft.body).toMatchObject({ subscription_id: null, matched: true, actions: [{ type: 'socket', emit: { room: 'ws:org_001:ws_finance:room:desk', event: 'comment_added' }, sent: false }] });
+
+      const sub = await create({ rules: [{ trigger: 'claim_submitted', conditions: {} }], resources: ['claims/clm_replay'], actions: [{ type: 'webhook', url: receiver.url }] });
+      const event = await publish(t.url, producer, { type: 'claim_submitted', claim_id: 'clm_replay', data: { amount: 7 } });
+      let entry: { match: { hash: string; index: number } } | undefined;
+      await waitFor('a log entry', async () => {
+        entry = (await request(t.url).get(`${V2}/${sub.body.id}/alerts/history`).set('X-Api-Key', finance)).body[0];
+        return Boolean(entry);
+      });
+      const replay = await request(t.url).post(`${V2}/test`).set('X-Api-Key', finance).send({ subscription: sub.body.id, test: { match: entry!.match } });
+      expect(replay.status).toBe(200);
+      expect(replay.body.input).toMatchObject({ id: event.body.id, data: { amount: 7 } });
+      expect(replay.body.matched).toBe(true);
+    });
+  });
+
+  describe('tenancy', () => {
+    it('another workspace’s subscriptions and history are invisible', async () => {
+      const mine = await create({ rules: [{ trigger: 'claim_approved', conditions: {} }], resources: ['claims/*'] });
+      expect((await request(t.url).get(`${V1}/${mine.body.id}`).set('X-Api-Key', otherWorkspace)).status).toBe(404);
+      expect((await request(t.url).get(`${V1}/${mine.body.id}`).set('X-Api-Key', finance).set('X-Workspace-Id', 'ws_ops')).status).toBe(404);
+      expect((await request(t.url).delete(`${V1}/${mine.body.id}`).set('X-Api-Key', otherWorkspace)).status).toBe(404);
+      expect((await request(t.url).get(`${V2}/${mine.body.id}/alerts/history`).set('X-Api-Key', otherWorkspace)).status).toBe(404);
+      expect((await request(t.url).get(`${V2}/alerts/history`).set('X-Api-Key', otherWorkspace)).body).toEqual([]);
+      expect((await request(t.url).get(V1).set('X-Api-Key', otherWorkspace)).body).toEqual([]);
+      expect((await request(t.url).get(V1).set('X-Api-Key', finance).set('X-Workspace-Id', 'ws_other')).status).toBe(403);
+    });
+
+    it('delete answers an OperationResult', async () => {
+      const sub = await create({ rules: [{ trigger: 'claim_approved', conditions: {} }], resources: ['claims/*'] });
+      const del = await request(t.url).delete(`${V1}/${sub.body.id}`).set('X-Api-Key', finance);
+      expect(del.body).toEqual({ success: true, id: sub.body.id });
+      expect((await request(t.url).get(`${V1}/${sub.body.id}`).set('X-Api-Key', finance)).status).toBe(404);
+    });
+
+    it('alert history limit must be 50, 100, 250 or 500', async () => {
+      expect((await request(t.url).get(`${V2}/alerts/history?limit=20`).set('X-Api-Key', finance)).status).toBe(400);
+      expect((await request(t.url).get(`${V2}/alerts/history?limit=250`).set('X-Api-Key', finance)).status).toBe(200);
+    });
+  });
+});
