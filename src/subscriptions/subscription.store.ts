@@ -129,13 +129,22 @@ export class SubscriptionStore {
     });
   }
 
-  /** Subscriptions that may match: same organisation, a rule on this type, a resource naming one of the subjects. */
-  async candidates(m: EntityManager, organisationId: string, type: string, subjects: Resource[]): Promise<SubscriptionRecord[]> {
+  /**
+   * Subscriptions that may match a batch of events: a rule on one of the batch's types, in one
+   * of its organisations, on a resource naming one of its subjects (or `*`), found through the
+   * (trigger, resource) index in one query. Each event is then checked against them in memory.
+   */
+  async candidates(m: EntityManager, organisationIds: string[], types: string[], subjects: Resource[]): Promise<SubscriptionRecord[]> {
+    if (!organisationIds.length || !types.length) return [];
+    const idsByKind = new Map<string, Set<string>>();
+    for (const s of subjects) idsByKind.set(s.kind, (idsByKind.get(s.kind) ?? new Set()).add(s.id));
     const sql = this.sql();
     // Placeholders are taken in text order (SQLite's `?` is positional).
-    const org = sql.p(organisationId);
-    const trigger = sql.p(type);
-    const anyOf = subjects.map((s) => `(t.resource_kind = ${sql.p(s.kind)} AND t.resource_id IN (${sql.p(s.id)}, '*'))`).join(' OR ');
+    const orgs = sql.list(organisationIds);
+    const triggers = sql.list(types);
+    const resources = [...idsByKind]
+      .map(([kind, ids]) => `(t.resource_kind = ${sql.p(kind)} AND t.resource_id IN (${sql.list([...ids, '*'])}))`)
+      .join(' OR ');
     const rows = await sql.run(
       m,
       `SELECT ${COLUMNS.split(', ')
@@ -143,7 +152,7 @@ export class SubscriptionStore {
         .join(', ')} FROM workspace_subscriptions s
        WHERE s.state <> 'off' AND s.id IN (
          SELECT t.subscription_id FROM workspace_subscription_triggers t
-         WHERE t.organisation_id = ${org} AND t.trigger_type = ${trigger} AND (${anyOf}))`,
+         WHERE t.organisation_id IN (${orgs}) AND t.trigger_type IN (${triggers}) AND (${resources}))`,
     );
     return rows.map(fromRow);
   }

@@ -247,16 +247,23 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
   // ---------------------------------------------------------------------------------------
   // Routing
 
-  /** Durable: candidates come from the (trigger, resource) index; off subscriptions are never evaluated. */
+  /** Durable: candidates come from the trigger index, one query per batch; off subscriptions are never evaluated. */
   private async routeWebhooks(events: StoredEvent[], m: EntityManager): Promise<void> {
+    const candidates = await this.store.candidates(
+      m,
+      [...new Set(events.map((e) => e.organisation_id))],
+      [...new Set(events.map((e) => e.type))],
+      events.flatMap(eventSubjects),
+    );
+    const withWebhook = candidates.filter((s) => s.actions.some((a) => a.type === 'webhook'));
+    if (!withWebhook.length) return;
     const requests: DeliveryRequest[] = [];
     for (const event of events) {
-      const candidates = await this.store.candidates(m, event.organisation_id, event.type, eventSubjects(event));
-      for (const subscription of candidates) {
-        const webhookIndex = subscription.actions.findIndex((a) => a.type === 'webhook');
-        if (webhookIndex < 0) continue;
+      for (const subscription of withWebhook) {
+        if (subscription.organisation_id !== event.organisation_id) continue;
         const ruleIndex = firstMatchingRule(subscription, event);
         if (ruleIndex < 0) continue;
+        const webhookIndex = subscription.actions.findIndex((a) => a.type === 'webhook');
         requests.push({ endpoint_id: subscription.id, event, rule_index: ruleIndex, match_hash: matchHash(subscription.id, event.id), match_index: webhookIndex });
       }
     }
