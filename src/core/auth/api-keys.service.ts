@@ -1,5 +1,6 @@
-import { ForbiddenException, Injectable, NotFoundException } from '@nestjs/common';
+import { ForbiddenException, Injectable, NotFoundException, OnApplicationBootstrap } from '@nestjs/common';
 import { EntityManager, IsNull } from 'typeorm';
+import { EventBus } from '../bus/event-bus';
 import { Database } from '../database/database.service';
 import { newId } from '../http/ids';
 import { isoNow } from '../http/time';
@@ -59,15 +60,44 @@ export interface NewKey {
   token?: string;
 }
 
+/** How long a resolved key is trusted without asking the database again. */
+const PRINCIPAL_CACHE_MS = 10_000;
+const PRINCIPAL_CACHE_MAX = 10_000;
+const REVOKED_TOPIC = 'api-keys.revoked';
+
 @Injectable()
-export class ApiKeysService {
-  constructor(private readonly db: Database) {}
+export class ApiKeysService implements OnApplicationBootstrap {
+  /**
+   * Every request presents a credential; resolving it from the database each time would cost a
+   * query per request. Valid keys are remembered briefly; a revocation evicts at once on this
+   * node and, through the bus, on the others (at worst a lost message leaves a revoked key
+   * usable elsewhere for PRINCIPAL_CACHE_MS). Unknown tokens are never cached.
+   */
+  private readonly cache = new Map<string, { principal: Principal; until: number }>();
+
+  constructor(
+    private readonly db: Database,
+    private readonly bus?: EventBus,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.bus?.on(REVOKED_TOPIC, (m) => this.cache.delete((m as { token_hash: string }).token_hash));
+  }
 
   /** Resolves a presented token; revoked and unknown tokens give undefined. */
   async principalForToken(token: string): Promise<Principal | undefined> {
     const hash = hashApiKeyToken(token);
+    const cached = this.cache.get(hash);
+    if (cached && cached.until > Date.now()) return cached.principal;
     const key = await this.db.read((m) => m.findOne(ApiKeyEntity, { where: { token_hash: hash, revoked_at: IsNull() } }));
-    return key ? principalFromKey(key) : undefined;
+    if (!key) {
+      this.cache.delete(hash);
+      return undefined;
+    }
+    const principal = principalFromKey(key);
+    if (this.cache.size >= PRINCIPAL_CACHE_MAX) this.cache.clear();
+    this.cache.set(hash, { principal, until: Date.now() + PRINCIPAL_CACHE_MS });
+    return principal;
   }
 
   async create(caller: Principal, dto: CreateApiKeyDto): Promise<CreatedApiKeyDto> {
@@ -119,15 +149,19 @@ export class ApiKeysService {
   }
 
   async revoke(caller: Principal, id: string): Promise<RevokedApiKeyDto> {
-    return this.db.transaction(async (m) => {
+    const { revokedAt, tokenHash } = await this.db.transaction(async (m) => {
       const key = await m.findOne(ApiKeyEntity, { where: { id } });
       if (!key || (!caller.operator && key.organisation_id !== caller.organisation_id)) throw new ApiKeyNotFoundException(id);
       if (!key.revoked_at) {
         key.revoked_at = isoNow();
         await m.update(ApiKeyEntity, { id }, { revoked_at: key.revoked_at });
       }
-      return { key_id: id, revoked: true, revoked_at: key.revoked_at };
+      return { revokedAt: key.revoked_at, tokenHash: key.token_hash };
     });
+    // After commit, so no node can re-read the key as valid once it has evicted it.
+    this.cache.delete(tokenHash);
+    this.bus?.publish(REVOKED_TOPIC, { token_hash: tokenHash });
+    return { key_id: id, revoked: true, revoked_at: revokedAt };
   }
 
   /**

@@ -16,6 +16,14 @@ import type { AppendResult, EventFilter, NewEvent, StoredEvent } from './event.t
 const APPEND_LOCK_KEY = 7_220_002;
 const RETENTION_CHECKPOINT = 'retention';
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
+/** Most events one group commit carries (keeps each INSERT's parameter count bounded). */
+const GROUP_COMMIT_MAX_EVENTS = 1000;
+
+interface PendingAppend {
+  inputs: NewEvent[];
+  resolve(results: AppendResult[]): void;
+  reject(err: unknown): void;
+}
 
 interface EventRow {
   seq: number | string;
@@ -56,6 +64,8 @@ export type AlongsideAppend = (manager: EntityManager, results: AppendResult[]) 
 export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('EventLog');
   private pruneTimer?: NodeJS.Timeout;
+  private readonly waiting: PendingAppend[] = [];
+  private flushing = false;
 
   constructor(
     private readonly db: Database,
@@ -72,9 +82,49 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
    * event whose producer id is already in the log (or earlier in the same batch) is not stored
    * again: its result is the original with `created: false`. After commit the new events go
    * out on the live bus.
+   *
+   * Appends without `alongside` work are group-committed: callers that arrive while a commit is
+   * running share the next transaction (one lock, one INSERT, one COMMIT), and each gets its own
+   * results back once that transaction has committed.
    */
-  async append(inputs: NewEvent[], alongside?: AlongsideAppend): Promise<AppendResult[]> {
-    if (!inputs.length) return [];
+  append(inputs: NewEvent[], alongside?: AlongsideAppend): Promise<AppendResult[]> {
+    if (!inputs.length) return Promise.resolve([]);
+    if (alongside) return this.commit(inputs, alongside);
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ inputs, resolve, reject });
+      if (!this.flushing) void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.waiting.length) {
+        const group: PendingAppend[] = [];
+        let size = 0;
+        // A lone oversized request still goes through in its own transaction.
+        while (this.waiting.length && (group.length === 0 || size + this.waiting[0].inputs.length <= GROUP_COMMIT_MAX_EVENTS)) {
+          const next = this.waiting.shift()!;
+          size += next.inputs.length;
+          group.push(next);
+        }
+        try {
+          const results = await this.commit(group.flatMap((g) => g.inputs));
+          let offset = 0;
+          for (const g of group) {
+            g.resolve(results.slice(offset, offset + g.inputs.length));
+            offset += g.inputs.length;
+          }
+        } catch (err) {
+          for (const g of group) g.reject(err);
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private async commit(inputs: NewEvent[], alongside?: AlongsideAppend): Promise<AppendResult[]> {
     const results = await this.db.transaction(async (m) => {
       if (this.db.isPostgres) await m.query('SELECT pg_advisory_xact_lock($1)', [APPEND_LOCK_KEY]);
       const results = await this.insert(m, inputs);
