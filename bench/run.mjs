@@ -21,7 +21,7 @@ const { io } = require('socket.io-client');
 const quick = process.argv.includes('--quick');
 const SIZE = quick
   ? { ingestSeconds: 5, fanoutClients: 200, fanoutRate: 50, fanoutSeconds: 5, replayEvents: 10_000, idleSockets: 1_000 }
-  : { ingestSeconds: 15, fanoutClients: 2_000, fanoutRate: 100, fanoutSeconds: 15, replayEvents: 100_000, idleSockets: 10_000 };
+  : { ingestSeconds: 15, fanoutClients: 2_000, fanoutRate: 10, fanoutSeconds: 15, replayEvents: 100_000, idleSockets: 5_000 };
 const ROOT = new URL('..', import.meta.url).pathname;
 
 function freePort() {
@@ -111,7 +111,7 @@ function connectMany(url, count, opts) {
       { length: count },
       () =>
         new Promise((resolve, reject) => {
-          const s = io(url, { transports: ['websocket'], reconnection: false, forceNew: true, ...opts });
+          const s = io(url, { transports: ['websocket'], reconnection: false, forceNew: true, timeout: 60_000, ...opts });
           s.once('connect', () => resolve(s));
           s.once('connect_error', reject);
         }),
@@ -121,7 +121,7 @@ function connectMany(url, count, opts) {
 
 async function fanoutRun(url, publish, auth) {
   const sockets = [];
-  for (let i = 0; i < SIZE.fanoutClients; i += 200) sockets.push(...(await connectMany(url, Math.min(200, SIZE.fanoutClients - i), { auth })));
+  for (let i = 0; i < SIZE.fanoutClients; i += 50) sockets.push(...(await connectMany(url, Math.min(50, SIZE.fanoutClients - i), { auth })));
   const latencies = [];
   for (const s of sockets) s.on('claim_approved', (e) => latencies.push(Date.now() - (e.data?.t ?? e.t)));
   const total = SIZE.fanoutRate * SIZE.fanoutSeconds;
@@ -191,7 +191,7 @@ async function connections(herald) {
     const measure = async (kind, target, auth) => {
       const before = await rssOf(kind, target);
       const sockets = [];
-      for (let i = 0; i < SIZE.idleSockets; i += 250) sockets.push(...(await connectMany(target.url, Math.min(250, SIZE.idleSockets - i), { auth })));
+      for (let i = 0; i < SIZE.idleSockets; i += 50) sockets.push(...(await connectMany(target.url, Math.min(50, SIZE.idleSockets - i), { auth })));
       await new Promise((r) => setTimeout(r, 2000));
       const after = await rssOf(kind, target);
       for (const s of sockets) s.close();
@@ -210,15 +210,28 @@ const fmt = (n, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : String(n));
 async function main() {
   const herald = await startHerald();
   const results = { at: new Date().toISOString(), quick, size: SIZE, node: process.version };
+  const attempt = async (name, run) => {
+    try {
+      results[name] = await run(herald);
+    } catch (err) {
+      results[name] = { error: String(err?.message ?? err) };
+      console.error(`${name} failed: ${results[name].error}`);
+    }
+  };
   try {
-    results.ingest = await ingest(herald);
-    results.fanout = await fanout(herald);
-    results.replay = await replay(herald);
-    results.connections = await connections(herald);
+    await attempt('ingest', ingest);
+    await attempt('fanout', fanout);
+    await attempt('replay', replay);
+    await attempt('connections', connections);
   } finally {
     herald.stop();
   }
   const { ingest: i, fanout: f, replay: r, connections: c } = results;
+  if ([i, f, r, c].some((x) => x.error)) {
+    console.log(JSON.stringify(results, null, 2));
+    process.exitCode = 1;
+    return;
+  }
   const rows = [
     ['ingest POST /events (req/s)', fmt(i.herald_single.requests_per_s, 0), fmt(i.baseline.requests_per_s, 0), fmt(i.ratio_single_vs_bare, 2), `p99 ${i.herald_single.p99_ms} ms vs ${i.baseline.p99_ms} ms`],
     ['ingest /events/batch (events/s)', fmt(i.herald_batch.events_per_s, 0), '—', '—', `p99 ${i.herald_batch.p99_ms} ms per 100-event batch`],
