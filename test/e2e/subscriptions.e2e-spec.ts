@@ -265,6 +265,45 @@ describe('seed 003: workspace subscriptions', () => {
       expect((await request(t.url).get(`${V1}/${sub.body.id}`).set('X-Api-Key', finance)).status).toBe(404);
     });
 
+    it('pages 1,200 entries with many equal timestamps in both directions: every entry exactly once', async () => {
+      const sub = await create({ rules: [{ trigger: 'status_changed', conditions: {} }], resources: ['claims/clm_history'], actions: [{ type: 'webhook', url: receiver.url }] });
+      // Blocked: every match is logged, nothing is sent, so the log fills fast.
+      await request(t.url).post(`${V1}/${sub.body.id}/state`).set('X-Api-Key', finance).send({ state: 'blocked', issue: 'history test' });
+      let last = 0;
+      for (let b = 0; b < 3; b++) {
+        const res = await request(t.url)
+          .post('/api/v1/events/batch')
+          .set('X-Api-Key', producer)
+          .send({ events: Array.from({ length: 400 }, (_, i) => ({ type: 'status_changed', claim_id: 'clm_history', data: { b, i } })) });
+        last = res.body.events[399].seq;
+      }
+      await dispatchedThrough(t.url, last, 30_000);
+      const path = `${V2}/${sub.body.id}/alerts/history`;
+      const walk = async (direction: 'before' | 'after') => {
+        const ids: string[] = [];
+        let datetime: string | undefined = direction === 'after' ? '1970-01-01T00:00:00.000Z' : undefined;
+        for (let page = 0; page < 100; page++) {
+          const res = await request(t.url)
+            .get(path)
+            .query({ limit: 50, direction, ...(datetime ? { datetime } : {}) })
+            .set('X-Api-Key', finance);
+          expect(res.status).toBe(200);
+          if (!res.body.length) break;
+          ids.push(...res.body.map((e: { id: string }) => e.id));
+          datetime = res.body[res.body.length - 1].created_at;
+        }
+        return ids;
+      };
+      const newestFirst = await walk('before');
+      const oldestFirst = await walk('after');
+      expect(newestFirst).toHaveLength(1200);
+      expect(new Set(newestFirst).size).toBe(1200);
+      expect(new Set(oldestFirst)).toEqual(new Set(newestFirst));
+      expect(oldestFirst).toHaveLength(1200);
+      const all = (await request(t.url).get(path).query({ limit: 500 }).set('X-Api-Key', finance)).body as { created_at: string }[];
+      expect(new Set(all.map((e) => e.created_at)).size).toBeLessThan(all.length);
+    }, 60_000);
+
     it('alert history limit must be 50, 100, 250 or 500', async () => {
       expect((await request(t.url).get(`${V2}/alerts/history?limit=20`).set('X-Api-Key', finance)).status).toBe(400);
       expect((await request(t.url).get(`${V2}/alerts/history?limit=250`).set('X-Api-Key', finance)).status).toBe(200);

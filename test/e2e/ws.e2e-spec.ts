@@ -206,3 +206,26 @@ describe('seed 001: raw WebSocket notifications', () => {
     });
   });
 });
+
+describe('seed 001: heartbeats', () => {
+  it('pings clients and terminates one that stays silent, while one that answers stays connected', async () => {
+    const t = await startTestApp({ env: { WS_HEARTBEAT_INTERVAL: '100ms', WS_IDLE_TIMEOUT: '400ms' } });
+    try {
+      const key = await mintKey(t, { org: 'org_hb', scopes: ['events:read'] });
+      const lively = await connectWs(`${t.url}/api/v1/ws/subscribe`, { headers: { 'X-Api-Key': key } });
+      const silent = await connectWs(`${t.url}/api/v1/ws/subscribe`, { headers: { 'X-Api-Key': key } });
+      let pings = 0;
+      lively.ws.on('ping', () => pings++);
+      // A paused socket reads nothing, so it never answers the server's pings.
+      (silent.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
+      await new Promise((r) => setTimeout(r, 1000));
+      (silent.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+      expect((await silent.closed).code).toBe(1006);
+      expect(pings).toBeGreaterThanOrEqual(3);
+      expect(lively.ws.readyState).toBe(lively.ws.OPEN);
+      lively.ws.terminate();
+    } finally {
+      await t.close();
+    }
+  });
+});
