@@ -1,8 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import request from 'supertest';
-import { startChildServer } from '../support/child-server';
-import { services } from '../support/services';
-import { freePort } from '../support/test-app';
+import { childServerEnv, startChildServer } from '../support/child-server';
 import { createTestDatabase } from '../support/test-database';
 import { waitFor } from '../support/sockets';
 
@@ -16,16 +13,7 @@ async function metric(url: string, name: string): Promise<number> {
 describe('crash: kill -9 while publishing', () => {
   it('keeps every acknowledged event exactly once, and the dispatcher resumes from its checkpoint', async () => {
     const database = createTestDatabase();
-    const operator = `hrld_crash_${randomBytes(12).toString('hex')}`;
-    const env = {
-      PORT: String(await freePort()),
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'silent',
-      HERALD_BOOTSTRAP_KEY: operator,
-      DISPATCH_POLL_INTERVAL: '50ms',
-      ...(services.redisUrl ? { REDIS_URL: services.redisUrl, REDIS_PREFIX: `herald-test-${database.id}` } : {}),
-      ...database.env,
-    };
+    const { env, operator } = await childServerEnv(database);
     let server = await startChildServer(env);
     try {
       const acked = new Map<string, number>();

@@ -1,31 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import request from 'supertest';
-import { startChildServer } from '../support/child-server';
-import { services } from '../support/services';
+import { childServerEnv, startChildServer } from '../support/child-server';
 import { waitFor } from '../support/sockets';
-import { freePort } from '../support/test-app';
 import { createTestDatabase } from '../support/test-database';
 import { WebhookReceiver } from '../support/webhook-receiver';
 
 describe('crash: kill -9 with webhook deliveries pending', () => {
   it('delivers every owed webhook after the restart, each event under one stable webhook-id', async () => {
     const database = createTestDatabase();
-    const operator = `hrld_crash_${randomBytes(12).toString('hex')}`;
-    const env = {
-      PORT: String(await freePort()),
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'silent',
-      HERALD_BOOTSTRAP_KEY: operator,
+    const { env, operator } = await childServerEnv(database, {
       WEBHOOK_ALLOW_PRIVATE: 'true',
       WEBHOOK_RETRY_SCHEDULE: '300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms',
       WEBHOOK_RETRY_JITTER_PERCENT: '0',
       WEBHOOK_POLL_INTERVAL: '50ms',
       WEBHOOK_TIMEOUT: '1s',
-      DISPATCH_POLL_INTERVAL: '50ms',
-      ...(services.redisUrl ? { REDIS_URL: services.redisUrl, REDIS_PREFIX: `herald-test-${database.id}` } : {}),
-      ...database.env,
-    };
+    });
     const receiver = await WebhookReceiver.start('whsec_' + randomBytes(24).toString('base64'));
     await receiver.down();
     let server = await startChildServer(env);

@@ -1,7 +1,11 @@
 import { ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { services } from './services';
 import { waitFor } from './sockets';
+import { freePort } from './test-app';
+import type { TestDatabase } from './test-database';
 
 // Tests run from the project root (npm test); ESM test modules have no __dirname.
 const MAIN = join(process.cwd(), 'dist', 'src', 'main.js');
@@ -49,4 +53,20 @@ export async function startChildServer(env: Record<string, string>): Promise<Chi
       await exited;
     },
   };
+}
+
+/** The environment of a child server on `database`: a free port, an operator key, quiet logs, Redis when the run has it. */
+export async function childServerEnv(database: TestDatabase, extra: Record<string, string> = {}): Promise<{ env: Record<string, string>; operator: string }> {
+  const operator = `hrld_child_${randomBytes(12).toString('hex')}`;
+  const env = {
+    PORT: String(await freePort()),
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'silent',
+    HERALD_BOOTSTRAP_KEY: operator,
+    DISPATCH_POLL_INTERVAL: '50ms',
+    ...(services.redisUrl ? { REDIS_URL: services.redisUrl, REDIS_PREFIX: `herald-test-${database.id}` } : {}),
+    ...database.env,
+    ...extra,
+  };
+  return { env, operator };
 }

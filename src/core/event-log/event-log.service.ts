@@ -57,6 +57,18 @@ function fromRow(row: EventRow): StoredEvent {
 
 const COLUMNS = 'seq, id, type, version, organisation_id, user_id, claim_id, channel_id, data, occurred_at, received_at';
 
+/** `seq` in (after, upTo] and the filter's fields, as one WHERE clause. */
+function rangeWhere(sql: Sql, after: number, filter: EventFilter, upTo?: number): string {
+  const where = [`seq > ${sql.p(after)}`];
+  if (upTo !== undefined) where.push(`seq <= ${sql.p(upTo)}`);
+  if (filter.organisation_id !== undefined) where.push(`organisation_id = ${sql.p(filter.organisation_id)}`);
+  if (filter.types?.length) where.push(`type IN (${sql.list(filter.types)})`);
+  if (filter.user_id !== undefined) where.push(`user_id = ${sql.p(filter.user_id)}`);
+  if (filter.claim_id !== undefined) where.push(`claim_id = ${sql.p(filter.claim_id)}`);
+  if (filter.channel_id !== undefined) where.push(`channel_id = ${sql.p(filter.channel_id)}`);
+  return where.join(' AND ');
+}
+
 /** Work that must commit together with the appended events (e.g. the notification row of seed 002). */
 export type AlongsideAppend = (manager: EntityManager, results: AppendResult[]) => Promise<void>;
 
@@ -213,14 +225,7 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
 
   async readAfterIn(m: EntityManager, after: number, filter: EventFilter, limit: number, upTo?: number): Promise<StoredEvent[]> {
     const sql = this.sql();
-    const where = [`seq > ${sql.p(after)}`];
-    if (upTo !== undefined) where.push(`seq <= ${sql.p(upTo)}`);
-    if (filter.organisation_id !== undefined) where.push(`organisation_id = ${sql.p(filter.organisation_id)}`);
-    if (filter.types?.length) where.push(`type IN (${sql.list(filter.types)})`);
-    if (filter.user_id !== undefined) where.push(`user_id = ${sql.p(filter.user_id)}`);
-    if (filter.claim_id !== undefined) where.push(`claim_id = ${sql.p(filter.claim_id)}`);
-    if (filter.channel_id !== undefined) where.push(`channel_id = ${sql.p(filter.channel_id)}`);
-    const rows = await sql.run<EventRow>(m, `SELECT ${COLUMNS} FROM events WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ${sql.p(limit)}`);
+    const rows = await sql.run<EventRow>(m, `SELECT ${COLUMNS} FROM events WHERE ${rangeWhere(sql, after, filter, upTo)} ORDER BY seq LIMIT ${sql.p(limit)}`);
     return rows.map(fromRow);
   }
 
@@ -242,14 +247,9 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
   async countAfter(after: number, filter: EventFilter, upTo?: number): Promise<{ count: number; first?: number; last?: number }> {
     return this.db.read(async (m) => {
       const sql = this.sql();
-      const where = [`seq > ${sql.p(after)}`];
-      if (upTo !== undefined) where.push(`seq <= ${sql.p(upTo)}`);
-      if (filter.organisation_id !== undefined) where.push(`organisation_id = ${sql.p(filter.organisation_id)}`);
-      if (filter.types?.length) where.push(`type IN (${sql.list(filter.types)})`);
-      if (filter.user_id !== undefined) where.push(`user_id = ${sql.p(filter.user_id)}`);
       const [row] = await sql.run<{ n: number | string; first: number | string | null; last: number | string | null }>(
         m,
-        `SELECT COUNT(*) AS n, MIN(seq) AS first, MAX(seq) AS last FROM events WHERE ${where.join(' AND ')}`,
+        `SELECT COUNT(*) AS n, MIN(seq) AS first, MAX(seq) AS last FROM events WHERE ${rangeWhere(sql, after, filter, upTo)}`,
       );
       const count = Number(row.n);
       return count ? { count, first: Number(row.first), last: Number(row.last) } : { count: 0 };
