@@ -1,5 +1,5 @@
 import { Injectable, NotFoundException, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { seesWholeOrganisation, type Principal } from '../core/auth/principal';
+import { listableUser, seesWholeOrganisation, type Principal } from '../core/auth/principal';
 import { EventBus, type Unsubscribe } from '../core/bus/event-bus';
 import { EventLog } from '../core/event-log/event-log.service';
 import type { NewEvent } from '../core/event-log/event.types';
@@ -127,11 +127,8 @@ export class NotificationsService implements OnApplicationBootstrap, OnApplicati
   }
 
   async list(caller: Principal, query: ListNotificationsQueryDto): Promise<Page<NotificationSummaryDto>> {
-    let recipient = query.recipient_user_id;
-    if (!seesWholeOrganisation(caller)) {
-      if (recipient !== undefined && recipient !== caller.user_id) return pageOf([], query, 0);
-      recipient = caller.user_id;
-    }
+    const recipient = listableUser(caller, query.recipient_user_id);
+    if (recipient === null) return pageOf([], query, 0);
     const { rows, total } = await this.store.list(
       caller.organisation_id,
       { recipient_user_id: recipient, claim_id: query.claim_id, read: query.read },

@@ -1,5 +1,5 @@
 import { ForbiddenException, Inject, Injectable, NotFoundException, OnApplicationBootstrap } from '@nestjs/common';
-import { seesWholeOrganisation, type Principal } from '../core/auth/principal';
+import { listableUser, seesWholeOrganisation, type Principal } from '../core/auth/principal';
 import { EventBus } from '../core/bus/event-bus';
 import { RouterRegistry } from '../core/bus/router-registry';
 import { APP_CONFIG, type AppConfig } from '../core/config';
@@ -128,11 +128,8 @@ export class ChannelsService implements OnApplicationBootstrap {
 
   async list(caller: Principal, query: ListChannelsQueryDto): Promise<Page<ChannelSummaryDto>> {
     if (query.organisation_id !== undefined && query.organisation_id !== caller.organisation_id) return pageOf([], query, 0);
-    let userId = query.user_id;
-    if (!seesWholeOrganisation(caller)) {
-      if (userId !== undefined && userId !== caller.user_id) return pageOf([], query, 0);
-      userId = caller.user_id;
-    }
+    const userId = listableUser(caller, query.user_id);
+    if (userId === null) return pageOf([], query, 0);
     const { rows, total } = await this.store.list(
       caller.organisation_id,
       { user_id: userId, status: query.status, subscription_type: query.subscription_type },

@@ -10,7 +10,7 @@ import { AuthGuard } from './auth.guard';
 import { Authenticator } from './authenticator';
 import { extractCredential, looksLikeJwt } from './credentials';
 import { IS_PUBLIC, REQUIRED_SCOPES } from './decorators';
-import { hasScope, Principal } from './principal';
+import { hasScope, listableUser, Principal } from './principal';
 import { selectWorkspace } from './workspace';
 
 const user: Principal = {
@@ -147,5 +147,17 @@ describe('selectWorkspace', () => {
   it('refuses a foreign workspace or a principal without any', () => {
     expect(() => selectWorkspace(user, 'ws_z')).toThrow(ForbiddenException);
     expect(() => selectWorkspace({ ...user, workspace_ids: [] }, undefined)).toThrow(ForbiddenException);
+  });
+});
+
+describe('listableUser', () => {
+  it('narrows plain users to themselves and lets org-wide readers choose', () => {
+    expect(listableUser(user, undefined)).toBe('usr_1');
+    expect(listableUser(user, 'usr_1')).toBe('usr_1');
+    expect(listableUser(user, 'usr_2')).toBeNull();
+    const app: Principal = { ...user, kind: 'app', user_id: undefined };
+    expect(listableUser(app, undefined)).toBeUndefined();
+    expect(listableUser(app, 'usr_2')).toBe('usr_2');
+    expect(listableUser({ ...user, scopes: ['claims:read:org'] }, 'usr_2')).toBe('usr_2');
   });
 });

@@ -34,3 +34,13 @@ export function hasScope(principal: Principal, scope: Scope): boolean {
 export function seesWholeOrganisation(principal: Principal): boolean {
   return principal.kind === 'app' || hasScope(principal, 'claims:read:org');
 }
+
+/**
+ * The user a tenant list is narrowed to. Org-wide readers may ask for any user (or none); a
+ * plain user sees only itself, and asking for someone else yields `null`: nothing to show.
+ */
+export function listableUser(principal: Principal, requested: string | undefined): string | undefined | null {
+  if (seesWholeOrganisation(principal)) return requested;
+  if (requested !== undefined && requested !== principal.user_id) return null;
+  return principal.user_id;
+}
