@@ -64,6 +64,9 @@ export class EventsService {
         `Unsupported version ${version} of event type ${dto.type}`,
       );
     }
+    if (dto.occurred_at !== undefined && Number.isNaN(Date.parse(dto.occurred_at))) {
+      throw new ValidationFailedException([{ field: `${at}.occurred_at`, message: 'occurred_at must be an RFC 3339 date-time such as 2026-03-26T08:14:22Z' }]);
+    }
     const organisationId = this.organisationFor(principal, dto.organisation_id);
     if (principal.kind === 'user' && dto.user_id && dto.user_id !== principal.user_id) {
       throw new ForbiddenException('A user credential may only publish events about its own user');

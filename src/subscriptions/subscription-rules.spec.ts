@@ -57,4 +57,11 @@ describe('subscription rules', () => {
       { path: 'data.amount', expected: { $gte: 2000 }, actual: 1500 },
     ]);
   });
+
+  it('refuses code-running operators and treats a condition that throws as no match', () => {
+    expect(validateConditions({ $expr: { $toInt: '$data.s' } }, 'c')).toEqual({ field: 'c.$expr', message: 'c.$expr: $expr is not allowed in conditions' });
+    expect(validateConditions({ a: { $where: 'x' } }, 'c')?.field).toBe('c.a.$where');
+    const throwing = compile({ $expr: { $toInt: '$data.s' } });
+    expect(satisfies(throwing, { data: { s: 'not a number' } })).toBe(false);
+  });
 });

@@ -65,6 +65,10 @@ export function validateConditions(conditions: unknown, field: string): FieldErr
   if (!conditions || typeof conditions !== 'object' || Array.isArray(conditions)) {
     return { field, message: `${field} must be an object (a MongoDB-style query; {} matches every event)` };
   }
+  for (const operator of REFUSED_OPERATORS) {
+    const at = findOperator(conditions, operator, field);
+    if (at) return { field: at, message: `${at}: ${operator} is not allowed in conditions` };
+  }
   try {
     new Query(conditions as Record<string, unknown>);
     return undefined;
@@ -82,8 +86,17 @@ export function compile(conditions: Record<string, unknown>): Query {
 
 /** Whether an event envelope (or any test input) satisfies compiled conditions. */
 export function satisfies(query: Query, input: EventEnvelope | Record<string, unknown>): boolean {
-  return query.test(input as Record<string, unknown>);
+  // Some valid queries can still throw on a given input (e.g. a failed conversion); that is no match,
+  // never an error that would stop the dispatcher's batch.
+  try {
+    return query.test(input as Record<string, unknown>);
+  } catch {
+    return false;
+  }
 }
+
+/** Operators that run expressions or code rather than compare values. */
+const REFUSED_OPERATORS = ['$expr', '$function', '$where', '$accumulator'];
 
 function valueAt(input: unknown, path: string): unknown {
   let value: unknown = input;
@@ -104,7 +117,7 @@ export interface FailedCondition {
 export function explainConditions(conditions: Record<string, unknown>, input: EventEnvelope | Record<string, unknown>): FailedCondition[] {
   const failed: FailedCondition[] = [];
   for (const [key, expected] of Object.entries(conditions)) {
-    if (new Query({ [key]: expected }).test(input as Record<string, unknown>)) continue;
+    if (satisfies(new Query({ [key]: expected }), input)) continue;
     failed.push({ path: key, expected, actual: key.startsWith('$') ? undefined : valueAt(input, key) });
   }
   return failed;

@@ -185,6 +185,14 @@ describe('event pipeline: publish, fan-out, replay', () => {
     expect(badVersion.body.message).toBe('Unsupported version 9 of event type claim_approved');
   });
 
+  it('400 for an ISO 8601 date that is not a date-time (week or ordinal dates)', async () => {
+    for (const occurred_at of ['2026-W13', '2026-085']) {
+      const res = await publish(t.url, publisherA, { data: {}, ...({ occurred_at } as object) });
+      expect(res.status).toBe(400);
+      expect(res.body.details[0].field).toBe('body.occurred_at');
+    }
+  });
+
   it('checks scopes and organisation when publishing', async () => {
     expect((await publish(t.url, userA, {})).status).toBe(403);
     expect((await publish(t.url, publisherA, { organisation_id: 'org_b' })).status).toBe(403);

@@ -203,6 +203,11 @@ describe('seed 000: realtime approval subscriptions', () => {
     await expect(connectWs(`${user.websocket_url.replace(/^ws/, 'http')}`)).rejects.toMatchObject({ status: 401 });
   });
 
+  it('a malformed channel path on upgrade is a 400, and the server stays up', async () => {
+    await expect(connectWs(`${t.url}/channels/%ZZ`, { headers: { 'X-Api-Key': employee } })).rejects.toMatchObject({ status: 400 });
+    expect((await request(t.url).get('/healthz')).status).toBe(200);
+  });
+
   it('refuses a Socket.IO attach by another user or organisation', async () => {
     const user = await userChannel();
     await expect(attachSocket(user.websocket_url, otherEmployee)).rejects.toMatchObject({ data: { code: 404 } });

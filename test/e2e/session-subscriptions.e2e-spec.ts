@@ -157,6 +157,13 @@ describe('seed 004: socket session event subscriptions', () => {
     expect(listed.body.data).toEqual([{ type: 'claim_approved', version: '1', condition: {} }]);
   });
 
+  it('403 for a user token on a type without a condition: that room would carry the whole organisation', async () => {
+    const reader = await mintKey(t, { org: 'org_s', user: 'usr_alice', scopes: ['users.read', 'events:read'] });
+    const res = await request(t.url).post('/v1/events/subscriptions').set('Authorization', `Bearer ${reader}`).send({ type: 'claim_approved', sessionId: aliceSocket.id, condition: {} });
+    expect(res.status).toBe(403);
+    expect(res.body).toEqual({ success: false, message: expect.stringContaining('whole organisation') });
+  });
+
   it('subscriptions vanish when the socket disconnects', async () => {
     const socket = await connectSocket(t.url, alice);
     const id = socket.id!;

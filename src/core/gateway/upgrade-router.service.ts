@@ -44,7 +44,12 @@ export class UpgradeRouter implements OnApplicationBootstrap {
     for (const route of this.routes) {
       const match = route.pattern.exec(path);
       if (!match) continue;
-      const params = Object.fromEntries(route.keys.map((k, i) => [k, decodeURIComponent(match[i + 1])]));
+      let params: Record<string, string>;
+      try {
+        params = Object.fromEntries(route.keys.map((k, i) => [k, decodeURIComponent(match[i + 1])]));
+      } catch {
+        return rejectUpgrade(socket, 400, { code: 400, message: 'Malformed path' });
+      }
       try {
         route.handler(req, socket, head, params);
       } catch (err) {

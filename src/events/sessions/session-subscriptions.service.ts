@@ -1,5 +1,5 @@
 import { BadRequestException, ForbiddenException, Injectable, OnApplicationBootstrap } from '@nestjs/common';
-import { hasScope, type Principal } from '../../core/auth/principal';
+import { hasScope, seesWholeOrganisation, type Principal } from '../../core/auth/principal';
 import { RouterRegistry } from '../../core/bus/router-registry';
 import { EventCatalog, type EventTypeDefinition } from '../../core/event-log/event-catalog';
 import { RealtimeService, type RemoteSession } from '../../core/gateway/realtime.service';
@@ -66,6 +66,10 @@ export class SessionSubscriptionsService implements OnApplicationBootstrap {
       throw new ForbiddenException(`${dto.type} requires a ${definition.token_kinds.join(' or ')} access token`);
     }
     if (!hasScope(caller, definition.scope)) throw new ForbiddenException(`Missing scope: ${definition.scope}`);
+    // A room without a condition carries the whole organisation's events of that type.
+    if (!definition.conditions.length && !seesWholeOrganisation(caller)) {
+      throw new ForbiddenException(`${dto.type} streams the whole organisation; it needs an app token or claims:read:org`);
+    }
     const session = await this.ownedSession(caller, dto.sessionId);
     return { subscription: { type: dto.type, version, condition }, session };
   }
