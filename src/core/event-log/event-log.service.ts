@@ -25,19 +25,8 @@ interface PendingAppend {
   reject(err: unknown): void;
 }
 
-interface EventRow {
-  seq: number | string;
-  id: string;
-  type: string;
-  version: string;
-  organisation_id: string;
-  user_id: string | null;
-  claim_id: string | null;
-  channel_id: string | null;
-  data: string;
-  occurred_at: string;
-  received_at: string;
-}
+/** A stored event as the driver returns it: bigint seq may come back as a string, data as JSON text. */
+type EventRow = Omit<StoredEvent, 'seq' | 'data'> & { seq: number | string; data: string };
 
 function fromRow(row: EventRow): StoredEvent {
   return {
