@@ -23,5 +23,13 @@ module.exports = {
       testMatch: ['<rootDir>/test/e2e/**/*.e2e-spec.ts', '<rootDir>/test/cluster/**/*.cluster-spec.ts'],
       globalSetup: '<rootDir>/test/support/global-setup.ts',
     },
+    {
+      // `npm run test:reliability`: property-based fuzzing, the authorization matrix and the
+      // cluster fault run. Not part of `npm test`; CI runs it when Postgres and Redis are set.
+      ...common,
+      displayName: 'reliability',
+      testMatch: ['<rootDir>/test/reliability/**/*.reliability-spec.ts'],
+      globalSetup: '<rootDir>/test/support/global-setup.ts',
+    },
   ],
 };
