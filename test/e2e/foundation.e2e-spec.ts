@@ -82,6 +82,18 @@ describe('foundation: auth, errors, docs, operations', () => {
       expect(res.status).toBe(200);
       expect(res.body).toEqual([]);
     });
+    it('401 for a JWT naming the operator organisation "*": it reaches no operator data', async () => {
+      for (const claims of [
+        { org: '*', scope: 'admin', token_type: 'app' as const },
+        { sub: 'usr_star', org: '*', scope: 'admin', token_type: 'user' as const },
+      ]) {
+        const jwt = await signJwt(claims);
+        const res = await request(t.url).get('/api/v1/api-keys').set('Authorization', `Bearer ${jwt}`);
+        expect(res.status).toBe(401);
+        expect(res.body).toEqual({ statusCode: 401, error: 'Unauthorized', message: 'Invalid bearer token: token claim "org" may not be "*"' });
+        expect(JSON.stringify(res.body)).not.toContain('operator');
+      }
+    });
   });
 
   describe('validation and error envelopes', () => {

@@ -79,6 +79,8 @@ describe('JwtVerifier', () => {
   it.each([
     [{ sub: 'u' }, 'token is missing the "org" claim'],
     [{ org: 'o' }, 'user token is missing the "sub" claim'],
+    [{ sub: 'u', org: '*' }, 'token claim "org" may not be "*"'],
+    [{ org: '*', token_type: 'app', scope: 'admin' }, 'token claim "org" may not be "*"'],
     [{ sub: 'u', org: 'o', token_type: 'robot' }, 'token claim "token_type" must be user or app'],
     [{ sub: 'u', org: 'o', workspaces: [1, 2] }, 'token claim "workspaces" must be a list of strings'],
     [{ sub: 'u', org: 'o', scope: 42 }, 'token claim "scope" must be a space-separated string'],

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { createRemoteJWKSet, errors as joseErrors, JWTPayload, jwtVerify, JWTVerifyGetKey } from 'jose';
 import { APP_CONFIG, type AppConfig } from '../config';
+import { OPERATOR_ORGANISATION } from './api-keys.service';
 import { Principal } from './principal';
 
 export class InvalidTokenError extends Error {}
@@ -60,6 +61,8 @@ function stringList(value: unknown): string[] | undefined {
 export function principalFromClaims(claims: JWTPayload): Principal {
   const org = claims.org;
   if (typeof org !== 'string' || !org) throw new InvalidTokenError('token is missing the "org" claim');
+  // The operator key's organisation is not a tenant an identity provider can name.
+  if (org === OPERATOR_ORGANISATION) throw new InvalidTokenError(`token claim "org" may not be "${OPERATOR_ORGANISATION}"`);
   const tokenType = claims.token_type ?? 'user';
   if (tokenType !== 'user' && tokenType !== 'app') throw new InvalidTokenError('token claim "token_type" must be user or app');
   if (tokenType === 'user' && (typeof claims.sub !== 'string' || !claims.sub)) {
