@@ -2,13 +2,23 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsInt, IsOptional, Max, Min } from 'class-validator';
 
+/**
+ * Upper bounds for numeric query values. Anything past them would reach the database as an
+ * integer it cannot hold (Postgres answers "out of range for type bigint"), or lose precision
+ * as a JavaScript number, so it is a 400 instead.
+ */
+export const MAX_PAGE = 1_000_000_000;
+/** Highest seq a cursor may name: seqs are handled as JavaScript numbers. */
+export const MAX_SEQ_CURSOR = Number.MAX_SAFE_INTEGER;
+
 /** `?page=1&limit=20` (SPEC "Page lists"). */
 export class PageQueryDto {
-  @ApiPropertyOptional({ minimum: 1, default: 1 })
+  @ApiPropertyOptional({ minimum: 1, maximum: MAX_PAGE, default: 1 })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
   @Min(1)
+  @Max(MAX_PAGE)
   page: number = 1;
 
   @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 })

@@ -14,6 +14,7 @@ import {
   Min,
   ValidateNested,
 } from 'class-validator';
+import { MAX_SEQ_CURSOR } from '../../core/http/pagination';
 
 const REF = /^[A-Za-z0-9._:-]{1,128}$/;
 const REF_MESSAGE = (field: string) => `${field} must be 1-128 characters of letters, digits and ._:-`;
@@ -110,11 +111,12 @@ function toList({ value }: { value: unknown }): string[] | undefined {
 }
 
 export class ListEventsQueryDto {
-  @ApiPropertyOptional({ description: 'Return events with seq greater than this.', default: 0, minimum: 0 })
+  @ApiPropertyOptional({ description: 'Return events with seq greater than this.', default: 0, minimum: 0, maximum: MAX_SEQ_CURSOR })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
   @Min(0)
+  @Max(MAX_SEQ_CURSOR)
   after: number = 0;
 
   @ApiPropertyOptional({ default: 100, minimum: 1, maximum: 1000 })
