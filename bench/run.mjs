@@ -1,8 +1,11 @@
 // Herald benchmarks, each against a bare baseline in the same run. Everything runs on
 // 127.0.0.1, is bounded in count and time, and stops by itself.
 //
-//   npm run bench            full sizes
-//   npm run bench -- --quick a small version (well under a minute)
+//   npm run bench                         full sizes
+//   npm run bench -- --quick              a small version (well under a minute)
+//   npm run bench -- --only webhooks,connections   only the named scenarios
+//
+// Scenarios: ingest, fanout, replay, webhooks, connections.
 //
 // Prints a table and writes bench/results/<timestamp>.json.
 import { fork, spawn } from 'node:child_process';
@@ -18,10 +21,43 @@ const require = createRequire(import.meta.url);
 const autocannon = require('autocannon');
 const { io } = require('socket.io-client');
 
+const SCENARIOS = ['ingest', 'fanout', 'replay', 'webhooks', 'connections'];
 const quick = process.argv.includes('--quick');
+const onlyAt = process.argv.indexOf('--only');
+const only = onlyAt >= 0 ? (process.argv[onlyAt + 1] ?? '').split(',').filter(Boolean) : SCENARIOS;
+for (const name of only) {
+  if (!SCENARIOS.includes(name)) {
+    console.error(`unknown scenario ${name}; one of ${SCENARIOS.join(', ')}`);
+    process.exit(2);
+  }
+}
 const SIZE = quick
-  ? { ingestSeconds: 5, fanoutClients: 200, fanoutRate: 50, fanoutSeconds: 5, replayEvents: 10_000, idleSockets: 1_000 }
-  : { ingestSeconds: 15, fanoutClients: 2_000, fanoutRate: 10, fanoutSeconds: 15, replayEvents: 100_000, idleSockets: 5_000 };
+  ? {
+      ingestSeconds: 5,
+      fanoutClients: 200,
+      fanoutRate: 50,
+      fanoutSeconds: 5,
+      replayEvents: 10_000,
+      webhookRate: 200,
+      webhookSeconds: 3,
+      webhookClaims: 50,
+      idleSockets: 1_000,
+    }
+  : {
+      ingestSeconds: 15,
+      fanoutClients: 2_000,
+      fanoutRate: 10,
+      fanoutSeconds: 15,
+      replayEvents: 100_000,
+      webhookRate: 1_000,
+      webhookSeconds: 30,
+      webhookClaims: 200,
+      idleSockets: 10_000,
+    };
+/** Herald's delivery worker default (WEBHOOK_CONCURRENCY); the undici baseline uses the same. */
+const WEBHOOK_CONCURRENCY = 50;
+/** Idle sockets per load-generator process in the connections scenario. */
+const SOCKETS_PER_CLIENT_PROCESS = 2_500;
 const ROOT = new URL('..', import.meta.url).pathname;
 
 function freePort() {
@@ -51,7 +87,18 @@ async function startHerald() {
   const port = await freePort();
   const key = `hrld_bench_${randomBytes(12).toString('hex')}`;
   const child = spawn(process.execPath, ['--expose-gc', join(ROOT, 'dist/src/main.js')], {
-    env: { PATH: process.env.PATH, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'silent', SQLITE_PATH: join(dir, 'herald.sqlite'), HERALD_BOOTSTRAP_KEY: key, PUBLIC_BASE_URL: `http://127.0.0.1:${port}` },
+    env: {
+      PATH: process.env.PATH,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'silent',
+      SQLITE_PATH: join(dir, 'herald.sqlite'),
+      HERALD_BOOTSTRAP_KEY: key,
+      PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
+      // The webhook receiver is on 127.0.0.1, which the SSRF guard refuses otherwise.
+      WEBHOOK_ALLOW_PRIVATE: 'true',
+      WEBHOOK_CONCURRENCY: String(WEBHOOK_CONCURRENCY),
+    },
     stdio: 'ignore',
   });
   const url = `http://127.0.0.1:${port}`;
@@ -74,6 +121,45 @@ async function startBaseline(file) {
   });
   return { url: `http://127.0.0.1:${port}`, stop: () => child.kill('SIGTERM') };
 }
+
+/** Forks a helper script of bench/ that talks over IPC. */
+async function startHelper(file) {
+  const child = fork(join(ROOT, file), [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const first = await ask(child, undefined, () => true, 30_000);
+  return { child, first };
+}
+
+/** Sends `msg` (if any) to `child` and resolves with the first answer `accept` takes. */
+function ask(child, msg, accept, timeoutMs = 180_000) {
+  return new Promise((resolve, reject) => {
+    const done = (fn, value) => {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+      fn(value);
+    };
+    const onMessage = (m) => accept(m) && done(resolve, m);
+    const onExit = (code) => done(reject, new Error(`helper exited with ${code}`));
+    const timer = setTimeout(() => done(reject, new Error(`helper did not answer within ${timeoutMs} ms`)), timeoutMs);
+    child.on('message', onMessage);
+    child.once('exit', onExit);
+    if (msg !== undefined) child.send(msg);
+  });
+}
+
+function stopHelper(child) {
+  if (child.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function percentile(sorted, p) {
   if (!sorted.length) return NaN;
@@ -185,63 +271,188 @@ async function rssOf(kind, target) {
   return Number(/^herald_process_resident_memory_bytes (\d+)/m.exec(text)[1]);
 }
 
+/**
+ * Opens `count` idle sockets spread over child processes (one event loop cannot open and keep
+ * 10,000), waits for the server to settle and reports its RSS growth per socket.
+ */
+async function idleSockets(kind, target, auth) {
+  const before = await rssOf(kind, target);
+  const processes = Math.max(1, Math.ceil(SIZE.idleSockets / SOCKETS_PER_CLIENT_PROCESS));
+  const helpers = [];
+  try {
+    for (let i = 0; i < processes; i++) helpers.push((await startHelper('bench/socket-clients.mjs')).child);
+    const shares = helpers.map((_, i) => Math.floor(SIZE.idleSockets / processes) + (i < SIZE.idleSockets % processes ? 1 : 0));
+    const started = performance.now();
+    const answers = await Promise.all(helpers.map((child, i) => ask(child, { url: target.url, count: shares[i], auth }, (m) => 'opened' in m || 'error' in m)));
+    const failed = answers.find((a) => a.error);
+    if (failed) throw new Error(`${kind}: opening sockets failed: ${failed.error}`);
+    const connectSeconds = (performance.now() - started) / 1000;
+    const opened = answers.reduce((n, a) => n + a.opened, 0);
+    await sleep(quick ? 1_500 : 3_000);
+    const after = await rssOf(kind, target);
+    return { sockets: opened, client_processes: processes, connect_seconds: connectSeconds, rss_before: before, rss_after: after, bytes_per_connection: (after - before) / opened };
+  } finally {
+    for (const child of helpers) if (child.connected) child.send('close');
+    await Promise.all(helpers.map((child) => stopHelper(child)));
+  }
+}
+
 async function connections(herald) {
   const bare = await startBaseline('bare-socketio.mjs');
   try {
-    const measure = async (kind, target, auth) => {
-      const before = await rssOf(kind, target);
-      const sockets = [];
-      for (let i = 0; i < SIZE.idleSockets; i += 50) sockets.push(...(await connectMany(target.url, Math.min(50, SIZE.idleSockets - i), { auth })));
-      await new Promise((r) => setTimeout(r, 2000));
-      const after = await rssOf(kind, target);
-      for (const s of sockets) s.close();
-      return { sockets: SIZE.idleSockets, bytes_per_connection: (after - before) / SIZE.idleSockets };
-    };
-    const baseline = await measure('bare', bare, {});
-    const herald_ = await measure('herald', herald, { token: herald.token });
+    const baseline = await idleSockets('bare', bare, {});
+    const herald_ = await idleSockets('herald', herald, { token: herald.token });
     return { baseline, herald: herald_, ratio: herald_.bytes_per_connection / baseline.bytes_per_connection };
   } finally {
     bare.stop();
   }
 }
 
+/**
+ * Seed 002 claim webhook subscriptions, one per claim (the claimant's endpoint), all pointing at
+ * one local receiver; events are published over REST at a steady rate, round-robin over the claims,
+ * each carrying its publish time in `data.t`. The receiver records publish→receipt per delivery.
+ * The baseline is undici posting the same bodies, signed the same way, at the same rate and the
+ * same concurrency as Herald's delivery worker.
+ */
+async function webhooks(herald) {
+  const { child: receiver, first } = await startHelper('bench/webhook-receiver.mjs');
+  const receiverUrl = `http://127.0.0.1:${first.port}/hooks`;
+  const total = SIZE.webhookRate * SIZE.webhookSeconds;
+  const ticksPerSecond = 50;
+  const perTick = SIZE.webhookRate / ticksPerSecond;
+  const drainMs = quick ? 10_000 : 60_000;
+  const stats = async () => (await ask(receiver, 'stats', (m) => 'stats' in m)).stats;
+  const waitForReceipts = async (expected) => {
+    const deadline = Date.now() + drainMs;
+    while (Date.now() < deadline && (await ask(receiver, 'count', (m) => 'count' in m)).count < expected) await sleep(100);
+  };
+  const summarise = (s, started, expected) => ({
+    expected,
+    delivered: s.unique_ids,
+    received: s.received,
+    deliveries_per_s: s.received / ((s.last_at - started) / 1000),
+    p50_ms: s.p50_ms,
+    p99_ms: s.p99_ms,
+    max_ms: s.max_ms,
+  });
+  try {
+    const headers = { 'content-type': 'application/json', 'x-api-key': herald.token };
+    for (let c = 0; c < SIZE.webhookClaims; c++) {
+      const res = await fetch(`${herald.url}/api/v1/approval-notifications/subscriptions`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ claim_id: `clm_wh_${c}`, user_id: `usr_wh_${c}`, webhook_url: receiverUrl }),
+      });
+      if (res.status !== 201) throw new Error(`subscribing failed: ${res.status} ${await res.text()}`);
+    }
+
+    await ask(receiver, 'reset', (m) => 'reset' in m);
+    const started = Date.now();
+    const t0 = performance.now();
+    const publishes = [];
+    let publishFailed = 0;
+    for (let tick = 0, k = 0; k < total; tick++) {
+      const wait = t0 + (tick * 1000) / ticksPerSecond - performance.now();
+      if (wait > 0) await sleep(wait);
+      const t = Date.now();
+      const events = [];
+      for (let i = 0; i < perTick && k < total; i++, k++) events.push({ type: 'status_changed', claim_id: `clm_wh_${k % SIZE.webhookClaims}`, data: { t, k } });
+      publishes.push(
+        fetch(`${herald.url}/api/v1/events/batch`, { method: 'POST', headers, body: JSON.stringify({ events }) }).then(
+          async (res) => {
+            await res.arrayBuffer();
+            if (res.status !== 201) publishFailed += events.length;
+          },
+          () => (publishFailed += events.length),
+        ),
+      );
+    }
+    await Promise.all(publishes);
+    const expected = total - publishFailed;
+    await waitForReceipts(expected);
+    const herald_ = { ...summarise(await stats(), started, expected), publish_failed: publishFailed };
+
+    const { sample } = await ask(receiver, 'sample', (m) => 'sample' in m);
+    if (!sample) throw new Error('Herald delivered nothing to take the body from');
+    await ask(receiver, 'reset', (m) => 'reset' in m);
+    const bare = (await startHelper('bench/baselines/bare-undici-webhooks.mjs')).child;
+    let baseline;
+    try {
+      const bareStarted = Date.now();
+      const answer = await ask(
+        bare,
+        { url: receiverUrl, rate: SIZE.webhookRate, seconds: SIZE.webhookSeconds, concurrency: WEBHOOK_CONCURRENCY, template: sample.body, secret: `whsec_${randomBytes(24).toString('base64')}` },
+        (m) => typeof m === 'object' && ('sent' in m || 'error' in m),
+      );
+      if (answer.error) throw new Error(`undici baseline failed: ${answer.error}`);
+      await waitForReceipts(total);
+      baseline = { ...summarise(await stats(), bareStarted, total), failed: answer.failed };
+    } finally {
+      await stopHelper(bare);
+    }
+    return {
+      rate_per_s: SIZE.webhookRate,
+      seconds: SIZE.webhookSeconds,
+      subscriptions: SIZE.webhookClaims,
+      concurrency: WEBHOOK_CONCURRENCY,
+      herald: herald_,
+      baseline,
+      throughput_ratio: herald_.deliveries_per_s / baseline.deliveries_per_s,
+      p99_ratio: herald_.p99_ms / baseline.p99_ms,
+    };
+  } finally {
+    await stopHelper(receiver);
+  }
+}
+
 const fmt = (n, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : String(n));
+
+const RUNS = { ingest, fanout, replay, webhooks, connections };
+
+const ROWS = {
+  ingest: (i) => [
+    ['ingest POST /events (req/s)', fmt(i.herald_single.requests_per_s, 0), fmt(i.baseline.requests_per_s, 0), fmt(i.ratio_single_vs_bare, 2), `p99 ${i.herald_single.p99_ms} ms vs ${i.baseline.p99_ms} ms`],
+    ['ingest /events/batch (events/s)', fmt(i.herald_batch.events_per_s, 0), '—', '—', `p99 ${i.herald_batch.p99_ms} ms per 100-event batch`],
+  ],
+  fanout: (f) => [
+    [`fan-out ${f.clients} clients (msgs/s)`, fmt(f.herald.messages_per_s, 0), fmt(f.baseline.messages_per_s, 0), fmt(f.throughput_ratio, 2), `delivered ${f.herald.delivered}/${f.herald.expected}`],
+    ['fan-out publish→receive p50/p99 (ms)', `${f.herald.p50_ms}/${f.herald.p99_ms}`, `${f.baseline.p50_ms}/${f.baseline.p99_ms}`, fmt(f.p99_ratio, 2), 'ratio of p99'],
+  ],
+  replay: (r) => [[`replay ${r.events} missed events (s)`, fmt(r.seconds, 2), '—', '—', `${fmt(r.events_per_s, 0)} events/s`]],
+  webhooks: (w) => [
+    [`webhooks ${w.rate_per_s} events/s × ${w.seconds} s (deliveries/s)`, fmt(w.herald.deliveries_per_s, 0), fmt(w.baseline.deliveries_per_s, 0), fmt(w.throughput_ratio, 2), `delivered ${w.herald.delivered}/${w.herald.expected}, ${w.subscriptions} subscriptions, concurrency ${w.concurrency}`],
+    ['webhooks event→receipt p50/p99 (ms)', `${w.herald.p50_ms}/${w.herald.p99_ms}`, `${w.baseline.p50_ms}/${w.baseline.p99_ms}`, fmt(w.p99_ratio, 2), 'ratio of p99'],
+  ],
+  connections: (c) => [
+    [`memory per idle connection (bytes, ${c.herald.sockets})`, fmt(c.herald.bytes_per_connection, 0), fmt(c.baseline.bytes_per_connection, 0), fmt(c.ratio, 2), `RSS delta / sockets, clients in ${c.herald.client_processes} processes`],
+  ],
+};
 
 async function main() {
   const herald = await startHerald();
-  const results = { at: new Date().toISOString(), quick, size: SIZE, node: process.version };
-  const attempt = async (name, run) => {
-    try {
-      results[name] = await run(herald);
-    } catch (err) {
-      results[name] = { error: String(err?.message ?? err) };
-      console.error(`${name} failed: ${results[name].error}`);
-    }
-  };
+  const results = { at: new Date().toISOString(), quick, only: onlyAt >= 0 ? only : undefined, size: SIZE, node: process.version };
   try {
-    await attempt('ingest', ingest);
-    await attempt('fanout', fanout);
-    await attempt('replay', replay);
-    await attempt('connections', connections);
+    for (const name of SCENARIOS) {
+      if (!only.includes(name)) continue;
+      try {
+        results[name] = await RUNS[name](herald);
+      } catch (err) {
+        results[name] = { error: String(err?.message ?? err) };
+        console.error(`${name} failed: ${results[name].error}`);
+      }
+    }
   } finally {
     herald.stop();
   }
-  const { ingest: i, fanout: f, replay: r, connections: c } = results;
-  if ([i, f, r, c].some((x) => x.error)) {
+  const ran = SCENARIOS.filter((name) => results[name]);
+  if (ran.some((name) => results[name].error)) {
     console.log(JSON.stringify(results, null, 2));
     process.exitCode = 1;
     return;
   }
-  const rows = [
-    ['ingest POST /events (req/s)', fmt(i.herald_single.requests_per_s, 0), fmt(i.baseline.requests_per_s, 0), fmt(i.ratio_single_vs_bare, 2), `p99 ${i.herald_single.p99_ms} ms vs ${i.baseline.p99_ms} ms`],
-    ['ingest /events/batch (events/s)', fmt(i.herald_batch.events_per_s, 0), '—', '—', `p99 ${i.herald_batch.p99_ms} ms per 100-event batch`],
-    [`fan-out ${f.clients} clients (msgs/s)`, fmt(f.herald.messages_per_s, 0), fmt(f.baseline.messages_per_s, 0), fmt(f.throughput_ratio, 2), `delivered ${f.herald.delivered}/${f.herald.expected}`],
-    ['fan-out publish→receive p50/p99 (ms)', `${f.herald.p50_ms}/${f.herald.p99_ms}`, `${f.baseline.p50_ms}/${f.baseline.p99_ms}`, fmt(f.p99_ratio, 2), 'ratio of p99'],
-    [`replay ${r.events} missed events (s)`, fmt(r.seconds, 2), '—', '—', `${fmt(r.events_per_s, 0)} events/s`],
-    [`memory per idle connection (bytes, ${c.herald.sockets})`, fmt(c.herald.bytes_per_connection, 0), fmt(c.baseline.bytes_per_connection, 0), fmt(c.ratio, 2), 'RSS delta / sockets'],
-  ];
   console.log('| scenario | Herald | bare baseline | ratio | note |\n|---|---|---|---|---|');
-  for (const row of rows) console.log(`| ${row.join(' | ')} |`);
+  for (const name of ran) for (const row of ROWS[name](results[name])) console.log(`| ${row.join(' | ')} |`);
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
   const file = join(ROOT, 'bench/results', `${results.at.replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, JSON.stringify(results, null, 2));
@@ -249,7 +460,7 @@ async function main() {
 }
 
 main().then(
-  () => process.exit(0),
+  () => process.exit(process.exitCode ?? 0),
   (err) => {
     console.error(err);
     process.exit(1);
