@@ -1,7 +1,8 @@
 import request from 'supertest';
-import { EventLog } from '../../src/core/event-log/event-log.service';
+import { Dispatcher } from '../../src/core/event-log/dispatcher.service';
+import { DISPATCHER_CONSUMER, EventLog } from '../../src/core/event-log/event-log.service';
 import { mintKey } from '../support/credentials';
-import { publish } from '../support/events';
+import { dispatchedThrough, publish } from '../support/events';
 import { startTestApp, TestApp } from '../support/test-app';
 
 /** The log's guarantees, exercised through the real app and its real database. */
@@ -98,6 +99,7 @@ describe('event log', () => {
 
   it('prunes past retention and then refuses to replay from before it', async () => {
     const head = await log.head();
+    await dispatchedThrough(t.url, head);
     const removed = await log.prune(Date.now() + 8 * 24 * 3600 * 1000);
     expect(removed).toBeGreaterThan(0);
     expect(await log.prunedThrough()).toBe(head);
@@ -108,5 +110,39 @@ describe('event log', () => {
     const after = await request(t.url).get(`/api/v1/events?after=${head}`).set('X-Api-Key', publisher);
     expect(after.status).toBe(200);
     expect(after.body.data.map((e: { id: string }) => e.id)).toEqual([fresh.body.id]);
+  });
+});
+
+describe('event log retention and the durable dispatcher', () => {
+  const EIGHT_DAYS = 8 * 24 * 3600 * 1000;
+
+  it('never prunes an event the dispatcher has not processed, however old; once processed it goes', async () => {
+    const t = await startTestApp({ env: { DISPATCH_POLL_INTERVAL: '50ms' } });
+    try {
+      const log = t.app.get(EventLog);
+      const dispatcher = t.app.get(Dispatcher);
+      const publisher = await mintKey(t, { org: 'org_retain', scopes: ['events:publish', 'events:read'] });
+      const processed = await publish(t.url, publisher, { data: { n: 1 } });
+      await dispatchedThrough(t.url, processed.body.seq);
+
+      // The durable consumer falls behind (its node is down, a batch is slow): these stay unprocessed.
+      await dispatcher.beforeApplicationShutdown();
+      const pending = [await publish(t.url, publisher, { data: { n: 2 } }), await publish(t.url, publisher, { data: { n: 3 } })];
+      expect(await log.checkpoint(DISPATCHER_CONSUMER)).toBe(processed.body.seq);
+
+      expect(await log.prune(Date.now() + EIGHT_DAYS)).toBe(1);
+      expect(await log.prunedThrough()).toBe(processed.body.seq);
+      const left = await request(t.url).get(`/api/v1/events?after=${processed.body.seq}`).set('X-Api-Key', publisher);
+      expect(left.status).toBe(200);
+      expect(left.body.data.map((e: { id: string }) => e.id)).toEqual(pending.map((p) => p.body.id));
+
+      // The dispatcher resumes, works them off, and the next prune may take them.
+      dispatcher.onApplicationBootstrap();
+      await dispatchedThrough(t.url, pending[1].body.seq);
+      expect(await log.prune(Date.now() + EIGHT_DAYS)).toBe(2);
+      expect(await log.prunedThrough()).toBe(pending[1].body.seq);
+    } finally {
+      await t.close();
+    }
   });
 });

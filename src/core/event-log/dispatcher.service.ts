@@ -5,9 +5,9 @@ import { EventBus, type Unsubscribe } from '../bus/event-bus';
 import { RouterRegistry } from '../bus/router-registry';
 import { APP_CONFIG, type AppConfig } from '../config';
 import { MetricsService } from '../health/metrics.service';
-import { EventLog } from './event-log.service';
+import { DISPATCHER_CONSUMER, EventLog } from './event-log.service';
 
-export const DISPATCHER_CONSUMER = 'dispatcher';
+export { DISPATCHER_CONSUMER };
 const BATCH_SIZE = 500;
 const LEADER_RETRY_MS = 2000;
 

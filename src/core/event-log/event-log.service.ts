@@ -15,6 +15,8 @@ import type { AppendResult, EventFilter, NewEvent, StoredEvent } from './event.t
  */
 const APPEND_LOCK_KEY = 7_220_002;
 const RETENTION_CHECKPOINT = 'retention';
+/** The durable path's consumer; retention never removes an event it has not processed. */
+export const DISPATCHER_CONSUMER = 'dispatcher';
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
 /** Most events one group commit carries (keeps each INSERT's parameter count bounded). */
 const GROUP_COMMIT_MAX_EVENTS = 1000;
@@ -308,14 +310,20 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
     return this.checkpoint(RETENTION_CHECKPOINT);
   }
 
-  /** Removes events received before `now - EVENT_RETENTION`. Returns how many went. */
+  /**
+   * Removes events received before `now - EVENT_RETENTION`, but never past the dispatcher's
+   * checkpoint: webhook deliveries are derived from the log, so an event the dispatcher has not
+   * processed yet must stay until it has, however old. Returns how many went.
+   */
   async prune(now = Date.now()): Promise<number> {
     const cutoff = toIso(now - this.config.events.retentionMs);
     return this.db.transaction(async (m) => {
       const sql = this.sql();
       const [row] = await sql.run<{ upto: number | string | null }>(m, `SELECT MAX(seq) AS upto FROM events WHERE received_at < ${sql.p(cutoff)}`);
       if (row?.upto === null || row?.upto === undefined) return 0;
-      const upTo = Number(row.upto);
+      // The checkpoint only moves forward, so reading it without a lock can only prune less.
+      const upTo = Math.min(Number(row.upto), await this.checkpointIn(m, DISPATCHER_CONSUMER));
+      if (upTo <= 0) return 0;
       const del = this.sql();
       const [{ n }] = await del.run<{ n: number | string }>(m, `SELECT COUNT(*) AS n FROM events WHERE seq <= ${del.p(upTo)}`);
       const remove = this.sql();
