@@ -25,7 +25,11 @@ export const REPLAY_BATCH = 500;
 const CURSOR_FLUSH_MS = 500;
 const ATTACHMENT_REFRESH_MS = 20_000;
 const CHANNEL_PATH = '/channels/:channel_id';
-const CHANNEL_NAMESPACE = /^\/channels\/[^/]+$/;
+/**
+ * Only the shape of a real channel id (`chan_` + a lower-case ULID, see newId in core/http/ids)
+ * makes Socket.IO create a namespace; anything else is refused before one exists.
+ */
+const CHANNEL_NAMESPACE = /^\/channels\/chan_[0-9a-hjkmnp-tv-z]{26}$/;
 
 /** One client attached to one channel, over either transport. */
 interface Attachment {

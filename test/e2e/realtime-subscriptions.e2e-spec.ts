@@ -1,5 +1,6 @@
 import request from 'supertest';
 import { io, Socket } from 'socket.io-client';
+import { RealtimeService } from '../../src/core/gateway/realtime.service';
 import { mintKey } from '../support/credentials';
 import { publish } from '../support/events';
 import { record, waitFor } from '../support/sockets';
@@ -216,6 +217,42 @@ describe('seed 000: realtime approval subscriptions', () => {
     const byApp = await attachSocket(user.websocket_url, app);
     sockets.push(byApp.socket);
     expect(byApp.socket.connected).toBe(true);
+  });
+
+  it('Socket.IO namespaces for junk, unknown or refused channel paths are not kept; an attached one goes when its last client leaves', async () => {
+    const server = t.app.get(RealtimeService).server;
+    const namespaces = () => (server as unknown as { _nsps: Map<string, unknown> })._nsps;
+    const before = [...namespaces().keys()].sort();
+    const created: string[] = [];
+    const onCreated = (nsp: { name: string }) => created.push(nsp.name);
+    server.on('new_namespace', onCreated);
+    const base = `ws://127.0.0.1:${t.port}/channels`;
+    const junk = [
+      `${base}/junk`,
+      `${base}/chan_b5c6d7e8`,
+      `${base}/CHAN_01ARZ3NDEKTSV4RRFFQ69G5FAV`,
+      `${base}/chan_01ARZ3NDEKTSV4RRFFQ69G5FAVX`,
+      ...Array.from({ length: 20 }, (_, i) => `${base}/x${i}-${Math.random().toString(36).slice(2)}`),
+    ];
+    for (const url of junk) {
+      await expect(attachSocket(url, 'hrld_bad')).rejects.toThrow();
+      await expect(attachSocket(url, employee)).rejects.toThrow();
+    }
+    // A path that cannot be a channel id never gets as far as creating a namespace.
+    expect(created).toEqual([]);
+    // The shape of a channel id, but no such channel: refused by auth or lookup, and not kept.
+    const unknown = `${base}/chan_01arz3ndektsv4rrffq69g5fav`;
+    await expect(attachSocket(unknown, 'hrld_bad')).rejects.toMatchObject({ data: { code: 401 } });
+    await expect(attachSocket(unknown, employee)).rejects.toMatchObject({ data: { code: 404 } });
+    expect([...namespaces().keys()].sort()).toEqual(before);
+
+    const user = await userChannel();
+    const attached = await attachSocket(user.websocket_url, employee);
+    expect(namespaces().has(`/channels/${user.channel_id}`)).toBe(true);
+    attached.socket.close();
+    await waitFor('the channel namespace to be dropped', () => !namespaces().has(`/channels/${user.channel_id}`));
+    expect([...namespaces().keys()].sort()).toEqual(before);
+    server.off('new_namespace', onCreated);
   });
 
   it('events published during a 10,000-event replay arrive after it, in order, none twice', async () => {

@@ -13,6 +13,9 @@ export const SOCKET_IO_OPTIONS: Partial<ServerOptions> = {
   maxHttpBufferSize: 64 * 1024,
   // Other upgrade paths (raw WebSockets) are handled by the upgrade router, not destroyed here.
   destroyUpgrade: false,
+  // Channel namespaces are created from a pattern on the first handshake, before auth runs;
+  // drop each one again once its last socket has gone (or was refused).
+  cleanupEmptyChildNamespaces: true,
   cors: { origin: true, credentials: true },
 };
 
