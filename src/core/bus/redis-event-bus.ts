@@ -13,16 +13,21 @@ export class RedisEventBus extends EventBus {
   private readonly events = new Handlers<StoredEvent[]>();
   private readonly topics = new Map<string, Handlers<unknown>>();
   private readonly eventsChannel: string;
+  private readonly topicPrefix: string;
   private readonly subscribed: Promise<void>;
 
   constructor(
     private readonly pub: Redis,
     private readonly sub: Redis,
-    private readonly prefix: string,
+    prefix: string,
   ) {
     super();
-    this.eventsChannel = `${prefix}events`;
-    this.subscribed = this.sub.psubscribe(`${prefix}*`).then(() => undefined);
+    // The bus owns `<prefix>bus:*` and nothing else: other users of the same Redis prefix (the
+    // Socket.IO adapter under `<prefix>socket.io…`) must not reach bus handlers, nor the bus theirs.
+    const namespace = busChannelPrefix(prefix);
+    this.eventsChannel = `${namespace}events`;
+    this.topicPrefix = `${namespace}topic:`;
+    this.subscribed = this.sub.psubscribe(`${namespace}*`).then(() => undefined);
     this.sub.on('pmessage', (_pattern: string, channel: string, raw: string) => this.dispatch(channel, raw));
   }
 
@@ -36,7 +41,7 @@ export class RedisEventBus extends EventBus {
     }
     const onError = (err: unknown) => this.logger.error({ err, channel }, 'bus handler failed');
     if (channel === this.eventsChannel) this.events.emit(message as StoredEvent[], onError);
-    else this.topics.get(channel.slice(this.prefix.length + 6))?.emit(message, onError);
+    else if (channel.startsWith(this.topicPrefix)) this.topics.get(channel.slice(this.topicPrefix.length))?.emit(message, onError);
   }
 
   publishEvents(events: StoredEvent[]): void {
@@ -48,7 +53,7 @@ export class RedisEventBus extends EventBus {
   }
 
   publish(topic: string, message: unknown): void {
-    this.send(`${this.prefix}topic:${topic}`, message);
+    this.send(`${this.topicPrefix}${topic}`, message);
   }
 
   on(topic: string, handler: (message: unknown) => void): Unsubscribe {
@@ -64,4 +69,9 @@ export class RedisEventBus extends EventBus {
   ready(): Promise<void> {
     return this.subscribed;
   }
+}
+
+/** Every bus channel starts with this; the pattern the bus subscribes to is this plus `*`. */
+export function busChannelPrefix(redisPrefix: string): string {
+  return `${redisPrefix}bus:`;
 }

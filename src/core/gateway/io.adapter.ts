@@ -36,8 +36,13 @@ export class HeraldIoAdapter extends IoAdapter {
   override createIOServer(port: number, options?: ServerOptions): Server {
     const server = super.createIOServer(port, { ...options, ...SOCKET_IO_OPTIONS } as ServerOptions);
     if (this.redis.enabled) {
-      server.adapter(createAdapter(this.redis.get('io-pub'), this.redis.get('io-sub'), { key: `${this.config.redisPrefix}socket.io` }));
+      server.adapter(createAdapter(this.redis.get('io-pub'), this.redis.get('io-sub'), { key: socketIoAdapterKey(this.config.redisPrefix) }));
     }
     return server;
   }
+}
+
+/** Outside the bus's `<prefix>bus:` channels, so neither side hears the other's traffic. */
+export function socketIoAdapterKey(redisPrefix: string): string {
+  return `${redisPrefix}socket.io`;
 }
