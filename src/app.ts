@@ -7,6 +7,7 @@ import { AppConfig } from './core/config';
 import { HeraldIoAdapter } from './core/gateway/io.adapter';
 import { MetricsService } from './core/health/metrics.service';
 import { jsonBodyParser } from './core/http/body-parser';
+import { answerClientError } from './core/http/client-error';
 import { setupSwagger } from './core/http/swagger';
 import { createValidationPipe } from './core/http/validation';
 import { createLogger, httpLogger, PinoLoggerService } from './core/logging/logger';
@@ -26,6 +27,7 @@ export async function createApp(config: AppConfig): Promise<HeraldApp> {
     abortOnError: false,
   });
   app.disable('x-powered-by');
+  app.getHttpServer().on('clientError', answerClientError);
   app.use(httpLogger(logger));
   app.use(app.get(MetricsService).httpMiddleware());
   app.use(jsonBodyParser(config.bodyLimitBytes));

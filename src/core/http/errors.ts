@@ -1,4 +1,5 @@
 import { HttpException, HttpStatus } from '@nestjs/common';
+import { STATUS_CODES } from 'node:http';
 
 /**
  * The three error envelopes of SPEC "Errors":
@@ -23,7 +24,7 @@ export interface Problem {
 
 export function statusText(status: number): string {
   const name = HttpStatus[status] as string | undefined;
-  if (!name) return 'Error';
+  if (!name) return STATUS_CODES[status] ?? 'Error';
   return name
     .toLowerCase()
     .split('_')
