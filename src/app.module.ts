@@ -8,7 +8,7 @@ import { DatabaseModule } from './core/database/database.module';
 import { EventLogModule } from './core/event-log/event-log.module';
 import { GatewayModule } from './core/gateway/gateway.module';
 import { HealthModule } from './core/health/health.module';
-import { StandardExceptionFilter } from './core/http/filters/envelope-exception.filter';
+import { PathEnvelopeExceptionFilter } from './core/http/filters/envelope-exception.filter';
 import { RedisModule } from './core/redis/redis.module';
 import { WebhooksModule } from './core/webhooks/webhooks.module';
 import { EventsModule } from './events/events.module';
@@ -35,7 +35,7 @@ export class AppModule {
         ApprovalNotificationsModule,
         SubscriptionsModule,
       ],
-      providers: [{ provide: APP_FILTER, useClass: StandardExceptionFilter }],
+      providers: [{ provide: APP_FILTER, useClass: PathEnvelopeExceptionFilter }],
     };
   }
 }

@@ -1,6 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { type ErrorFamily, problemFromException, renderProblem } from '../errors';
+import { type ErrorFamily, familyForPath, problemFromException, renderProblem } from '../errors';
 
 /**
  * Turns any exception into the envelope of one family. An unexpected error (not an
@@ -23,7 +23,11 @@ export class EnvelopeExceptionFilter implements ExceptionFilter {
       problem.message = `Internal server error (request id ${req.id ?? 'unknown'})`;
     }
     if (res.headersSent) return;
-    res.status(problem.status).json(renderProblem(this.family, problem, req.path));
+    res.status(problem.status).json(renderProblem(this.familyFor(req.path), problem, req.path));
+  }
+
+  protected familyFor(_path: string): ErrorFamily {
+    return this.family;
   }
 }
 
@@ -32,6 +36,21 @@ export class EnvelopeExceptionFilter implements ExceptionFilter {
 export class StandardExceptionFilter extends EnvelopeExceptionFilter {
   constructor() {
     super('standard');
+  }
+}
+
+/**
+ * The application-wide filter. Controllers pick their family with their own filter; errors raised
+ * before a controller is chosen (an undecodable path parameter, say) get the family of their path.
+ */
+@Catch()
+export class PathEnvelopeExceptionFilter extends EnvelopeExceptionFilter {
+  constructor() {
+    super('standard');
+  }
+
+  protected override familyFor(path: string): ErrorFamily {
+    return familyForPath(path);
   }
 }
 
