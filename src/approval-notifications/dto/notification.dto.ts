@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsBoolean, IsIn, IsNumber, IsOptional, IsString, Length, Matches, Max, Min, ValidateIf } from 'class-validator';
+import { IsBoolean, IsIn, IsNumber, IsOptional, IsString, Length, Matches, Max, Min, ValidateBy, ValidateIf } from 'class-validator';
 import { PageQueryDto, PaginationDto } from '../../core/http/pagination';
 import { CLAIM_STATUSES, ISO_CURRENCIES, type ClaimStatus } from '../notification-payload';
 
@@ -9,10 +9,25 @@ const refMessage = (field: string) => `${field} must be 1-128 characters of lett
 const CURRENCY_MESSAGE = 'currency must be an ISO 4217 code such as NOK, EUR or USD';
 const upper = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.toUpperCase() : value);
 
+/**
+ * At most four decimal places. class-validator's own `maxDecimalPlaces` throws (a 500) on numbers
+ * JavaScript prints in exponent form, such as 1e-7, so the places are checked here instead.
+ */
+function HasAtMostFourDecimals() {
+  return ValidateBy({
+    name: 'hasAtMostFourDecimals',
+    validator: {
+      validate: (value: unknown) => typeof value !== 'number' || Math.round(value * 1e4) / 1e4 === value,
+      defaultMessage: () => 'amount may have at most 4 decimal places',
+    },
+  });
+}
+
 class MoneyFields {
   @ApiPropertyOptional({ example: 4850, description: 'Printed with two decimals; give currency with it.' })
   @ValidateIf((o: MoneyFields) => o.amount !== undefined || o.currency !== undefined)
-  @IsNumber({ allowNaN: false, allowInfinity: false, maxDecimalPlaces: 4 }, { message: 'amount must be a number (required with currency)' })
+  @IsNumber({ allowNaN: false, allowInfinity: false }, { message: 'amount must be a number (required with currency)' })
+  @HasAtMostFourDecimals()
   @Min(0)
   @Max(1e12)
   amount?: number;
