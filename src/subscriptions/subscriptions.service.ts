@@ -100,11 +100,15 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
   async replace(caller: Principal, workspaceId: string, id: string, dto: SaveSubscriptionDto): Promise<CreatedSubscriptionViewDto> {
     const existing = await this.require(caller, workspaceId, id);
     const normalised = await this.normalise(caller, dto);
-    const record: SubscriptionRecord = { ...existing, ...normalised, state: dto.state ?? (existing.state === 'blocked' ? 'blocked' : normalised.state), updated_at: isoNow() };
+    const state = dto.state ?? (existing.state === 'blocked' ? 'blocked' : normalised.state);
+    const record: SubscriptionRecord = { ...existing, ...normalised, state, issue: state === 'on' ? null : existing.issue, updated_at: isoNow() };
     const endpoint = await this.webhooks.getEndpoint(id);
+    // The engine may have blocked the endpoint on its own (410, failing too long); a replace that
+    // does not name a state leaves that block in place, as it does a block set through /state.
+    const endpointState = endpoint?.state === 'blocked' && dto.state === undefined ? 'blocked' : record.state;
     const secret = await this.db.transaction(async (m) => {
       await this.store.save(m, record, false);
-      return this.syncEndpoint(m, record, endpoint?.secret);
+      return this.syncEndpoint(m, record, endpoint && { secret: endpoint.secret, state: endpoint.state, next: endpointState });
     });
     this.changed(id);
     return { ...(await this.view(record)), ...(secret ? { signing_secret: secret } : {}) };
@@ -222,8 +226,18 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
     return { template, rules, resources: dto.resources, actions, meta: { title: dto.meta?.title ?? null }, state: dto.state ?? 'on', rate_limit: dto.rate_limit ?? null };
   }
 
-  /** Keeps the engine's endpoint in step with the webhook action; returns a newly made secret. */
-  private async syncEndpoint(m: EntityManager, record: SubscriptionRecord, existingSecret: string | undefined): Promise<string | undefined> {
+  /**
+   * Keeps the engine's endpoint in step with the webhook action and the subscription's state;
+   * returns a newly made secret. An existing endpoint keeps its secret and moves to `existing.next`
+   * when that differs from its state (turning it on clears its failure streak, turning it off
+   * cancels what it still owes, as `POST /:id/state` does).
+   */
+  private async syncEndpoint(
+    m: EntityManager,
+    record: SubscriptionRecord,
+    existing: { secret: string; state: SubscriptionState; next: SubscriptionState } | undefined,
+  ): Promise<string | undefined> {
+    const existingSecret = existing?.secret;
     const webhook = record.actions.find((a) => a.type === 'webhook');
     if (!webhook?.url) {
       if (existingSecret) await this.webhooks.removeEndpoint(m, record.id);
@@ -239,7 +253,7 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
       secret,
       headers: webhook.headers ?? null,
       rate_limit_per_minute: record.rate_limit,
-      ...(existingSecret ? {} : { state: record.state }),
+      ...(!existing ? { state: record.state } : existing.next !== existing.state ? { state: existing.next, issue: record.issue } : {}),
     });
     return existingSecret ? undefined : secret;
   }

@@ -175,6 +175,58 @@ describe('seed 003: workspace subscriptions', () => {
     });
   });
 
+  describe('replace', () => {
+    const body = (claim: string, url: string, state: 'on' | 'off') => ({
+      rules: [{ trigger: 'claim_rejected', conditions: {} }],
+      resources: [`claims/${claim}`],
+      actions: [{ type: 'webhook', url }],
+      state,
+    });
+
+    it('a replace that turns the subscription on turns its webhook on: the next match is delivered', async () => {
+      const hooks = await WebhookReceiver.start('whsec_' + Buffer.from('replace-on-secret-replace-on').toString('base64'));
+      try {
+        const sub = await create(body('clm_replace_on', hooks.url, 'off'));
+        expect(sub.status).toBe(201);
+        const replaced = await request(t.url).post(`${V1}/${sub.body.id}`).set('X-Api-Key', finance).send(body('clm_replace_on', hooks.url, 'on'));
+        expect(replaced.status).toBe(200);
+        expect(replaced.body).toMatchObject({ id: sub.body.id, state: 'on', issue: null });
+        expect(replaced.body.signing_secret).toBeUndefined();
+
+        const hit = await publish(t.url, producer, { type: 'claim_rejected', claim_id: 'clm_replace_on' });
+        await waitFor('the delivery after the replace', () => hooks.requests.length >= 1);
+        const verifier = new Webhook(sub.body.signing_secret);
+        const payload = verifier.verify(hooks.requests[0].body, hooks.requests[0].headers as Record<string, string>) as { id: string };
+        expect(payload.id).toBe(hit.body.id);
+        const history = await request(t.url).get(`${V2}/${sub.body.id}/alerts/history`).set('X-Api-Key', finance);
+        expect(history.body.map((e: { event_id: string; status: string }) => [e.event_id, e.status])).toEqual([[hit.body.id, 'delivered']]);
+      } finally {
+        await hooks.close();
+      }
+    });
+
+    it('a replace that turns the subscription off turns its webhook off: an owed retry is cancelled, not sent', async () => {
+      const hooks = await WebhookReceiver.start('whsec_' + Buffer.from('replace-off-secret-replace-off').toString('base64'));
+      try {
+        // The first attempt fails and asks for its retry two seconds later.
+        hooks.reply({ status: 503, headers: { 'retry-after': '2' } });
+        const sub = await create(body('clm_replace_off', hooks.url, 'on'));
+        const owed = await publish(t.url, producer, { type: 'claim_rejected', claim_id: 'clm_replace_off' });
+        const entries = async () => (await request(t.url).get(`${V2}/${sub.body.id}/alerts/history`).set('X-Api-Key', finance)).body as { event_id: string; status: string; attempts: number }[];
+        await waitFor('the failed first attempt', async () => (await entries()).some((e) => e.attempts === 1 && e.status === 'pending'));
+
+        const replaced = await request(t.url).post(`${V1}/${sub.body.id}`).set('X-Api-Key', finance).send(body('clm_replace_off', hooks.url, 'off'));
+        expect(replaced.status).toBe(200);
+        expect(replaced.body.state).toBe('off');
+        await waitFor('the owed retry cancelled', async () => (await entries()).some((e) => e.status === 'cancelled'), 5000);
+        expect((await entries()).map((e) => [e.event_id, e.status, e.attempts])).toEqual([[owed.body.id, 'cancelled', 1]]);
+        expect(hooks.requests).toHaveLength(1);
+      } finally {
+        await hooks.close();
+      }
+    });
+  });
+
   describe('test endpoint', () => {
     it('preview sends nothing and explains each rule; send sends exactly one signed request', async () => {
       const sub = await create({
