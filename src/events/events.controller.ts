@@ -1,5 +1,5 @@
 import { Body, Controller, Get, HttpStatus, Post, Query, Res } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiCreatedResponse, ApiGoneResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBadRequestResponse, ApiConflictResponse, ApiCreatedResponse, ApiGoneResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { Authenticated, CurrentPrincipal } from '../core/auth/decorators';
 import type { Principal } from '../core/auth/principal';
@@ -31,6 +31,7 @@ export class EventsController {
   })
   @ApiCreatedResponse({ type: EventDto, description: 'Stored.' })
   @ApiOkResponse({ type: EventDto, description: 'Already stored under this id; the original.' })
+  @ApiConflictResponse({ description: 'The id is taken by an event this credential may not read; nothing of it is returned.' })
   @ApiBadRequestResponse({ description: 'Invalid body, unknown type or version (the message names the catalog).' })
   async publish(@CurrentPrincipal() principal: Principal, @Body() dto: PublishEventDto, @Res({ passthrough: true }) res: Response): Promise<EventDto> {
     const result = await this.events.publish(principal, dto);
@@ -43,6 +44,7 @@ export class EventsController {
   @ApiOperation({ summary: 'Publish up to 500 events in one transaction' })
   @ApiCreatedResponse({ type: PublishBatchResultDto, description: 'At least one event was stored.' })
   @ApiOkResponse({ type: PublishBatchResultDto, description: 'Every event was already stored.' })
+  @ApiConflictResponse({ description: 'An id is taken by an event this credential may not read; nothing of the batch is stored.' })
   async publishBatch(
     @CurrentPrincipal() principal: Principal,
     @Body() dto: PublishBatchDto,

@@ -1,13 +1,25 @@
-import { BadRequestException, ForbiddenException, GoneException, Injectable } from '@nestjs/common';
+import { BadRequestException, ConflictException, ForbiddenException, GoneException, Injectable } from '@nestjs/common';
 import type { Principal } from '../core/auth/principal';
 import { seesWholeOrganisation } from '../core/auth/principal';
 import { EventCatalog } from '../core/event-log/event-catalog';
-import { EventLog } from '../core/event-log/event-log.service';
+import { EventLog, type AlongsideAppend } from '../core/event-log/event-log.service';
 import type { AppendResult, NewEvent, StoredEvent } from '../core/event-log/event.types';
 import { ValidationFailedException } from '../core/http/errors';
 import type { EventDto, EventPageDto, ListEventsQueryDto, PublishBatchResultDto, PublishEventDto } from './dto/event.dto';
 
 export class UnknownEventTypeException extends BadRequestException {}
+
+/** The producer id is taken by an event the caller may not read: nothing of that event is told. */
+export class EventIdConflictException extends ConflictException {
+  constructor(id: string) {
+    super(`Event id ${id} is already in use; publish under another id`);
+  }
+}
+
+/** The same rule as reading the log: org-wide readers see every event, a user the events about itself. */
+function mayRead(principal: Principal, event: StoredEvent): boolean {
+  return seesWholeOrganisation(principal) || (event.user_id !== null && event.user_id === principal.user_id);
+}
 
 export function toEventDto(event: StoredEvent): EventDto {
   return { ...event };
@@ -21,13 +33,14 @@ export class EventsService {
   ) {}
 
   async publish(principal: Principal, dto: PublishEventDto): Promise<AppendResult> {
-    const [result] = await this.log.append([this.toNewEvent(principal, dto, 'body')]);
+    const inputs = [this.toNewEvent(principal, dto, 'body')];
+    const [result] = await this.log.append(inputs, this.duplicateGuard(principal, inputs));
     return result;
   }
 
   async publishBatch(principal: Principal, dtos: PublishEventDto[]): Promise<PublishBatchResultDto> {
     const inputs = dtos.map((dto, i) => this.toNewEvent(principal, dto, `events[${i}]`));
-    const results = await this.log.append(inputs);
+    const results = await this.log.append(inputs, this.duplicateGuard(principal, inputs));
     const created = results.filter((r) => r.created).length;
     return { events: results.map((r) => toEventDto(r.event)), created, duplicates: results.length - created };
   }
@@ -52,6 +65,20 @@ export class EventsService {
       data: page.map(toEventDto),
       next_after: page.length ? page[page.length - 1].seq : query.after,
       has_more: events.length > query.limit,
+    };
+  }
+
+  /**
+   * Republishing a producer id answers with the original event, but only to a caller that may
+   * read it. For anyone else it is a 409 raised inside the append's transaction, so a batch
+   * carrying such an id stores nothing. Callers that see the whole organisation, and inputs
+   * without producer ids, need no check (and keep the group-committed path).
+   */
+  private duplicateGuard(principal: Principal, inputs: NewEvent[]): AlongsideAppend | undefined {
+    if (seesWholeOrganisation(principal) || !inputs.some((i) => i.id)) return undefined;
+    return async (_manager, results) => {
+      const hidden = results.find((r) => !r.created && !mayRead(principal, r.event));
+      if (hidden) throw new EventIdConflictException(hidden.event.id);
     };
   }
 

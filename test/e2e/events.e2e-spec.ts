@@ -115,6 +115,40 @@ describe('event pipeline: publish, fan-out, replay', () => {
     expect(elsewhere.body.seq).not.toBe(first.body.seq);
   });
 
+  it('re-publishing an id taken by an event the user may not read is a 409 that tells nothing of it', async () => {
+    const alice = await mintKey(t, { org: 'org_a', user: 'usr_alice', scopes: ['events:publish', 'events:read'] });
+    const coordinator = await mintKey(t, { org: 'org_a', user: 'usr_coord', scopes: ['events:publish', 'claims:read:org'] });
+    const bobs = await publish(t.url, publisherA, { type: 'claim_approved', id: 'dup-bob-1', user_id: 'usr_bob', claim_id: 'clm_bob', data: { salary: 'secret-4850' } });
+    const unowned = await publish(t.url, publisherA, { type: 'claim_approved', id: 'dup-org-1', data: { note: 'secret-org' } });
+    expect([bobs.status, unowned.status]).toEqual([201, 201]);
+
+    for (const id of ['dup-bob-1', 'dup-org-1']) {
+      const res = await publish(t.url, alice, { type: 'claim_approved', id, data: {} });
+      expect(res.status).toBe(409);
+      expect(res.body).toEqual({ statusCode: 409, error: 'Conflict', message: `Event id ${id} is already in use; publish under another id` });
+      expect(JSON.stringify(res.body)).not.toMatch(/secret|usr_bob|clm_bob|seq/);
+    }
+
+    // In a batch the conflict rolls everything back: the fresh event alongside it is not stored.
+    const batch = await request(t.url)
+      .post('/api/v1/events/batch')
+      .set('X-Api-Key', alice)
+      .send({ events: [{ type: 'comment_added', id: 'alice-fresh-1', data: {} }, { type: 'claim_approved', id: 'dup-bob-1', data: {} }] });
+    expect(batch.status).toBe(409);
+    expect(batch.body).toEqual({ statusCode: 409, error: 'Conflict', message: 'Event id dup-bob-1 is already in use; publish under another id' });
+    const fresh = await publish(t.url, alice, { type: 'comment_added', id: 'alice-fresh-1', data: {} });
+    expect(fresh.status).toBe(201);
+    expect(fresh.body.user_id).toBe('usr_alice');
+
+    // Her own event still comes back as the original, and an org-wide reader still gets Bob's.
+    const own = await publish(t.url, alice, { type: 'comment_added', id: 'alice-fresh-1', data: { again: true } });
+    expect(own.status).toBe(200);
+    expect(own.body).toEqual(fresh.body);
+    const orgWide = await publish(t.url, coordinator, { type: 'claim_approved', id: 'dup-bob-1', data: {} });
+    expect(orgWide.status).toBe(200);
+    expect(orgWide.body).toEqual(bobs.body);
+  });
+
   it('publishes a batch in order, counting duplicates', async () => {
     const res = await request(t.url)
       .post('/api/v1/events/batch')
