@@ -67,4 +67,21 @@ describe('malformed requests get a 4xx in their envelope', () => {
     const seed001 = parse(await raw('/api/v1/ws/subscribe'));
     expect(seed001.body).toMatchObject({ code: 431, stack: [expect.objectContaining({ code: 431 })] });
   });
+
+  it('a NUL in a path, query or JSON body is a 400 on every engine, before it reaches storage', async () => {
+    const path = await request(t.url).delete('/api/v1/approval-notifications/subscriptions/%00').set('X-Api-Key', t.operatorToken);
+    expect(path.status).toBe(400);
+    expect(path.body).toMatchObject({ statusCode: 400, message: expect.stringContaining('NUL') });
+
+    const query = await request(t.url).get('/api/v1/events?type=claim%00approved').set('X-Api-Key', t.operatorToken);
+    expect(query.status).toBe(400);
+
+    for (const body of ['{"type":"claim_approved","data":{"note":"a\\u0000b"}}', '{"type":"claim_approved","data":{"a\\u0000":1}}']) {
+      const res = await request(t.url).post('/api/v1/events').set('X-Api-Key', t.operatorToken).set('Content-Type', 'application/json').send(body);
+      expect(res.status).toBe(400);
+      expect(res.body.message).toContain('NUL');
+    }
+    const session = await request(t.url).get('/v1/events/%00/subscriptions').set('X-Api-Key', t.operatorToken);
+    expect(session.body).toEqual({ success: false, message: expect.stringContaining('NUL') });
+  });
 });
