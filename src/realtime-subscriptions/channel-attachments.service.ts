@@ -5,6 +5,7 @@ import type { ExtendedError, Socket } from 'socket.io';
 import { WebSocket, WebSocketServer } from 'ws';
 import { Authenticator } from '../core/auth/authenticator';
 import { extractCredential } from '../core/auth/credentials';
+import { API_KEY_REVOKED_REASON, onApiKeyRevoked } from '../core/auth/key-revocations';
 import type { Principal } from '../core/auth/principal';
 import { BusRpc } from '../core/bus/bus-rpc';
 import { EventBus, type Unsubscribe } from '../core/bus/event-bus';
@@ -33,6 +34,7 @@ const CHANNEL_NAMESPACE = /^\/channels\/chan_[0-9a-hjkmnp-tv-z]{26}$/;
 
 /** One client attached to one channel, over either transport. */
 interface Attachment {
+  transport: 'websocket' | 'socket.io';
   channel: ChannelRecord;
   principal: Principal;
   /** Last seq sent to this client. */
@@ -96,6 +98,8 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
     this.subscriptions.push(
       this.bus.on(CHANNEL_CLOSED_TOPIC, (m) => this.closeChannel((m as { channel_id: string }).channel_id, (m as { reason: string }).reason)),
       this.bus.on(CHANNEL_CATCH_UP_TOPIC, (m) => this.catchUp((m as { channel_id: string }).channel_id)),
+      // Socket.IO sockets of a revoked key are disconnected by the gateway, in every namespace.
+      onApiKeyRevoked(this.bus, ({ key_id }) => this.closeKey(key_id, 'websocket')),
     );
     this.timers.push(setInterval(() => void this.flushCursors(), CURSOR_FLUSH_MS));
     this.timers.push(setInterval(() => void this.refreshAttachments(), Math.min(ATTACHMENT_REFRESH_MS, this.config.websocket.heartbeatMs)));
@@ -144,6 +148,7 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
   private attachWebSocket(ws: WebSocket, channel: ChannelRecord, principal: Principal, lastSeq: number | undefined): void {
     let lastSeen = Date.now();
     const attachment = this.attach(channel, principal, lastSeq, {
+      transport: 'websocket',
       send: (_event, envelope) => ws.send(JSON.stringify({ type: 'event', event: envelope })),
       drained: () => waitForDrain(ws, this.config.websocket.maxBufferedBytes / 2),
       backedUp: () => ws.bufferedAmount > this.config.websocket.maxBufferedBytes,
@@ -190,6 +195,7 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
   private attachSocket(socket: Socket): void {
     const { channel, lastSeq, principal } = socket.data as SocketData & { channel: ChannelRecord; lastSeq?: number };
     const attachment = this.attach(channel, principal, lastSeq, {
+      transport: 'socket.io',
       send: (event, envelope) => socket.emit(event.type, envelope),
       drained: () => new Promise((r) => setImmediate(r)),
       backedUp: () => false,
@@ -205,7 +211,7 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
     channel: ChannelRecord,
     principal: Principal,
     lastSeq: number | undefined,
-    transport: Pick<Attachment, 'send' | 'drained' | 'backedUp' | 'close'>,
+    transport: Pick<Attachment, 'transport' | 'send' | 'drained' | 'backedUp' | 'close'>,
   ): Attachment {
     const attachment: Attachment = {
       channel,
@@ -293,6 +299,16 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
     for (const attachment of [...(this.byChannel.get(channelId) ?? [])]) {
       attachment.close(reason, 1000);
       void this.detach(attachment);
+    }
+  }
+
+  private closeKey(keyId: string, transport: Attachment['transport']): void {
+    for (const set of [...this.byChannel.values()]) {
+      for (const attachment of [...set]) {
+        if (attachment.transport !== transport || attachment.principal.key_id !== keyId) continue;
+        attachment.close(API_KEY_REVOKED_REASON, 1008);
+        void this.detach(attachment);
+      }
     }
   }
 

@@ -5,6 +5,7 @@ import { Database } from '../database/database.service';
 import { newId } from '../http/ids';
 import { isoNow } from '../http/time';
 import { generateApiKeyToken, hashApiKeyToken, tokenHint } from './api-key-tokens';
+import { API_KEY_REVOKED_TOPIC, type ApiKeyRevoked } from './key-revocations';
 import { ApiKeyEntity } from './api-key.entity';
 import { ApiKeyDto, CreateApiKeyDto, CreatedApiKeyDto, RevokedApiKeyDto } from './dto/api-key.dto';
 import { Principal } from './principal';
@@ -63,7 +64,6 @@ export interface NewKey {
 /** How long a resolved key is trusted without asking the database again. */
 const PRINCIPAL_CACHE_MS = 10_000;
 const PRINCIPAL_CACHE_MAX = 10_000;
-const REVOKED_TOPIC = 'api-keys.revoked';
 
 @Injectable()
 export class ApiKeysService implements OnApplicationBootstrap {
@@ -81,7 +81,7 @@ export class ApiKeysService implements OnApplicationBootstrap {
   ) {}
 
   onApplicationBootstrap(): void {
-    this.bus?.on(REVOKED_TOPIC, (m) => this.cache.delete((m as { token_hash: string }).token_hash));
+    this.bus?.on(API_KEY_REVOKED_TOPIC, (m) => this.cache.delete((m as { token_hash: string }).token_hash));
   }
 
   /** Resolves a presented token; revoked and unknown tokens give undefined. */
@@ -160,7 +160,7 @@ export class ApiKeysService implements OnApplicationBootstrap {
     });
     // After commit, so no node can re-read the key as valid once it has evicted it.
     this.cache.delete(tokenHash);
-    this.bus?.publish(REVOKED_TOPIC, { token_hash: tokenHash });
+    this.bus?.publish(API_KEY_REVOKED_TOPIC, { token_hash: tokenHash, key_id: id } satisfies ApiKeyRevoked);
     return { key_id: id, revoked: true, revoked_at: revokedAt };
   }
 

@@ -1,6 +1,8 @@
-import { Injectable } from '@nestjs/common';
-import type { Namespace, Server } from 'socket.io';
+import { Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import type { Namespace, Server, Socket } from 'socket.io';
+import { API_KEY_REVOKED_REASON, onApiKeyRevoked } from '../auth/key-revocations';
 import type { Principal } from '../auth/principal';
+import { EventBus, type Unsubscribe } from '../bus/event-bus';
 import type { ClientEventMap, ClientEventName } from './client-events';
 import type { SocketData } from './socket-auth';
 
@@ -18,8 +20,20 @@ export interface RemoteSession {
  * through the adapter.
  */
 @Injectable()
-export class RealtimeService {
+export class RealtimeService implements OnApplicationBootstrap, OnApplicationShutdown {
   private io?: Server;
+  private unsubscribe?: Unsubscribe;
+
+  constructor(private readonly bus: EventBus) {}
+
+  onApplicationBootstrap(): void {
+    // Every node hears the revocation and disconnects the sockets it holds.
+    this.unsubscribe = onApiKeyRevoked(this.bus, ({ key_id }) => this.disconnectKey(key_id, API_KEY_REVOKED_REASON));
+  }
+
+  onApplicationShutdown(): void {
+    this.unsubscribe?.();
+  }
 
   attach(io: Server): void {
     this.io = io;
@@ -39,6 +53,29 @@ export class RealtimeService {
   /** A namespace of the Socket.IO server, e.g. a parent namespace matched by a pattern. */
   namespace(name: string | RegExp): Namespace {
     return this.server.of(name);
+  }
+
+  /**
+   * Disconnects this node's sockets that authenticated with API key `keyId`, in every
+   * namespace (the default one and each channel namespace), telling each why first. Only the
+   * namespace is left: other namespaces multiplexed on the same connection may use another
+   * credential.
+   */
+  disconnectKey(keyId: string, reason: string): number {
+    if (!this.io) return 0;
+    // Child namespaces made from a pattern are only listed here; socket.io has no public list.
+    const namespaces = (this.io as unknown as { _nsps: Map<string, Namespace> })._nsps;
+    const doomed: Socket[] = [];
+    for (const namespace of namespaces.values()) {
+      for (const socket of namespace.sockets.values()) {
+        if ((socket.data as Partial<SocketData>).principal?.key_id === keyId) doomed.push(socket);
+      }
+    }
+    for (const socket of doomed) {
+      socket.emit('closing', { reason, code: 'credential_revoked' } satisfies ClientEventMap['closing']);
+      socket.disconnect();
+    }
+    return doomed.length;
   }
 
   /** Finds a default-namespace socket wherever in the cluster it lives. */

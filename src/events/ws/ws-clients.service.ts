@@ -4,8 +4,10 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { Authenticator } from '../../core/auth/authenticator';
 import { extractCredential } from '../../core/auth/credentials';
+import { API_KEY_REVOKED_REASON, onApiKeyRevoked } from '../../core/auth/key-revocations';
 import { seesWholeOrganisation, type Principal } from '../../core/auth/principal';
 import { BusRpc } from '../../core/bus/bus-rpc';
+import { EventBus, type Unsubscribe } from '../../core/bus/event-bus';
 import { RouterRegistry } from '../../core/bus/router-registry';
 import { APP_CONFIG, type AppConfig } from '../../core/config';
 import type { EventEnvelope } from '../../core/event-log/envelope';
@@ -20,6 +22,8 @@ export const MAX_CLIENT_FRAME_BYTES = 64 * 1024;
 /** Past this the connection is closed outright (1009) rather than read. */
 const HARD_FRAME_LIMIT_BYTES = 1024 * 1024;
 export const WS_SUBSCRIBE_PATH = '/api/v1/ws/subscribe';
+/** Close code for a connection whose credential stopped being valid (RFC 6455 policy violation). */
+export const CLOSE_CREDENTIAL_REVOKED = 1008;
 
 interface WsClient {
   id: string;
@@ -54,6 +58,7 @@ export class WsClientsService implements OnApplicationBootstrap, BeforeApplicati
   private readonly clients = new Map<string, WsClient>();
   private readonly byOrganisation = new Map<string, Set<WsClient>>();
   private heartbeat?: NodeJS.Timeout;
+  private unsubscribeRevocations?: Unsubscribe;
 
   constructor(
     private readonly authenticator: Authenticator,
@@ -61,6 +66,7 @@ export class WsClientsService implements OnApplicationBootstrap, BeforeApplicati
     private readonly upgrades: UpgradeRouter,
     private readonly routers: RouterRegistry,
     private readonly rpc: BusRpc,
+    private readonly bus: EventBus,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -68,12 +74,14 @@ export class WsClientsService implements OnApplicationBootstrap, BeforeApplicati
     this.upgrades.register(WS_SUBSCRIBE_PATH, (req, socket, head) => void this.upgrade(req, socket, head));
     this.routers.registerLive({ name: 'raw-websocket-clients', deliver: (event, envelope) => this.deliver(event, envelope) });
     this.rpc.handle<UnsubscribeCommand, UnsubscribeOutcome>('ws.unsubscribe', (command) => this.unsubscribeLocal(command));
+    this.unsubscribeRevocations = onApiKeyRevoked(this.bus, ({ key_id }) => this.closeKey(key_id));
     this.heartbeat = setInterval(() => this.beat(), this.config.websocket.heartbeatMs);
     this.heartbeat.unref();
   }
 
   beforeApplicationShutdown(): void {
     if (this.heartbeat) clearInterval(this.heartbeat);
+    this.unsubscribeRevocations?.();
     for (const client of this.clients.values()) client.ws.close(1001, 'server shutting down');
     this.wss.close();
   }
@@ -199,6 +207,17 @@ export class WsClientsService implements OnApplicationBootstrap, BeforeApplicati
 
   private send(client: WsClient, frame: ServerFrame): void {
     if (client.ws.readyState === WebSocket.OPEN) client.ws.send(JSON.stringify(frame));
+  }
+
+  /** Closes this node's clients that authenticated with API key `keyId`. */
+  private closeKey(keyId: string): void {
+    for (const client of [...this.clients.values()]) {
+      if (client.principal.key_id !== keyId) continue;
+      this.forget(client);
+      client.ws.close(CLOSE_CREDENTIAL_REVOKED, API_KEY_REVOKED_REASON);
+      // A client that does not read will not answer the close frame either.
+      setTimeout(() => client.ws.terminate(), 1000).unref();
+    }
   }
 
   private beat(): void {
