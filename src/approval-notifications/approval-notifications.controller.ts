@@ -62,9 +62,12 @@ export class ApprovalNotificationsController {
   }
 
   @Post('subscriptions')
+  @Authenticated('events:read')
   @ApiOperation({
     summary: 'Subscribe to claim status events (subscribeToClaimEvents)',
-    description: 'Every event of the claim is POSTed to `webhook_url`, signed per Standard Webhooks with `signing_secret` (returned only here).',
+    description:
+      'The events of the claim are POSTed to `webhook_url`, signed per Standard Webhooks with `signing_secret` (returned only here). ' +
+      'As when reading events: app credentials and `claims:read:org` get every event of the claim; a user credential subscribes for its own user and gets the events about that user.',
   })
   @ApiCreatedResponse({ type: CreatedClaimSubscriptionDto })
   @ApiBadRequestResponse({ description: 'Invalid body, or a webhook_url Herald will not call (not http(s), or not a public address).' })
@@ -73,6 +76,7 @@ export class ApprovalNotificationsController {
   }
 
   @Delete('subscriptions/:subscription_id')
+  @Authenticated('events:read')
   @ApiOperation({ summary: 'Unsubscribe from claim events (unsubscribeFromClaimEvents)' })
   @ApiOkResponse({ type: UnsubscribedClaimDto })
   @ApiNotFoundResponse()

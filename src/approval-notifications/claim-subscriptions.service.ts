@@ -3,12 +3,27 @@ import { seesWholeOrganisation, type Principal } from '../core/auth/principal';
 import { RouterRegistry } from '../core/bus/router-registry';
 import { Database } from '../core/database/database.service';
 import { Sql } from '../core/database/sql';
+import type { StoredEvent } from '../core/event-log/event.types';
 import { newId } from '../core/http/ids';
 import { isoNow } from '../core/http/time';
 import { WebhooksService } from '../core/webhooks/webhooks.service';
 import type { ClaimSubscriptionDto, CreatedClaimSubscriptionDto, SubscribeToClaimDto, UnsubscribedClaimDto } from './dto/notification.dto';
 
 export const CLAIM_WEBHOOK_KIND = 'claim';
+
+interface SubscriberRow {
+  subscription_id: string;
+  organisation_id: string;
+  claim_id: string;
+  user_id: string;
+  /** Postgres returns a boolean, SQLite 0/1. */
+  org_wide: boolean | number;
+}
+
+/** The log's read rule (`listableUser`), applied to a subscription instead of a request. */
+function mayReceive(subscriber: SubscriberRow, event: StoredEvent): boolean {
+  return Boolean(subscriber.org_wide) || (event.user_id !== null && event.user_id === subscriber.user_id);
+}
 
 export class ClaimSubscriptionNotFoundException extends NotFoundException {
   constructor(id: string) {
@@ -17,9 +32,13 @@ export class ClaimSubscriptionNotFoundException extends NotFoundException {
 }
 
 /**
- * subscribeToClaimEvents: every event of one claim is POSTed to a webhook, signed with the
+ * subscribeToClaimEvents: the events of one claim are POSTed to a webhook, signed with the
  * subscription's secret, through the delivery engine. Matching runs on the durable path, so a
  * delivery owed is never lost between the log and the queue.
+ *
+ * A webhook is another way of reading events, so it follows the log's read rule: a subscriber
+ * that sees the whole organisation (app, `claims:read:org`) gets every event of the claim; a
+ * plain user only those about its own user. Which one it was is recorded at subscribe time.
  */
 @Injectable()
 export class ClaimSubscriptionsService implements OnApplicationBootstrap {
@@ -41,18 +60,20 @@ export class ClaimSubscriptionsService implements OnApplicationBootstrap {
         if (!withClaims.length) return;
         const sql = this.sql();
         const keys = [...new Set(withClaims.map((e) => `${e.organisation_id}\u0000${e.claim_id}`))];
-        const rows = await sql.run<{ subscription_id: string; organisation_id: string; claim_id: string }>(
+        const rows = await sql.run<SubscriberRow>(
           manager,
-          `SELECT subscription_id, organisation_id, claim_id FROM claim_subscriptions
+          `SELECT subscription_id, organisation_id, claim_id, user_id, org_wide FROM claim_subscriptions
            WHERE active = ${sql.p(true)} AND claim_id IN (${sql.list([...new Set(withClaims.map((e) => e.claim_id))])})`,
         );
-        const byClaim = new Map<string, string[]>();
+        const byClaim = new Map<string, SubscriberRow[]>();
         for (const row of rows) {
           const key = `${row.organisation_id}\u0000${row.claim_id}`;
-          if (keys.includes(key)) byClaim.set(key, [...(byClaim.get(key) ?? []), row.subscription_id]);
+          if (keys.includes(key)) byClaim.set(key, [...(byClaim.get(key) ?? []), row]);
         }
         const requests = withClaims.flatMap((event) =>
-          (byClaim.get(`${event.organisation_id}\u0000${event.claim_id}`) ?? []).map((endpoint_id) => ({ endpoint_id, event })),
+          (byClaim.get(`${event.organisation_id}\u0000${event.claim_id}`) ?? [])
+            .filter((row) => mayReceive(row, event))
+            .map((row) => ({ endpoint_id: row.subscription_id, event })),
         );
         if (requests.length) await this.webhooks.enqueue(manager, requests);
       },
@@ -71,6 +92,7 @@ export class ClaimSubscriptionsService implements OnApplicationBootstrap {
       user_id: dto.user_id,
       webhook_url: dto.webhook_url,
       active: true,
+      org_wide: seesWholeOrganisation(caller),
       created_at: isoNow(),
     };
     const secret = this.webhooks.generateSecret();
@@ -78,8 +100,8 @@ export class ClaimSubscriptionsService implements OnApplicationBootstrap {
       const sql = this.sql();
       await sql.run(
         m,
-        `INSERT INTO claim_subscriptions (subscription_id, organisation_id, claim_id, user_id, webhook_url, active, created_at)
-         VALUES (${sql.list([subscription.subscription_id, subscription.organisation_id, subscription.claim_id, subscription.user_id, subscription.webhook_url, true, subscription.created_at])})`,
+        `INSERT INTO claim_subscriptions (subscription_id, organisation_id, claim_id, user_id, webhook_url, active, org_wide, created_at)
+         VALUES (${sql.list([subscription.subscription_id, subscription.organisation_id, subscription.claim_id, subscription.user_id, subscription.webhook_url, true, subscription.org_wide, subscription.created_at])})`,
       );
       await this.webhooks.saveEndpoint(m, {
         id: subscription.subscription_id,

@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { Webhook } from 'standardwebhooks';
-import { mintKey } from '../support/credentials';
-import { publish } from '../support/events';
+import { mintKey, signJwt } from '../support/credentials';
+import { dispatchedThrough, publish } from '../support/events';
 import { waitFor } from '../support/sockets';
 import { startTestApp, TestApp } from '../support/test-app';
 import { WebhookReceiver } from '../support/webhook-receiver';
@@ -65,6 +65,64 @@ describe('seed 002: claim webhook subscriptions', () => {
     await new Promise((r) => setTimeout(r, 600));
     expect(receiver.requests).toHaveLength(3);
     expect((await request(t.url).delete(`${BASE}/subscriptions/${created.body.subscription_id}`).set('X-Api-Key', user)).status).toBe(404);
+  });
+
+  it('subscribing and unsubscribing need events:read', async () => {
+    const noScope = await mintKey(t, { org: 'org_001', user: 'usr_84cd12ef', scopes: [] });
+    const writer = await mintKey(t, { org: 'org_001', scopes: ['notifications:write', 'events:publish'] });
+    const jwt = await signJwt({ sub: 'usr_84cd12ef', org: 'org_001', scope: 'notifications:write', token_type: 'user' });
+    for (const [header, value] of [['X-Api-Key', noScope], ['X-Api-Key', writer], ['Authorization', `Bearer ${jwt}`]]) {
+      const res = await request(t.url).post(`${BASE}/subscriptions`).set(header, value).send({ claim_id: 'clm_scope', user_id: 'usr_84cd12ef', webhook_url: receiver.url });
+      expect(res.status).toBe(403);
+      expect(res.body).toEqual({ statusCode: 403, error: 'Forbidden', message: 'Missing scope: events:read' });
+    }
+    const created = await request(t.url).post(`${BASE}/subscriptions`).set('X-Api-Key', user).send({ claim_id: 'clm_scope', user_id: 'usr_84cd12ef', webhook_url: receiver.url });
+    expect(created.status).toBe(201);
+    const refused = await request(t.url).delete(`${BASE}/subscriptions/${created.body.subscription_id}`).set('X-Api-Key', noScope);
+    expect(refused.status).toBe(403);
+    expect((await request(t.url).delete(`${BASE}/subscriptions/${created.body.subscription_id}`).set('X-Api-Key', user)).status).toBe(200);
+  });
+
+  it('a user’s subscription gets only the claim’s events about that user; an app’s gets every one', async () => {
+    const unused = 'whsec_' + Buffer.from('unused-secret-unused-secret').toString('base64');
+    const userHooks = await WebhookReceiver.start(unused);
+    const appHooks = await WebhookReceiver.start(unused);
+    try {
+      const reader = await mintKey(t, { org: 'org_001', scopes: ['events:read'] });
+      const mine = await request(t.url).post(`${BASE}/subscriptions`).set('X-Api-Key', user).send({ claim_id: 'clm_shared', user_id: 'usr_84cd12ef', webhook_url: userHooks.url });
+      const all = await request(t.url).post(`${BASE}/subscriptions`).set('X-Api-Key', reader).send({ claim_id: 'clm_shared', user_id: 'usr_coord99', webhook_url: appHooks.url });
+      expect([mine.status, all.status]).toEqual([201, 201]);
+
+      const aboutOther = await publish(t.url, app, { type: 'comment_added', claim_id: 'clm_shared', user_id: 'usr_other', data: { text: 'private to usr_other' } });
+      const aboutNobody = await publish(t.url, app, { type: 'comment_added', claim_id: 'clm_shared', data: { text: 'no user' } });
+      const notified = await request(t.url).post(BASE).set('X-Api-Key', app).send({ claim_id: 'clm_shared', new_status: 'rejected', recipient_user_id: 'usr_other', comment: 'not yours' });
+      expect(notified.status).toBe(201);
+      const aboutMe = await publish(t.url, app, { type: 'comment_added', claim_id: 'clm_shared', user_id: 'usr_84cd12ef', data: { text: 'for you' } });
+
+      // What the same user may read over REST is exactly what its webhook gets.
+      const readable = await request(t.url).get('/api/v1/events?after=0&limit=1000').set('X-Api-Key', user);
+      const readableOfClaim = readable.body.data.filter((e: { claim_id: string }) => e.claim_id === 'clm_shared').map((e: { id: string }) => e.id);
+      expect(readableOfClaim).toEqual([aboutMe.body.id]);
+
+      await dispatchedThrough(t.url, aboutMe.body.seq);
+      await waitFor('every event at the app’s receiver', () => appHooks.requests.length >= 5);
+      await waitFor('the user’s event at its receiver', () => userHooks.requests.length >= 1);
+      await new Promise((r) => setTimeout(r, 300));
+
+      const userVerifier = new Webhook(mine.body.signing_secret);
+      const delivered = userHooks.requests.map((r) => (userVerifier.verify(r.body, r.headers as Record<string, string>) as { id: string }).id);
+      expect(delivered).toEqual(readableOfClaim);
+      expect(userHooks.requests.map((r) => r.body).join()).not.toMatch(/usr_other|private to|not yours|no user/);
+
+      const appVerifier = new Webhook(all.body.signing_secret);
+      const toApp = appHooks.requests.map((r) => appVerifier.verify(r.body, r.headers as Record<string, string>) as { id: string; type: string });
+      expect(toApp).toHaveLength(5);
+      expect(toApp.filter((e) => e.type === 'comment_added').map((e) => e.id).sort()).toEqual([aboutOther, aboutNobody, aboutMe].map((p) => p.body.id).sort());
+      expect(toApp.map((e) => e.type).sort()).toEqual(['claim_rejected', 'comment_added', 'comment_added', 'comment_added', 'status_changed']);
+    } finally {
+      await userHooks.close();
+      await appHooks.close();
+    }
   });
 
   it('refuses a user subscribing for someone else, and a bad webhook_url', async () => {

@@ -23,7 +23,7 @@ describe('crash: kill -9 with webhook deliveries pending', () => {
       const key = await request(server.url)
         .post('/api/v1/api-keys')
         .set('X-Api-Key', operator)
-        .send({ kind: 'app', organisation_id: 'org_crash', scopes: ['notifications:write', 'events:publish'] });
+        .send({ kind: 'app', organisation_id: 'org_crash', scopes: ['notifications:write', 'events:publish', 'events:read'] });
       const token = key.body.token as string;
       const sub = await request(server.url)
         .post('/api/v1/approval-notifications/subscriptions')

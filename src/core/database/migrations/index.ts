@@ -4,6 +4,7 @@ import { RealtimeChannels1763900200000 } from './1763900200000-realtime-channels
 import { Webhooks1763900300000 } from './1763900300000-webhooks';
 import { ApprovalNotifications1763900400000 } from './1763900400000-approval-notifications';
 import { WorkspaceSubscriptions1763900500000 } from './1763900500000-workspace-subscriptions';
+import { ClaimSubscriptionVisibility1763900600000 } from './1763900600000-claim-subscription-visibility';
 
 /** Every migration, oldest first. New ones are appended here. */
 export const MIGRATIONS = [
@@ -13,4 +14,5 @@ export const MIGRATIONS = [
   Webhooks1763900300000,
   ApprovalNotifications1763900400000,
   WorkspaceSubscriptions1763900500000,
+  ClaimSubscriptionVisibility1763900600000,
 ];
