@@ -45,7 +45,7 @@ export class RealtimeSubscriptionsController {
   })
   @ApiCreatedResponse({ type: CreatedOrganisationChannelDto })
   @ApiBadRequestResponse({ description: 'Invalid body or an event type that is not a claim event type.' })
-  @ApiForbiddenResponse({ description: 'Another organisation, or a user credential without claims:read:org.' })
+  @ApiForbiddenResponse({ description: 'Requires scope events:read, and an app credential or claims:read:org; or the organisation is another one.' })
   createOrganisation(@CurrentPrincipal() caller: Principal, @Body() dto: CreateOrganisationChannelDto): Promise<CreatedOrganisationChannelDto> {
     return this.channels.createForOrganisation(caller, dto);
   }
@@ -54,7 +54,7 @@ export class RealtimeSubscriptionsController {
   @ApiOperation({ summary: "Subscribe to a specific user's claim events (subscribeToUserClaims)" })
   @ApiCreatedResponse({ type: CreatedUserChannelDto })
   @ApiBadRequestResponse({ description: 'Invalid body or an event type that is not a claim event type.' })
-  @ApiForbiddenResponse({ description: "A user credential subscribing to another user's claims." })
+  @ApiForbiddenResponse({ description: "Requires scope events:read; or a user credential subscribing to another user's claims." })
   createUser(@CurrentPrincipal() caller: Principal, @Body() dto: CreateUserChannelDto): Promise<CreatedUserChannelDto> {
     return this.channels.createForUser(caller, dto);
   }
