@@ -16,6 +16,7 @@ import { EventLog } from '../core/event-log/event-log.service';
 import type { StoredEvent } from '../core/event-log/event.types';
 import { RealtimeService } from '../core/gateway/realtime.service';
 import { socketAuthMiddleware, type SocketData } from '../core/gateway/socket-auth';
+import { pendingBytes, waitForSocketDrain } from '../core/gateway/socket-buffer';
 import { rejectUpgrade, UpgradeRouter } from '../core/gateway/upgrade-router.service';
 import { channelFilter, channelMatches } from './channel.router';
 import { ChannelStore, type ChannelRecord } from './channel.store';
@@ -25,6 +26,12 @@ import { canAccessChannel, CHANNEL_CATCH_UP_TOPIC, CHANNEL_CLOSED_TOPIC } from '
 export const REPLAY_BATCH = 500;
 const CURSOR_FLUSH_MS = 500;
 const ATTACHMENT_REFRESH_MS = 20_000;
+/**
+ * engine.io queues everything emitted in one tick until its previous write completes, so a
+ * burst to a fast Socket.IO client briefly reads as backed up. It is closed only if it is
+ * still over the limit this much later.
+ */
+const SOCKET_IO_SLOW_GRACE_MS = 100;
 const CHANNEL_PATH = '/channels/:channel_id';
 /**
  * Only the shape of a real channel id (`chan_` + a lower-case ULID, see newId in core/http/ids)
@@ -43,9 +50,11 @@ interface Attachment {
   replaying: boolean;
   buffer: StoredEvent[];
   closed: boolean;
+  slowCheck?: NodeJS.Timeout;
   send(event: StoredEvent, envelope: EventEnvelope): void;
-  /** Resolves when the transport can take more (raw WebSocket backpressure). */
+  /** Resolves when the transport can take more again (below half the per-client limit). */
   drained(): Promise<void>;
+  /** Unsent bytes over the per-client limit (WS_MAX_BUFFERED_BYTES). */
   backedUp(): boolean;
   close(reason: string, code?: number): void;
 }
@@ -166,7 +175,10 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
     ws.on('pong', () => (lastSeen = Date.now()));
     ws.on('message', (data) => {
       lastSeen = Date.now();
-      if (data.toString().includes('"ping"') && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'pong' }));
+      if (!data.toString().includes('"ping"') || ws.readyState !== WebSocket.OPEN) return;
+      // A client that pings but never reads would otherwise grow its pong backlog without bound.
+      if (attachment.backedUp()) return this.dropSlow(attachment);
+      ws.send(JSON.stringify({ type: 'pong' }));
     });
     ws.on('error', () => undefined);
     ws.on('close', () => {
@@ -197,8 +209,8 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
     const attachment = this.attach(channel, principal, lastSeq, {
       transport: 'socket.io',
       send: (event, envelope) => socket.emit(event.type, envelope),
-      drained: () => new Promise((r) => setImmediate(r)),
-      backedUp: () => false,
+      drained: () => waitForSocketDrain(socket, this.config.websocket.maxBufferedBytes / 2),
+      backedUp: () => pendingBytes(socket) > this.config.websocket.maxBufferedBytes,
       close: (reason) => {
         socket.emit('closing', { reason });
         socket.disconnect(true);
@@ -248,10 +260,14 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
       const filter = channelFilter(attachment.channel);
       for (;;) {
         const batch = await this.log.readAfter(attachment.cursor, filter, REPLAY_BATCH);
+        for (const event of batch) {
+          // Replay sends only as fast as the client reads: at most the per-client limit is queued.
+          if (attachment.backedUp()) await attachment.drained();
+          if (attachment.closed) return;
+          this.deliver(attachment, event, toEnvelope(event));
+        }
         if (attachment.closed) return;
-        for (const event of batch) this.deliver(attachment, event, toEnvelope(event));
         if (batch.length < REPLAY_BATCH) break;
-        await attachment.drained();
       }
       // Everything from here on is synchronous: no live event can slip in between.
       attachment.replaying = false;
@@ -279,14 +295,30 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
       if (!channelMatches(attachment.channel, event)) continue;
       if (attachment.replaying) {
         attachment.buffer.push(event);
-      } else if (attachment.backedUp()) {
-        this.logger.warn({ channel: attachment.channel.channel_id }, 'closing a channel client that fell behind');
-        attachment.close('client too slow: reconnect with last_seq to resume', 1013);
-        void this.detach(attachment);
-      } else {
+      } else if (!attachment.backedUp()) {
         this.deliver(attachment, event, envelope);
+      } else if (attachment.transport === 'socket.io') {
+        this.deliver(attachment, event, envelope);
+        this.confirmSlow(attachment);
+      } else {
+        this.dropSlow(attachment);
       }
     }
+  }
+
+  private confirmSlow(attachment: Attachment): void {
+    if (attachment.slowCheck) return;
+    attachment.slowCheck = setTimeout(() => {
+      attachment.slowCheck = undefined;
+      if (!attachment.closed && attachment.backedUp()) this.dropSlow(attachment);
+    }, SOCKET_IO_SLOW_GRACE_MS);
+    attachment.slowCheck.unref();
+  }
+
+  private dropSlow(attachment: Attachment): void {
+    this.logger.warn({ channel: attachment.channel.channel_id, transport: attachment.transport }, 'closing a channel client that fell behind');
+    attachment.close('client too slow: reconnect with last_seq to resume', 1013);
+    void this.detach(attachment);
   }
 
   private catchUp(channelId: string): void {

@@ -337,3 +337,97 @@ describe('seed 000: realtime approval subscriptions', () => {
     expect(reconnect.body.missed_events).toBe(3);
   });
 });
+
+/**
+ * A Socket.IO client speaking the long-polling transport by hand, so the test decides when it
+ * reads: between two polls everything the server emits waits in the server's buffer.
+ */
+async function pollingClient(url: string, namespace: string, auth: Record<string, unknown>) {
+  const base = `${url}/socket.io/?EIO=4&transport=polling`;
+  const open = await (await fetch(base)).text();
+  const { sid } = JSON.parse(open.slice(1)) as { sid: string };
+  const endpoint = `${base}&sid=${sid}`;
+  const post = async (body: string) => {
+    const res = await fetch(endpoint, { method: 'POST', body, headers: { 'Content-Type': 'text/plain;charset=UTF-8' } });
+    expect(res.status).toBe(200);
+  };
+  await post(`40${namespace},${JSON.stringify(auth)}`);
+  const events: { event: string; payload: any }[] = [];
+  return {
+    events,
+    /** One poll: returns the raw body and records the namespace's events in it. */
+    async poll(): Promise<string> {
+      const body = await (await fetch(endpoint)).text();
+      for (const packet of body.split('\x1e')) {
+        if (packet === '2') await post('3');
+        else if (packet.startsWith(`42${namespace},`)) {
+          const [event, payload] = JSON.parse(packet.slice(`42${namespace},`.length));
+          events.push({ event, payload });
+        } else if (packet.startsWith(`44${namespace},`)) throw new Error(`connect refused: ${packet}`);
+      }
+      return body;
+    },
+  };
+}
+
+describe('seed 000: channel clients that read slowly', () => {
+  const LIMIT = 64 * 1024;
+  let t: TestApp;
+  let app: string;
+  let employee: string;
+
+  beforeAll(async () => {
+    t = await startTestApp({ env: { WS_MAX_BUFFERED_BYTES: String(LIMIT), DISPATCH_POLL_INTERVAL: '50ms' } });
+    app = await mintKey(t, { org: 'org_slow', scopes: ['events:publish', 'events:read'] });
+    employee = await mintKey(t, { org: 'org_slow', user: 'usr_slow', scopes: ['events:read'] });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  async function userChannel() {
+    const res = await request(t.url).post(`${BASE}/user`).set('X-Api-Key', employee).send({ user_id: 'usr_slow', event_types: ['status_changed'] });
+    expect(res.status).toBe(201);
+    return res.body as { channel_id: string; websocket_url: string };
+  }
+
+  async function publishMany(batches: number, padding: number): Promise<number[]> {
+    const seqs: number[] = [];
+    for (let b = 0; b < batches; b++) {
+      const res = await request(t.url)
+        .post('/api/v1/events/batch')
+        .set('X-Api-Key', app)
+        .send({ events: Array.from({ length: 500 }, (_, i) => ({ type: 'status_changed', user_id: 'usr_slow', data: { b, i, pad: 'x'.repeat(padding) } })) });
+      expect(res.status).toBe(201);
+      seqs.push(...res.body.events.map((e: { seq: number }) => e.seq));
+    }
+    return seqs;
+  }
+
+  /** Events after the channel's stored cursor: what has not been handed to a client yet. */
+  const notYetSent = async (channelId: string) => (await request(t.url).put(`${BASE}/${channelId}/reconnect`).set('X-Api-Key', employee)).body.missed_events as number;
+
+  it('a Socket.IO replay to a client that does not read queues about the per-client limit, then carries on as it reads', async () => {
+    const channel = await userChannel();
+    const seqs = await publishMany(2, 1000);
+    const client = await pollingClient(t.url, `/channels/${channel.channel_id}`, { token: employee });
+
+    // Wait for the replay to stop moving while the client does not poll.
+    let previous = -1;
+    let current = await notYetSent(channel.channel_id);
+    for (let i = 0; i < 40 && (current === seqs.length || current !== previous); i++) {
+      await new Promise((r) => setTimeout(r, 700));
+      previous = current;
+      current = await notYetSent(channel.channel_id);
+    }
+    const queued = seqs.length - current;
+    // Each event is over 1 KB, so the limit holds a few dozen of them.
+    expect(queued).toBeGreaterThan(0);
+    expect(queued).toBeLessThan(100);
+
+    const first = await client.poll();
+    expect(first.length).toBeLessThan(2 * LIMIT);
+    for (let i = 0; i < 200 && client.events.length < seqs.length; i++) await client.poll();
+    expect(client.events.map((e) => Number(e.payload.sequence))).toEqual(seqs);
+  });
+});

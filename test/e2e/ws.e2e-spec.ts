@@ -1,4 +1,5 @@
 import request from 'supertest';
+import { WsClientsService } from '../../src/events/ws/ws-clients.service';
 import { mintKey } from '../support/credentials';
 import { publish } from '../support/events';
 import { waitFor } from '../support/sockets';
@@ -203,6 +204,23 @@ describe('seed 001: raw WebSocket notifications', () => {
       const closed = await slow.closed;
       expect([1013, 1006]).toContain(closed.code);
       expect(events(slow).length).toBeLessThan(160);
+    });
+
+    it('closes a client that keeps pinging but never reads its pongs', async () => {
+      const clients = t.app.get(WsClientsService);
+      const pinger = await connect(alice);
+      const before = clients.size;
+      (pinger.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+      // Each ping is answered with a pong frame; none is read, so unsent pongs pile up on the server.
+      let sent = 0;
+      while (clients.size === before && sent < 600_000) {
+        for (let i = 0; i < 5000; i++) send(pinger, { action: 'ping' });
+        sent += 5000;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(clients.size).toBe(before - 1);
+      (pinger.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+      expect([1013, 1006]).toContain((await pinger.closed).code);
     });
   });
 });

@@ -191,22 +191,26 @@ export class WsClientsService implements OnApplicationBootstrap, BeforeApplicati
     if (!orgClients) return;
     let frame: string | undefined;
     for (const client of orgClients) {
-      if (!this.matches(client, event) || client.ws.readyState !== WebSocket.OPEN) continue;
-      if (client.ws.bufferedAmount > this.config.websocket.maxBufferedBytes) {
-        this.logger.warn({ client: client.id, buffered: client.ws.bufferedAmount }, 'closing a websocket client that fell behind');
-        this.forget(client);
-        client.ws.close(1013, 'client too slow: unsent buffer over limit');
-        // A client that does not read will not read the close frame either.
-        setTimeout(() => client.ws.terminate(), 1000).unref();
-        continue;
-      }
+      if (!this.matches(client, event) || client.ws.readyState !== WebSocket.OPEN || this.droppedAsSlow(client)) continue;
       frame ??= JSON.stringify({ type: 'event', event: envelope } satisfies ServerFrame);
       client.ws.send(frame);
     }
   }
 
+  /** Every frame to a client, replies (pong, errors, subscriptions) included, is held to the same limit. */
   private send(client: WsClient, frame: ServerFrame): void {
-    if (client.ws.readyState === WebSocket.OPEN) client.ws.send(JSON.stringify(frame));
+    if (client.ws.readyState === WebSocket.OPEN && !this.droppedAsSlow(client)) client.ws.send(JSON.stringify(frame));
+  }
+
+  /** Closes a client whose unsent buffer is over the limit (1013) instead of queueing more. */
+  private droppedAsSlow(client: WsClient): boolean {
+    if (client.ws.bufferedAmount <= this.config.websocket.maxBufferedBytes) return false;
+    this.logger.warn({ client: client.id, buffered: client.ws.bufferedAmount }, 'closing a websocket client that fell behind');
+    this.forget(client);
+    client.ws.close(1013, 'client too slow: unsent buffer over limit');
+    // A client that does not read will not read the close frame either.
+    setTimeout(() => client.ws.terminate(), 1000).unref();
+    return true;
   }
 
   /** Closes this node's clients that authenticated with API key `keyId`. */
