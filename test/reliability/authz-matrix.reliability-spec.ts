@@ -258,6 +258,7 @@ const ROWS: Row[] = [
   { op: 'POST /api/v1/approval-notifications/payload', owner: 'userA1', ownerStatus: 200, request: () => ({ path: '/api/v1/approval-notifications/payload', body: { status: 'approved' } }) },
   {
     op: 'POST /api/v1/approval-notifications/subscriptions',
+    scope: 'events:read',
     owner: 'userA1',
     ownerStatus: 201,
     request: () => ({ path: '/api/v1/approval-notifications/subscriptions', body: claimWebhook('usr_a1') }),
@@ -265,6 +266,7 @@ const ROWS: Row[] = [
   },
   {
     op: 'DELETE /api/v1/approval-notifications/subscriptions/{subscription_id}',
+    scope: 'events:read',
     owner: 'userA1',
     ownerStatus: 200,
     request: async (f) => ({ path: `/api/v1/approval-notifications/subscriptions/${await f.make.claimSubscription()}` }),
