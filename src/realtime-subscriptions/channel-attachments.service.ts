@@ -15,6 +15,7 @@ import { toEnvelope, type EventEnvelope } from '../core/event-log/envelope';
 import { EventLog } from '../core/event-log/event-log.service';
 import type { StoredEvent } from '../core/event-log/event.types';
 import { RealtimeService } from '../core/gateway/realtime.service';
+import type { ClientEventMap } from '../core/gateway/client-events';
 import { socketAuthMiddleware, type SocketData } from '../core/gateway/socket-auth';
 import { pendingBytes, waitForSocketDrain } from '../core/gateway/socket-buffer';
 import { rejectUpgrade, UpgradeRouter } from '../core/gateway/upgrade-router.service';
@@ -39,6 +40,18 @@ const CHANNEL_PATH = '/channels/:channel_id';
  */
 const CHANNEL_NAMESPACE = /^\/channels\/chan_[0-9a-hjkmnp-tv-z]{26}$/;
 
+/**
+ * What an attaching client is told before any replayed event: where the replay starts, the
+ * first seq it carries, and whether it is whole. `complete: false` means retention pruned part
+ * of the range after `resume_after`, the same rule as `PUT …/reconnect`.
+ */
+export interface ChannelWelcome {
+  channel_id: string;
+  resume_after: number;
+  from_seq: number | null;
+  complete: boolean;
+}
+
 /** One client attached to one channel, over either transport. */
 interface Attachment {
   transport: 'websocket' | 'socket.io';
@@ -50,7 +63,9 @@ interface Attachment {
   replaying: boolean;
   buffer: StoredEvent[];
   closed: boolean;
+  welcomed: boolean;
   slowCheck?: NodeJS.Timeout;
+  welcome(welcome: ChannelWelcome): void;
   send(event: StoredEvent, envelope: EventEnvelope): void;
   /** Resolves when the transport can take more again (below half the per-client limit). */
   drained(): Promise<void>;
@@ -158,6 +173,7 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
     let lastSeen = Date.now();
     const attachment = this.attach(channel, principal, lastSeq, {
       transport: 'websocket',
+      welcome: (welcome) => ws.send(JSON.stringify({ type: 'welcome', ...welcome })),
       send: (_event, envelope) => ws.send(JSON.stringify({ type: 'event', event: envelope })),
       drained: () => waitForDrain(ws, this.config.websocket.maxBufferedBytes / 2),
       backedUp: () => ws.bufferedAmount > this.config.websocket.maxBufferedBytes,
@@ -166,7 +182,6 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
         ws.close(code, reason);
       },
     });
-    ws.send(JSON.stringify({ type: 'welcome', channel_id: channel.channel_id, resume_after: attachment.cursor }));
     const heartbeat = setInterval(() => {
       if (Date.now() - lastSeen > this.config.websocket.idleTimeoutMs) ws.terminate();
       else if (ws.readyState === WebSocket.OPEN) ws.ping();
@@ -208,6 +223,7 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
     const { channel, lastSeq, principal } = socket.data as SocketData & { channel: ChannelRecord; lastSeq?: number };
     const attachment = this.attach(channel, principal, lastSeq, {
       transport: 'socket.io',
+      welcome: (welcome) => socket.emit('welcome', welcome satisfies ClientEventMap['welcome']),
       send: (event, envelope) => socket.emit(event.type, envelope),
       drained: () => waitForSocketDrain(socket, this.config.websocket.maxBufferedBytes / 2),
       backedUp: () => pendingBytes(socket) > this.config.websocket.maxBufferedBytes,
@@ -223,7 +239,7 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
     channel: ChannelRecord,
     principal: Principal,
     lastSeq: number | undefined,
-    transport: Pick<Attachment, 'transport' | 'send' | 'drained' | 'backedUp' | 'close'>,
+    transport: Pick<Attachment, 'transport' | 'welcome' | 'send' | 'drained' | 'backedUp' | 'close'>,
   ): Attachment {
     const attachment: Attachment = {
       channel,
@@ -232,6 +248,7 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
       replaying: true,
       buffer: [],
       closed: false,
+      welcomed: false,
       ...transport,
     };
     add(this.byChannel, channel.channel_id, attachment);
@@ -258,8 +275,21 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
     attachment.replaying = true;
     try {
       const filter = channelFilter(attachment.channel);
+      const resumeAfter = attachment.cursor;
       for (;;) {
         const batch = await this.log.readAfter(attachment.cursor, filter, REPLAY_BATCH);
+        if (!attachment.welcomed) {
+          // Read after the first batch: a prune that raced with that read is then reported too.
+          const prunedThrough = await this.log.prunedThrough();
+          if (attachment.closed) return;
+          attachment.welcomed = true;
+          attachment.welcome({
+            channel_id: attachment.channel.channel_id,
+            resume_after: resumeAfter,
+            from_seq: batch[0]?.seq ?? null,
+            complete: resumeAfter >= prunedThrough,
+          });
+        }
         for (const event of batch) {
           // Replay sends only as fast as the client reads: at most the per-client limit is queued.
           if (attachment.backedUp()) await attachment.drained();

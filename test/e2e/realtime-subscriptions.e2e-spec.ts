@@ -1,5 +1,6 @@
 import request from 'supertest';
 import { io, Socket } from 'socket.io-client';
+import { EventLog } from '../../src/core/event-log/event-log.service';
 import { RealtimeService } from '../../src/core/gateway/realtime.service';
 import { mintKey } from '../support/credentials';
 import { publish } from '../support/events';
@@ -196,7 +197,7 @@ describe('seed 000: realtime approval subscriptions', () => {
     const conn = await connectWs(`${user.websocket_url.replace(/^ws/, 'http')}?last_seq=${seqs[1]}`, { headers: { Authorization: `Bearer ${employee}` } });
     conns.push(conn);
     const welcome = await conn.next((f) => f.type === 'welcome');
-    expect(welcome).toEqual({ type: 'welcome', channel_id: user.channel_id, resume_after: seqs[1] });
+    expect(welcome).toEqual({ type: 'welcome', channel_id: user.channel_id, resume_after: seqs[1], from_seq: seqs[2], complete: true });
     await waitFor('replayed events', () => conn.frames.filter((f) => f.type === 'event').length >= 2);
     expect(conn.frames.filter((f) => f.type === 'event').map((f) => Number(f.event.sequence))).toEqual(seqs.slice(2));
 
@@ -429,5 +430,52 @@ describe('seed 000: channel clients that read slowly', () => {
     expect(first.length).toBeLessThan(2 * LIMIT);
     for (let i = 0; i < 200 && client.events.length < seqs.length; i++) await client.poll();
     expect(client.events.map((e) => Number(e.payload.sequence))).toEqual(seqs);
+  });
+});
+
+describe('seed 000: attaching from before the retention window', () => {
+  let t: TestApp;
+  let app: string;
+  let employee: string;
+  const sockets: Socket[] = [];
+  const conns: WsConnection[] = [];
+
+  beforeAll(async () => {
+    t = await startTestApp({ env: { DISPATCH_POLL_INTERVAL: '50ms' } });
+    app = await mintKey(t, { org: 'org_ret', scopes: ['events:publish', 'events:read'] });
+    employee = await mintKey(t, { org: 'org_ret', user: 'usr_ret', scopes: ['events:read'] });
+  });
+  afterAll(async () => {
+    for (const s of sockets) s.close();
+    for (const c of conns) c.ws.terminate();
+    await t?.close();
+  });
+
+  it('the welcome says the replay is incomplete when retention pruned part of the range, over both transports', async () => {
+    const channel = (await request(t.url).post(`${BASE}/user`).set('X-Api-Key', employee).send({ user_id: 'usr_ret', event_types: ['status_changed'] })).body;
+    const old: number[] = [];
+    for (let i = 0; i < 3; i++) old.push((await publish(t.url, app, { type: 'status_changed', user_id: 'usr_ret', data: { i } })).body.seq);
+    // Everything so far is past a 7-day retention as seen from 8 days on.
+    await t.app.get(EventLog).prune(Date.now() + 8 * 24 * 3600 * 1000);
+    const kept = (await publish(t.url, app, { type: 'status_changed', user_id: 'usr_ret', data: { kept: true } })).body.seq;
+    const wsUrl = channel.websocket_url.replace(/^ws/, 'http');
+
+    const behind = await connectWs(`${wsUrl}?last_seq=${old[0]}`, { headers: { 'X-Api-Key': employee } });
+    conns.push(behind);
+    expect(await behind.next((f) => f.type === 'welcome')).toEqual({ type: 'welcome', channel_id: channel.channel_id, resume_after: old[0], from_seq: kept, complete: false });
+    await behind.next((f) => f.type === 'event', 'the retained event');
+    expect(behind.frames.map((f) => f.type)).toEqual(['welcome', 'event']);
+    expect(Number(behind.frames[1].event.sequence)).toBe(kept);
+
+    const socket = await attachSocket(channel.websocket_url, employee, { last_seq: old[0] }, ['welcome', 'status_changed']);
+    sockets.push(socket.socket);
+    await waitFor('the retained event over Socket.IO', () => socket.seen.length >= 2);
+    expect(socket.seen.map((m) => m.event)).toEqual(['welcome', 'status_changed']);
+    expect(socket.seen[0].payload).toEqual({ channel_id: channel.channel_id, resume_after: old[0], from_seq: kept, complete: false });
+
+    // Resuming from the last pruned seq loses nothing.
+    const current = await connectWs(`${wsUrl}?last_seq=${old[2]}`, { headers: { 'X-Api-Key': employee } });
+    conns.push(current);
+    expect(await current.next((f) => f.type === 'welcome')).toEqual({ type: 'welcome', channel_id: channel.channel_id, resume_after: old[2], from_seq: kept, complete: true });
   });
 });

@@ -9,6 +9,8 @@ export interface ClientEventMap {
   notification: Record<string, unknown>;
   /** Sent before a server-side disconnect so the client knows why. */
   closing: { reason: string; code?: string };
+  /** First message on a channel namespace, before any replayed event (SPEC 000 `last_seq`). */
+  welcome: { channel_id: string; resume_after: number; from_seq: number | null; complete: boolean };
   [eventType: string]: EventEnvelope | Record<string, unknown>;
 }
 
