@@ -428,8 +428,10 @@ describe('seed 000: channel clients that read slowly', () => {
 
     const first = await client.poll();
     expect(first.length).toBeLessThan(2 * LIMIT);
-    for (let i = 0; i < 200 && client.events.length < seqs.length; i++) await client.poll();
-    expect(client.events.map((e) => Number(e.payload.sequence))).toEqual(seqs);
+    const replayed = () => client.events.filter((e) => e.event === 'status_changed');
+    for (let i = 0; i < 200 && replayed().length < seqs.length; i++) await client.poll();
+    expect(client.events[0]).toMatchObject({ event: 'welcome', payload: { complete: true, from_seq: seqs[0] } });
+    expect(replayed().map((e) => Number(e.payload.sequence))).toEqual(seqs);
   });
 });
 
