@@ -77,6 +77,11 @@ describeCluster('reliability: cluster fault run (kill -9 one of two nodes under 
   /** Both nodes' output, for failure messages. */
   const outputs = () =>
     servers.map((s, i) => `--- node ${i === 0 ? 'A' : 'B'} (${s.url}, pid ${s.process.pid}, exit ${s.process.exitCode ?? s.process.signalCode ?? 'running'}) ---\n${s.output().slice(-4000)}`).join('\n');
+  /** Only the one SIGKILL of the run may end a node; any other exit is a crash. */
+  const assertNodesUp = (when: string) => {
+    const crashed = servers.map((s, i) => ({ node: i === 0 ? 'A' : 'B', exit: s.process.exitCode ?? s.process.signalCode })).filter((s) => s.exit !== null);
+    if (crashed.length) fail(`a node exited by itself ${when}`, crashed);
+  };
   const fail = (what: string, details: unknown): never => {
     throw new Error(`${what}\n${JSON.stringify(details, null, 1).slice(0, 4000)}`);
   };
@@ -152,7 +157,7 @@ describeCluster('reliability: cluster fault run (kill -9 one of two nodes under 
       // Whatever failed, the nodes' own account of it goes with the message.
       // (Errors from Node's own modules are not `instanceof Error` in Jest's sandbox.)
       const e = err as { message?: string; stack?: string };
-      throw new Error(`${e?.message ?? String(err)}\n${e?.stack?.split('\n').slice(1, 8).join('\n') ?? ''}\n${outputs()}`);
+      throw new Error(`${e?.message ?? String(err)}\n${(e?.stack ?? '').split('\n').filter((l) => /^\s+at /.test(l)).slice(0, 6).join('\n')}\n${outputs()}`);
     }
   }, 240_000);
 
@@ -239,6 +244,7 @@ describeCluster('reliability: cluster fault run (kill -9 one of two nodes under 
     }
     await fault;
     await Promise.all(inFlight);
+    assertNodesUp('while events were published');
     const publishSeconds = (Date.now() - publishStarted) / 1000;
 
     // 1. Every event that got a 2xx is in the log, once, under the seq it was acknowledged with.
@@ -328,6 +334,8 @@ describeCluster('reliability: cluster fault run (kill -9 one of two nodes under 
       })
       .filter(Boolean);
     if (wrong.length) fail(`${wrong.length} of ${clients.length} sockets did not get exactly their channel's events in order`, wrong.slice(0, 10));
+
+    assertNodesUp('while webhooks and sockets caught up');
 
     // The fault really happened: node A's clients all reconnected, from a seq they had seen, and
     // the channels had a gap to fill (events were published while A was down).
