@@ -54,6 +54,11 @@ const SIZE = quick
       webhookClaims: 200,
       idleSockets: 10_000,
     };
+// For profiling one scenario at another size: --webhook-rate N, --webhook-seconds N.
+for (const [flag, key] of [['--webhook-rate', 'webhookRate'], ['--webhook-seconds', 'webhookSeconds']]) {
+  const at = process.argv.indexOf(flag);
+  if (at >= 0) SIZE[key] = Number(process.argv[at + 1]);
+}
 /** Herald's delivery worker default (WEBHOOK_CONCURRENCY); the undici baseline uses the same. */
 const WEBHOOK_CONCURRENCY = 50;
 /** Idle sockets per load-generator process in the connections scenario. */
@@ -86,7 +91,9 @@ async function startHerald() {
   const dir = mkdtempSync(join(tmpdir(), 'herald-bench-'));
   const port = await freePort();
   const key = `hrld_bench_${randomBytes(12).toString('hex')}`;
-  const child = spawn(process.execPath, ['--expose-gc', join(ROOT, 'dist/src/main.js')], {
+  // BENCH_HERALD_NODE_ARGS, e.g. '--cpu-prof --cpu-prof-dir=/tmp/herald-prof', profiles the server.
+  const nodeArgs = (process.env.BENCH_HERALD_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, ['--expose-gc', ...nodeArgs, join(ROOT, 'dist/src/main.js')], {
     env: {
       PATH: process.env.PATH,
       PORT: String(port),
@@ -109,7 +116,18 @@ async function startHerald() {
     body: JSON.stringify({ kind: 'app', organisation_id: 'org_bench', scopes: ['events:publish', 'events:read', 'claims:read:org'] }),
   });
   const { token } = await res.json();
-  return { url, port, token, stop: () => (child.kill('SIGTERM'), rmSync(dir, { recursive: true, force: true })) };
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  return {
+    url,
+    port,
+    token,
+    // When profiling, waits for the exit so the profile the server writes on the way out is complete.
+    stop: async () => {
+      child.kill('SIGTERM');
+      if (nodeArgs.length) await Promise.race([exited, sleep(15_000)]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 async function startBaseline(file) {
@@ -443,7 +461,7 @@ async function main() {
       }
     }
   } finally {
-    herald.stop();
+    await herald.stop();
   }
   const ran = SCENARIOS.filter((name) => results[name]);
   if (ran.some((name) => results[name].error)) {
