@@ -136,7 +136,7 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
     for (const unsubscribe of this.subscriptions) unsubscribe();
     for (const set of this.byChannel.values()) for (const a of set) a.close('server shutting down', 1001);
     this.wss.close();
-    await this.flushCursors().catch(() => undefined);
+    await this.flushCursors();
     await this.store.dropAttachments(this.rpc.nodeId).catch(() => undefined);
   }
 
@@ -264,7 +264,7 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
     remove(this.byChannel, attachment.channel.channel_id, attachment);
     remove(this.byOrganisation, attachment.channel.organisation_id, attachment);
     // The cursor must be stored before the channel reads as disconnected, so a reconnect counts from it.
-    await this.flushCursors().catch((err) => this.logger.warn({ err }, 'cursor flush failed'));
+    await this.flushCursors();
     await this.saveAttachmentCount(attachment.channel.channel_id);
   }
 
@@ -377,11 +377,23 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
   // ---------------------------------------------------------------------------------------
   // Durable bookkeeping
 
+  /**
+   * Persists the cursors clients have moved since the last flush. Never rejects: a failed write
+   * (a lost connection, a lock timeout) puts the cursors back to be retried on the next tick,
+   * since it runs from a timer where a rejection would take the process down.
+   */
   private async flushCursors(): Promise<void> {
     if (!this.dirtyCursors.size) return;
     const cursors = new Map(this.dirtyCursors);
     this.dirtyCursors.clear();
-    await this.store.advanceCursors(cursors);
+    try {
+      await this.store.advanceCursors(cursors);
+    } catch (err) {
+      for (const [channelId, seq] of cursors) {
+        if (seq > (this.dirtyCursors.get(channelId) ?? 0)) this.dirtyCursors.set(channelId, seq);
+      }
+      this.logger.warn({ err, channels: cursors.size }, 'cursor flush failed; retrying on the next tick');
+    }
   }
 
   private async saveAttachmentCount(channelId: string): Promise<void> {

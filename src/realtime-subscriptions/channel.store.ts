@@ -157,7 +157,7 @@ export class ChannelStore {
   async advanceCursors(cursors: Map<string, number>): Promise<void> {
     if (!cursors.size) return;
     await this.db.transaction(async (m) => {
-      for (const [channelId, seq] of cursors) {
+      for (const [channelId, seq] of inLockOrder(cursors)) {
         const sql = this.sql();
         await sql.run(m, `UPDATE realtime_channels SET cursor_seq = ${sql.p(seq)} WHERE channel_id = ${sql.p(channelId)} AND cursor_seq < ${sql.p(seq)}`);
       }
@@ -173,7 +173,7 @@ export class ChannelStore {
   }
 
   async addCounts(m: EntityManager, counts: Map<string, { count: number; lastSeq: number; lastAt: string }>): Promise<void> {
-    for (const [channelId, c] of counts) {
+    for (const [channelId, c] of inLockOrder(counts)) {
       const sql = this.sql();
       await sql.run(
         m,
@@ -204,4 +204,13 @@ export class ChannelStore {
       await sql.run(m, `DELETE FROM realtime_channel_attachments WHERE node_id = ${sql.p(nodeId)}`);
     });
   }
+}
+
+/**
+ * Channel rows are updated by every node's cursor flush and by the dispatcher's transaction, each
+ * touching several channels. Taking the row locks in one global order (by channel id) means two
+ * of them can never each hold a row the other waits for: no Postgres deadlock.
+ */
+function inLockOrder<V>(byChannel: Map<string, V>): [string, V][] {
+  return [...byChannel].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
