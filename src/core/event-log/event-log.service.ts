@@ -86,16 +86,21 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
    * again: its result is the original with `created: false`. After commit the new events go
    * out on the live bus.
    *
-   * Appends without `alongside` work are group-committed: callers that arrive while a commit is
-   * running share the next transaction (one lock, one INSERT, one COMMIT), and each gets its own
-   * results back once that transaction has committed.
+   * Appends without `alongside` work are group-committed: callers that arrive in the same turn
+   * of the event loop, or while a commit is running, share the next transaction (one lock, one
+   * INSERT, one COMMIT), and each gets its own results back once that transaction has committed.
    */
   append(inputs: NewEvent[], alongside?: AlongsideAppend): Promise<AppendResult[]> {
     if (!inputs.length) return Promise.resolve([]);
     if (alongside) return this.commit(inputs, alongside);
     return new Promise((resolve, reject) => {
       this.waiting.push({ inputs, resolve, reject });
-      if (!this.flushing) void this.flush();
+      if (this.flushing) return;
+      // Start the commit after the requests already read in this turn of the event loop have
+      // queued too. SQLite commits without yielding to I/O, so without this pause every request
+      // would get a transaction of its own.
+      this.flushing = true;
+      setImmediate(() => void this.flush());
     });
   }
 
