@@ -25,6 +25,8 @@ import { canAccessChannel, CHANNEL_CATCH_UP_TOPIC, CHANNEL_CLOSED_TOPIC } from '
 
 /** Replay reads the gap in batches of this many: one query per batch, never the whole gap in memory. */
 export const REPLAY_BATCH = 500;
+/** Measuring a Socket.IO client's queue walks its packets, so replay checks it every few events, not every one. */
+const REPLAY_CHECK_EVERY = 16;
 const CURSOR_FLUSH_MS = 500;
 const ATTACHMENT_REFRESH_MS = 20_000;
 /**
@@ -290,9 +292,11 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
             complete: resumeAfter >= prunedThrough,
           });
         }
-        for (const event of batch) {
-          // Replay sends only as fast as the client reads: at most the per-client limit is queued.
-          if (attachment.backedUp()) await attachment.drained();
+        for (let i = 0; i < batch.length; i++) {
+          const event = batch[i];
+          // Replay sends only as fast as the client reads: at most the per-client limit (plus a
+          // few events, as the queue is measured every REPLAY_CHECK_EVERY events) is queued.
+          if (i % REPLAY_CHECK_EVERY === 0 && attachment.backedUp()) await attachment.drained();
           if (attachment.closed) return;
           this.deliver(attachment, event, toEnvelope(event));
         }
