@@ -1,9 +1,8 @@
 import { ForbiddenException, Injectable, NotFoundException, OnApplicationBootstrap } from '@nestjs/common';
-import { seesWholeOrganisation, type Principal } from '../core/auth/principal';
+import { readsEvent, seesWholeOrganisation, type Principal } from '../core/auth/principal';
 import { RouterRegistry } from '../core/bus/router-registry';
 import { Database } from '../core/database/database.service';
 import { Sql } from '../core/database/sql';
-import type { StoredEvent } from '../core/event-log/event.types';
 import { newId } from '../core/http/ids';
 import { isoNow } from '../core/http/time';
 import { WebhooksService } from '../core/webhooks/webhooks.service';
@@ -18,11 +17,6 @@ interface SubscriberRow {
   user_id: string;
   /** Postgres returns a boolean, SQLite 0/1. */
   org_wide: boolean | number;
-}
-
-/** The log's read rule (`listableUser`), applied to a subscription instead of a request. */
-function mayReceive(subscriber: SubscriberRow, event: StoredEvent): boolean {
-  return Boolean(subscriber.org_wide) || (event.user_id !== null && event.user_id === subscriber.user_id);
 }
 
 export class ClaimSubscriptionNotFoundException extends NotFoundException {
@@ -72,7 +66,7 @@ export class ClaimSubscriptionsService implements OnApplicationBootstrap {
         }
         const requests = withClaims.flatMap((event) =>
           (byClaim.get(`${event.organisation_id}\u0000${event.claim_id}`) ?? [])
-            .filter((row) => mayReceive(row, event))
+            .filter((row) => readsEvent({ orgWide: Boolean(row.org_wide), user_id: row.user_id }, event))
             .map((row) => ({ endpoint_id: row.subscription_id, event })),
         );
         if (requests.length) await this.webhooks.enqueue(manager, requests);

@@ -1,6 +1,6 @@
 import { BadRequestException, ConflictException, ForbiddenException, GoneException, Injectable } from '@nestjs/common';
 import type { Principal } from '../core/auth/principal';
-import { seesWholeOrganisation } from '../core/auth/principal';
+import { readsEvent, seesWholeOrganisation } from '../core/auth/principal';
 import { EventCatalog } from '../core/event-log/event-catalog';
 import { EventLog, type AlongsideAppend } from '../core/event-log/event-log.service';
 import type { AppendResult, NewEvent, StoredEvent } from '../core/event-log/event.types';
@@ -14,11 +14,6 @@ export class EventIdConflictException extends ConflictException {
   constructor(id: string) {
     super(`Event id ${id} is already in use; publish under another id`);
   }
-}
-
-/** The same rule as reading the log: org-wide readers see every event, a user the events about itself. */
-function mayRead(principal: Principal, event: StoredEvent): boolean {
-  return seesWholeOrganisation(principal) || (event.user_id !== null && event.user_id === principal.user_id);
 }
 
 export function toEventDto(event: StoredEvent): EventDto {
@@ -77,7 +72,7 @@ export class EventsService {
   private duplicateGuard(principal: Principal, inputs: NewEvent[]): AlongsideAppend | undefined {
     if (seesWholeOrganisation(principal) || !inputs.some((i) => i.id)) return undefined;
     return async (_manager, results) => {
-      const hidden = results.find((r) => !r.created && !mayRead(principal, r.event));
+      const hidden = results.find((r) => !r.created && !readsEvent({ orgWide: false, user_id: principal.user_id }, r.event));
       if (hidden) throw new EventIdConflictException(hidden.event.id);
     };
   }

@@ -44,3 +44,12 @@ export function listableUser(principal: Principal, requested: string | undefined
   if (requested !== undefined && requested !== principal.user_id) return null;
   return principal.user_id;
 }
+
+/**
+ * The log's read rule for one event: a reader that sees the whole organisation reads every event
+ * of it; a plain user only the events about itself. Applied to requests and, with what was
+ * recorded at subscribe time, to webhook subscribers.
+ */
+export function readsEvent(reader: { orgWide: boolean; user_id?: string | null }, event: { user_id: string | null }): boolean {
+  return reader.orgWide || (event.user_id !== null && event.user_id === reader.user_id);
+}
