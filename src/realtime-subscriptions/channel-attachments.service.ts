@@ -17,7 +17,7 @@ import type { StoredEvent } from '../core/event-log/event.types';
 import { RealtimeService } from '../core/gateway/realtime.service';
 import type { ClientEventMap } from '../core/gateway/client-events';
 import { socketAuthMiddleware, type SocketData } from '../core/gateway/socket-auth';
-import { pendingBytes, waitForSocketDrain } from '../core/gateway/socket-buffer';
+import { pendingBytes, waitForSocketDrain, waitUntilDrained } from '../core/gateway/socket-buffer';
 import { rejectUpgrade, UpgradeRouter } from '../core/gateway/upgrade-router.service';
 import { channelFilter, channelMatches } from './channel.router';
 import { ChannelStore, type ChannelRecord } from './channel.store';
@@ -177,7 +177,7 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
       transport: 'websocket',
       welcome: (welcome) => ws.send(JSON.stringify({ type: 'welcome', ...welcome })),
       send: (_event, envelope) => ws.send(JSON.stringify({ type: 'event', event: envelope })),
-      drained: () => waitForDrain(ws, this.config.websocket.maxBufferedBytes / 2),
+      drained: () => waitUntilDrained(() => ws.bufferedAmount, () => ws.readyState !== WebSocket.OPEN, this.config.websocket.maxBufferedBytes / 2),
       backedUp: () => ws.bufferedAmount > this.config.websocket.maxBufferedBytes,
       close: (reason, code = 1000) => {
         if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'closed', reason }));
@@ -430,9 +430,3 @@ function remove<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
   if (set && !set.size) map.delete(key);
 }
 
-function waitForDrain(ws: WebSocket, below: number): Promise<void> {
-  return new Promise((resolve) => {
-    const check = () => (ws.bufferedAmount <= below || ws.readyState !== WebSocket.OPEN ? resolve() : setTimeout(check, 5));
-    check();
-  });
-}

@@ -5,7 +5,7 @@ import { Database } from '../database/database.service';
 import { newId } from '../http/ids';
 import { isoNow } from '../http/time';
 import { generateApiKeyToken, hashApiKeyToken, tokenHint } from './api-key-tokens';
-import { API_KEY_REVOKED_TOPIC, type ApiKeyRevoked } from './key-revocations';
+import { API_KEY_REVOKED_TOPIC, onApiKeyRevoked, type ApiKeyRevoked } from './key-revocations';
 import { ApiKeyEntity } from './api-key.entity';
 import { ApiKeyDto, CreateApiKeyDto, CreatedApiKeyDto, RevokedApiKeyDto } from './dto/api-key.dto';
 import { Principal } from './principal';
@@ -81,7 +81,7 @@ export class ApiKeysService implements OnApplicationBootstrap {
   ) {}
 
   onApplicationBootstrap(): void {
-    this.bus?.on(API_KEY_REVOKED_TOPIC, (m) => this.cache.delete((m as { token_hash: string }).token_hash));
+    if (this.bus) onApiKeyRevoked(this.bus, ({ token_hash }) => this.cache.delete(token_hash));
   }
 
   /** Resolves a presented token; revoked and unknown tokens give undefined. */

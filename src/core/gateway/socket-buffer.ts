@@ -22,10 +22,18 @@ export function pendingBytes(socket: Socket): number {
   return bytes;
 }
 
-/** Resolves once the socket's pending bytes are at most `below`, or it has disconnected. */
-export function waitForSocketDrain(socket: Socket, below: number): Promise<void> {
+/**
+ * Resolves once `pending()` is at most `below`, or the connection is `gone()`. Neither `ws` nor
+ * Socket.IO signals when its queue shrinks, so this polls every 5 ms.
+ */
+export function waitUntilDrained(pending: () => number, gone: () => boolean, below: number): Promise<void> {
   return new Promise((resolve) => {
-    const check = () => (socket.disconnected || pendingBytes(socket) <= below ? resolve() : setTimeout(check, 5));
+    const check = () => (gone() || pending() <= below ? resolve() : setTimeout(check, 5));
     check();
   });
+}
+
+/** Resolves once the socket's pending bytes are at most `below`, or it has disconnected. */
+export function waitForSocketDrain(socket: Socket, below: number): Promise<void> {
+  return waitUntilDrained(() => pendingBytes(socket), () => socket.disconnected, below);
 }

@@ -206,21 +206,21 @@ export class WsClientsService implements OnApplicationBootstrap, BeforeApplicati
   private droppedAsSlow(client: WsClient): boolean {
     if (client.ws.bufferedAmount <= this.config.websocket.maxBufferedBytes) return false;
     this.logger.warn({ client: client.id, buffered: client.ws.bufferedAmount }, 'closing a websocket client that fell behind');
-    this.forget(client);
-    client.ws.close(1013, 'client too slow: unsent buffer over limit');
-    // A client that does not read will not read the close frame either.
-    setTimeout(() => client.ws.terminate(), 1000).unref();
+    this.close(client, 1013, 'client too slow: unsent buffer over limit');
     return true;
+  }
+
+  /** Stops delivering to a client and closes it; one that does not answer the close frame is cut off after a second. */
+  private close(client: WsClient, code: number, reason: string): void {
+    this.forget(client);
+    client.ws.close(code, reason);
+    setTimeout(() => client.ws.terminate(), 1000).unref();
   }
 
   /** Closes this node's clients that authenticated with API key `keyId`. */
   private closeKey(keyId: string): void {
     for (const client of [...this.clients.values()]) {
-      if (client.principal.key_id !== keyId) continue;
-      this.forget(client);
-      client.ws.close(CLOSE_CREDENTIAL_REVOKED, API_KEY_REVOKED_REASON);
-      // A client that does not read will not answer the close frame either.
-      setTimeout(() => client.ws.terminate(), 1000).unref();
+      if (client.principal.key_id === keyId) this.close(client, CLOSE_CREDENTIAL_REVOKED, API_KEY_REVOKED_REASON);
     }
   }
 
