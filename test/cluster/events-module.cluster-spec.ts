@@ -4,8 +4,8 @@ import { mintKey } from '../support/credentials';
 import { publish } from '../support/events';
 import { clusterAvailable } from '../support/services';
 import { connectSocket, record, waitFor } from '../support/sockets';
-import { startTestApp, TestApp } from '../support/test-app';
-import { createTestDatabase, TestDatabase } from '../support/test-database';
+import { startTwoNodes, type TestApp } from '../support/test-app';
+import type { TestDatabase } from '../support/test-database';
 import { connectWs, WsConnection } from '../support/ws-client';
 
 // Needs a shared Postgres and Redis (see pipeline.cluster-spec.ts).
@@ -21,9 +21,7 @@ describeCluster('cluster: seeds 001 and 004 across two nodes', () => {
   const conns: WsConnection[] = [];
 
   beforeAll(async () => {
-    database = createTestDatabase();
-    a = await startTestApp({ database });
-    b = await startTestApp({ database, env: { HERALD_BOOTSTRAP_KEY: a.operatorToken } });
+    ({ a, b, database } = await startTwoNodes());
     producer = await mintKey(a, { org: 'org_k', scopes: ['events:publish'] });
     alice = await mintKey(a, { org: 'org_k', user: 'usr_alice', scopes: ['users.read', 'events:read'] });
   });

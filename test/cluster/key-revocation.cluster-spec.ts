@@ -2,8 +2,8 @@ import request from 'supertest';
 import { io, Socket } from 'socket.io-client';
 import { clusterAvailable } from '../support/services';
 import { connectSocket, record } from '../support/sockets';
-import { startTestApp, TestApp } from '../support/test-app';
-import { createTestDatabase, TestDatabase } from '../support/test-database';
+import { startTwoNodes, type TestApp } from '../support/test-app';
+import type { TestDatabase } from '../support/test-database';
 import { connectWs, WsConnection } from '../support/ws-client';
 
 // Needs a shared Postgres and Redis (see pipeline.cluster-spec.ts).
@@ -17,9 +17,7 @@ describeCluster('cluster: a key revoked on one node closes its connections on th
   const conns: WsConnection[] = [];
 
   beforeAll(async () => {
-    database = createTestDatabase();
-    a = await startTestApp({ database });
-    b = await startTestApp({ database, env: { HERALD_BOOTSTRAP_KEY: a.operatorToken } });
+    ({ a, b, database } = await startTwoNodes());
   });
   afterAll(async () => {
     for (const s of sockets) s.close();

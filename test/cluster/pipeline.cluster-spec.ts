@@ -6,8 +6,8 @@ import { mintKey } from '../support/credentials';
 import { publish } from '../support/events';
 import { clusterAvailable } from '../support/services';
 import { connectSocket, record, waitFor } from '../support/sockets';
-import { startTestApp, TestApp } from '../support/test-app';
-import { createTestDatabase, TestDatabase } from '../support/test-database';
+import { startTwoNodes, type TestApp } from '../support/test-app';
+import type { TestDatabase } from '../support/test-database';
 
 // Two nodes need a shared Postgres and Redis; without TEST_DATABASE_URL and TEST_REDIS_URL
 // there is no cluster to test (CI sets both, and REQUIRE_SERVICES=1 fails a run without them).
@@ -22,9 +22,7 @@ describeCluster('cluster: two nodes on Postgres + Redis', () => {
   const sockets: Socket[] = [];
 
   beforeAll(async () => {
-    database = createTestDatabase();
-    a = await startTestApp({ database });
-    b = await startTestApp({ database, env: { HERALD_BOOTSTRAP_KEY: a.operatorToken } });
+    ({ a, b, database } = await startTwoNodes());
     publisher = await mintKey(b, { org: 'org_c', scopes: ['events:publish'] });
     user = await mintKey(a, { org: 'org_c', user: 'usr_c', scopes: ['events:read'] });
   });

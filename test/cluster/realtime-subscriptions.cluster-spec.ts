@@ -4,8 +4,8 @@ import { mintKey } from '../support/credentials';
 import { publish } from '../support/events';
 import { clusterAvailable } from '../support/services';
 import { record, waitFor } from '../support/sockets';
-import { startTestApp, TestApp } from '../support/test-app';
-import { createTestDatabase, TestDatabase } from '../support/test-database';
+import { startTwoNodes, type TestApp } from '../support/test-app';
+import type { TestDatabase } from '../support/test-database';
 
 // Needs a shared Postgres and Redis (see pipeline.cluster-spec.ts).
 const describeCluster = clusterAvailable ? describe : describe.skip;
@@ -19,9 +19,7 @@ describeCluster('cluster: seed 000 channels across two nodes', () => {
   const sockets: Socket[] = [];
 
   beforeAll(async () => {
-    database = createTestDatabase();
-    a = await startTestApp({ database, env: { DISPATCH_POLL_INTERVAL: '50ms' } });
-    b = await startTestApp({ database, env: { HERALD_BOOTSTRAP_KEY: a.operatorToken, DISPATCH_POLL_INTERVAL: '50ms' } });
+    ({ a, b, database } = await startTwoNodes({ DISPATCH_POLL_INTERVAL: '50ms' }));
     app = await mintKey(a, { org: 'org_rt', scopes: ['events:publish', 'events:read'] });
     employee = await mintKey(a, { org: 'org_rt', user: 'usr_e', scopes: ['events:read'] });
   });

@@ -7,8 +7,8 @@ import { WebhooksService } from '../../src/core/webhooks/webhooks.service';
 import { mintKey } from '../support/credentials';
 import { clusterAvailable } from '../support/services';
 import { waitFor } from '../support/sockets';
-import { startTestApp, TestApp } from '../support/test-app';
-import { createTestDatabase, TestDatabase } from '../support/test-database';
+import { startTwoNodes, type TestApp } from '../support/test-app';
+import type { TestDatabase } from '../support/test-database';
 import { WebhookReceiver } from '../support/webhook-receiver';
 
 // Two nodes need a shared Postgres and Redis; without TEST_DATABASE_URL and TEST_REDIS_URL
@@ -39,9 +39,7 @@ describeCluster('cluster: two nodes share the webhook queue', () => {
   const endpointId = newId('sub');
 
   beforeAll(async () => {
-    database = createTestDatabase();
-    a = await startTestApp({ database, env: ENV });
-    b = await startTestApp({ database, env: { ...ENV, HERALD_BOOTSTRAP_KEY: a.operatorToken } });
+    ({ a, b, database } = await startTwoNodes(ENV));
     // Whichever node runs the dispatcher routes events to the one endpoint.
     for (const node of [a, b]) {
       const webhooks = node.app.get(WebhooksService);

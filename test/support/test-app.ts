@@ -79,3 +79,20 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     },
   };
 }
+
+/**
+ * Two instances on one fresh database (and so one Redis prefix) sharing the operator key: a
+ * cluster. The caller closes both and drops `database`.
+ */
+export async function startTwoNodes(env: Record<string, string> = {}): Promise<{ a: TestApp; b: TestApp; database: TestDatabase }> {
+  const database = createTestDatabase();
+  const a = await startTestApp({ database, env });
+  try {
+    const b = await startTestApp({ database, env: { ...env, HERALD_BOOTSTRAP_KEY: a.operatorToken } });
+    return { a, b, database };
+  } catch (err) {
+    await a.close();
+    await database.drop();
+    throw err;
+  }
+}
