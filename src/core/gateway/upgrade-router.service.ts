@@ -3,7 +3,7 @@ import { HttpAdapterHost } from '@nestjs/core';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 
-export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, params: Record<string, string>) => void;
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, params: Record<string, string>) => void | Promise<void>;
 
 interface Route {
   pattern: RegExp;
@@ -39,6 +39,9 @@ export class UpgradeRouter implements OnApplicationBootstrap {
   }
 
   private route(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Node hands an upgrading socket over with no 'error' listener of its own; a client that
+    // resets the connection before reading our answer would otherwise crash the process.
+    guardSocket(socket);
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/socket.io' || path.startsWith('/socket.io/')) return;
     for (const route of this.routes) {
@@ -50,27 +53,48 @@ export class UpgradeRouter implements OnApplicationBootstrap {
       } catch {
         return rejectUpgrade(socket, 400, { code: 400, message: 'Malformed path' });
       }
-      try {
-        route.handler(req, socket, head, params);
-      } catch (err) {
-        this.logger.error({ err, path }, 'upgrade handler failed');
-        rejectUpgrade(socket, 500, { code: 500, message: 'Internal server error' });
-      }
+      // A handler that fails (synchronously or not) ends only this request.
+      Promise.resolve()
+        .then(() => route.handler(req, socket, head, params))
+        .catch((err: unknown) => {
+          this.logger.error({ err, path }, 'upgrade handler failed');
+          rejectUpgrade(socket, 500, { code: 500, message: 'Internal server error' });
+        });
       return;
     }
     rejectUpgrade(socket, 404, { code: 404, message: `No WebSocket endpoint at ${path}` });
   }
 }
 
+/** A refused client that never reads its answer is cut off after this. */
+const REJECT_LINGER_MS = 1000;
+
+/** Errors on a socket Herald holds during an upgrade (a reset, a write after the peer left) only end that socket. */
+export function guardSocket(socket: Duplex): void {
+  if (!socket.listeners('error').includes(destroyOnError)) socket.on('error', destroyOnError);
+}
+
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
 /** Answers an upgrade request with a plain HTTP error and a JSON body, then closes the socket. */
-export function rejectUpgrade(socket: Duplex, status: number, body: unknown): void {
+export function rejectUpgrade(socket: Duplex, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  guardSocket(socket);
   if (!socket.writable) {
     socket.destroy();
     return;
   }
   const json = JSON.stringify(body);
-  const reason = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 500: 'Internal Server Error' }[status] ?? 'Error';
+  const reason =
+    { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable' }[
+      status
+    ] ?? 'Error';
+  const extra = Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
   socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(json)}\r\nConnection: close\r\n\r\n${json}`,
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(json)}\r\n${extra}Connection: close\r\n\r\n${json}`,
   );
+  setTimeout(() => socket.destroy(), REJECT_LINGER_MS).unref();
 }
