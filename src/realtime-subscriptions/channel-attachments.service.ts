@@ -18,6 +18,8 @@ import { RealtimeService } from '../core/gateway/realtime.service';
 import type { ClientEventMap } from '../core/gateway/client-events';
 import { socketAuthMiddleware, type SocketData } from '../core/gateway/socket-auth';
 import { pendingBytes, waitForSocketDrain, waitUntilDrained } from '../core/gateway/socket-buffer';
+import { ReplaySlots } from '../core/gateway/replay-slots';
+import { SocketLimitError, SocketLimits } from '../core/gateway/socket-limits';
 import { rejectUpgrade, UpgradeRouter } from '../core/gateway/upgrade-router.service';
 import { channelFilter, channelMatches } from './channel.router';
 import { ChannelStore, type ChannelRecord } from './channel.store';
@@ -78,7 +80,7 @@ interface Attachment {
 
 class AttachError extends Error {
   constructor(
-    readonly status: 401 | 404,
+    readonly status: 401 | 404 | 429,
     message: string,
   ) {
     super(message);
@@ -110,14 +112,17 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
     private readonly routers: RouterRegistry,
     private readonly bus: EventBus,
     private readonly rpc: BusRpc,
+    private readonly limits: SocketLimits,
+    private readonly replaySlots: ReplaySlots,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   onApplicationBootstrap(): void {
-    this.upgrades.register(CHANNEL_PATH, (req, socket, head, params) => void this.upgrade(req, socket, head, params.channel_id));
+    this.upgrades.register(CHANNEL_PATH, (req, socket, head, params) => this.upgrade(req, socket, head, params.channel_id));
     const namespace = this.realtime.namespace(CHANNEL_NAMESPACE);
     namespace.use(socketAuthMiddleware(this.authenticator));
     namespace.use((socket, next) => void this.authoriseSocket(socket, next));
+    namespace.use(this.limits.middleware());
     namespace.on('connection', (socket) => this.attachSocket(socket));
 
     this.routers.registerLive({ name: 'realtime-channels', deliver: (event, envelope) => this.onLive(event, envelope) });
@@ -149,6 +154,11 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
     const channel = await this.store.findOpen(channelId);
     // Someone who may not attach is told the same as for a channel that does not exist, as over REST.
     if (!channel || !canAccessChannel(principal, channel)) throw new AttachError(404, `Channel ${channelId} not found`);
+    const cap = this.config.limits.attachmentsPerChannel;
+    if ((this.byChannel.get(channelId)?.size ?? 0) >= cap) {
+      this.limits.refused('channel_full');
+      throw new AttachError(429, `Channel ${channelId} has ${cap} clients attached on this node (CHANNEL_MAX_ATTACHMENTS)`);
+    }
     return channel;
   }
 
@@ -163,11 +173,19 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
       channel = await this.resolve(principal, channelId);
     } catch (err) {
       const status = err instanceof AttachError ? err.status : 401;
-      const error = { 401: 'Unauthorized', 404: 'Not Found' }[status];
+      const error = { 401: 'Unauthorized', 404: 'Not Found', 429: 'Too Many Requests' }[status];
       return rejectUpgrade(socket, status, { statusCode: status, error, message: (err as Error).message });
     }
     const lastSeq = parseLastSeq(url.searchParams.get('last_seq'));
     if (lastSeq === null) return rejectUpgrade(socket, 400, { statusCode: 400, error: 'Bad Request', message: 'last_seq must be a non-negative integer' });
+    if (socket.destroyed) return;
+    try {
+      const lease = this.limits.acquire(req.socket.remoteAddress, principal);
+      socket.once('close', () => lease.release());
+    } catch (err) {
+      if (!(err instanceof SocketLimitError)) throw err;
+      return rejectUpgrade(socket, 429, { statusCode: 429, error: 'Too Many Requests', message: err.message });
+    }
     this.wss.handleUpgrade(req, socket, head, (ws) => this.attachWebSocket(ws, channel, principal, lastSeq));
   }
 
@@ -279,29 +297,35 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
       const filter = channelFilter(attachment.channel);
       const resumeAfter = attachment.cursor;
       for (;;) {
-        const batch = await this.log.readAfter(attachment.cursor, filter, REPLAY_BATCH);
-        if (!attachment.welcomed) {
-          // Read after the first batch: a prune that raced with that read is then reported too.
-          const prunedThrough = await this.log.prunedThrough();
-          if (attachment.closed) return;
-          attachment.welcomed = true;
-          attachment.welcome({
-            channel_id: attachment.channel.channel_id,
-            resume_after: resumeAfter,
-            from_seq: batch[0]?.seq ?? null,
-            complete: resumeAfter >= prunedThrough,
-          });
-        }
-        for (let i = 0; i < batch.length; i++) {
-          const event = batch[i];
-          // Replay sends only as fast as the client reads: at most the per-client limit (plus a
-          // few events, as the queue is measured every REPLAY_CHECK_EVERY events) is queued.
-          if (i % REPLAY_CHECK_EVERY === 0 && attachment.backedUp()) await attachment.drained();
-          if (attachment.closed) return;
-          this.deliver(attachment, event, toEnvelope(event));
-        }
-        if (attachment.closed) return;
-        if (batch.length < REPLAY_BATCH) break;
+        // One batch per replay slot (see ReplaySlots), so many replays cannot starve the node.
+        const step = await this.replaySlots.batch(async () => {
+          if (attachment.closed) return 'closed';
+          const batch = await this.log.readAfter(attachment.cursor, filter, REPLAY_BATCH);
+          if (!attachment.welcomed) {
+            // Read after the first batch: a prune that raced with that read is then reported too.
+            const prunedThrough = await this.log.prunedThrough();
+            if (attachment.closed) return 'closed';
+            attachment.welcomed = true;
+            attachment.welcome({
+              channel_id: attachment.channel.channel_id,
+              resume_after: resumeAfter,
+              from_seq: batch[0]?.seq ?? null,
+              complete: resumeAfter >= prunedThrough,
+            });
+          }
+          for (let i = 0; i < batch.length; i++) {
+            if (attachment.closed) return 'closed';
+            // Replay sends only as fast as the client reads: at most the per-client limit (plus a
+            // few events, as the queue is measured every REPLAY_CHECK_EVERY events) is queued.
+            // A backed-up client gives its slot back and waits outside it.
+            if (i % REPLAY_CHECK_EVERY === 0 && attachment.backedUp()) return 'backed-up';
+            this.deliver(attachment, batch[i], toEnvelope(batch[i]));
+          }
+          return batch.length < REPLAY_BATCH ? 'done' : 'more';
+        });
+        if (step === 'closed' || attachment.closed) return;
+        if (step === 'done') break;
+        if (step === 'backed-up' || attachment.backedUp()) await attachment.drained();
       }
       // Everything from here on is synchronous: no live event can slip in between.
       attachment.replaying = false;

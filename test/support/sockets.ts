@@ -1,7 +1,11 @@
 import { io, Socket } from 'socket.io-client';
 
 /** Connects a real socket.io-client with `auth.token`; rejects with the server's connect_error. */
-export function connectSocket(url: string, token: string | undefined, opts: { path?: string; query?: Record<string, string> } = {}): Promise<Socket> {
+export function connectSocket(
+  url: string,
+  token: string | undefined,
+  opts: { path?: string; query?: Record<string, string>; localAddress?: string } = {},
+): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = io(url, {
       transports: ['websocket'],
@@ -9,6 +13,7 @@ export function connectSocket(url: string, token: string | undefined, opts: { pa
       forceNew: true,
       auth: token ? { token } : {},
       query: opts.query,
+      ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
     });
     socket.once('connect', () => resolve(socket));
     socket.once('connect_error', (err) => {

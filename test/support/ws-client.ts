@@ -13,9 +13,10 @@ export interface UpgradeRefusal {
 }
 
 /** Opens a real `ws` client; rejects with the HTTP status and JSON body when the upgrade is refused. */
-export function connectWs(url: string, opts: { headers?: Record<string, string> } = {}): Promise<WsConnection> {
+/** `localAddress` (e.g. 127.0.0.2) makes the connection come from another loopback address. */
+export function connectWs(url: string, opts: { headers?: Record<string, string>; localAddress?: string } = {}): Promise<WsConnection> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url.replace(/^http/, 'ws'), { headers: opts.headers });
+    const ws = new WebSocket(url.replace(/^http/, 'ws'), { headers: opts.headers, localAddress: opts.localAddress });
     const frames: any[] = [];
     const waiters: { predicate: (f: any) => boolean; resolve: (f: any) => void }[] = [];
     ws.on('message', (data) => {

@@ -20,6 +20,21 @@ describe('loadConfig', () => {
     expect(config.logLevel).toBe('info');
   });
 
+  it('reads the per-client limits, with defaults', () => {
+    expect(loadConfig({}).limits).toEqual({
+      headersTimeoutMs: 10_000,
+      maxConnections: 0,
+      maxConnectionsPerAddress: 2000,
+      socketsPerAddress: 1000,
+      socketsPerCredential: 1000,
+      attachmentsPerChannel: 100,
+      replayConcurrency: 4,
+    });
+    const set = loadConfig({ HTTP_HEADERS_TIMEOUT: '2s', WS_MAX_SOCKETS_PER_CREDENTIAL: '5', REPLAY_CONCURRENCY: '1', CHANNEL_MAX_ATTACHMENTS: '3' }).limits;
+    expect(set).toMatchObject({ headersTimeoutMs: 2000, socketsPerCredential: 5, replayConcurrency: 1, attachmentsPerChannel: 3 });
+    expect(() => loadConfig({ REPLAY_CONCURRENCY: '0' })).toThrow(/REPLAY_CONCURRENCY must be an integer from 1 to 1000/);
+  });
+
   it('derives the public WebSocket URL from the public base URL', () => {
     expect(loadConfig({ PUBLIC_BASE_URL: 'https://herald.example.com/' }).publicWsUrl).toBe('wss://herald.example.com');
   });

@@ -41,6 +41,7 @@ export interface AppConfig {
   shutdownGraceMs: number;
   events: EventsConfig;
   websocket: WebSocketConfig;
+  limits: LimitsConfig;
   webhooks: WebhooksConfig;
 }
 
@@ -74,6 +75,27 @@ export interface WebSocketConfig {
   idleTimeoutMs: number;
   /** A client whose unsent buffer passes this is closed with 1013. */
   maxBufferedBytes: number;
+}
+
+/**
+ * What one client may hold of a node (README "Reliability"). Socket and attachment caps are per
+ * node; a refusal is polite (HTTP 429 on an upgrade, `connect_error` with code 429 on Socket.IO).
+ */
+export interface LimitsConfig {
+  /** A request's headers must have arrived within this, or the connection is closed (slowloris). */
+  headersTimeoutMs: number;
+  /** Open TCP connections on the node; past it new ones are dropped at accept. 0: 80 % of the open-files limit. */
+  maxConnections: number;
+  /** Open TCP connections from one remote address; past it new ones are closed at accept. */
+  maxConnectionsPerAddress: number;
+  /** Raw WebSockets plus Socket.IO sockets (each namespace counts) from one remote address. */
+  socketsPerAddress: number;
+  /** Raw WebSockets plus Socket.IO sockets opened with one credential (API key, or JWT subject). */
+  socketsPerCredential: number;
+  /** Clients attached to one realtime channel. */
+  attachmentsPerChannel: number;
+  /** Channel replays running at once on the node; the rest wait their turn, in order. */
+  replayConcurrency: number;
 }
 
 export interface EventsConfig {
@@ -231,6 +253,15 @@ export function loadConfig(env: Env): AppConfig {
       heartbeatMs: duration(env, 'WS_HEARTBEAT_INTERVAL', '25s', 10),
       idleTimeoutMs: duration(env, 'WS_IDLE_TIMEOUT', '60s', 20),
       maxBufferedBytes: int(env, 'WS_MAX_BUFFERED_BYTES', 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    },
+    limits: {
+      headersTimeoutMs: duration(env, 'HTTP_HEADERS_TIMEOUT', '10s', 100),
+      maxConnections: int(env, 'MAX_CONNECTIONS', 0, 0, 10_000_000),
+      maxConnectionsPerAddress: int(env, 'MAX_CONNECTIONS_PER_ADDRESS', 2000, 1, 10_000_000),
+      socketsPerAddress: int(env, 'WS_MAX_SOCKETS_PER_ADDRESS', 1000, 1, 10_000_000),
+      socketsPerCredential: int(env, 'WS_MAX_SOCKETS_PER_CREDENTIAL', 1000, 1, 10_000_000),
+      attachmentsPerChannel: int(env, 'CHANNEL_MAX_ATTACHMENTS', 100, 1, 1_000_000),
+      replayConcurrency: int(env, 'REPLAY_CONCURRENCY', 4, 1, 1000),
     },
     webhooks: {
       allowPrivate: bool(env, 'WEBHOOK_ALLOW_PRIVATE', false),

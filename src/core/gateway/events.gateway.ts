@@ -5,6 +5,7 @@ import { seesWholeOrganisation } from '../auth/principal';
 import { RealtimeService } from './realtime.service';
 import { NAMED_ROOM, rooms } from './rooms';
 import { socketAuthMiddleware, type SocketData } from './socket-auth';
+import { SocketLimits } from './socket-limits';
 
 /**
  * The default Socket.IO namespace: authenticates the handshake, and puts each socket in its
@@ -15,10 +16,12 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection {
   constructor(
     private readonly authenticator: Authenticator,
     private readonly realtime: RealtimeService,
+    private readonly limits: SocketLimits,
   ) {}
 
   afterInit(server: Server): void {
     server.use(socketAuthMiddleware(this.authenticator));
+    server.use(this.limits.middleware());
     this.realtime.attach(server);
   }
 

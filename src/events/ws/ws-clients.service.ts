@@ -13,6 +13,7 @@ import { APP_CONFIG, type AppConfig } from '../../core/config';
 import type { EventEnvelope } from '../../core/event-log/envelope';
 import { EventCatalog } from '../../core/event-log/event-catalog';
 import type { StoredEvent } from '../../core/event-log/event.types';
+import { SocketLimitError, SocketLimits } from '../../core/gateway/socket-limits';
 import { rejectUpgrade, UpgradeRouter } from '../../core/gateway/upgrade-router.service';
 import { newId } from '../../core/http/ids';
 import { parseClientFrame, type ServerFrame } from './ws-frames';
@@ -67,11 +68,12 @@ export class WsClientsService implements OnApplicationBootstrap, BeforeApplicati
     private readonly routers: RouterRegistry,
     private readonly rpc: BusRpc,
     private readonly bus: EventBus,
+    private readonly limits: SocketLimits,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   onApplicationBootstrap(): void {
-    this.upgrades.register(WS_SUBSCRIBE_PATH, (req, socket, head) => void this.upgrade(req, socket, head));
+    this.upgrades.register(WS_SUBSCRIBE_PATH, (req, socket, head) => this.upgrade(req, socket, head));
     this.routers.registerLive({ name: 'raw-websocket-clients', deliver: (event, envelope) => this.deliver(event, envelope) });
     this.rpc.handle<UnsubscribeCommand, UnsubscribeOutcome>('ws.unsubscribe', (command) => this.unsubscribeLocal(command));
     this.unsubscribeRevocations = onApiKeyRevoked(this.bus, ({ key_id }) => this.closeKey(key_id));
@@ -112,6 +114,14 @@ export class WsClientsService implements OnApplicationBootstrap, BeforeApplicati
       eventTypes = this.validateTypes(url.searchParams.getAll('event_types').flatMap((v) => v.split(',')).map((s) => s.trim()).filter(Boolean));
     } catch (err) {
       return rejectUpgrade(socket, 400, errorBody(400, (err as Error).message, 'Bad Request', 'event_types'));
+    }
+    if (socket.destroyed) return;
+    try {
+      const lease = this.limits.acquire(req.socket.remoteAddress, principal);
+      socket.once('close', () => lease.release());
+    } catch (err) {
+      if (!(err instanceof SocketLimitError)) throw err;
+      return rejectUpgrade(socket, 429, errorBody(429, err.message, 'Too Many Requests', WS_SUBSCRIBE_PATH));
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, principal, eventTypes));
   }
