@@ -10,11 +10,11 @@ import { connectWs, type UpgradeRefusal, type WsConnection } from '../support/ws
 /** Connects a raw TCP socket (optionally from another loopback address) and resolves once it is open. */
 type Tcp = TcpSocket & { closedAt?: number; gotData: boolean };
 
-function tcp(port: number, localAddress?: string): Promise<Tcp> {
+function tcp(port: number, localAddress?: string, opts: { reads?: boolean } = {}): Promise<Tcp> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: '127.0.0.1', port, localAddress }) as Tcp;
     socket.gotData = false;
-    socket.on('data', () => (socket.gotData = true));
+    if (opts.reads !== false) socket.on('data', () => (socket.gotData = true));
     socket.on('close', () => (socket.closedAt = Date.now()));
     socket.on('error', () => undefined);
     socket.once('connect', () => resolve(socket));
@@ -128,7 +128,8 @@ describe('per-client limits: one client cannot hold a node', () => {
   });
 
   it('closes a connection whose headers trickle in past HTTP_HEADERS_TIMEOUT (slowloris)', async () => {
-    const slow = await tcp(t.port, '127.0.4.1');
+    // A slowloris client never reads what it is sent, so only the server can end the connection.
+    const slow = await tcp(t.port, '127.0.4.1', { reads: false });
     tcps.push(slow);
     slow.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n');
     const drip = setInterval(() => slow.writable && slow.write('X-Drip: 1\r\n'), 100);
