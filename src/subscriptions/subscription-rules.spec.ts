@@ -1,6 +1,5 @@
-import { toEnvelope } from '../core/event-log/envelope';
 import type { StoredEvent } from '../core/event-log/event.types';
-import { compile, eventSubjects, explainConditions, parseResource, parseTrigger, resourcesMatch, satisfies, validateConditions } from './subscription-rules';
+import { CompiledSubscriptionCache, compileSubscription, eventSubjects, firstMatchingRule, parseResource, parseTrigger, resourcesMatch } from './subscription-rules';
 
 const event: StoredEvent = {
   seq: 3,
@@ -34,34 +33,43 @@ describe('subscription rules', () => {
     expect(resourcesMatch([{ kind: 'users', id: 'usr_1' }], subjects)).toBe(true);
   });
 
-  it('evaluates conditions over the envelope with mingo', () => {
-    const envelope = toEnvelope(event);
-    expect(satisfies(compile({ 'data.amount': { $gte: 1000 } }), envelope)).toBe(true);
-    expect(satisfies(compile({ $or: [{ 'data.amount': { $lt: 100 } }, { 'data.currency': { $in: ['NOK', 'SEK'] } }] }), envelope)).toBe(true);
-    expect(satisfies(compile({ 'data.amount': { $gte: 2000 } }), envelope)).toBe(false);
-    expect(satisfies(compile({}), envelope)).toBe(true);
-  });
-
-  it('reports the path of a bad operator', () => {
-    expect(validateConditions({ 'data.amount': { $gtx: 1 } }, 'rules[0].conditions')).toEqual({
-      field: 'rules[0].conditions.data.amount.$gtx',
-      message: expect.stringContaining('$gtx'),
+  it('finds the first rule whose trigger and conditions match, once the resources do', () => {
+    const compiled = compileSubscription({
+      resources: ['claims/*'],
+      rules: [
+        { trigger: 'claim_approved@2', conditions: {} },
+        { trigger: 'claim_approved', conditions: { 'data.amount': { $gte: 2000 } } },
+        { trigger: 'claim_approved@1', conditions: { 'data.currency': 'NOK' } },
+      ],
     });
-    expect(validateConditions({ $and: [{ a: 1 }, { b: { $nope: 2 } }] }, 'c')?.field).toBe('c.$and[1].b.$nope');
-    expect(validateConditions([], 'c')?.field).toBe('c');
-    expect(validateConditions({ a: { $in: [1, 2] } }, 'c')).toBeUndefined();
+    expect(firstMatchingRule(compiled, event)).toBe(2);
+    expect(firstMatchingRule(compileSubscription({ resources: ['claims/clm_2'], rules: [{ trigger: 'claim_approved', conditions: {} }] }), event)).toBe(-1);
   });
 
-  it('explains failed conditions with the actual value', () => {
-    expect(explainConditions({ 'data.amount': { $gte: 2000 }, 'data.currency': 'NOK' }, toEnvelope(event))).toEqual([
-      { path: 'data.amount', expected: { $gte: 2000 }, actual: 1500 },
-    ]);
+  it('a stored rule that no longer compiles matches nothing and says why; the others still match', () => {
+    const compiled = compileSubscription({
+      resources: ['claims/*'],
+      rules: [
+        { trigger: 'claim_approved', conditions: { 'data.note': { $regex: '(?=a)' } } },
+        { trigger: 'claim_approved', conditions: {} },
+      ],
+    });
+    expect(compiled.rules[0].error).toContain('not a valid RE2 pattern');
+    expect(firstMatchingRule(compiled, event)).toBe(1);
   });
 
-  it('refuses code-running operators and treats a condition that throws as no match', () => {
-    expect(validateConditions({ $expr: { $toInt: '$data.s' } }, 'c')).toEqual({ field: 'c.$expr', message: 'c.$expr: $expr is not allowed in conditions' });
-    expect(validateConditions({ a: { $where: 'x' } }, 'c')?.field).toBe('c.a.$where');
-    const throwing = compile({ $expr: { $toInt: '$data.s' } });
-    expect(satisfies(throwing, { data: { s: 'not a number' } })).toBe(false);
+  it('compiles a subscription once while its rules and resources stay the same', () => {
+    const cache = new CompiledSubscriptionCache(2);
+    const rules = [{ trigger: 'claim_approved', conditions: { 'data.amount': { $gte: 1000 } } }];
+    const first = cache.get({ id: 'wsub_1', rules, resources: ['claims/*'] });
+    // The dispatcher reads a fresh copy of the record every batch.
+    expect(cache.get({ id: 'wsub_1', rules: structuredClone(rules), resources: ['claims/*'] })).toBe(first);
+    const replaced = cache.get({ id: 'wsub_1', rules: [{ trigger: 'claim_approved', conditions: { 'data.amount': { $gte: 2000 } } }], resources: ['claims/*'] });
+    expect(replaced).not.toBe(first);
+    expect(firstMatchingRule(replaced, event)).toBe(-1);
+    cache.get({ id: 'wsub_2', rules, resources: ['claims/*'] });
+    cache.get({ id: 'wsub_3', rules, resources: ['claims/*'] });
+    // Capacity 2: wsub_1 was the least recently used, so it is compiled anew.
+    expect(cache.get({ id: 'wsub_1', rules: [{ trigger: 'claim_approved', conditions: { 'data.amount': { $gte: 2000 } } }], resources: ['claims/*'] })).not.toBe(replaced);
   });
 });

@@ -1,7 +1,7 @@
-import { Query } from 'mingo';
-import type { EventEnvelope } from '../core/event-log/envelope';
+import { createHash } from 'node:crypto';
+import { toEnvelope } from '../core/event-log/envelope';
 import type { StoredEvent } from '../core/event-log/event.types';
-import type { FieldError } from '../core/http/errors';
+import { compileConditions, NEVER_MATCHES, type CompiledConditions } from './subscription-conditions';
 
 /** A rule: an event type from the catalog (optionally `type@version`) and a MongoDB-style query. */
 export interface Rule {
@@ -42,83 +42,76 @@ export function resourcesMatch(resources: Resource[], subjects: Resource[]): boo
   return resources.some((r) => subjects.some((s) => s.kind === r.kind && (r.id === '*' || r.id === s.id)));
 }
 
-/** Where in a query an operator sits, as `a.b.$op` (array positions as `[i]`). */
-function findOperator(value: unknown, operator: string, path: string): string | undefined {
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const found = findOperator(value[i], operator, `${path}[${i}]`);
-      if (found) return found;
+/** A subscription's rules and resources, parsed and compiled once, ready to test events against. */
+export interface CompiledSubscription {
+  resources: Resource[];
+  rules: CompiledRule[];
+}
+
+export interface CompiledRule {
+  trigger: { type: string; version?: string };
+  conditions: CompiledConditions;
+  /** Why the stored conditions no longer compile (saved before a limit existed); such a rule never matches. */
+  error?: string;
+}
+
+export function compileSubscription(subscription: { rules: Rule[]; resources: string[] }): CompiledSubscription {
+  return {
+    resources: subscription.resources.map(parseResource).filter((r) => r !== undefined),
+    rules: subscription.rules.map((rule) => {
+      const trigger = parseTrigger(rule.trigger);
+      try {
+        return { trigger, conditions: compileConditions(rule.conditions) };
+      } catch (err) {
+        return { trigger, conditions: NEVER_MATCHES, error: (err as Error).message };
+      }
+    }),
+  };
+}
+
+export function triggerMatches(trigger: CompiledRule['trigger'], event: Pick<StoredEvent, 'type' | 'version'>): boolean {
+  return trigger.type === event.type && (trigger.version === undefined || trigger.version === event.version);
+}
+
+/** The first rule of a subscription an event satisfies (trigger type and version, then conditions), or -1. */
+export function firstMatchingRule(subscription: CompiledSubscription, event: StoredEvent): number {
+  if (!resourcesMatch(subscription.resources, eventSubjects(event))) return -1;
+  let envelope: ReturnType<typeof toEnvelope> | undefined;
+  return subscription.rules.findIndex((rule) => triggerMatches(rule.trigger, event) && rule.conditions.matches((envelope ??= toEnvelope(event))));
+}
+
+/** Compiled subscriptions kept between dispatcher batches; bounded, least recently used out first. */
+export const COMPILED_SUBSCRIPTIONS_CACHED = 5000;
+
+/**
+ * Compiled subscriptions by id, so the dispatcher compiles a subscription once, not once per
+ * event or per batch. An entry is reused only while the stored rules and resources are the same
+ * text (a fingerprint rather than `updated_at`, which two quick replaces can share).
+ */
+export class CompiledSubscriptionCache {
+  private readonly entries = new Map<string, { fingerprint: string; compiled: CompiledSubscription }>();
+
+  constructor(
+    private readonly capacity = COMPILED_SUBSCRIPTIONS_CACHED,
+    /** Told of every fresh compile, e.g. to log rules that no longer compile. */
+    private readonly onCompiled: (id: string, compiled: CompiledSubscription) => void = () => undefined,
+  ) {}
+
+  get(subscription: { id: string; rules: Rule[]; resources: string[] }): CompiledSubscription {
+    const fingerprint = createHash('sha256').update(JSON.stringify([subscription.rules, subscription.resources])).digest('base64');
+    const cached = this.entries.get(subscription.id);
+    this.entries.delete(subscription.id);
+    let entry = cached;
+    if (entry?.fingerprint !== fingerprint) {
+      entry = { fingerprint, compiled: compileSubscription(subscription) };
+      this.onCompiled(subscription.id, entry.compiled);
     }
-  } else if (value && typeof value === 'object') {
-    for (const [key, child] of Object.entries(value)) {
-      const here = path ? `${path}.${key}` : key;
-      if (key === operator) return here;
-      const found = findOperator(child, operator, here);
-      if (found) return found;
-    }
+    this.entries.set(subscription.id, entry);
+    if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value as string);
+    return entry.compiled;
   }
-  return undefined;
-}
 
-/** Compiles a rule's conditions with mingo; a bad operator comes back with its path. */
-export function validateConditions(conditions: unknown, field: string): FieldError | undefined {
-  if (!conditions || typeof conditions !== 'object' || Array.isArray(conditions)) {
-    return { field, message: `${field} must be an object (a MongoDB-style query; {} matches every event)` };
+  delete(id: string): void {
+    this.entries.delete(id);
   }
-  for (const operator of REFUSED_OPERATORS) {
-    const at = findOperator(conditions, operator, field);
-    if (at) return { field: at, message: `${at}: ${operator} is not allowed in conditions` };
-  }
-  try {
-    new Query(conditions as Record<string, unknown>);
-    return undefined;
-  } catch (err) {
-    const message = (err as Error).message;
-    const operator = /(\$[A-Za-z0-9_]+)/.exec(message)?.[1];
-    const at = operator ? findOperator(conditions, operator, field) : undefined;
-    return { field: at ?? field, message: `${at ?? field}: ${message}` };
-  }
-}
-
-export function compile(conditions: Record<string, unknown>): Query {
-  return new Query(conditions);
-}
-
-/** Whether an event envelope (or any test input) satisfies compiled conditions. */
-export function satisfies(query: Query, input: EventEnvelope | Record<string, unknown>): boolean {
-  // Some valid queries can still throw on a given input (e.g. a failed conversion); that is no match,
-  // never an error that would stop the dispatcher's batch.
-  try {
-    return query.test(input as Record<string, unknown>);
-  } catch {
-    return false;
-  }
-}
-
-/** Operators that run expressions or code rather than compare values. */
-const REFUSED_OPERATORS = ['$expr', '$function', '$where', '$accumulator'];
-
-function valueAt(input: unknown, path: string): unknown {
-  let value: unknown = input;
-  for (const part of path.split('.')) {
-    if (value === null || value === undefined || typeof value !== 'object') return undefined;
-    value = (value as Record<string, unknown>)[part];
-  }
-  return value;
-}
-
-export interface FailedCondition {
-  path: string;
-  expected: unknown;
-  actual: unknown;
-}
-
-/** Which top-level conditions an input fails, each with the actual value found there. */
-export function explainConditions(conditions: Record<string, unknown>, input: EventEnvelope | Record<string, unknown>): FailedCondition[] {
-  const failed: FailedCondition[] = [];
-  for (const [key, expected] of Object.entries(conditions)) {
-    if (satisfies(new Query({ [key]: expected }), input)) continue;
-    failed.push({ path: key, expected, actual: key.startsWith('$') ? undefined : valueAt(input, key) });
-  }
-  return failed;
 }

@@ -10,7 +10,8 @@ import { newId } from '../core/http/ids';
 import { isoNow } from '../core/http/time';
 import { WebhooksService } from '../core/webhooks/webhooks.service';
 import type { TestSubscriptionDto } from './dto/subscription.dto';
-import { compile, eventSubjects, explainConditions, parseResource, parseTrigger, resourcesMatch, satisfies, type FailedCondition } from './subscription-rules';
+import type { FailedCondition } from './subscription-conditions';
+import { compileSubscription, eventSubjects, resourcesMatch, triggerMatches } from './subscription-rules';
 import type { SubscriptionRecord } from './subscription.store';
 import { matchHash, SubscriptionsService } from './subscriptions.service';
 
@@ -55,24 +56,22 @@ export class SubscriptionTestService {
     if (dto.ruleIndex !== undefined && dto.ruleIndex >= subscription.rules.length) {
       throw new ValidationFailedException([{ field: 'ruleIndex', message: `ruleIndex must be below ${subscription.rules.length}` }]);
     }
-    const resourcesMatched = resourcesMatch(
-      subscription.resources.map(parseResource).filter((r) => r !== undefined),
-      eventSubjects(event),
-    );
-    const rules: RuleResult[] = subscription.rules
+    // A draft was compiled when normalise validated it; compiling it again is cheap and keeps drafts out of the cache.
+    const compiled = subscription.id ? this.subscriptions.compiledFor(subscription) : compileSubscription(subscription);
+    const resourcesMatched = resourcesMatch(compiled.resources, eventSubjects(event));
+    const rules: RuleResult[] = compiled.rules
       .map((rule, index) => ({ rule, index }))
       .filter(({ index }) => dto.ruleIndex === undefined || dto.ruleIndex === index)
       .map(({ rule, index }) => {
-        const trigger = parseTrigger(rule.trigger);
-        const triggerMatched = trigger.type === event.type && (trigger.version === undefined || trigger.version === event.version);
-        const conditionsMatched = satisfies(compile(rule.conditions), envelope);
+        const triggerMatched = triggerMatches(rule.trigger, event);
+        const conditionsMatched = rule.conditions.matches(envelope);
         return {
           index,
-          trigger: rule.trigger,
+          trigger: subscription.rules[index].trigger,
           matched: triggerMatched && resourcesMatched && conditionsMatched,
           trigger_matched: triggerMatched,
           resources_matched: resourcesMatched,
-          failed_conditions: conditionsMatched ? [] : explainConditions(rule.conditions, envelope),
+          failed_conditions: conditionsMatched ? [] : rule.conditions.explain(envelope),
         };
       });
     const matched = rules.some((r) => r.matched);

@@ -26,7 +26,7 @@ export class SubscriptionsController {
   @Authenticated('subscriptions:write')
   @ApiOperation({ summary: 'Create a subscription by rules or by template', description: '`signing_secret` (for webhook actions) is returned only here.' })
   @ApiCreatedResponse({ type: CreatedSubscriptionViewDto })
-  @ApiBadRequestResponse({ description: 'A missing field, an unknown trigger, a bad condition operator (with its path), a template input that breaks its schema.' })
+  @ApiBadRequestResponse({ description: 'A missing field, an unknown trigger, a bad condition operator or a $regex RE2 cannot run (with its path), conditions over a size limit, a template input that breaks its schema.' })
   create(@CurrentPrincipal() caller: Principal, @CurrentWorkspace() workspace: string, @Body() dto: SaveSubscriptionDto): Promise<CreatedSubscriptionViewDto> {
     return this.subscriptions.create(caller, workspace, dto);
   }

@@ -6,7 +6,6 @@ import { EventBus, type Unsubscribe } from '../core/bus/event-bus';
 import { RouterRegistry } from '../core/bus/router-registry';
 import { rooms } from '../core/gateway/rooms';
 import { Database } from '../core/database/database.service';
-import { toEnvelope } from '../core/event-log/envelope';
 import { EventCatalog } from '../core/event-log/event-catalog';
 import type { StoredEvent } from '../core/event-log/event.types';
 import { ValidationFailedException, type FieldError } from '../core/http/errors';
@@ -15,7 +14,8 @@ import { isoNow } from '../core/http/time';
 import { WebhooksService } from '../core/webhooks/webhooks.service';
 import type { DeliveryRequest } from '../core/webhooks/webhook.types';
 import type { CreatedSubscriptionViewDto, SaveSubscriptionDto, SubscriptionViewDto } from './dto/subscription.dto';
-import { compile, eventSubjects, parseResource, parseTrigger, resourcesMatch, satisfies, validateConditions, type Rule } from './subscription-rules';
+import { compileConditions, InvalidConditionsError, MAX_SUBSCRIPTION_REGEX_PROGRAM_SIZE } from './subscription-conditions';
+import { COMPILED_SUBSCRIPTIONS_CACHED, CompiledSubscriptionCache, compileSubscription, eventSubjects, firstMatchingRule, parseResource, parseTrigger, type CompiledSubscription, type Rule } from './subscription-rules';
 import { expandTemplate } from './subscription-templates';
 import { SubscriptionStore, type Action, type SubscriptionRecord, type SubscriptionState } from './subscription.store';
 
@@ -33,18 +33,6 @@ export function matchHash(subscriptionId: string, eventId: string): string {
   return createHash('sha256').update(`${subscriptionId}\u0000${eventId}`).digest('hex').slice(0, 16);
 }
 
-/** The first rule of a subscription an event satisfies (trigger type and version, then conditions), or -1. */
-export function firstMatchingRule(subscription: Pick<SubscriptionRecord, 'rules' | 'resources'>, event: StoredEvent): number {
-  const resources = subscription.resources.map(parseResource).filter((r) => r !== undefined);
-  if (!resourcesMatch(resources, eventSubjects(event))) return -1;
-  const envelope = toEnvelope(event);
-  return subscription.rules.findIndex((rule) => {
-    const trigger = parseTrigger(rule.trigger);
-    if (trigger.type !== event.type || (trigger.version !== undefined && trigger.version !== event.version)) return false;
-    return satisfies(compile(rule.conditions), envelope);
-  });
-}
-
 export interface NormalisedSubscription {
   template: SubscriptionRecord['template'];
   rules: Rule[];
@@ -58,8 +46,10 @@ export interface NormalisedSubscription {
 @Injectable()
 export class SubscriptionsService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('WorkspaceSubscriptions');
-  /** Subscriptions with socket actions by organisation, for the live router on this node. */
-  private readonly socketSubscriptions = new Map<string, Map<string, SubscriptionRecord>>();
+  /** Subscriptions with socket actions by organisation, compiled when loaded, for the live router on this node. */
+  private readonly socketSubscriptions = new Map<string, Map<string, { record: SubscriptionRecord; compiled: CompiledSubscription }>>();
+  /** Candidates of the durable router come fresh from the database each batch; their compiled form is kept here. */
+  private readonly compiled = new CompiledSubscriptionCache(COMPILED_SUBSCRIPTIONS_CACHED, (id, compiled) => this.warnUncompilable(id, compiled));
   private unsubscribe?: Unsubscribe;
 
   constructor(
@@ -149,6 +139,11 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
     return record;
   }
 
+  /** A saved subscription's compiled rules, from the same cache the dispatcher uses. */
+  compiledFor(record: SubscriptionRecord): CompiledSubscription {
+    return this.compiled.get(record);
+  }
+
   /** The engine may have blocked the webhook on its own (410, failing too long): that shows here. */
   async view(record: SubscriptionRecord): Promise<SubscriptionViewDto> {
     let { state, issue } = record;
@@ -184,6 +179,7 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
       template = { id: dto.template.id, inputs: dto.template.inputs, topics: dto.template.topics };
     } else {
       rules = (dto.rules ?? []).map((r) => ({ trigger: r.trigger, conditions: r.conditions }));
+      let regexCost = 0;
       rules.forEach((rule, i) => {
         const trigger = parseTrigger(rule.trigger);
         const definition = this.catalog.get(trigger.type);
@@ -192,9 +188,16 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
         } else if (trigger.version !== undefined && !definition.versions.includes(trigger.version)) {
           errors.push({ field: `rules[${i}].trigger`, message: `${trigger.type} has versions ${definition.versions.join(', ')}` });
         }
-        const bad = validateConditions(rule.conditions, `rules[${i}].conditions`);
-        if (bad) errors.push(bad);
+        try {
+          regexCost += compileConditions(rule.conditions, `rules[${i}].conditions`).regexCost;
+        } catch (err) {
+          if (!(err instanceof InvalidConditionsError)) throw err;
+          errors.push(err.toFieldError());
+        }
       });
+      if (regexCost > MAX_SUBSCRIPTION_REGEX_PROGRAM_SIZE) {
+        errors.push({ field: 'rules', message: `rules: the $regex patterns are too complex together: RE2 program size ${regexCost}, the limit for a subscription is ${MAX_SUBSCRIPTION_REGEX_PROGRAM_SIZE}` });
+      }
     }
     dto.resources.forEach((name, i) => {
       const resource = parseResource(name);
@@ -272,10 +275,11 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
     const withWebhook = candidates.filter((s) => s.actions.some((a) => a.type === 'webhook'));
     if (!withWebhook.length) return;
     const requests: DeliveryRequest[] = [];
+    const matchers = withWebhook.map((subscription) => ({ subscription, matcher: this.compiled.get(subscription) }));
     for (const event of events) {
-      for (const subscription of withWebhook) {
+      for (const { subscription, matcher } of matchers) {
         if (subscription.organisation_id !== event.organisation_id) continue;
-        const ruleIndex = firstMatchingRule(subscription, event);
+        const ruleIndex = firstMatchingRule(matcher, event);
         if (ruleIndex < 0) continue;
         const webhookIndex = subscription.actions.findIndex((a) => a.type === 'webhook');
         requests.push({ endpoint_id: subscription.id, event, rule_index: ruleIndex, match_hash: matchHash(subscription.id, event.id), match_index: webhookIndex });
@@ -289,8 +293,8 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
     const subscriptions = this.socketSubscriptions.get(event.organisation_id);
     if (!subscriptions) return [];
     const targets: string[] = [];
-    for (const s of subscriptions.values()) {
-      if (s.state !== 'on' || firstMatchingRule(s, event) < 0) continue;
+    for (const { record: s, compiled } of subscriptions.values()) {
+      if (s.state !== 'on' || firstMatchingRule(compiled, event) < 0) continue;
       for (const action of s.actions) if (action.type === 'socket') targets.push(rooms.workspace(s.organisation_id, s.workspace_id, action.room));
     }
     return targets;
@@ -302,6 +306,7 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
 
   private async refreshSocketCache(id: string): Promise<void> {
     for (const byId of this.socketSubscriptions.values()) byId.delete(id);
+    this.compiled.delete(id);
     try {
       for (const s of await this.store.withSocketActions(id)) this.cacheSocketSubscription(s);
     } catch (err) {
@@ -312,6 +317,15 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
   private cacheSocketSubscription(s: SubscriptionRecord): void {
     let byId = this.socketSubscriptions.get(s.organisation_id);
     if (!byId) this.socketSubscriptions.set(s.organisation_id, (byId = new Map()));
-    byId.set(s.id, s);
+    const compiled = compileSubscription(s);
+    this.warnUncompilable(s.id, compiled);
+    byId.set(s.id, { record: s, compiled });
+  }
+
+  /** Rules saved before a limit existed (a pattern RE2 refuses, conditions too deep) are kept but match nothing. */
+  private warnUncompilable(id: string, compiled: CompiledSubscription): void {
+    for (const [ruleIndex, rule] of compiled.rules.entries()) {
+      if (rule.error) this.logger.warn({ id, ruleIndex, error: rule.error }, 'a stored rule no longer compiles; it matches nothing');
+    }
   }
 }

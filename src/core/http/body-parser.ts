@@ -1,7 +1,15 @@
 import express, { NextFunction, Request, RequestHandler, Response } from 'express';
-import { familyForPath, problemFromBodyParser, renderProblem, statusText } from './errors';
+import { familyForPath, type Problem, problemFromBodyParser, renderProblem, statusText } from './errors';
 
 const NUL_MESSAGE = 'NUL characters (\\u0000, %00) are not allowed';
+
+/**
+ * Deepest nesting of objects and arrays a JSON body may have; the body itself is level 1. Bodies
+ * are validated by class-transformer, which recurses and fails with a 500 around 1,000 levels;
+ * no Herald request needs more than a handful (a subscription's conditions may nest 16).
+ */
+export const MAX_JSON_DEPTH = 64;
+const DEPTH_MESSAGE = `Request body is nested deeper than ${MAX_JSON_DEPTH} levels; that is the limit for a JSON body`;
 
 /** Rejects NUL in any JSON string or key: Postgres cannot store it in text, and no field needs it. */
 function rejectNul(key: string, value: unknown): unknown {
@@ -9,26 +17,41 @@ function rejectNul(key: string, value: unknown): unknown {
   return value;
 }
 
+/** Without recursion, so any depth the parser accepted can be measured. */
+function deeperThan(body: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[body, 1]];
+  while (stack.length) {
+    const [value, depth] = stack.pop()!;
+    if (!value || typeof value !== 'object') continue;
+    if (depth > limit) return true;
+    for (const child of Object.values(value)) if (child && typeof child === 'object') stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
 /**
- * JSON body parsing with Herald's limits. Parser failures (malformed JSON, a body over the
- * limit) happen before any controller runs, so they are answered here, in the envelope the
- * path's controller would have used. A NUL anywhere in the path, query or body is refused the
- * same way, before it can reach storage.
+ * JSON body parsing with Herald's limits. Parser failures (malformed JSON, a body over the size
+ * or depth limit) happen before any controller runs, so they are answered here, in the envelope
+ * the path's controller would have used. A NUL anywhere in the path, query or body is refused
+ * the same way, before it can reach storage.
  */
 export function jsonBodyParser(limitBytes: number): RequestHandler {
   const parse = express.json({ limit: limitBytes, strict: false, type: ['application/json', 'application/*+json'], reviver: rejectNul });
   return (req: Request, res: Response, next: NextFunction) => {
-    if (/%00/i.test(req.url)) {
-      res.status(400).json(renderProblem(familyForPath(req.path), { status: 400, error: statusText(400), message: NUL_MESSAGE }, req.path));
-      return;
-    }
-    parse(req, res, (err?: unknown) => {
-      if (!err) return next();
-      const failure = err as { status?: number; type?: string; message?: string };
-      const problem =
-        failure.message === NUL_MESSAGE ? { status: 400, error: statusText(400), message: NUL_MESSAGE } : problemFromBodyParser(failure);
+    const refuse = (problem: Problem) => {
       if (problem.status === 413) res.setHeader('Connection', 'close');
       res.status(problem.status).json(renderProblem(familyForPath(req.path), problem, req.path));
+    };
+    if (/%00/i.test(req.url)) return refuse({ status: 400, error: statusText(400), message: NUL_MESSAGE });
+    parse(req, res, (err?: unknown) => {
+      if (!err) {
+        if (deeperThan(req.body, MAX_JSON_DEPTH)) return refuse({ status: 400, error: statusText(400), message: DEPTH_MESSAGE });
+        return next();
+      }
+      const failure = err as { status?: number; type?: string; message?: string };
+      // JSON.parse with a reviver recurses: thousands of levels overflow the stack before the check above can run.
+      if (err instanceof RangeError && failure.type === 'entity.parse.failed') return refuse({ status: 400, error: statusText(400), message: DEPTH_MESSAGE });
+      refuse(failure.message === NUL_MESSAGE ? { status: 400, error: statusText(400), message: NUL_MESSAGE } : problemFromBodyParser(failure));
     });
   };
 }

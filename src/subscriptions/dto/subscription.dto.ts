@@ -15,6 +15,7 @@ import {
   ValidateIf,
   ValidateNested,
 } from 'class-validator';
+import { MAX_CONDITIONS_BYTES, MAX_CONDITIONS_DEPTH, MAX_CONDITIONS_NODES, MAX_REGEX_LENGTH, REGEX_OPTIONS } from '../subscription-conditions';
 
 export class RuleDto {
   @ApiProperty({ example: 'claim_approved', description: 'An event type from the catalog, optionally `type@version`.' })
@@ -22,7 +23,15 @@ export class RuleDto {
   @Length(1, 80)
   trigger: string;
 
-  @ApiProperty({ type: 'object', additionalProperties: true, example: { 'data.amount': { $gte: 1000 } }, description: 'MongoDB-style query over the event envelope; {} matches all.' })
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: true,
+    example: { 'data.amount': { $gte: 1000 } },
+    description:
+      'MongoDB-style query over the event envelope; {} matches all. `$regex` uses RE2 syntax (no backreferences or lookaround), ' +
+      `\`$options\` any of ${REGEX_OPTIONS}, at most ${MAX_REGEX_LENGTH} characters. At most ${MAX_CONDITIONS_DEPTH} levels deep, ` +
+      `${MAX_CONDITIONS_NODES} values and ${MAX_CONDITIONS_BYTES} bytes as JSON.`,
+  })
   @IsObject()
   conditions: Record<string, unknown>;
 }
@@ -86,6 +95,8 @@ export class SaveSubscriptionDto {
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(50)
+  // ValidateNested lets an array through where a rule should be (its items are validated instead).
+  @IsObject({ each: true })
   @ValidateNested({ each: true })
   @Type(() => RuleDto)
   rules?: RuleDto[];
@@ -101,6 +112,7 @@ export class SaveSubscriptionDto {
   @IsOptional()
   @IsArray()
   @ArrayMaxSize(10)
+  @IsObject({ each: true })
   @ValidateNested({ each: true })
   @Type(() => ActionDto)
   actions?: ActionDto[];
