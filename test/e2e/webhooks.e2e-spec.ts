@@ -1,6 +1,7 @@
 import request from 'supertest';
 import { RouterRegistry } from '../../src/core/bus/router-registry';
 import { Database } from '../../src/core/database/database.service';
+import { Sql } from '../../src/core/database/sql';
 import type { StoredEvent } from '../../src/core/event-log/event.types';
 import { newId } from '../../src/core/http/ids';
 import { isoNow, toIso } from '../../src/core/http/time';
@@ -234,6 +235,38 @@ describe('webhook delivery', () => {
     // Duplicates would only be acceptable under the same id; there are none at all here.
     expect([...receiver.ids()].sort()).toEqual(delivered.map((d) => d.id).sort());
     expect(receiver.requests.every((r) => r.verified)).toBe(true);
+  });
+
+  it('a lease left by a node that died counts against its endpoint’s cap only while its request could still be open', async () => {
+    const { id, receiver } = await endpoint();
+    const db = t.app.get(Database);
+    const rows = Array.from({ length: 12 }, (_, i) => ({
+      id: newId('dlv'),
+      endpoint_id: id,
+      organisation_id: ORG,
+      workspace_id: null,
+      event_id: `evt_dead_node_${i}`,
+      event_seq: 900_000 + i,
+      rule_index: null,
+      match_hash: null,
+      match_index: null,
+      body: JSON.stringify({ i }),
+      status: 'pending' as const,
+      error: null,
+      created_at: isoNow(),
+    }));
+    // Ten rows (the default cap) leased 5 s ago by a node that then died: their requests ended
+    // after WEBHOOK_TIMEOUT (500 ms), their leases (+60 s) have not.
+    const deadLease = toIso(Date.now() - 5000 + 500 + 60_000);
+    await db.transaction(async (m) => {
+      await t.app.get(DeliveryStore).insert(m, rows);
+      const sql = new Sql(db.isPostgres);
+      await sql.run(m, `UPDATE webhook_deliveries SET lease_until = ${sql.p(deadLease)} WHERE id IN (${sql.list(rows.slice(0, 10).map((r) => r.id))})`);
+    });
+    await waitFor('the two rows not leased delivered', () => receiver.requests.length >= 2);
+    expect([...receiver.ids()].sort()).toEqual(rows.slice(10).map((r) => r.id).sort());
+    const leased = (await deliveries(id)).filter((d) => d.status === 'pending');
+    expect(leased.map((d) => d.id).sort()).toEqual(rows.slice(0, 10).map((r) => r.id).sort());
   });
 
   it('deliveries over the endpoint rate limit are logged rate_limited and not sent', async () => {

@@ -38,6 +38,12 @@ export class WebhookReceiver {
   private readonly sockets = new Set<Socket>();
   private readonly hanging = new Set<ServerResponse>();
   private port = 0;
+  /** While set, every request gets this reply, but only when `release` is called. */
+  private holding?: Reply;
+  private readonly held: (() => void)[] = [];
+  /** Requests that have arrived and not been answered (or cut off) yet. */
+  private unanswered = 0;
+  private mostUnanswered = 0;
 
   private constructor(private readonly secret: string) {}
 
@@ -65,6 +71,28 @@ export class WebhookReceiver {
 
   ids(): string[] {
     return this.requests.map((r) => r.id);
+  }
+
+  /** Holds every request from now on open, unanswered, until `release` (scripted replies wait too). */
+  hold(reply: Reply = { status: 200 }): this {
+    this.holding = reply;
+    return this;
+  }
+
+  /** Answers every held request and stops holding. */
+  release(): void {
+    this.holding = undefined;
+    for (const answer of this.held.splice(0)) answer();
+  }
+
+  /** Requests open right now: arrived, not yet answered or cut off. */
+  get inFlight(): number {
+    return this.unanswered;
+  }
+
+  /** The most requests that were ever open at once. */
+  get maxInFlight(): number {
+    return this.mostUnanswered;
   }
 
   /** Listens (again, on the same port after `down`). */
@@ -112,7 +140,10 @@ export class WebhookReceiver {
     } catch (err) {
       verifyError = (err as Error).message;
     }
-    const reply = this.script.shift() ?? this.fallback;
+    this.unanswered++;
+    this.mostUnanswered = Math.max(this.mostUnanswered, this.unanswered);
+    res.once('close', () => this.unanswered--);
+    const reply = this.holding ?? this.script.shift() ?? this.fallback;
     this.requests.push({ id: flat['webhook-id'] ?? '', headers, body, verified, verifyError, at: Date.now(), answered: reply.hang ? 'hang' : (reply.status ?? 200) });
     if (reply.hang) {
       this.hanging.add(res);
@@ -124,7 +155,13 @@ export class WebhookReceiver {
       res.writeHead(reply.status ?? 200, { 'content-type': 'text/plain', ...reply.headers });
       res.end(reply.body ?? '');
     };
-    if (reply.delayMs) setTimeout(answer, reply.delayMs);
+    if (reply === this.holding) {
+      this.held.push(answer);
+      res.once('close', () => {
+        const i = this.held.indexOf(answer);
+        if (i >= 0) this.held.splice(i, 1);
+      });
+    } else if (reply.delayMs) setTimeout(answer, reply.delayMs);
     else answer();
   }
 }

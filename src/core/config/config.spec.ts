@@ -60,6 +60,8 @@ describe('loadConfig', () => {
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL', 'one of fatal, error, warn, info, debug, trace, silent'],
     [{ DATABASE_SCHEMA: 'Drop Table' }, 'DATABASE_SCHEMA', 'a lower-case SQL identifier'],
     [{ DATABASE_POOL_SIZE: '0' }, 'DATABASE_POOL_SIZE', 'an integer from 1 to 200'],
+    [{ WEBHOOK_ENDPOINT_CONCURRENCY: '0' }, 'WEBHOOK_ENDPOINT_CONCURRENCY', 'an integer from 1 to 1000'],
+    [{ WEBHOOK_ENDPOINT_CONCURRENCY: 'many' }, 'WEBHOOK_ENDPOINT_CONCURRENCY', 'an integer from 1 to 1000'],
   ])('rejects %j naming %s', (env, variable, expected) => {
     const err = failure(env as Record<string, string>);
     expect(err).toBeInstanceOf(ConfigError);
@@ -72,6 +74,13 @@ describe('loadConfig', () => {
   it('never echoes a database password', () => {
     const err = failure({ DATABASE_URL: 'mysql://admin:hunter2@db/x' });
     expect(err.message).not.toContain('hunter2');
+  });
+});
+
+describe('webhook concurrency', () => {
+  it('caps requests per endpoint (WEBHOOK_ENDPOINT_CONCURRENCY, default 10) apart from the per-node slots', () => {
+    expect(loadConfig({}).webhooks).toMatchObject({ concurrency: 50, endpointConcurrency: 10 });
+    expect(loadConfig({ WEBHOOK_ENDPOINT_CONCURRENCY: '2' }).webhooks.endpointConcurrency).toBe(2);
   });
 });
 

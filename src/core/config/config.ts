@@ -56,6 +56,11 @@ export interface WebhooksConfig {
   totalTimeoutMs: number;
   /** Most requests in flight per node. */
   concurrency: number;
+  /**
+   * Most requests in flight to one endpoint across the whole cluster (the claim counts the
+   * endpoint's leased rows in the shared database), so one slow receiver cannot take every slot.
+   */
+  endpointConcurrency: number;
   /** Longest `Retry-After` honoured; longer ones are capped to this. */
   maxRetryAfterMs: number;
   /** A subscription whose deliveries have all failed for this long is blocked. */
@@ -270,6 +275,7 @@ export function loadConfig(env: Env): AppConfig {
       connectTimeoutMs: duration(env, 'WEBHOOK_CONNECT_TIMEOUT', '5s', 10),
       totalTimeoutMs: duration(env, 'WEBHOOK_TIMEOUT', '15s', 10),
       concurrency: int(env, 'WEBHOOK_CONCURRENCY', 50, 1, 1000),
+      endpointConcurrency: int(env, 'WEBHOOK_ENDPOINT_CONCURRENCY', 10, 1, 1000),
       maxRetryAfterMs: duration(env, 'WEBHOOK_MAX_RETRY_AFTER', '1h', 0),
       blockAfterMs: duration(env, 'WEBHOOK_BLOCK_AFTER', '24h', 1000),
       blockAfterFailures: int(env, 'WEBHOOK_BLOCK_AFTER_FAILURES', 0, 0, 1_000_000),

@@ -1,11 +1,13 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { createHash } from 'node:crypto';
 import { APP_CONFIG, type AppConfig } from '../config';
 import { Database } from '../database/database.service';
 import { isoNow, toIso } from '../http/time';
+import { pickClaim, planFetch } from './claim-plan';
 import { DeliveryStore, type Completion, type LeasedDelivery } from './delivery.store';
 import { blockIssue, goneIssue, NOT_SENT_BLOCKED } from './endpoint-health';
 import { EndpointStore } from './endpoint.store';
-import { claimShares, describeStatus, parseRetryAfter, retryDelay, verdictOf } from './retry-policy';
+import { describeStatus, parseRetryAfter, retryDelay, verdictOf } from './retry-policy';
 import { signedRequest } from './webhook-request';
 import { WebhookMetrics } from './webhook-metrics';
 import { WebhookSender } from './webhook-sender';
@@ -13,7 +15,21 @@ import type { AttemptOutcome, SendResult, WebhookEndpoint } from './webhook.type
 
 /** A claimed row is this node's for the longest an attempt can take plus this margin; then any node may retry it. */
 const LEASE_MARGIN_MS = 60_000;
+/**
+ * A lease counts against its endpoint's cap only while its request can still be open: until the
+ * sender's total timeout has passed since it was taken, plus this for recording the result. So a
+ * node that dies mid-request holds up its endpoint's other deliveries that long, not until the
+ * lease runs out (the leased rows themselves still wait for that).
+ */
+const IN_FLIGHT_SLACK_MS = 1_000;
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
+/** Longest a claim waits for another node's claim to finish before skipping a turn. */
+const CLAIM_LOCK_WAIT_MS = 1_000;
+
+/** One advisory-lock key per Postgres schema, so separate installs sharing a database do not block each other's claims. */
+function claimLockKey(schema: string): number {
+  return createHash('sha256').update(`herald-webhook-claim:${schema}`).digest().readInt32BE(0);
+}
 
 interface Job {
   delivery: LeasedDelivery;
@@ -26,6 +42,11 @@ interface Job {
  * database mutex is never held across I/O); the result is written in a second one. A node that
  * dies mid-request loses its leases after `totalTimeoutMs + 60 s` and another node retries the
  * row under the same `webhook-id`, so receivers can drop the duplicate.
+ *
+ * Claims are fair (see `claim-plan.ts`): each endpoint has at most WEBHOOK_ENDPOINT_CONCURRENCY
+ * requests in flight across the whole cluster (a claim counts the endpoint's leased rows, with
+ * claims serialised on Postgres by an advisory lock), and free slots are shared round-robin
+ * across organisations, then endpoints, so one slow receiver cannot hold up anyone else's.
  */
 @Injectable()
 export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
@@ -35,11 +56,15 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
   private wakeUp?: () => void;
   /** A wake-up that came while the loop was busy claiming must not be lost. */
   private woken = false;
-  /** Set when every slot was taken: a finished request then frees one for due work at once. */
+  /**
+   * Set when the last claim left due work behind (every slot taken, or an endpoint at its cap):
+   * a finished request then frees a slot for it at once.
+   */
   private saturated = false;
   private readonly inFlight = new Map<string, Promise<void>>();
   private readonly cancel = new AbortController();
   private pruneTimer?: NodeJS.Timeout;
+  private readonly claimLock: number;
 
   constructor(
     private readonly db: Database,
@@ -48,7 +73,9 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
     private readonly sender: WebhookSender,
     private readonly metrics: WebhookMetrics,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {}
+  ) {
+    this.claimLock = claimLockKey(config.database.schema ?? 'public');
+  }
 
   onApplicationBootstrap(): void {
     this.running = true;
@@ -97,33 +124,44 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
       this.woken = false;
       const free = concurrency - this.inFlight.size;
       let claimed = 0;
+      let leftBehind = false;
       if (free > 0) {
         try {
-          const jobs = await this.claim(free);
+          const { jobs, capped } = await this.claim(free);
           claimed = jobs.length;
+          leftBehind = capped;
           for (const job of jobs) this.start(job);
         } catch (err) {
           if (!this.running) break;
           this.logger.error({ err }, 'claiming webhook deliveries failed; retrying');
         }
       }
-      this.saturated = claimed >= free;
+      this.saturated = claimed >= free || leftBehind;
       if (claimed < free || free <= 0) await this.sleep(pollMs);
       // SQLite answers synchronously; let the rest of the server run between claims.
       else await new Promise((resolve) => setImmediate(resolve));
     }
   }
 
-  /** Leases up to `capacity` due rows, first attempts and retries side by side (see `claimShares`). */
-  private async claim(capacity: number): Promise<Job[]> {
-    const now = isoNow();
-    const leaseUntil = toIso(Date.now() + this.config.webhooks.totalTimeoutMs + LEASE_MARGIN_MS);
+  /**
+   * Leases up to `capacity` due rows, fairly across organisations and endpoints and within each
+   * endpoint's cap, first attempts and retries side by side (see `claim-plan.ts`). `capped` says
+   * an endpoint with due work is at its cap, so a finished request should trigger another claim.
+   */
+  private async claim(capacity: number): Promise<{ jobs: Job[]; capped: boolean }> {
+    const { totalTimeoutMs, endpointConcurrency } = this.config.webhooks;
     return this.db.transaction(async (m) => {
-      const first = await this.deliveries.dueIds(m, 'first', now, capacity);
-      const retries = await this.deliveries.dueIds(m, 'retry', now, capacity);
-      const share = claimShares(capacity, first.length, retries.length);
-      const ids = [...first.slice(0, share.first), ...retries.slice(0, share.retries)];
-      const leased = await this.deliveries.lease(m, ids, leaseUntil);
+      if (!(await this.deliveries.lockClaims(m, this.claimLock, CLAIM_LOCK_WAIT_MS))) {
+        this.logger.debug('another node has held the claim lock too long; claiming again at the next poll');
+        return { jobs: [], capped: false };
+      }
+      // Read the clock once the lock is held, so leases that ran out while waiting for it count as free.
+      const now = isoNow();
+      const leaseUntil = toIso(Date.now() + totalTimeoutMs + LEASE_MARGIN_MS);
+      const inFlightAfter = toIso(Date.now() + LEASE_MARGIN_MS - IN_FLIGHT_SLACK_MS);
+      const plan = planFetch(await this.deliveries.owingEndpoints(m, now, inFlightAfter), now, capacity, endpointConcurrency);
+      const pick = pickClaim(await this.deliveries.dueRows(m, plan.endpoints, now), capacity, plan);
+      const leased = await this.deliveries.lease(m, pick.ids, now, leaseUntil);
       const endpoints = await this.endpoints.find(m, leased.map((d) => d.endpoint_id));
 
       // Rows whose endpoint went away or stopped sending are settled here instead of sent.
@@ -140,7 +178,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
       await this.deliveries.settle(m, { ids: cancelled }, 'cancelled', 'Subscription was removed or turned off before delivery', now);
       this.metrics.settled('blocked', blocked.length);
       this.metrics.settled('cancelled', cancelled.length);
-      return jobs;
+      return { jobs, capped: plan.atCap || pick.filledEndpoint };
     });
   }
 

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { Database } from '../database/database.service';
 import { Sql } from '../database/sql';
+import type { DueRow, OwingEndpoint } from './claim-plan';
 import { cutPage } from './history-page';
 import type { AttemptOutcome, DeliveryAttempt, DeliveryLogEntry, DeliveryStatus, ListDeliveriesQuery } from './webhook.types';
 
@@ -71,6 +72,11 @@ function logEntry(row: Row): DeliveryLogEntry {
 
 /** Keeps multi-row inserts well inside both engines' limits on bound parameters. */
 const INSERT_CHUNK = 500;
+/** SQLite allows at most 500 terms in one compound SELECT. */
+const UNION_CHUNK = 200;
+
+/** How often a claim asks again for the claim lock while another node holds it. */
+const CLAIM_LOCK_RETRY_MS = 5;
 
 /** Data access for the delivery outbox/log and its attempts. */
 @Injectable()
@@ -117,35 +123,131 @@ export class DeliveryStore {
   }
 
   /**
-   * Ids of due, unleased pending rows: first attempts or retries, oldest due first. On Postgres
-   * rows another node is claiming right now are skipped rather than waited for.
+   * Serialises claims across the cluster until this transaction ends, so the leases one claim
+   * counts per endpoint cannot change under it (another node's claim waits its turn: a few ms).
+   * Never waits longer than `waitMs`: a node frozen mid-claim must not stall every other node's
+   * worker, so after that this claim is skipped (false) and the worker tries again at its next
+   * poll. SQLite has one process and serialises transactions already.
    */
-  async dueIds(m: EntityManager, kind: 'first' | 'retry', now: string, limit: number): Promise<string[]> {
-    if (limit <= 0) return [];
-    const sql = this.sql();
-    const rows = await sql.run<{ id: string }>(
-      m,
-      `SELECT id FROM webhook_deliveries
-       WHERE status = 'pending' AND attempts ${kind === 'first' ? '= 0' : '> 0'} AND next_attempt_at <= ${sql.p(now)}
-         AND (lease_until IS NULL OR lease_until <= ${sql.p(now)})
-       ORDER BY next_attempt_at LIMIT ${sql.p(limit)}${this.db.isPostgres ? ' FOR UPDATE SKIP LOCKED' : ''}`,
-    );
-    return rows.map((r) => r.id);
+  async lockClaims(m: EntityManager, key: number, waitMs: number): Promise<boolean> {
+    if (!this.db.isPostgres) return true;
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const [row] = (await m.query('SELECT pg_try_advisory_xact_lock($1) AS locked', [key])) as { locked: boolean }[];
+      if (row.locked) return true;
+      if (Date.now() >= deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, CLAIM_LOCK_RETRY_MS));
+    }
   }
 
-  async lease(m: EntityManager, ids: string[], leaseUntil: string): Promise<LeasedDelivery[]> {
-    if (!ids.length) return [];
-    const update = this.sql();
-    await update.run(m, `UPDATE webhook_deliveries SET lease_until = ${update.p(leaseUntil)} WHERE id IN (${update.list(ids)})`);
-    const read = this.sql();
-    const rows = await read.run(m, `SELECT id, endpoint_id, attempts, body, lease_until FROM webhook_deliveries WHERE id IN (${read.list(ids)})`);
+  /**
+   * Every endpoint with a due row not under a lease or with requests in flight: its organisation,
+   * how many requests it has in flight on any node (rows whose lease runs past `inFlightAfter`,
+   * see the worker) and when its oldest row not under a lease is due. The
+   * endpoints owing anything are found by skipping through ix_webhook_deliveries_endpoint_due one
+   * endpoint at a time, a few index probes each, so the cost follows how many endpoints owe work,
+   * not how long one endpoint's backlog is. Leases are counted on ix_webhook_deliveries_leased.
+   */
+  async owingEndpoints(m: EntityManager, now: string, inFlightAfter: string): Promise<OwingEndpoint[]> {
+    const sql = this.sql();
+    const rows = await sql.run(
+      m,
+      `WITH RECURSIVE owing(endpoint_id) AS (
+         SELECT MIN(endpoint_id) FROM webhook_deliveries WHERE status = 'pending'
+         UNION ALL
+         SELECT (SELECT MIN(d.endpoint_id) FROM webhook_deliveries d WHERE d.status = 'pending' AND d.endpoint_id > owing.endpoint_id)
+         FROM owing WHERE owing.endpoint_id IS NOT NULL
+       ),
+       leased AS (
+         SELECT endpoint_id, COUNT(*) AS n FROM webhook_deliveries WHERE status = 'pending' AND lease_until > ${sql.p(inFlightAfter)} GROUP BY endpoint_id
+       ),
+       summary AS MATERIALIZED (
+         SELECT o.endpoint_id, COALESCE(l.n, 0) AS leased,
+           (SELECT MIN(u.next_attempt_at) FROM webhook_deliveries u
+            WHERE u.status = 'pending' AND u.endpoint_id = o.endpoint_id AND (u.lease_until IS NULL OR u.lease_until <= ${sql.p(now)})) AS oldest
+         FROM owing o LEFT JOIN leased l ON l.endpoint_id = o.endpoint_id
+         WHERE o.endpoint_id IS NOT NULL
+       )
+       SELECT s.endpoint_id, s.leased, s.oldest,
+         (SELECT x.organisation_id FROM webhook_deliveries x WHERE x.status = 'pending' AND x.endpoint_id = s.endpoint_id LIMIT 1) AS organisation_id
+       FROM summary s WHERE s.oldest <= ${sql.p(now)} OR s.leased > 0`,
+    );
+    return rows.map((r) => ({
+      endpoint_id: r.endpoint_id as string,
+      organisation_id: r.organisation_id as string,
+      leased: Number(r.leased),
+      oldest: (r.oldest as string | null) ?? null,
+    }));
+  }
+
+  /** Each given endpoint's oldest due rows not under a lease, up to its limit: index range scans, never a whole backlog. */
+  async dueRows(m: EntityManager, endpoints: { endpoint_id: string; limit: number }[], now: string): Promise<DueRow[]> {
+    const wanted = endpoints.filter((e) => e.limit > 0);
+    if (!wanted.length) return [];
+    const due = (sql: Sql, endpoint: string) =>
+      `d.status = 'pending' AND d.endpoint_id = ${endpoint} AND d.next_attempt_at <= ${sql.p(now)} AND (d.lease_until IS NULL OR d.lease_until <= ${sql.p(now)})`;
+    const columns = 'd.id, d.endpoint_id, d.organisation_id, d.attempts, d.next_attempt_at';
+    const rows: Row[] = [];
+    if (this.db.isPostgres) {
+      const sql = this.sql();
+      const ids = sql.p(wanted.map((e) => e.endpoint_id));
+      const limits = sql.p(wanted.map((e) => e.limit));
+      rows.push(
+        ...(await sql.run(
+          m,
+          `SELECT c.* FROM unnest(${ids}::varchar[], ${limits}::int[]) AS q(endpoint_id, n)
+           CROSS JOIN LATERAL (SELECT ${columns} FROM webhook_deliveries d WHERE ${due(sql, 'q.endpoint_id')} ORDER BY d.next_attempt_at LIMIT q.n) c`,
+        )),
+      );
+    } else {
+      // SQLite has no LATERAL; one limited SELECT per endpoint, joined (in-process, so no round trips).
+      for (let i = 0; i < wanted.length; i += UNION_CHUNK) {
+        const sql = this.sql();
+        const arms = wanted
+          .slice(i, i + UNION_CHUNK)
+          .map((e) => `SELECT * FROM (SELECT ${columns} FROM webhook_deliveries d WHERE ${due(sql, sql.p(e.endpoint_id))} ORDER BY d.next_attempt_at LIMIT ${sql.p(e.limit)})`);
+        rows.push(...(await sql.run(m, arms.join(' UNION ALL '))));
+      }
+    }
     return rows.map((r) => ({
       id: r.id as string,
       endpoint_id: r.endpoint_id as string,
+      organisation_id: r.organisation_id as string,
       attempts: Number(r.attempts),
-      body: r.body as string,
-      lease_until: r.lease_until as string,
+      next_attempt_at: r.next_attempt_at as string,
     }));
+  }
+
+  /**
+   * Leases the given rows that are still pending and unleased (a row settled or leased since it
+   * was read is left out; on Postgres a row another transaction is writing is skipped, not waited
+   * for). Returns the leased rows in the order given.
+   */
+  async lease(m: EntityManager, ids: string[], now: string, leaseUntil: string): Promise<LeasedDelivery[]> {
+    if (!ids.length) return [];
+    // Placeholders are made in the order they appear (SQLite binds `?` by position).
+    const update = this.sql();
+    const set = `SET lease_until = ${update.p(leaseUntil)}`;
+    const still = `id IN (${update.list(ids)}) AND status = 'pending' AND (lease_until IS NULL OR lease_until <= ${update.p(now)})`;
+    await update.run(
+      m,
+      this.db.isPostgres
+        ? `UPDATE webhook_deliveries ${set} WHERE id IN (SELECT id FROM webhook_deliveries WHERE ${still} FOR UPDATE SKIP LOCKED)`
+        : `UPDATE webhook_deliveries ${set} WHERE ${still}`,
+    );
+    const read = this.sql();
+    const rows = await read.run(
+      m,
+      `SELECT id, endpoint_id, attempts, body, lease_until FROM webhook_deliveries
+       WHERE id IN (${read.list(ids)}) AND status = 'pending' AND lease_until = ${read.p(leaseUntil)}`,
+    );
+    const byId = new Map(
+      rows.map((r) => [
+        r.id as string,
+        { id: r.id as string, endpoint_id: r.endpoint_id as string, attempts: Number(r.attempts), body: r.body as string, lease_until: r.lease_until as string },
+      ]),
+    );
+    return ids.flatMap((id) => byId.get(id) ?? []);
   }
 
   /**

@@ -5,6 +5,7 @@ import { Webhooks1763900300000 } from './1763900300000-webhooks';
 import { ApprovalNotifications1763900400000 } from './1763900400000-approval-notifications';
 import { WorkspaceSubscriptions1763900500000 } from './1763900500000-workspace-subscriptions';
 import { ClaimSubscriptionVisibility1763900600000 } from './1763900600000-claim-subscription-visibility';
+import { WebhookClaimFairness1763900700000 } from './1763900700000-webhook-claim-fairness';
 
 /** Every migration, oldest first. New ones are appended here. */
 export const MIGRATIONS = [
@@ -15,4 +16,5 @@ export const MIGRATIONS = [
   ApprovalNotifications1763900400000,
   WorkspaceSubscriptions1763900500000,
   ClaimSubscriptionVisibility1763900600000,
+  WebhookClaimFairness1763900700000,
 ];
