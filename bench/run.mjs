@@ -122,6 +122,12 @@ async function startNode(env, name) {
       // The webhook receiver is on 127.0.0.1, which the SSRF guard refuses otherwise.
       WEBHOOK_ALLOW_PRIVATE: 'true',
       WEBHOOK_CONCURRENCY: String(WEBHOOK_CONCURRENCY),
+      // Every load generator connects from 127.0.0.1 with a handful of keys: the per-address and
+      // per-credential caps that keep one client from holding a node would cap the bench instead.
+      MAX_CONNECTIONS_PER_ADDRESS: '1000000',
+      WS_MAX_SOCKETS_PER_ADDRESS: '1000000',
+      WS_MAX_SOCKETS_PER_CREDENTIAL: '1000000',
+      CHANNEL_MAX_ATTACHMENTS: '1000000',
       ...env,
     },
     stdio: ['ignore', 'ignore', 'pipe'],
