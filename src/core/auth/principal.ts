@@ -53,3 +53,25 @@ export function listableUser(principal: Principal, requested: string | undefined
 export function readsEvent(reader: { orgWide: boolean; user_id?: string | null }, event: { user_id: string | null }): boolean {
   return reader.orgWide || (event.user_id !== null && event.user_id === reader.user_id);
 }
+
+/** What a principal reads, in the form `readsEvent` takes: for matching events off the request path. */
+export function readerOf(principal: Principal): { orgWide: boolean; user_id?: string | null } {
+  return { orgWide: seesWholeOrganisation(principal), user_id: principal.user_id ?? null };
+}
+
+/**
+ * The transport rule: receiving events on any channel (Socket.IO rooms, raw WebSockets, realtime
+ * channels, workspace subscriptions) needs `events:read`, as reading them over REST does; which
+ * events is then decided by `readsEvent`.
+ */
+export function receivesEvents(principal: Principal): boolean {
+  return hasScope(principal, 'events:read');
+}
+
+/**
+ * The producer rule: an app credential (or the operator) may publish about anyone in its
+ * organisation; a user credential only about itself. Used by every path that appends events.
+ */
+export function producesFor(principal: Principal, userId: string | null | undefined): boolean {
+  return principal.kind !== 'user' || !userId || userId === principal.user_id;
+}
