@@ -1,5 +1,5 @@
-import { Injectable, NotFoundException, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { listableUser, seesWholeOrganisation, type Principal } from '../core/auth/principal';
+import { ForbiddenException, Injectable, NotFoundException, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { listableUser, producesFor, seesWholeOrganisation, type Principal } from '../core/auth/principal';
 import { EventBus, type Unsubscribe } from '../core/bus/event-bus';
 import { EventLog } from '../core/event-log/event-log.service';
 import type { NewEvent } from '../core/event-log/event.types';
@@ -78,6 +78,10 @@ export class NotificationsService implements OnApplicationBootstrap, OnApplicati
    * transaction; the recipient's sockets hear of it at once, everything else through the log.
    */
   async notify(caller: Principal, dto: NotifyStatusChangeDto): Promise<SentNotificationDto> {
+    // Its events are about the recipient, so the producer rule of POST /api/v1/events applies.
+    if (!producesFor(caller, dto.recipient_user_id)) {
+      throw new ForbiddenException('A user credential may only send notifications to its own user');
+    }
     const now = isoNow();
     const notification: NotificationRecord = {
       notification_id: newId('notif'),

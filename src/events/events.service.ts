@@ -1,6 +1,6 @@
 import { BadRequestException, ConflictException, ForbiddenException, GoneException, Injectable } from '@nestjs/common';
 import type { Principal } from '../core/auth/principal';
-import { readsEvent, seesWholeOrganisation } from '../core/auth/principal';
+import { producesFor, readsEvent, seesWholeOrganisation } from '../core/auth/principal';
 import { EventCatalog } from '../core/event-log/event-catalog';
 import { EventLog, type AlongsideAppend } from '../core/event-log/event-log.service';
 import type { AppendResult, NewEvent, StoredEvent } from '../core/event-log/event.types';
@@ -90,7 +90,7 @@ export class EventsService {
       throw new ValidationFailedException([{ field: `${at}.occurred_at`, message: 'occurred_at must be an RFC 3339 date-time such as 2026-03-26T08:14:22Z' }]);
     }
     const organisationId = this.organisationFor(principal, dto.organisation_id);
-    if (principal.kind === 'user' && dto.user_id && dto.user_id !== principal.user_id) {
+    if (!producesFor(principal, dto.user_id)) {
       throw new ForbiddenException('A user credential may only publish events about its own user');
     }
     return {

@@ -23,7 +23,7 @@ import { SocketLimitError, SocketLimits } from '../core/gateway/socket-limits';
 import { rejectUpgrade, UpgradeRouter } from '../core/gateway/upgrade-router.service';
 import { channelFilter, channelMatches } from './channel.router';
 import { ChannelStore, type ChannelRecord } from './channel.store';
-import { canAccessChannel, CHANNEL_CATCH_UP_TOPIC, CHANNEL_CLOSED_TOPIC } from './channels.service';
+import { attachRefusal, canAccessChannel, CHANNEL_CATCH_UP_TOPIC, CHANNEL_CLOSED_TOPIC } from './channels.service';
 
 /** Replay reads the gap in batches of this many: one query per batch, never the whole gap in memory. */
 export const REPLAY_BATCH = 500;
@@ -80,7 +80,7 @@ interface Attachment {
 
 class AttachError extends Error {
   constructor(
-    readonly status: 401 | 404 | 429,
+    readonly status: 401 | 403 | 404 | 429,
     message: string,
   ) {
     super(message);
@@ -154,6 +154,8 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
     const channel = await this.store.findOpen(channelId);
     // Someone who may not attach is told the same as for a channel that does not exist, as over REST.
     if (!channel || !canAccessChannel(principal, channel)) throw new AttachError(404, `Channel ${channelId} not found`);
+    const refusal = attachRefusal(principal, channel);
+    if (refusal) throw new AttachError(403, refusal);
     const cap = this.config.limits.attachmentsPerChannel;
     if ((this.byChannel.get(channelId)?.size ?? 0) >= cap) {
       this.limits.refused('channel_full');
@@ -173,7 +175,7 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
       channel = await this.resolve(principal, channelId);
     } catch (err) {
       const status = err instanceof AttachError ? err.status : 401;
-      const error = { 401: 'Unauthorized', 404: 'Not Found', 429: 'Too Many Requests' }[status];
+      const error = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests' }[status];
       return rejectUpgrade(socket, status, { statusCode: status, error, message: (err as Error).message });
     }
     const lastSeq = parseLastSeq(url.searchParams.get('last_seq'));

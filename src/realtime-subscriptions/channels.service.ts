@@ -1,5 +1,5 @@
 import { ForbiddenException, Inject, Injectable, NotFoundException, OnApplicationBootstrap } from '@nestjs/common';
-import { listableUser, seesWholeOrganisation, type Principal } from '../core/auth/principal';
+import { listableUser, receivesEvents, seesWholeOrganisation, type Principal } from '../core/auth/principal';
 import { EventBus } from '../core/bus/event-bus';
 import { RouterRegistry } from '../core/bus/router-registry';
 import { APP_CONFIG, type AppConfig } from '../core/config';
@@ -35,6 +35,19 @@ export const CHANNEL_CATCH_UP_TOPIC = 'channels.catch-up';
 export function canAccessChannel(principal: Principal, channel: Pick<ChannelRecord, 'organisation_id' | 'user_id'>): boolean {
   if (principal.organisation_id !== channel.organisation_id) return false;
   return seesWholeOrganisation(principal) || (principal.user_id !== undefined && principal.user_id === channel.user_id);
+}
+
+/**
+ * Whether a credential may receive a channel's events, decided at every attach, not when the
+ * channel was made: it needs `events:read`, and an organisation channel streams every user's
+ * events, so it needs an org-wide reader whoever created it. `null` when it may; otherwise why not.
+ */
+export function attachRefusal(principal: Principal, channel: Pick<ChannelRecord, 'subscription_type' | 'channel_id'>): string | null {
+  if (!receivesEvents(principal)) return 'Missing scope: events:read';
+  if (channel.subscription_type === 'organisation_claims' && !seesWholeOrganisation(principal)) {
+    return `Channel ${channel.channel_id} streams the whole organisation; attaching needs an app credential or claims:read:org`;
+  }
+  return null;
 }
 
 @Injectable()

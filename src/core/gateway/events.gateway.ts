@@ -1,10 +1,10 @@
 import { OnGatewayConnection, OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
 import type { Server, Socket } from 'socket.io';
 import { Authenticator } from '../auth/authenticator';
-import { seesWholeOrganisation } from '../auth/principal';
+import { receivesEvents, seesWholeOrganisation } from '../auth/principal';
 import { RealtimeService } from './realtime.service';
 import { NAMED_ROOM, rooms } from './rooms';
-import { socketAuthMiddleware, type SocketData } from './socket-auth';
+import { requireAnyScope, socketAuthMiddleware, type SocketData } from './socket-auth';
 import { SocketLimits } from './socket-limits';
 
 /**
@@ -21,12 +21,16 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection {
 
   afterInit(server: Server): void {
     server.use(socketAuthMiddleware(this.authenticator));
+    // Events need events:read; session rooms (seed 004) are joined over REST and need users.read.
+    server.use(requireAnyScope(['events:read', 'users.read']));
     server.use(this.limits.middleware());
     this.realtime.attach(server);
   }
 
   handleConnection(socket: Socket): void {
     const { principal } = socket.data as SocketData;
+    // A socket without events:read (one that came for session rooms) joins none of the event rooms.
+    if (!receivesEvents(principal)) return;
     const joined = [rooms.organisation(principal.organisation_id)];
     if (principal.user_id) joined.push(rooms.user(principal.organisation_id, principal.user_id));
     if (seesWholeOrganisation(principal)) joined.push(rooms.organisationEvents(principal.organisation_id));

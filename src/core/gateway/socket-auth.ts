@@ -3,7 +3,7 @@ import type { Socket } from 'socket.io';
 import type { ExtendedError } from 'socket.io';
 import type { Authenticator } from '../auth/authenticator';
 import { extractCredential } from '../auth/credentials';
-import type { Principal } from '../auth/principal';
+import { hasScope, type Principal, type Scope } from '../auth/principal';
 
 export interface SocketData {
   principal: Principal;
@@ -31,5 +31,17 @@ export function socketAuthMiddleware(authenticator: Authenticator) {
         next(error);
       },
     );
+  };
+}
+
+/** Socket.IO middleware, after authentication: refuse (`connect_error` with code 403) a credential holding none of `scopes`. */
+export function requireAnyScope(scopes: Scope[]) {
+  return (socket: Socket, next: (err?: ExtendedError) => void) => {
+    const { principal } = socket.data as SocketData;
+    if (scopes.some((scope) => hasScope(principal, scope))) return next();
+    const message = `Missing scope: one of ${scopes.join(', ')}`;
+    const error = new Error(message) as ExtendedError;
+    error.data = { code: 403, message };
+    next(error);
   };
 }

@@ -5,7 +5,7 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { Authenticator } from '../../core/auth/authenticator';
 import { extractCredential } from '../../core/auth/credentials';
 import { API_KEY_REVOKED_REASON, onApiKeyRevoked } from '../../core/auth/key-revocations';
-import { seesWholeOrganisation, type Principal } from '../../core/auth/principal';
+import { readerOf, readsEvent, receivesEvents, type Principal } from '../../core/auth/principal';
 import { BusRpc } from '../../core/bus/bus-rpc';
 import { EventBus, type Unsubscribe } from '../../core/bus/event-bus';
 import { RouterRegistry } from '../../core/bus/router-registry';
@@ -30,6 +30,8 @@ interface WsClient {
   id: string;
   ws: WebSocket;
   principal: Principal;
+  /** The read rule's view of `principal`, taken once at connect. */
+  reader: ReturnType<typeof readerOf>;
   /** Empty means every type. */
   eventTypes: Set<string>;
   lastSeen: number;
@@ -109,6 +111,9 @@ export class WsClientsService implements OnApplicationBootstrap, BeforeApplicati
       const message = err instanceof UnauthorizedException ? err.message : 'Authentication failed';
       return rejectUpgrade(socket, 401, errorBody(401, message, 'Unauthorized', WS_SUBSCRIBE_PATH));
     }
+    if (!receivesEvents(principal)) {
+      return rejectUpgrade(socket, 403, errorBody(403, 'Missing scope: events:read', 'Forbidden', WS_SUBSCRIBE_PATH));
+    }
     let eventTypes: string[];
     try {
       eventTypes = this.validateTypes(url.searchParams.getAll('event_types').flatMap((v) => v.split(',')).map((s) => s.trim()).filter(Boolean));
@@ -127,7 +132,7 @@ export class WsClientsService implements OnApplicationBootstrap, BeforeApplicati
   }
 
   private accept(ws: WebSocket, principal: Principal, eventTypes: string[]): void {
-    const client: WsClient = { id: newId('wsc'), ws, principal, eventTypes: new Set(eventTypes), lastSeen: Date.now() };
+    const client: WsClient = { id: newId('wsc'), ws, principal, reader: readerOf(principal), eventTypes: new Set(eventTypes), lastSeen: Date.now() };
     this.clients.set(client.id, client);
     let orgClients = this.byOrganisation.get(principal.organisation_id);
     if (!orgClients) this.byOrganisation.set(principal.organisation_id, (orgClients = new Set()));
@@ -192,8 +197,7 @@ export class WsClientsService implements OnApplicationBootstrap, BeforeApplicati
 
   private matches(client: WsClient, event: StoredEvent): boolean {
     if (client.eventTypes.size && !client.eventTypes.has(event.type)) return false;
-    if (seesWholeOrganisation(client.principal)) return true;
-    return event.user_id !== null && event.user_id === client.principal.user_id;
+    return readsEvent(client.reader, event);
   }
 
   private deliver(event: StoredEvent, envelope: EventEnvelope): void {
