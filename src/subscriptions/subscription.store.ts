@@ -3,6 +3,7 @@ import type { EntityManager } from 'typeorm';
 import { Database } from '../core/database/database.service';
 import { Sql } from '../core/database/sql';
 import { parseResource, parseTrigger, type Resource, type Rule } from './subscription-rules';
+import type { SubscriptionOwner } from './subscription-owner';
 
 export type SubscriptionState = 'on' | 'off' | 'blocked';
 
@@ -27,9 +28,19 @@ export interface SubscriptionRecord {
   rate_limit: number | null;
   created_at: string;
   updated_at: string;
+  /** Who saved it last; what it may deliver follows from this (subscription-owner.ts). */
+  owner: SubscriptionOwner;
 }
 
-const COLUMNS = 'id, organisation_id, workspace_id, template, rules, resources, actions, meta, state, issue, rate_limit, created_at, updated_at';
+const COLUMNS =
+  'id, organisation_id, workspace_id, template, rules, resources, actions, meta, state, issue, rate_limit, created_at, updated_at, owner_kind, owner_user_id, owner_key_id, owner_org_wide, owner_can_read';
+
+/**
+ * The owner's API key (if one saved it) still authenticates. Checked in SQL wherever
+ * subscriptions are loaded to deliver, so a revocation stops the durable path at its next
+ * batch with no message to lose; the live cache also drops them when the revocation is heard.
+ */
+const OWNER_KEY_LIVE = `(s.owner_key_id IS NULL OR EXISTS (SELECT 1 FROM api_keys k WHERE k.id = s.owner_key_id AND k.revoked_at IS NULL))`;
 
 function fromRow(row: Record<string, unknown>): SubscriptionRecord {
   return {
@@ -46,8 +57,21 @@ function fromRow(row: Record<string, unknown>): SubscriptionRecord {
     rate_limit: row.rate_limit === null || row.rate_limit === undefined ? null : Number(row.rate_limit),
     created_at: row.created_at as string,
     updated_at: row.updated_at as string,
+    owner: {
+      kind: (row.owner_kind as SubscriptionOwner['kind']) ?? null,
+      user_id: (row.owner_user_id as string | null) ?? null,
+      key_id: (row.owner_key_id as string | null) ?? null,
+      // Postgres returns a boolean, SQLite 0/1.
+      org_wide: Boolean(row.owner_org_wide),
+      can_read: Boolean(row.owner_can_read),
+    },
   };
 }
+
+const selectColumns = (alias: string) =>
+  COLUMNS.split(', ')
+    .map((c) => `${alias}.${c}`)
+    .join(', ');
 
 /** Data access for workspace subscriptions and their (trigger, resource) index. */
 @Injectable()
@@ -73,6 +97,11 @@ export class SubscriptionStore {
       s.rate_limit,
       s.created_at,
       s.updated_at,
+      s.owner.kind,
+      s.owner.user_id,
+      s.owner.key_id,
+      s.owner.org_wide,
+      s.owner.can_read,
     ];
     if (!isNew) await this.deleteIn(m, s.id);
     const sql = this.sql();
@@ -120,19 +149,44 @@ export class SubscriptionStore {
     });
   }
 
-  /** Everything with a socket action, for the live router's cache. */
+  /** Everything with a socket action whose owner may still read, for the live router's cache. */
   async withSocketActions(id?: string): Promise<SubscriptionRecord[]> {
     return this.db.read(async (m) => {
       const sql = this.sql();
-      const rows = await sql.run(m, `SELECT ${COLUMNS} FROM workspace_subscriptions WHERE actions LIKE ${sql.p('%"socket"%')}${id ? ` AND id = ${sql.p(id)}` : ''}`);
+      const rows = await sql.run(
+        m,
+        `SELECT ${selectColumns('s')} FROM workspace_subscriptions s
+         WHERE s.actions LIKE ${sql.p('%"socket"%')} AND s.owner_can_read = ${sql.p(true)} AND ${OWNER_KEY_LIVE}${id ? ` AND s.id = ${sql.p(id)}` : ''}`,
+      );
       return rows.map(fromRow);
+    });
+  }
+
+  /** Of these API key ids, the ones that no longer authenticate (revoked, or gone). */
+  async deadKeys(keyIds: string[]): Promise<Set<string>> {
+    const ids = [...new Set(keyIds)];
+    if (!ids.length) return new Set();
+    const live = await this.db.read(async (m) => {
+      const sql = this.sql();
+      return sql.run<{ id: string }>(m, `SELECT id FROM api_keys WHERE id IN (${sql.list(ids)}) AND revoked_at IS NULL`);
+    });
+    const alive = new Set(live.map((r) => r.id));
+    return new Set(ids.filter((id) => !alive.has(id)));
+  }
+
+  /** Subscriptions saved before owners were recorded (migration 1763900800000): they deliver nothing until saved again. */
+  async countWithoutOwner(): Promise<number> {
+    return this.db.read(async (m) => {
+      const rows = await this.sql().run<{ n: number | string }>(m, 'SELECT COUNT(*) AS n FROM workspace_subscriptions WHERE owner_kind IS NULL');
+      return Number(rows[0]?.n ?? 0);
     });
   }
 
   /**
    * Subscriptions that may match a batch of events: a rule on one of the batch's types, in one
    * of its organisations, on a resource naming one of its subjects (or `*`), found through the
-   * (trigger, resource) index in one query. Each event is then checked against them in memory.
+   * (trigger, resource) index in one query, leaving out those whose owner cannot read (no
+   * `events:read`, unknown, or its key revoked). Each event is then checked against them in memory.
    */
   async candidates(m: EntityManager, organisationIds: string[], types: string[], subjects: Resource[]): Promise<SubscriptionRecord[]> {
     if (!organisationIds.length || !types.length) return [];
@@ -140,6 +194,7 @@ export class SubscriptionStore {
     for (const s of subjects) idsByKind.set(s.kind, (idsByKind.get(s.kind) ?? new Set()).add(s.id));
     const sql = this.sql();
     // Placeholders are taken in text order (SQLite's `?` is positional).
+    const canRead = sql.p(true);
     const orgs = sql.list(organisationIds);
     const triggers = sql.list(types);
     const resources = [...idsByKind]
@@ -147,10 +202,8 @@ export class SubscriptionStore {
       .join(' OR ');
     const rows = await sql.run(
       m,
-      `SELECT ${COLUMNS.split(', ')
-        .map((c) => `s.${c}`)
-        .join(', ')} FROM workspace_subscriptions s
-       WHERE s.state <> 'off' AND s.id IN (
+      `SELECT ${selectColumns('s')} FROM workspace_subscriptions s
+       WHERE s.state <> 'off' AND s.owner_can_read = ${canRead} AND ${OWNER_KEY_LIVE} AND s.id IN (
          SELECT t.subscription_id FROM workspace_subscription_triggers t
          WHERE t.organisation_id IN (${orgs}) AND t.trigger_type IN (${triggers}) AND (${resources}))`,
     );

@@ -4,7 +4,7 @@ import { Authenticated, CurrentPrincipal, CurrentWorkspace } from '../core/auth/
 import type { Principal } from '../core/auth/principal';
 import type { DeliveryLogEntry } from '../core/webhooks/webhook.types';
 import { WebhooksService } from '../core/webhooks/webhooks.service';
-import { AlertHistoryQueryDto, SubscriptionAlertLogDto, TestSubscriptionDto } from './dto/subscription.dto';
+import { AlertHistoryQueryDto, SubscriptionAlertLogDto, SubscriptionTestResultDto, TestSubscriptionDto } from './dto/subscription.dto';
 import { SubscriptionTestService } from './subscription-test.service';
 import { SubscriptionsService } from './subscriptions.service';
 
@@ -42,10 +42,14 @@ export class SubscriptionsV2Controller {
   @ApiOperation({
     summary: 'Test an existing subscription or a draft',
     description:
-      '`preview` shows, per rule, whether it matched (trigger, resources, failed conditions with the actual value) and the exact request each action would send; ' +
-      '`send` also sends it once and reports the response. Tests never touch the delivery log.',
+      '`preview` shows, per rule, whether it matched (trigger, resources, failed conditions with the actual value, whether the subscription’s owner may read the event) and the exact request each action would send, ' +
+      'signed with a throwaway secret made for the call (`signed_with`), never the subscription’s own. ' +
+      '`send` also sends it once, signed with the subscription’s secret, and reports the response; it needs subscriptions:write and the subscription’s owner, an app or an admin credential (else 403). ' +
+      'Everything a test sends is marked as one: requests carry the header `herald-test: true` and `"test": true` in the signed body, socket messages `"test": true`; neither carries a log `sequence`. ' +
+      'A past match (`test.match.hash`) is replayed only for a caller that may read its event. Header values of actions are shown as `********`. Tests never touch the delivery log.',
   })
-  test(@CurrentPrincipal() caller: Principal, @CurrentWorkspace() workspace: string, @Body() dto: TestSubscriptionDto) {
+  @ApiOkResponse({ type: SubscriptionTestResultDto })
+  test(@CurrentPrincipal() caller: Principal, @CurrentWorkspace() workspace: string, @Body() dto: TestSubscriptionDto): Promise<SubscriptionTestResultDto> {
     return this.tests.run(caller, workspace, dto);
   }
 

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { WebhookSender } from '../core/webhooks/webhook-sender';
 import { SubscriptionTestService } from './subscription-test.service';
 import { SubscriptionStore } from './subscription.store';
 import { SubscriptionsV2Controller } from './subscriptions-v2.controller';
@@ -8,6 +9,9 @@ import { SubscriptionsService } from './subscriptions.service';
 /** Seed 003: workspace subscriptions with rules, resources and actions; templates; test; alert history. */
 @Module({
   controllers: [SubscriptionsController, SubscriptionsV2Controller],
-  providers: [SubscriptionStore, SubscriptionsService, SubscriptionTestService],
+  // The test endpoint's `send` signs a body of its own (marked as a test, without a log sequence),
+  // which WebhooksService.sendOnce cannot; it sends it through its own instance of the engine's
+  // sender, so the SSRF guard and timeouts are the same.
+  providers: [SubscriptionStore, SubscriptionsService, SubscriptionTestService, WebhookSender],
 })
 export class SubscriptionsModule {}

@@ -1,6 +1,7 @@
 import { Injectable, Logger, NotFoundException, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
+import { onApiKeyRevoked } from '../core/auth/key-revocations';
 import type { Principal } from '../core/auth/principal';
 import { EventBus, type Unsubscribe } from '../core/bus/event-bus';
 import { RouterRegistry } from '../core/bus/router-registry';
@@ -13,14 +14,18 @@ import { newId } from '../core/http/ids';
 import { isoNow } from '../core/http/time';
 import { WebhooksService } from '../core/webhooks/webhooks.service';
 import type { DeliveryRequest } from '../core/webhooks/webhook.types';
+import { maskActions, restoreMaskedHeaders, TEST_HEADER } from './action-headers';
 import type { CreatedSubscriptionViewDto, SaveSubscriptionDto, SubscriptionViewDto } from './dto/subscription.dto';
 import { compileConditions, InvalidConditionsError, MAX_SUBSCRIPTION_REGEX_PROGRAM_SIZE } from './subscription-conditions';
 import { COMPILED_SUBSCRIPTIONS_CACHED, CompiledSubscriptionCache, compileSubscription, eventSubjects, firstMatchingRule, parseResource, parseTrigger, type CompiledSubscription, type Rule } from './subscription-rules';
+import { ownerIssue, ownerOf, ownerReads } from './subscription-owner';
 import { expandTemplate } from './subscription-templates';
 import { SubscriptionStore, type Action, type SubscriptionRecord, type SubscriptionState } from './subscription.store';
 
 export const WORKSPACE_WEBHOOK_KIND = 'workspace';
 const CHANGED_TOPIC = 'workspace-subscriptions.changed';
+/** Revoked owner keys remembered so a cache refresh racing the revocation cannot bring one back. */
+const REVOKED_OWNER_KEYS_REMEMBERED = 10_000;
 
 export class SubscriptionNotFoundException extends NotFoundException {
   constructor(id: string) {
@@ -50,7 +55,8 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
   private readonly socketSubscriptions = new Map<string, Map<string, { record: SubscriptionRecord; compiled: CompiledSubscription }>>();
   /** Candidates of the durable router come fresh from the database each batch; their compiled form is kept here. */
   private readonly compiled = new CompiledSubscriptionCache(COMPILED_SUBSCRIPTIONS_CACHED, (id, compiled) => this.warnUncompilable(id, compiled));
-  private unsubscribe?: Unsubscribe;
+  private readonly revokedOwnerKeys = new Set<string>();
+  private unsubscribe: Unsubscribe[] = [];
 
   constructor(
     private readonly db: Database,
@@ -64,12 +70,20 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
   async onApplicationBootstrap(): Promise<void> {
     this.routers.registerDurable({ name: 'workspace-subscription-webhooks', route: (events, m) => this.routeWebhooks(events, m) });
     this.routers.registerLive({ name: 'workspace-subscription-sockets', rooms: (event) => this.socketRooms(event) });
-    this.unsubscribe = this.bus.on(CHANGED_TOPIC, (m) => void this.refreshSocketCache((m as { id: string }).id));
+    this.unsubscribe.push(
+      this.bus.on(CHANGED_TOPIC, (m) => void this.refreshSocketCache((m as { id: string }).id)),
+      // The durable path checks the owner's key in SQL on every batch; the live cache is in memory and forgets it here.
+      onApiKeyRevoked(this.bus, ({ key_id }) => this.forgetOwnerKey(key_id)),
+    );
     for (const s of await this.store.withSocketActions()) this.cacheSocketSubscription(s);
+    const ownerless = await this.store.countWithoutOwner();
+    if (ownerless) {
+      this.logger.warn({ count: ownerless }, 'workspace subscriptions saved before owners were recorded deliver nothing until they are saved again (POST /api/v1/subscriptions/:id)');
+    }
   }
 
   onApplicationShutdown(): void {
-    this.unsubscribe?.();
+    for (const off of this.unsubscribe.splice(0)) off();
   }
 
   // ---------------------------------------------------------------------------------------
@@ -78,7 +92,16 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
   async create(caller: Principal, workspaceId: string, dto: SaveSubscriptionDto): Promise<CreatedSubscriptionViewDto> {
     const normalised = await this.normalise(caller, dto);
     const now = isoNow();
-    const record: SubscriptionRecord = { id: newId('wsub'), organisation_id: caller.organisation_id, workspace_id: workspaceId, ...normalised, issue: null, created_at: now, updated_at: now };
+    const record: SubscriptionRecord = {
+      id: newId('wsub'),
+      organisation_id: caller.organisation_id,
+      workspace_id: workspaceId,
+      ...normalised,
+      issue: null,
+      created_at: now,
+      updated_at: now,
+      owner: ownerOf(caller),
+    };
     const secret = await this.db.transaction(async (m) => {
       await this.store.save(m, record, true);
       return this.syncEndpoint(m, record, undefined);
@@ -89,9 +112,10 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
 
   async replace(caller: Principal, workspaceId: string, id: string, dto: SaveSubscriptionDto): Promise<CreatedSubscriptionViewDto> {
     const existing = await this.require(caller, workspaceId, id);
-    const normalised = await this.normalise(caller, dto);
+    const normalised = await this.normalise(caller, dto, existing);
     const state = dto.state ?? (existing.state === 'blocked' ? 'blocked' : normalised.state);
-    const record: SubscriptionRecord = { ...existing, ...normalised, state, issue: state === 'on' ? null : existing.issue, updated_at: isoNow() };
+    // Whoever replaces it becomes its owner: what it delivers follows that credential's rights from now on.
+    const record: SubscriptionRecord = { ...existing, ...normalised, state, issue: state === 'on' ? null : existing.issue, updated_at: isoNow(), owner: ownerOf(caller) };
     const endpoint = await this.webhooks.getEndpoint(id);
     // The engine may have blocked the endpoint on its own (410, failing too long); a replace that
     // does not name a state leaves that block in place, as it does a block set through /state.
@@ -110,7 +134,8 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
 
   async list(caller: Principal, workspaceId: string): Promise<SubscriptionViewDto[]> {
     const records = await this.store.list(caller.organisation_id, workspaceId);
-    return Promise.all(records.map((r) => this.view(r)));
+    const deadKeys = await this.store.deadKeys(records.flatMap((r) => (r.owner.key_id ? [r.owner.key_id] : [])));
+    return Promise.all(records.map((r) => this.view(r, deadKeys)));
   }
 
   async delete(caller: Principal, workspaceId: string, id: string): Promise<{ success: boolean; id: string }> {
@@ -144,9 +169,20 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
     return this.compiled.get(record);
   }
 
-  /** The engine may have blocked the webhook on its own (410, failing too long): that shows here. */
-  async view(record: SubscriptionRecord): Promise<SubscriptionViewDto> {
+  /**
+   * The engine may have blocked the webhook on its own (410, failing too long): that shows here.
+   * So does an owner that makes an `on` subscription deliver nothing (unknown, without
+   * `events:read`, its key revoked): `blocked` with an `issue` that says how to resume. Header
+   * values of actions are masked (write-only).
+   */
+  async view(record: SubscriptionRecord, deadKeys?: Set<string>): Promise<SubscriptionViewDto> {
     let { state, issue } = record;
+    if (state === 'on') {
+      const keyId = record.owner.key_id;
+      const revoked = keyId !== null && (deadKeys ?? (await this.store.deadKeys([keyId]))).has(keyId);
+      const problem = ownerIssue(record.owner, revoked);
+      if (problem) ({ state, issue } = { state: 'blocked', issue: problem });
+    }
     if (state === 'on' && record.actions.some((a) => a.type === 'webhook')) {
       const endpoint = await this.webhooks.getEndpoint(record.id);
       if (endpoint?.state === 'blocked') ({ state, issue } = { state: 'blocked', issue: endpoint.issue });
@@ -157,7 +193,7 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
       template: record.template,
       rules: record.rules,
       resources: record.resources,
-      actions: record.actions,
+      actions: maskActions(record.actions),
       meta: record.meta,
       state,
       issue,
@@ -167,8 +203,11 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
     };
   }
 
-  /** Validates a create/replace/draft payload into what is stored; every problem becomes a field error. */
-  async normalise(caller: Principal, dto: SaveSubscriptionDto): Promise<NormalisedSubscription> {
+  /**
+   * Validates a create/replace/draft payload into what is stored; every problem becomes a field
+   * error. A replace (`existing`) may send the header mask back to keep a stored value.
+   */
+  async normalise(caller: Principal, dto: SaveSubscriptionDto, existing?: SubscriptionRecord): Promise<NormalisedSubscription> {
     const errors: FieldError[] = [];
     let rules: Rule[] = [];
     let template: SubscriptionRecord['template'] = null;
@@ -206,16 +245,22 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
         errors.push({ field: `resources[${i}]`, message: `resources[${i}] must be in the workspace's organisation ${caller.organisation_id}` });
       }
     });
-    const actions: Action[] = (dto.actions ?? []).map((a) => ({
+    const given: Action[] = (dto.actions ?? []).map((a) => ({
       type: a.type,
       ...(a.url !== undefined ? { url: a.url } : {}),
       ...(a.headers !== undefined ? { headers: a.headers } : {}),
       ...(a.room !== undefined ? { room: a.room } : {}),
     }));
+    const restored = restoreMaskedHeaders(given, existing?.actions);
+    errors.push(...restored.errors);
+    const actions = restored.actions;
     const webhooks = actions.filter((a) => a.type === 'webhook');
     if (webhooks.length > 1) errors.push({ field: 'actions', message: 'at most one webhook action per subscription' });
     for (const [i, a] of actions.entries()) {
       if (a.headers && !Object.values(a.headers).every((v) => typeof v === 'string')) errors.push({ field: `actions[${i}].headers`, message: 'header values must be strings' });
+      if (a.headers && Object.keys(a.headers).some((n) => n.toLowerCase() === TEST_HEADER)) {
+        errors.push({ field: `actions[${i}].headers`, message: `${TEST_HEADER} is set by Herald on test sends only` });
+      }
       if (a.room !== undefined && !/^[A-Za-z0-9._:-]{1,64}$/.test(a.room)) errors.push({ field: `actions[${i}].room`, message: 'room must be 1-64 characters of letters, digits and ._:-' });
       if (a.type === 'webhook' && a.url) {
         try {
@@ -278,7 +323,7 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
     const matchers = withWebhook.map((subscription) => ({ subscription, matcher: this.compiled.get(subscription) }));
     for (const event of events) {
       for (const { subscription, matcher } of matchers) {
-        if (subscription.organisation_id !== event.organisation_id) continue;
+        if (subscription.organisation_id !== event.organisation_id || !ownerReads(subscription.owner, event)) continue;
         const ruleIndex = firstMatchingRule(matcher, event);
         if (ruleIndex < 0) continue;
         const webhookIndex = subscription.actions.findIndex((a) => a.type === 'webhook');
@@ -294,7 +339,7 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
     if (!subscriptions) return [];
     const targets: string[] = [];
     for (const { record: s, compiled } of subscriptions.values()) {
-      if (s.state !== 'on' || firstMatchingRule(compiled, event) < 0) continue;
+      if (s.state !== 'on' || !ownerReads(s.owner, event) || firstMatchingRule(compiled, event) < 0) continue;
       for (const action of s.actions) if (action.type === 'socket') targets.push(rooms.workspace(s.organisation_id, s.workspace_id, action.room));
     }
     return targets;
@@ -315,11 +360,21 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
   }
 
   private cacheSocketSubscription(s: SubscriptionRecord): void {
+    if (s.owner.key_id && this.revokedOwnerKeys.has(s.owner.key_id)) return;
     let byId = this.socketSubscriptions.get(s.organisation_id);
     if (!byId) this.socketSubscriptions.set(s.organisation_id, (byId = new Map()));
     const compiled = compileSubscription(s);
     this.warnUncompilable(s.id, compiled);
     byId.set(s.id, { record: s, compiled });
+  }
+
+  /** Subscriptions saved with a key revoked anywhere in the cluster stop emitting on this node. */
+  private forgetOwnerKey(keyId: string): void {
+    if (this.revokedOwnerKeys.size >= REVOKED_OWNER_KEYS_REMEMBERED) this.revokedOwnerKeys.clear();
+    this.revokedOwnerKeys.add(keyId);
+    for (const byId of this.socketSubscriptions.values()) {
+      for (const [id, { record }] of byId) if (record.owner.key_id === keyId) byId.delete(id);
+    }
   }
 
   /** Rules saved before a limit existed (a pattern RE2 refuses, conditions too deep) are kept but match nothing. */

@@ -250,6 +250,7 @@ describe('seed 003: workspace subscriptions', () => {
         matched: false,
         trigger_matched: true,
         resources_matched: true,
+        readable: true,
         failed_conditions: [{ path: 'data.amount', expected: { $gte: 1000 }, actual: 500 }],
       });
       expect(preview.body.rules[1]).toMatchObject({ index: 1, matched: false, trigger_matched: false });
@@ -260,8 +261,9 @@ describe('seed 003: workspace subscriptions', () => {
         .send({ subscription: sub.body.id, ruleIndex: 0, input: { type: 'claim_approved', claim_id: 'clm_t', data: { amount: 2500, currency: 'NOK' } } });
       expect(matching.body.matched).toBe(true);
       expect(matching.body.rules).toHaveLength(1);
-      expect(matching.body.actions[0]).toMatchObject({ type: 'webhook', sent: false, request: { url: receiver.url, method: 'POST' } });
-      expect(new Webhook(sub.body.signing_secret).verify(matching.body.actions[0].request.body, matching.body.actions[0].request.headers)).toBeTruthy();
+      expect(matching.body.actions[0]).toMatchObject({ type: 'webhook', sent: false, signed_with: 'throwaway_secret', request: { url: receiver.url, method: 'POST' } });
+      // A preview is never signed with the subscription's secret: it would be a signing oracle.
+      expect(() => new Webhook(sub.body.signing_secret).verify(matching.body.actions[0].request.body, matching.body.actions[0].request.headers)).toThrow();
       await new Promise((r) => setTimeout(r, 300));
       expect(receiver.requests.length).toBe(before);
 
@@ -269,7 +271,7 @@ describe('seed 003: workspace subscriptions', () => {
         .post(`${V2}/test`)
         .set('X-Api-Key', finance)
         .send({ subscription: sub.body.id, mode: 'send', test: { source: [{ type: 'claim_rejected', claim_id: 'a' }, { type: 'claim_rejected', claim_id: 'b' }], itemIndex: 1 } });
-      expect(sent.body.actions[0]).toMatchObject({ sent: true, response: { status: 200 } });
+      expect(sent.body.actions[0]).toMatchObject({ sent: true, signed_with: 'subscription_secret', response: { status: 200 } });
       expect(receiver.requests.length).toBe(before + 1);
       const received = receiver.requests[before];
       expect(JSON.parse(new Webhook(sub.body.signing_secret).verify(received.body, received.headers as Record<string, string>) ? received.body : '{}').claimid).toBe('b');

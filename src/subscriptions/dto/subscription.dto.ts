@@ -15,6 +15,8 @@ import {
   ValidateIf,
   ValidateNested,
 } from 'class-validator';
+import type { EventEnvelope } from '../../core/event-log/envelope';
+import { HEADER_VALUE_MASK, TEST_HEADER } from '../action-headers';
 import { MAX_CONDITIONS_BYTES, MAX_CONDITIONS_DEPTH, MAX_CONDITIONS_NODES, MAX_REGEX_LENGTH, REGEX_OPTIONS } from '../subscription-conditions';
 
 export class RuleDto {
@@ -62,7 +64,15 @@ export class ActionDto {
   @Length(1, 2048)
   url?: string;
 
-  @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'string' }, example: { 'x-team': 'finance' } })
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: { type: 'string' },
+    example: { authorization: 'Bearer partner-token', 'x-team': 'finance' },
+    description:
+      `webhook: extra request headers. Values are write-only: every response shows each name with the value \`${HEADER_VALUE_MASK}\`. ` +
+      `A replace that sends \`${HEADER_VALUE_MASK}\` back keeps the stored value, as long as the webhook url is unchanged (a new url needs the values again). ` +
+      `\`${TEST_HEADER}\` is reserved.`,
+  })
   @IsOptional()
   @IsObject()
   headers?: Record<string, string>;
@@ -148,15 +158,35 @@ export class ChangeStateDto {
   issue?: string;
 }
 
+/** An action as views show it: header values masked. */
+export class ActionViewDto {
+  @ApiProperty({ enum: ['webhook', 'socket'] }) type: 'webhook' | 'socket';
+  @ApiPropertyOptional({ example: 'https://client.example.com/hooks/herald' }) url?: string;
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: { type: 'string' },
+    example: { authorization: HEADER_VALUE_MASK, 'x-team': HEADER_VALUE_MASK },
+    description: `Header names with every value shown as \`${HEADER_VALUE_MASK}\` (write-only).`,
+  })
+  headers?: Record<string, string>;
+  @ApiPropertyOptional({ example: 'finance-dashboard' }) room?: string;
+}
+
 export class SubscriptionViewDto {
   @ApiProperty({ example: 'wsub_01jd3m7k2q8w6t5v4x3y2z1a0b' }) id: string;
   @ApiProperty({ example: 'ws_finance' }) workspace_id: string;
   @ApiProperty({ type: TemplateRefDto, nullable: true }) template: TemplateRefDto | null;
   @ApiProperty({ type: [RuleDto] }) rules: RuleDto[];
   @ApiProperty({ type: [String] }) resources: string[];
-  @ApiProperty({ type: [ActionDto] }) actions: ActionDto[];
+  @ApiProperty({ type: [ActionViewDto] }) actions: ActionViewDto[];
   @ApiProperty({ type: MetaDto }) meta: { title: string | null };
-  @ApiProperty({ enum: ['on', 'off', 'blocked'] }) state: 'on' | 'off' | 'blocked';
+  @ApiProperty({
+    enum: ['on', 'off', 'blocked'],
+    description:
+      'A subscription that is on shows `blocked`, with an `issue` saying how to resume, when its webhook was blocked by Herald or when it delivers nothing because of who saved it ' +
+      '(a credential without events:read, an API key since revoked, or saved before owners were recorded): saving it again records the new credential as its owner.',
+  })
+  state: 'on' | 'off' | 'blocked';
   @ApiProperty({ nullable: true, example: null }) issue: string | null;
   @ApiPropertyOptional({ nullable: true }) rate_limit: number | null;
   @ApiProperty() created_at: string;
@@ -275,4 +305,55 @@ export class SubscriptionAlertLogDto {
   @ApiProperty() created_at: string;
   @ApiProperty({ nullable: true }) delivered_at: string | null;
   @ApiProperty({ nullable: true }) duration_ms: number | null;
+}
+
+export class TestRuleResultDto {
+  @ApiProperty({ example: 0 }) index: number;
+  @ApiProperty({ example: 'claim_approved' }) trigger: string;
+  @ApiProperty({ description: 'Trigger, resources and conditions matched, and the subscription’s owner may read the event.' }) matched: boolean;
+  @ApiProperty() trigger_matched: boolean;
+  @ApiProperty() resources_matched: boolean;
+  @ApiProperty({
+    description:
+      'The subscription’s owner (whoever saved it last; the caller, for a draft) may read this event: an app or a holder of claims:read:org any event of the organisation, ' +
+      'a user only events about itself; nobody without events:read or with a revoked key. Live deliveries follow the same rule.',
+  })
+  readable: boolean;
+  @ApiProperty({ type: 'array', items: { type: 'object' }, example: [{ path: 'data.amount', expected: { $gte: 1000 }, actual: 500 }] }) failed_conditions: unknown[];
+}
+
+export class TestWebhookRequestDto {
+  @ApiProperty() url: string;
+  @ApiProperty({ example: 'POST' }) method: string;
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: { type: 'string' },
+    description: `Headers as sent, with \`${TEST_HEADER}: true\`; values of the action's own headers shown as \`${HEADER_VALUE_MASK}\`.`,
+  })
+  headers: Record<string, string>;
+  @ApiProperty({ description: 'The envelope without `sequence`, with `"test": true`.' }) body: string;
+}
+
+export class TestActionResultDto {
+  @ApiProperty() index: number;
+  @ApiProperty({ enum: ['webhook', 'socket'] }) type: 'webhook' | 'socket';
+  @ApiPropertyOptional({ type: TestWebhookRequestDto }) request?: TestWebhookRequestDto;
+  @ApiPropertyOptional({
+    enum: ['throwaway_secret', 'subscription_secret'],
+    description: 'webhook: the secret behind `webhook-signature`. Previews (and drafts) use a throwaway secret made for the call, so they never verify with the subscription’s secret.',
+  })
+  signed_with?: 'throwaway_secret' | 'subscription_secret';
+  @ApiPropertyOptional() note?: string;
+  @ApiPropertyOptional({ description: 'socket: room, event name and payload (the envelope without `sequence`, with `"test": true`).' }) emit?: { room: string; event: string; payload: unknown };
+  @ApiPropertyOptional({ description: 'send: what came back.' }) response?: { status?: number; error?: string; duration_ms?: number };
+  @ApiProperty() sent: boolean;
+}
+
+export class SubscriptionTestResultDto {
+  @ApiProperty({ nullable: true, description: 'null for a draft.' }) subscription_id: string | null;
+  @ApiProperty({ enum: ['preview', 'send'] }) mode: 'preview' | 'send';
+  @ApiProperty() matched: boolean;
+  @ApiProperty({ type: 'object', additionalProperties: true, description: 'The test input as an envelope.' }) input: EventEnvelope;
+  @ApiProperty({ type: [TestRuleResultDto] }) rules: TestRuleResultDto[];
+  @ApiProperty({ type: [TestActionResultDto], description: 'Empty unless a rule matched.' }) actions: TestActionResultDto[];
 }

@@ -6,6 +6,7 @@ import { ApprovalNotifications1763900400000 } from './1763900400000-approval-not
 import { WorkspaceSubscriptions1763900500000 } from './1763900500000-workspace-subscriptions';
 import { ClaimSubscriptionVisibility1763900600000 } from './1763900600000-claim-subscription-visibility';
 import { WebhookClaimFairness1763900700000 } from './1763900700000-webhook-claim-fairness';
+import { WorkspaceSubscriptionOwners1763900800000 } from './1763900800000-workspace-subscription-owners';
 
 /** Every migration, oldest first. New ones are appended here. */
 export const MIGRATIONS = [
@@ -17,4 +18,5 @@ export const MIGRATIONS = [
   WorkspaceSubscriptions1763900500000,
   ClaimSubscriptionVisibility1763900600000,
   WebhookClaimFairness1763900700000,
+  WorkspaceSubscriptionOwners1763900800000,
 ];
