@@ -1,7 +1,10 @@
+import { SignJWT } from 'jose';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { mintKey, signJwt } from '../support/credentials';
-import { startTestApp, TestApp } from '../support/test-app';
+import { connectSocket } from '../support/sockets';
+import { startTestApp, TEST_JWT_SECRET, TestApp } from '../support/test-app';
+import { connectWs } from '../support/ws-client';
 
 describe('foundation: auth, errors, docs, operations', () => {
   let t: TestApp;
@@ -82,6 +85,28 @@ describe('foundation: auth, errors, docs, operations', () => {
       expect(res.status).toBe(200);
       expect(res.body).toEqual([]);
     });
+    it('401 for a JWT without exp, on REST, the raw WebSocket upgrade and the Socket.IO handshake', async () => {
+      const forever = await new SignJWT({ sub: 'usr_jwt', org: 'org_jwt', scope: 'admin events:read', token_type: 'user' })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setIssuedAt()
+        .sign(new TextEncoder().encode(TEST_JWT_SECRET));
+      const message = 'Invalid bearer token: token is missing the "exp" claim; Herald accepts only expiring tokens';
+      const res = await request(t.url).get('/api/v1/api-keys').set('Authorization', `Bearer ${forever}`);
+      expect(res.status).toBe(401);
+      expect(res.body).toEqual({ statusCode: 401, error: 'Unauthorized', message });
+      await expect(connectWs(`${t.url}/api/v1/ws/subscribe?access_token=${forever}`)).rejects.toMatchObject({ status: 401, body: { message } });
+      await expect(connectSocket(t.url, forever)).rejects.toMatchObject({ data: { code: 401, message } });
+    });
+
+    it('401 for a JWT living longer than AUTH_JWT_MAX_LIFETIME (24h by default)', async () => {
+      const yearLong = await signJwt({ sub: 'usr_jwt', org: 'org_jwt', scope: 'admin', token_type: 'user' }, { expiresIn: '365d' });
+      const res = await request(t.url).get('/api/v1/api-keys').set('Authorization', `Bearer ${yearLong}`);
+      expect(res.status).toBe(401);
+      expect(res.body.message).toBe('Invalid bearer token: token lifetime (exp - iat) of 31536000 s exceeds the maximum of 86400 s');
+      const day = await signJwt({ sub: 'usr_jwt', org: 'org_jwt', scope: 'admin', token_type: 'user' }, { expiresIn: '24h' });
+      expect((await request(t.url).get('/api/v1/api-keys').set('Authorization', `Bearer ${day}`)).status).toBe(200);
+    });
+
     it('401 for a JWT naming the operator organisation "*": it reaches no operator data', async () => {
       for (const claims of [
         { org: '*', scope: 'admin', token_type: 'app' as const },

@@ -1,6 +1,8 @@
 import request from 'supertest';
 import type { Socket } from 'socket.io-client';
 import { mintKey } from '../support/credentials';
+import { RealtimeService } from '../../src/core/gateway/realtime.service';
+import { sessionRoom } from '../../src/events/sessions/session-rooms';
 import { publish } from '../support/events';
 import { connectSocket, record, waitFor } from '../support/sockets';
 import { startTestApp, TestApp } from '../support/test-app';
@@ -65,7 +67,9 @@ describe('seed 004: socket session event subscriptions', () => {
   });
 
   it('DELETE leaves the room', async () => {
-    const socket = await connectSocket(t.url, alice);
+    // events:read too, so the socket also gets the marker below through its user room.
+    const aliceReader = await mintKey(t, { org: 'org_s', user: 'usr_alice', scopes: ['users.read', 'events:read'] });
+    const socket = await connectSocket(t.url, aliceReader);
     sockets.push(socket);
     const seen = record(socket, 'channel.follow', 'claim_approved');
     await request(t.url).post('/v1/events/subscriptions').set('Authorization', `Bearer ${alice}`).send(body(socket.id!)).expect(200);
@@ -96,16 +100,70 @@ describe('seed 004: socket session event subscriptions', () => {
     expect(res.status).toBe(400);
     expect(res.body.success).toBe(false);
     expect(res.body.errors.map((e: { field: string }) => e.field)).toEqual(expect.arrayContaining(['sessionId', 'condition']));
+    // One detail for the missing sessionId, saying it is required.
+    expect(res.body.errors.filter((e: { field: string }) => e.field === 'sessionId')).toEqual([{ field: 'sessionId', message: 'sessionId is required' }]);
+    const wrongType = await request(t.url).post('/v1/events/subscriptions').set('Authorization', `Bearer ${alice}`).send({ ...body(''), sessionId: 42 });
+    expect(wrongType.status).toBe(400);
+    expect(wrongType.body).toEqual({
+      success: false,
+      message: 'Validation failed: sessionId: sessionId must be a string',
+      errors: [{ field: 'sessionId', message: 'sessionId must be a string' }],
+    });
+  });
+
+  it('400 for a sessionId that is not a Socket.IO socket id, as for an unknown session, without looking it up as a room', async () => {
+    const realtime = t.app.get(RealtimeService);
+    const original = realtime.findSession;
+    const looked: string[] = [];
+    realtime.findSession = function (this: RealtimeService, id: string) {
+      looked.push(id);
+      return original.call(this, id);
+    };
+    try {
+      const roomNames = [
+        'org:org_s',
+        sessionRoom('org_s', { type: 'channel.follow', version: '1', condition: { channelId: CHANNEL } }),
+        `${aliceSocket.id}x`,
+        aliceSocket.id!.slice(1),
+        'AAAAAAAAAAAAAAAAAAA.',
+      ];
+      for (const id of roomNames) {
+        // Echoed as sent, up to 64 characters.
+        const message = `Unknown session ${id.length > 64 ? `${id.slice(0, 64)}…` : id}`;
+        const post = await request(t.url).post('/v1/events/subscriptions').set('Authorization', `Bearer ${alice}`).send(body(id));
+        expect(post.status).toBe(400);
+        expect(post.body).toEqual({ success: false, message });
+        const del = await request(t.url).delete('/api/v1/events/subscriptions').set('Authorization', `Bearer ${alice}`).send(body(id));
+        expect(del.status).toBe(400);
+        expect(del.body).toEqual({ success: false, message });
+        const get = await request(t.url).get(`/v1/events/${encodeURIComponent(id)}/subscriptions`).set('Authorization', `Bearer ${alice}`);
+        expect(get.status).toBe(400);
+        expect(get.body).toEqual({ success: false, message });
+      }
+      // A long one is echoed only in part.
+      const long = await request(t.url).get(`/v1/events/${'A'.repeat(500)}/subscriptions`).set('Authorization', `Bearer ${alice}`);
+      expect(long.status).toBe(400);
+      expect(long.body).toEqual({ success: false, message: `Unknown session ${'A'.repeat(64)}…` });
+      expect(looked).toEqual([]);
+      // A well-formed id is still looked up (and still works).
+      const ok = await request(t.url).get(`/v1/events/${aliceSocket.id}/subscriptions`).set('Authorization', `Bearer ${alice}`);
+      expect(ok.status).toBe(200);
+      expect(looked).toEqual([aliceSocket.id]);
+    } finally {
+      realtime.findSession = original;
+    }
   });
 
   it('400 for an unknown session, on every endpoint', async () => {
-    const post = await request(t.url).post('/v1/events/subscriptions').set('Authorization', `Bearer ${alice}`).send(body('no-such-session'));
-    expect(post.status).toBe(400);
-    expect(post.body).toEqual({ success: false, message: 'Unknown session no-such-session' });
-    const get = await request(t.url).get('/v1/events/no-such-session/subscriptions').set('Authorization', `Bearer ${alice}`);
-    expect(get.status).toBe(400);
-    const del = await request(t.url).delete('/v1/events/subscriptions').set('Authorization', `Bearer ${alice}`).send(body('no-such-session'));
-    expect(del.status).toBe(400);
+    for (const id of ['no-such-session', 'AAAAAAAAAAAAAAAAAAAA']) {
+      const post = await request(t.url).post('/v1/events/subscriptions').set('Authorization', `Bearer ${alice}`).send(body(id));
+      expect(post.status).toBe(400);
+      expect(post.body).toEqual({ success: false, message: `Unknown session ${id}` });
+      const get = await request(t.url).get(`/v1/events/${id}/subscriptions`).set('Authorization', `Bearer ${alice}`);
+      expect(get.status).toBe(400);
+      const del = await request(t.url).delete('/v1/events/subscriptions').set('Authorization', `Bearer ${alice}`).send(body(id));
+      expect(del.status).toBe(400);
+    }
   });
 
   it('401 without a credential, in the 004 envelope', async () => {

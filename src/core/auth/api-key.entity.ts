@@ -13,7 +13,10 @@ export class ApiKeyEntity {
   @Column({ type: 'simple-json' }) workspace_ids: string[];
   @Column({ type: 'simple-json' }) scopes: string[];
   @Column({ type: 'boolean' }) operator: boolean;
+  /** Who created the key: the creating key's id, `jwt:<sub or org>`, or `operator` (bootstrap, command line). */
   @Column({ type: 'varchar', nullable: true }) created_by: string | null;
   @Column({ type: 'varchar' }) created_at: string;
+  /** ISO-8601 UTC; from then on the key is refused. Null: the key does not expire. */
+  @Column({ type: 'varchar', nullable: true }) expires_at: string | null;
   @Column({ type: 'varchar', nullable: true }) revoked_at: string | null;
 }

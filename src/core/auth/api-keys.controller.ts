@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiBadRequestResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { ApiKeysService } from './api-keys.service';
 import { Authenticated, CurrentPrincipal } from './decorators';
 import { ApiKeyDto, CreateApiKeyDto, CreatedApiKeyDto, RevokedApiKeyDto } from './dto/api-key.dto';
@@ -12,8 +12,14 @@ export class ApiKeysController {
   constructor(private readonly keys: ApiKeysService) {}
 
   @Post()
-  @ApiOperation({ summary: 'Create an API key', description: 'The token is shown once, in this response.' })
+  @ApiOperation({
+    summary: 'Create an API key',
+    description:
+      'The token is shown once, in this response. With `expires_at` the key stops working at that time (401 "API key expired"). ' +
+      '`created_by` records the creating credential.',
+  })
   @ApiCreatedResponse({ type: CreatedApiKeyDto })
+  @ApiBadRequestResponse({ description: 'A field is invalid, e.g. `expires_at` is not an RFC 3339 date-time or not in the future.' })
   create(@CurrentPrincipal() caller: Principal, @Body() dto: CreateApiKeyDto): Promise<CreatedApiKeyDto> {
     return this.keys.create(caller, dto);
   }

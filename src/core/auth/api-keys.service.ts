@@ -1,4 +1,4 @@
-import { ForbiddenException, Injectable, NotFoundException, OnApplicationBootstrap } from '@nestjs/common';
+import { BadRequestException, ForbiddenException, Injectable, NotFoundException, OnApplicationBootstrap } from '@nestjs/common';
 import { EntityManager, IsNull } from 'typeorm';
 import { EventBus } from '../bus/event-bus';
 import { Database } from '../database/database.service';
@@ -8,6 +8,7 @@ import { generateApiKeyToken, hashApiKeyToken, tokenHint } from './api-key-token
 import { API_KEY_REVOKED_TOPIC, onApiKeyRevoked, type ApiKeyRevoked } from './key-revocations';
 import { ApiKeyEntity } from './api-key.entity';
 import { ApiKeyDto, CreateApiKeyDto, CreatedApiKeyDto, RevokedApiKeyDto } from './dto/api-key.dto';
+import { hasExpired, parseDateTime } from './key-expiry';
 import { Principal } from './principal';
 
 export class ApiKeyNotFoundException extends NotFoundException {
@@ -31,8 +32,21 @@ function toDto(key: ApiKeyEntity): ApiKeyDto {
     operator: key.operator,
     token_hint: key.token_hint,
     created_at: key.created_at,
+    created_by: key.created_by,
+    expires_at: key.expires_at,
     revoked_at: key.revoked_at,
   };
+}
+
+/** What `created_by` records for keys made outside the API: the bootstrap operator key, the command line. */
+export const CREATED_BY_OPERATOR = 'operator';
+/** The `created_by` column is 128 characters wide; a JWT `sub` is not bounded. */
+const CREATED_BY_MAX = 128;
+
+/** Who is creating a key, for `created_by`: the calling key's id, or `jwt:<sub>` / `jwt:<org>` for a user / app JWT. */
+export function creatorOf(caller: Principal): string {
+  if (caller.credential === 'api_key' && caller.key_id) return caller.key_id;
+  return `jwt:${caller.user_id ?? caller.organisation_id}`.slice(0, CREATED_BY_MAX);
 }
 
 export function principalFromKey(key: ApiKeyEntity): Principal {
@@ -48,6 +62,8 @@ export function principalFromKey(key: ApiKeyEntity): Principal {
   };
 }
 
+export type KeyLookup = { status: 'valid'; principal: Principal } | { status: 'expired' } | { status: 'unknown' };
+
 export interface NewKey {
   kind: 'user' | 'app';
   user_id?: string;
@@ -56,7 +72,10 @@ export interface NewKey {
   scopes: string[];
   name?: string;
   operator?: boolean;
+  /** Defaults to `operator`: a key not created through the API was made by whoever runs the install. */
   created_by?: string;
+  /** ISO-8601 UTC; absent: the key does not expire. */
+  expires_at?: string;
   /** A token chosen by the installer (HERALD_BOOTSTRAP_KEY); otherwise one is generated. */
   token?: string;
 }
@@ -73,7 +92,7 @@ export class ApiKeysService implements OnApplicationBootstrap {
    * node and, through the bus, on the others (at worst a lost message leaves a revoked key
    * usable elsewhere for PRINCIPAL_CACHE_MS). Unknown tokens are never cached.
    */
-  private readonly cache = new Map<string, { principal: Principal; until: number }>();
+  private readonly cache = new Map<string, { principal: Principal; until: number; expiresAt: string | null }>();
 
   constructor(
     private readonly db: Database,
@@ -84,20 +103,31 @@ export class ApiKeysService implements OnApplicationBootstrap {
     if (this.bus) onApiKeyRevoked(this.bus, ({ token_hash }) => this.cache.delete(token_hash));
   }
 
-  /** Resolves a presented token; revoked and unknown tokens give undefined. */
+  /** Resolves a presented token; revoked and unknown tokens give undefined, and so do expired ones. */
   async principalForToken(token: string): Promise<Principal | undefined> {
+    const found = await this.lookup(token);
+    return found.status === 'valid' ? found.principal : undefined;
+  }
+
+  /** Resolves a presented token, telling an expired key from an unknown or revoked one. */
+  async lookup(token: string): Promise<KeyLookup> {
     const hash = hashApiKeyToken(token);
     const cached = this.cache.get(hash);
-    if (cached && cached.until > Date.now()) return cached.principal;
-    const key = await this.db.read((m) => m.findOne(ApiKeyEntity, { where: { token_hash: hash, revoked_at: IsNull() } }));
-    if (!key) {
+    // The expiry is checked on every use, cached or not: a key must not outlive it by PRINCIPAL_CACHE_MS.
+    if (cached && cached.until > Date.now()) {
+      if (!hasExpired(cached.expiresAt)) return { status: 'valid', principal: cached.principal };
       this.cache.delete(hash);
-      return undefined;
+      return { status: 'expired' };
+    }
+    const key = await this.db.read((m) => m.findOne(ApiKeyEntity, { where: { token_hash: hash, revoked_at: IsNull() } }));
+    if (!key || hasExpired(key.expires_at)) {
+      this.cache.delete(hash);
+      return { status: key ? 'expired' : 'unknown' };
     }
     const principal = principalFromKey(key);
     if (this.cache.size >= PRINCIPAL_CACHE_MAX) this.cache.clear();
-    this.cache.set(hash, { principal, until: Date.now() + PRINCIPAL_CACHE_MS });
-    return principal;
+    this.cache.set(hash, { principal, until: Date.now() + PRINCIPAL_CACHE_MS, expiresAt: key.expires_at });
+    return { status: 'valid', principal };
   }
 
   async create(caller: Principal, dto: CreateApiKeyDto): Promise<CreatedApiKeyDto> {
@@ -114,7 +144,8 @@ export class ApiKeysService implements OnApplicationBootstrap {
         workspace_ids: dto.workspace_ids,
         scopes: dto.scopes,
         name: dto.name,
-        created_by: caller.key_id ?? caller.user_id,
+        created_by: creatorOf(caller),
+        expires_at: normaliseExpiry(dto.expires_at),
       }),
     );
   }
@@ -132,8 +163,9 @@ export class ApiKeysService implements OnApplicationBootstrap {
       workspace_ids: key.workspace_ids ?? [],
       scopes: key.scopes,
       operator: key.operator ?? false,
-      created_by: key.created_by ?? null,
+      created_by: key.created_by ?? CREATED_BY_OPERATOR,
       created_at: isoNow(),
+      expires_at: key.expires_at ?? null,
       revoked_at: null,
     });
     await m.insert(ApiKeyEntity, entity);
@@ -180,6 +212,15 @@ export class ApiKeysService implements OnApplicationBootstrap {
       return (await this.insert(m, operatorKey())).token;
     });
   }
+}
+
+/** Stored like every time column: ISO-8601 UTC with milliseconds, so it compares as text too. */
+function normaliseExpiry(expiresAt: string | null | undefined): string | undefined {
+  if (expiresAt === undefined || expiresAt === null) return undefined;
+  const ms = parseDateTime(expiresAt);
+  // The DTO has already checked it; a value that slipped past is refused, not stored as garbage.
+  if (ms === undefined) throw new BadRequestException('expires_at must be an RFC 3339 date-time');
+  return new Date(ms).toISOString();
 }
 
 function operatorKey(token?: string): NewKey {

@@ -66,6 +66,30 @@ describe('ApiKeysService lookup (in-memory SQLite)', () => {
     await expect(keys.principalForToken(created.token)).resolves.toBeUndefined();
   });
 
+  it('honours expires_at on every lookup, also while the key is cached', async () => {
+    const expiresAt = new Date(Date.now() + 300).toISOString();
+    const created = await keys.insert(dataSource.manager, { kind: 'app', organisation_id: 'org_9', scopes: [], expires_at: expiresAt });
+    expect(created).toMatchObject({ expires_at: expiresAt, created_by: 'operator' });
+    await expect(keys.lookup(created.token)).resolves.toMatchObject({ status: 'valid', principal: { key_id: created.key_id } });
+    while (Date.now() <= Date.parse(expiresAt)) await new Promise((r) => setTimeout(r, 20));
+    // Still inside the cache window (10 s): the cached entry must not outlive the expiry.
+    await expect(keys.lookup(created.token)).resolves.toEqual({ status: 'expired' });
+    await expect(keys.lookup(created.token)).resolves.toEqual({ status: 'expired' });
+    await expect(keys.principalForToken(created.token)).resolves.toBeUndefined();
+    await expect(keys.lookup(created.token + 'x')).resolves.toEqual({ status: 'unknown' });
+  });
+
+  it('records who created a key', async () => {
+    const operator = { ...user, kind: 'app' as const, user_id: undefined, operator: true, scopes: ['admin'], key_id: 'key_operator' };
+    expect((await keys.create(operator, { kind: 'app', organisation_id: 'org_9', scopes: [] })).created_by).toBe('key_operator');
+    const jwtUser = { ...user, scopes: ['admin'], credential: 'jwt' as const };
+    expect((await keys.create(jwtUser, { kind: 'app', scopes: [] })).created_by).toBe('jwt:usr_1');
+    const jwtApp = { ...jwtUser, kind: 'app' as const, user_id: undefined };
+    expect((await keys.create(jwtApp, { kind: 'app', scopes: [] })).created_by).toBe('jwt:org_1');
+    const longSub = { ...jwtUser, user_id: 'u'.repeat(300) };
+    expect((await keys.create(longSub, { kind: 'app', scopes: [] })).created_by).toHaveLength(128);
+  });
+
   it('keeps admins inside their organisation', async () => {
     const admin = { ...user, scopes: ['admin'] };
     await expect(keys.create(admin, { kind: 'app', organisation_id: 'org_other', scopes: [] })).rejects.toBeInstanceOf(ForbiddenException);
@@ -82,6 +106,14 @@ describe('credentials', () => {
     expect(extractCredential({ authorization: 'Basic xyz' })).toBeUndefined();
     expect(extractCredential({}, new URLSearchParams('access_token=q'))).toBeUndefined();
     expect(extractCredential({}, new URLSearchParams('access_token=q'), true)).toBe('q');
+  });
+
+  it('reads access_token by its decoded name, from URLSearchParams and from a Socket.IO query object', () => {
+    expect(extractCredential({}, new URLSearchParams('a=1&access%5Ftoken=q'), true)).toBe('q');
+    expect(extractCredential({}, { a: '1', access_token: 'q' }, true)).toBe('q');
+    expect(extractCredential({}, new URLSearchParams('ACCESS_TOKEN=q&token=r&api_key=s'), true)).toBeUndefined();
+    expect(extractCredential({}, new URLSearchParams('access_token=&access_token=q'), true)).toBeUndefined();
+    expect(extractCredential({ 'x-api-key': 'k1' }, new URLSearchParams('access_token=q'), true)).toBe('k1');
   });
 
   it('tells JWTs from API keys', () => {

@@ -4,6 +4,9 @@ import { looksLikeJwt } from './credentials';
 import { InvalidTokenError, JwtVerifier } from './jwt-verifier';
 import { Principal } from './principal';
 
+/** What a client is told, on every transport, when it presents a key past its `expires_at`. */
+export const API_KEY_EXPIRED = 'API key expired';
+
 /** One answer to "who is this?" for HTTP requests, WebSocket upgrades and socket handshakes. */
 @Injectable()
 export class Authenticator {
@@ -23,8 +26,9 @@ export class Authenticator {
         throw err;
       }
     }
-    const principal = await this.keys.principalForToken(token);
-    if (!principal) throw new UnauthorizedException('Invalid credential: unknown or revoked API key');
-    return principal;
+    const found = await this.keys.lookup(token);
+    if (found.status === 'expired') throw new UnauthorizedException(API_KEY_EXPIRED);
+    if (found.status === 'unknown') throw new UnauthorizedException('Invalid credential: unknown or revoked API key');
+    return found.principal;
   }
 }

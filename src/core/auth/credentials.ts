@@ -1,6 +1,22 @@
 import type { IncomingHttpHeaders } from 'node:http';
 
 /**
+ * The query parameter that may carry a credential (SPEC "Credentials and tenancy"): browsers
+ * cannot set headers on a WebSocket. Names are compared after decoding, as URLSearchParams and
+ * Socket.IO hand them over, so `access%5Ftoken` is this parameter too.
+ */
+export const CREDENTIAL_QUERY_PARAM = 'access_token';
+
+/**
+ * Whether a query parameter, by its decoded name, carries a credential Herald accepts. The
+ * extractor below takes credentials only from such parameters, and the log redactor hides
+ * every one of them (and a few more that look like secrets), so the two cannot drift apart.
+ */
+export function isCredentialQueryParam(decodedName: string): boolean {
+  return decodedName === CREDENTIAL_QUERY_PARAM;
+}
+
+/**
  * Pulls the credential out of a request: `Authorization: Bearer`, `X-Api-Key`, or — only for
  * WebSocket upgrades and socket handshakes, where browsers cannot set headers — `access_token`.
  */
@@ -17,8 +33,11 @@ export function extractCredential(
   const apiKey = headers['x-api-key'];
   if (typeof apiKey === 'string' && apiKey.trim()) return apiKey.trim();
   if (allowQueryToken && query) {
-    const value = query instanceof URLSearchParams ? query.get('access_token') : query['access_token'];
-    if (typeof value === 'string' && value.trim()) return value.trim();
+    const entries = query instanceof URLSearchParams ? query.entries() : Object.entries(query);
+    for (const [name, value] of entries) {
+      if (!isCredentialQueryParam(name)) continue;
+      return typeof value === 'string' && value.trim() ? value.trim() : undefined;
+    }
   }
   return undefined;
 }

@@ -54,6 +54,41 @@ describe('JwtVerifier', () => {
     expect(await reason(verifier().verify(token))).toBe('token has expired');
   });
 
+  describe('lifetime', () => {
+    const now = () => Math.floor(Date.now() / 1000);
+    /** Signs exactly the given registered claims: no `iat` or `exp` unless asked for. */
+    const raw = (times: { iat?: number; exp?: number }) =>
+      new SignJWT({ sub: 'u', org: 'o', ...times }).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(SECRET));
+
+    it('requires an exp claim', async () => {
+      expect(await reason(verifier().verify(await raw({ iat: now() })))).toBe('token is missing the "exp" claim; Herald accepts only expiring tokens');
+      expect(await reason(verifier().verify(await raw({})))).toContain('"exp"');
+    });
+
+    it('accepts up to AUTH_JWT_MAX_LIFETIME (24h by default) and refuses longer', async () => {
+      const iat = now();
+      await expect(verifier().verify(await raw({ iat, exp: iat + 24 * 3600 }))).resolves.toMatchObject({ user_id: 'u' });
+      expect(await reason(verifier().verify(await raw({ iat, exp: iat + 24 * 3600 + 1 })))).toBe(
+        'token lifetime (exp - iat) of 86401 s exceeds the maximum of 86400 s',
+      );
+      const short = verifier({ AUTH_JWT_MAX_LIFETIME: '1h' });
+      await expect(short.verify(await raw({ iat, exp: iat + 1800 }))).resolves.toMatchObject({ user_id: 'u' });
+      expect(await reason(short.verify(await raw({ iat, exp: iat + 7200 })))).toContain('exceeds the maximum of 3600 s');
+    });
+
+    it('counts from now when iat is absent or in the future', async () => {
+      await expect(verifier().verify(await raw({ exp: now() + 600 }))).resolves.toMatchObject({ user_id: 'u' });
+      expect(await reason(verifier().verify(await raw({ exp: now() + 365 * 86400 })))).toContain('exceeds the maximum');
+      const future = now() + 10 * 365 * 86400;
+      expect(await reason(verifier().verify(await raw({ iat: future, exp: future + 60 })))).toContain('exceeds the maximum');
+    });
+
+    it('does not judge the lifetime of a token whose signature is bad', async () => {
+      const forged = await new SignJWT({ sub: 'u', org: 'o' }).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode('x'.repeat(40)));
+      expect(await reason(verifier().verify(forged))).toBe('token signature is invalid');
+    });
+  });
+
   it('rejects a token signed with another secret', async () => {
     const token = await sign({ sub: 'u', org: 'o' }, { secret: 'another-secret-that-is-also-32-bytes-long' });
     expect(await reason(verifier().verify(token))).toBe('token signature is invalid');

@@ -39,7 +39,24 @@ export class JwtVerifier {
     } catch (err) {
       throw new InvalidTokenError(describeJoseError(err));
     }
+    checkLifetime(payload, this.config.auth.jwtMaxLifetimeMs);
     return principalFromClaims(payload);
+  }
+}
+
+/**
+ * A bearer token outlives any revocation Herald could do, so it must expire, and soon: `exp` is
+ * required and at most `maxLifetimeMs` (AUTH_JWT_MAX_LIFETIME) after `iat`. Without `iat`, or
+ * with one in the future, the lifetime is counted from now, so a far-future `iat` buys nothing.
+ */
+export function checkLifetime(claims: JWTPayload, maxLifetimeMs: number, nowMs = Date.now()): void {
+  if (claims.exp === undefined) throw new InvalidTokenError('token is missing the "exp" claim; Herald accepts only expiring tokens');
+  const now = Math.floor(nowMs / 1000);
+  const issuedAt = typeof claims.iat === 'number' ? Math.min(claims.iat, now) : now;
+  const lifetime = claims.exp - issuedAt;
+  const max = Math.floor(maxLifetimeMs / 1000);
+  if (lifetime > max) {
+    throw new InvalidTokenError(`token lifetime (exp - iat) of ${lifetime} s exceeds the maximum of ${max} s`);
   }
 }
 

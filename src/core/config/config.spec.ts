@@ -35,6 +35,13 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ REPLAY_CONCURRENCY: '0' })).toThrow(/REPLAY_CONCURRENCY must be an integer from 1 to 1000/);
   });
 
+  it('caps JWT lifetimes at AUTH_JWT_MAX_LIFETIME, 24h by default', () => {
+    expect(loadConfig({}).auth.jwtMaxLifetimeMs).toBe(24 * 3_600_000);
+    expect(loadConfig({ AUTH_JWT_MAX_LIFETIME: '15m' }).auth.jwtMaxLifetimeMs).toBe(15 * 60_000);
+    expect(() => loadConfig({ AUTH_JWT_MAX_LIFETIME: 'forever' })).toThrow(/AUTH_JWT_MAX_LIFETIME must be a duration/);
+    expect(() => loadConfig({ AUTH_JWT_MAX_LIFETIME: '0s' })).toThrow(/AUTH_JWT_MAX_LIFETIME must be a duration/);
+  });
+
   it('derives the public WebSocket URL from the public base URL', () => {
     expect(loadConfig({ PUBLIC_BASE_URL: 'https://herald.example.com/' }).publicWsUrl).toBe('wss://herald.example.com');
   });

@@ -21,6 +21,8 @@ export interface AuthConfig {
   jwksUrl?: string;
   jwtIssuer?: string;
   jwtAudience?: string;
+  /** Longest accepted JWT lifetime (`exp` - `iat`, or `exp` - now without `iat`); longer tokens are refused. */
+  jwtMaxLifetimeMs: number;
   bootstrapKey?: string;
 }
 
@@ -244,6 +246,7 @@ export function loadConfig(env: Env): AppConfig {
       jwksUrl: url(env, 'AUTH_JWKS_URL', ['http', 'https']),
       jwtIssuer: str(env, 'AUTH_JWT_ISSUER'),
       jwtAudience: str(env, 'AUTH_JWT_AUDIENCE'),
+      jwtMaxLifetimeMs: duration(env, 'AUTH_JWT_MAX_LIFETIME', '24h', 1000),
       bootstrapKey,
     },
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),

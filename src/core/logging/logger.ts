@@ -3,13 +3,46 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import pino, { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
+import { isCredentialQueryParam } from '../auth/credentials';
 import type { LogLevel } from '../config';
 
-const SECRET_QUERY_PARAMS = /([?&](?:access_token|token|api_key)=)[^&]*/gi;
+/**
+ * Names that look like secrets even though Herald never reads a credential from them, compared
+ * in letters and digits only, so `Access-Token`, `?access_token` and `api_key[]` count too.
+ */
+const SECRET_LOOKING_PARAMS = new Set(['accesstoken', 'token', 'apikey', 'key', 'xapikey', 'authorization']);
 
-/** Strip credentials that browsers may carry in a query string before a URL is logged. */
+/** A query parameter name as URLSearchParams (and so Socket.IO) decodes it: `+` is a space, `%XX` a byte. */
+function decodedParamName(raw: string): string {
+  for (const name of new URLSearchParams(`&${raw}`).keys()) return name;
+  return '';
+}
+
+/** Whether a logged URL must hide this parameter's value: every credential parameter, and secret-looking ones. */
+export function isSecretQueryParam(decodedName: string): boolean {
+  return isCredentialQueryParam(decodedName) || SECRET_LOOKING_PARAMS.has(decodedName.toLowerCase().replace(/[^a-z0-9]/g, ''));
+}
+
+/**
+ * Strips credentials that browsers may carry in a query string before a URL is logged. Parameters
+ * are judged by their decoded name, the way the credential extractor reads them, so spelling the
+ * name `access%5Ftoken` (or `%61ccess_token`) does not get a token into the log.
+ */
 export function redactUrlQuery(url: string | undefined): string | undefined {
-  return url?.replace(SECRET_QUERY_PARAMS, '$1[redacted]');
+  const start = url?.indexOf('?') ?? -1;
+  if (url === undefined || start < 0) return url;
+  // Split on `#` and `;` too: a fragment or a `;`-separated pair is no credential to Herald, but
+  // whoever sent one meant it as a parameter, and over-redacting costs nothing.
+  const query = url
+    .slice(start + 1)
+    .split(/([&#;])/)
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      const name = eq < 0 ? pair : pair.slice(0, eq);
+      return eq >= 0 && isSecretQueryParam(decodedParamName(name)) ? `${name}=[redacted]` : pair;
+    })
+    .join('');
+  return `${url.slice(0, start)}?${query}`;
 }
 
 export function createLogger(level: LogLevel): Logger {

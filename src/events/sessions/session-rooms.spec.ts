@@ -1,5 +1,5 @@
 import type { StoredEvent } from '../../core/event-log/event.types';
-import { parseSessionRoom, roomForEvent, sessionRoom } from './session-rooms';
+import { isSocketSessionId, parseSessionRoom, roomForEvent, sessionRoom } from './session-rooms';
 
 const follow: StoredEvent = {
   seq: 1,
@@ -32,6 +32,13 @@ describe('session rooms', () => {
     expect(roomForEvent(follow, ['channelId'])).toBe(sessionRoom('org_1', { type: 'channel.follow', version: '1', condition: { channelId: '9b7f3c2a-2f41' } }));
     expect(roomForEvent({ ...follow, channel_id: null }, ['channelId'])).toBeUndefined();
     expect(roomForEvent({ ...follow, data: { region: 'eu' } }, ['region'])).toContain('region=eu');
+  });
+
+  it('tells a Socket.IO socket id from a room name', () => {
+    expect(isSocketSessionId('mO2rT1xq9bYk3LzA_7-c')).toBe(true);
+    for (const id of ['org:org_1', sessionRoom('o', { type: 't', version: '1', condition: {} }), 'mO2rT1xq9bYk3LzA_7-', 'mO2rT1xq9bYk3LzA_7-cd', 'mO2rT1xq9bYk3LzA_7+c', '', 42]) {
+      expect(isSocketSessionId(id)).toBe(false);
+    }
   });
 
   it('ignores rooms that are not subscriptions', () => {

@@ -7,6 +7,17 @@ import type { StoredEvent } from '../../core/event-log/event.types';
  */
 const PREFIX = 'sub:';
 
+/**
+ * A Socket.IO session id (`socket.id`, engine.io's base64id): 20 characters of the URL-safe
+ * base64 alphabet. The id is also the name of the socket's own room, so anything else a client
+ * sends as a `sessionId` (`org:…`, `sub:…`) would name some other room of the cluster.
+ */
+const SOCKET_SESSION_ID = /^[A-Za-z0-9_-]{20}$/;
+
+export function isSocketSessionId(value: unknown): value is string {
+  return typeof value === 'string' && SOCKET_SESSION_ID.test(value);
+}
+
 export interface SessionSubscription {
   type: string;
   version: string;

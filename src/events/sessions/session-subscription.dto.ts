@@ -1,5 +1,19 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsObject, IsOptional, IsString, Length, Matches } from 'class-validator';
+import { IsObject, IsOptional, IsString, Length, Matches, ValidateBy } from 'class-validator';
+
+/**
+ * Presence and type only, with one field error either way; whether it is a session id at all
+ * is the service's question, answered like an unknown session (seed 004's 400).
+ */
+function IsSessionIdField(): PropertyDecorator {
+  return ValidateBy({
+    name: 'isSessionIdField',
+    validator: {
+      validate: (value: unknown) => typeof value === 'string' && value.length > 0,
+      defaultMessage: (args) => (args?.value === undefined || args.value === null || args.value === '' ? 'sessionId is required' : 'sessionId must be a string'),
+    },
+  });
+}
 
 export class SessionSubscriptionDto {
   @ApiProperty({ example: 'channel.follow', description: 'Event type to subscribe to (GET /api/v1/event-types).' })
@@ -13,9 +27,14 @@ export class SessionSubscriptionDto {
   @Matches(/^\d{1,4}$/, { message: 'version must be a numeric string such as "1"' })
   version?: string;
 
-  @ApiProperty({ example: 'SOCKET_SESSION_ID', description: 'Socket session id (the Socket.IO `socket.id`) that should join the subscription room.' })
-  @IsString()
-  @Length(1, 64)
+  @ApiProperty({
+    example: 'mO2rT1xq9bYk3LzA_7-c',
+    pattern: '^[A-Za-z0-9_-]{20}$',
+    description:
+      'Socket session id (the Socket.IO `socket.id`, 20 characters of A-Z, a-z, 0-9, _ and -) that should join the subscription room. ' +
+      'Anything else is answered like an unknown session: 400.',
+  })
+  @IsSessionIdField()
   sessionId: string;
 
   @ApiProperty({

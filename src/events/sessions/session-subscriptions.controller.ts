@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, UseFilters } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiBody, ApiForbiddenResponse, ApiOkResponse, ApiOperation, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { ApiBadRequestResponse, ApiBody, ApiForbiddenResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import { Authenticated, CurrentPrincipal } from '../../core/auth/decorators';
 import type { Principal } from '../../core/auth/principal';
 import { Seed004ExceptionFilter } from '../../core/http/filters/envelope-exception.filter';
@@ -9,7 +9,8 @@ import { SessionSubscriptionsService } from './session-subscriptions.service';
 const EXAMPLE = {
   type: 'channel.follow',
   version: '1',
-  sessionId: 'SOCKET_SESSION_ID',
+  // The seed writes SOCKET_SESSION_ID; a real one is a Socket.IO socket.id, 20 characters.
+  sessionId: 'mO2rT1xq9bYk3LzA_7-c',
   condition: { channelId: '9b7f3c2a-2f41-4f5e-9f54-6c1d8a2b7e90' },
 };
 
@@ -26,6 +27,11 @@ export class SessionSubscriptionsController {
 
   @Get(':sessionId/subscriptions')
   @ApiOperation({ summary: 'Get Events Subscriptions', description: 'Lists active event subscriptions for a socket session.' })
+  @ApiParam({
+    name: 'sessionId',
+    example: EXAMPLE.sessionId,
+    description: 'The Socket.IO socket.id (20 characters of A-Z, a-z, 0-9, _ and -); anything else is an unknown session (400).',
+  })
   @ApiOkResponse({ type: SessionSubscriptionListDto, schema: { example: { success: true, message: 'success', data: [{ type: 'channel.follow', version: '1', condition: EXAMPLE.condition }] } } })
   async list(@CurrentPrincipal() caller: Principal, @Param('sessionId') sessionId: string): Promise<SessionSubscriptionListDto> {
     return { success: true, message: 'success', data: await this.sessions.list(caller, sessionId) };

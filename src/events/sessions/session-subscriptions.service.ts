@@ -4,8 +4,16 @@ import { RouterRegistry } from '../../core/bus/router-registry';
 import { EventCatalog, type EventTypeDefinition } from '../../core/event-log/event-catalog';
 import { RealtimeService, type RemoteSession } from '../../core/gateway/realtime.service';
 import { ValidationFailedException } from '../../core/http/errors';
-import { parseSessionRoom, roomForEvent, sessionRoom, type SessionSubscription } from './session-rooms';
+import { isSocketSessionId, parseSessionRoom, roomForEvent, sessionRoom, type SessionSubscription } from './session-rooms';
 import type { SessionSubscriptionDto, SessionSubscriptionItemDto } from './session-subscription.dto';
+
+/** Seed 004's 400 for a session that does not exist, is another organisation's, or is no session id at all. */
+export class UnknownSessionException extends BadRequestException {
+  constructor(sessionId: string) {
+    // Echoed so a client can see what it sent, but not at any length: a path parameter is unbounded.
+    super(`Unknown session ${sessionId.length > 64 ? `${sessionId.slice(0, 64)}…` : sessionId}`);
+  }
+}
 
 /**
  * Seed 004: a Socket.IO session joins the room of (type, version, condition) wherever in the
@@ -93,10 +101,13 @@ export class SessionSubscriptionsService implements OnApplicationBootstrap {
   }
 
   private async ownedSession(caller: Principal, sessionId: string): Promise<RemoteSession> {
+    // The id is looked up as a room: one of another shape (`org:…`, `sub:…`) would name someone
+    // else's room and cost a cluster-wide fetch, so it is refused first, as no session at all.
+    if (!isSocketSessionId(sessionId)) throw new UnknownSessionException(sessionId);
     const session = await this.realtime.findSession(sessionId);
     // Another organisation's session is reported exactly like one that does not exist.
     if (!session || session.principal.organisation_id !== caller.organisation_id) {
-      throw new BadRequestException(`Unknown session ${sessionId}`);
+      throw new UnknownSessionException(sessionId);
     }
     if (caller.kind === 'user' && session.principal.user_id !== caller.user_id) {
       throw new ForbiddenException(`Session ${sessionId} belongs to another user`);

@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, ArrayUnique, IsArray, IsIn, IsOptional, IsString, Length, Matches, ValidateIf } from 'class-validator';
+import { IsFutureDateTime } from '../key-expiry';
 import { SCOPES } from '../principal';
 
 const REF = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -41,6 +42,19 @@ export class CreateApiKeyDto {
   @IsString()
   @Length(1, 200)
   name?: string;
+
+  @ApiPropertyOptional({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    example: '2030-01-31T00:00:00Z',
+    description:
+      'When the key stops working (RFC 3339 date-time with a time zone; must be in the future). From then on it is refused ' +
+      'with 401 "API key expired" on every transport. Omit, or send null, for a key that does not expire.',
+  })
+  @IsOptional()
+  @IsFutureDateTime()
+  expires_at?: string | null;
 }
 
 export class ApiKeyDto {
@@ -54,6 +68,23 @@ export class ApiKeyDto {
   @ApiProperty({ description: 'The key may manage keys of every organisation.' }) operator: boolean;
   @ApiProperty({ example: 'hrld_Ab3', description: 'The first characters of the token.' }) token_hint: string;
   @ApiProperty({ example: '2026-03-26T08:00:00.000Z' }) created_at: string;
+  @ApiProperty({
+    nullable: true,
+    example: 'key_01jd3m7k2q8w6t5v4x3y2z1a0c',
+    description:
+      'Who created the key: the id of the API key that created it, `jwt:<sub>` (user token) or `jwt:<org>` (app token) for a ' +
+      'JWT, or `operator` for keys made outside the API (the bootstrap operator key, `npm run key:create`). Null for a key made ' +
+      'before this was recorded by an app JWT or the command line.',
+  })
+  created_by: string | null;
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    example: '2030-01-31T00:00:00.000Z',
+    description: 'When the key stops working (UTC); null if it does not expire.',
+  })
+  expires_at: string | null;
   @ApiProperty({ nullable: true, example: null }) revoked_at: string | null;
 }
 

@@ -7,6 +7,7 @@ import { WorkspaceSubscriptions1763900500000 } from './1763900500000-workspace-s
 import { ClaimSubscriptionVisibility1763900600000 } from './1763900600000-claim-subscription-visibility';
 import { WebhookClaimFairness1763900700000 } from './1763900700000-webhook-claim-fairness';
 import { WorkspaceSubscriptionOwners1763900800000 } from './1763900800000-workspace-subscription-owners';
+import { ApiKeyExpiry1763900900000 } from './1763900900000-api-key-expiry';
 
 /** Every migration, oldest first. New ones are appended here. */
 export const MIGRATIONS = [
@@ -19,4 +20,5 @@ export const MIGRATIONS = [
   ClaimSubscriptionVisibility1763900600000,
   WebhookClaimFairness1763900700000,
   WorkspaceSubscriptionOwners1763900800000,
+  ApiKeyExpiry1763900900000,
 ];
