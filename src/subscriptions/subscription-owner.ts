@@ -17,6 +17,8 @@ export interface SubscriptionOwner {
   org_wide: boolean;
   /** Held `events:read` (the transport rule): without it nothing is delivered. */
   can_read: boolean;
+  /** When `key_id` expires, where the live cache loaded it (an expiry sends no message to hear). */
+  key_expires_at?: string | null;
 }
 
 /** An owner nobody recorded: what rows saved before the owner columns existed read as. */
@@ -34,7 +36,8 @@ export function ownerOf(principal: Principal): SubscriptionOwner {
 }
 
 /** The read rule applied with what was recorded at save time (revocation is checked where the owner is loaded). */
-export function ownerReads(owner: SubscriptionOwner, event: Pick<StoredEvent, 'user_id'>): boolean {
+export function ownerReads(owner: SubscriptionOwner, event: Pick<StoredEvent, 'user_id'>, now = Date.now()): boolean {
+  if (owner.key_expires_at && Date.parse(owner.key_expires_at) <= now) return false;
   return owner.kind !== null && owner.can_read && readsEvent({ orgWide: owner.org_wide, user_id: owner.user_id }, event);
 }
 
@@ -52,7 +55,7 @@ export function ownerIssue(owner: SubscriptionOwner, ownerKeyRevoked: boolean): 
   if (owner.kind === null) {
     return 'Saved before Herald recorded who owns a subscription: it delivers nothing until a credential saves it again (POST /api/v1/subscriptions/:id)';
   }
-  if (ownerKeyRevoked) return 'The API key that saved this subscription was revoked: it delivers nothing until another credential saves it again';
+  if (ownerKeyRevoked) return 'The API key that saved this subscription was revoked or has expired: it delivers nothing until another credential saves it again';
   if (!owner.can_read) return 'The credential that saved this subscription lacks events:read: it delivers nothing until a credential with events:read saves it again';
   return undefined;
 }

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { Database } from '../core/database/database.service';
 import { Sql } from '../core/database/sql';
+import { isoNow } from '../core/http/time';
 import { parseResource, parseTrigger, type Resource, type Rule } from './subscription-rules';
 import type { SubscriptionOwner } from './subscription-owner';
 
@@ -36,11 +37,14 @@ const COLUMNS =
   'id, organisation_id, workspace_id, template, rules, resources, actions, meta, state, issue, rate_limit, created_at, updated_at, owner_kind, owner_user_id, owner_key_id, owner_org_wide, owner_can_read';
 
 /**
- * The owner's API key (if one saved it) still authenticates. Checked in SQL wherever
- * subscriptions are loaded to deliver, so a revocation stops the durable path at its next
- * batch with no message to lose; the live cache also drops them when the revocation is heard.
+ * The owner's API key (if one saved it) still authenticates: not revoked, not expired at `now`
+ * (a placeholder, taken where this text stands). Checked in SQL wherever subscriptions are loaded
+ * to deliver, so a revocation stops the durable path at its next batch with no message to lose;
+ * the live cache also drops them when the revocation is heard, and checks expiry per event.
  */
-const OWNER_KEY_LIVE = `(s.owner_key_id IS NULL OR EXISTS (SELECT 1 FROM api_keys k WHERE k.id = s.owner_key_id AND k.revoked_at IS NULL))`;
+function ownerKeyLive(now: string): string {
+  return `(s.owner_key_id IS NULL OR EXISTS (SELECT 1 FROM api_keys k WHERE k.id = s.owner_key_id AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > ${now})))`;
+}
 
 function fromRow(row: Record<string, unknown>): SubscriptionRecord {
   return {
@@ -156,9 +160,17 @@ export class SubscriptionStore {
       const rows = await sql.run(
         m,
         `SELECT ${selectColumns('s')} FROM workspace_subscriptions s
-         WHERE s.actions LIKE ${sql.p('%"socket"%')} AND s.owner_can_read = ${sql.p(true)} AND ${OWNER_KEY_LIVE}${id ? ` AND s.id = ${sql.p(id)}` : ''}`,
+         WHERE s.actions LIKE ${sql.p('%"socket"%')} AND s.owner_can_read = ${sql.p(true)} AND ${ownerKeyLive(sql.p(isoNow()))}${id ? ` AND s.id = ${sql.p(id)}` : ''}`,
       );
-      return rows.map(fromRow);
+      const records = rows.map(fromRow);
+      const keyIds = [...new Set(records.flatMap((r) => (r.owner.key_id ? [r.owner.key_id] : [])))];
+      if (keyIds.length) {
+        const keys = this.sql();
+        const expiries = await keys.run<{ id: string; expires_at: string | null }>(m, `SELECT id, expires_at FROM api_keys WHERE id IN (${keys.list(keyIds)})`);
+        const byKey = new Map(expiries.map((k) => [k.id, k.expires_at]));
+        for (const r of records) if (r.owner.key_id) r.owner.key_expires_at = byKey.get(r.owner.key_id) ?? null;
+      }
+      return records;
     });
   }
 
@@ -168,7 +180,8 @@ export class SubscriptionStore {
     if (!ids.length) return new Set();
     const live = await this.db.read(async (m) => {
       const sql = this.sql();
-      return sql.run<{ id: string }>(m, `SELECT id FROM api_keys WHERE id IN (${sql.list(ids)}) AND revoked_at IS NULL`);
+      const list = sql.list(ids);
+      return sql.run<{ id: string }>(m, `SELECT id FROM api_keys WHERE id IN (${list}) AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ${sql.p(isoNow())})`);
     });
     const alive = new Set(live.map((r) => r.id));
     return new Set(ids.filter((id) => !alive.has(id)));
@@ -195,6 +208,7 @@ export class SubscriptionStore {
     const sql = this.sql();
     // Placeholders are taken in text order (SQLite's `?` is positional).
     const canRead = sql.p(true);
+    const keyLive = ownerKeyLive(sql.p(isoNow()));
     const orgs = sql.list(organisationIds);
     const triggers = sql.list(types);
     const resources = [...idsByKind]
@@ -203,7 +217,7 @@ export class SubscriptionStore {
     const rows = await sql.run(
       m,
       `SELECT ${selectColumns('s')} FROM workspace_subscriptions s
-       WHERE s.state <> 'off' AND s.owner_can_read = ${canRead} AND ${OWNER_KEY_LIVE} AND s.id IN (
+       WHERE s.state <> 'off' AND s.owner_can_read = ${canRead} AND ${keyLive} AND s.id IN (
          SELECT t.subscription_id FROM workspace_subscription_triggers t
          WHERE t.organisation_id IN (${orgs}) AND t.trigger_type IN (${triggers}) AND (${resources}))`,
     );

@@ -208,6 +208,39 @@ describe('workspace subscriptions: authorization inside an organisation', () => 
       expect(view.body).toMatchObject({ state: 'blocked', issue: expect.stringContaining('revoked') });
     });
 
+    it('the owner’s API key expiring stops its subscription, by webhook and by socket, with no message to hear', async () => {
+      const tm = await team();
+      const hooks = await receiver();
+      const expiring = await keyWithId({
+        kind: 'user',
+        user_id: tm.ids.alice,
+        scopes: ['subscriptions:write', 'events:read'],
+        workspace_ids: [tm.ws],
+        expires_at: new Date(Date.now() + 3000).toISOString(),
+      });
+      const watcher = await watch(tm.watcher, 'desk-x');
+      const seen = record(watcher, 'claim_approved', 'comment_added');
+      const sub = await save(expiring.token, {
+        rules: [{ trigger: 'claim_approved', conditions: {} }],
+        resources: [`users/${tm.ids.alice}`],
+        actions: [{ type: 'webhook', url: hooks.url }, { type: 'socket', room: 'desk-x' }],
+      });
+      expect(sub.status).toBe(201);
+      await save(tm.app, { rules: [{ trigger: 'comment_added', conditions: {} }], resources: ['claims/*'], actions: [{ type: 'socket', room: 'desk-x' }] });
+      const before = await untilLive(seen, { type: 'claim_approved', user_id: tm.ids.alice, claim_id: 'clm_x' });
+      await waitFor('a delivery before the expiry', () => bodyIds(hooks).some((id) => before.includes(id)));
+
+      await waitFor('the key to expire', async () => (await request(t.url).get('/api/v1/events').set('X-Api-Key', expiring.token)).status === 401, 10_000);
+      const after = await emit({ type: 'claim_approved', user_id: tm.ids.alice, claim_id: 'clm_x' });
+      const sentinel = await emit({ type: 'comment_added', claim_id: 'clm_xs' });
+      await waitFor('the sentinel over the socket', () => ids(seen).includes(sentinel.id));
+      expect(ids(seen)).not.toContain(after.id);
+      await dispatchedThrough(t.url, sentinel.seq);
+      expect(bodyIds(hooks)).not.toContain(after.id);
+      const view = await request(t.url).get(`${V1}/${sub.body.id}`).set('X-Api-Key', tm.app);
+      expect(view.body).toMatchObject({ state: 'blocked', issue: expect.stringContaining('expired') });
+    });
+
     it('a replace records the replacing credential as owner: an app’s subscription replaced by a plain user narrows to that user', async () => {
       const tm = await team();
       const hooks = await receiver();
