@@ -203,8 +203,18 @@ describe('seed 004: socket session event subscriptions', () => {
     expect(stillOne.body.data).toHaveLength(1);
   });
 
-  it('an app token may subscribe sessions of its organisation to types that accept app tokens', async () => {
-    const socket = await connectSocket(t.url, alice);
+  it('an app token may subscribe sessions of its organisation to types that accept app tokens, if the socket may read what the room carries', async () => {
+    // A room without a condition carries the whole organisation: not for a plain user's socket.
+    const plain = await connectSocket(t.url, alice);
+    sockets.push(plain);
+    const refused = await request(t.url)
+      .post('/v1/events/subscriptions')
+      .set('X-Api-Key', appReader)
+      .send({ type: 'claim_approved', sessionId: plain.id, condition: {} });
+    expect(refused.status).toBe(403);
+    expect(refused.body.message).toContain('was opened with a credential');
+
+    const socket = await connectSocket(t.url, appReader);
     sockets.push(socket);
     const res = await request(t.url)
       .post('/v1/events/subscriptions')

@@ -88,6 +88,19 @@ describe('authorization inside an organisation: scopes on every transport, one p
       expect(seen.map((s) => s.event)).toEqual(['channel.follow']);
     });
 
+    it('a session room (004) needs users.read on the socket’s own credential, not only on the caller’s', async () => {
+      const eventsOnly = await mintKey(t, { org: ORG, user: 'usr_ev', scopes: ['events:read'] });
+      const socket = await connectSocket(t.url, eventsOnly);
+      sockets.push(socket);
+      const sameUser = await mintKey(t, { org: ORG, user: 'usr_ev', scopes: ['users.read'] });
+      const joined = await request(t.url)
+        .post('/api/v1/events/subscriptions')
+        .set('Authorization', `Bearer ${sameUser}`)
+        .send({ type: 'channel.follow', version: '1', sessionId: socket.id, condition: { channelId: 'chan_scopes' } });
+      expect(joined.status).toBe(403);
+      expect(joined.body.message).toContain('users.read');
+    });
+
     it('the same user with events:read receives its events on Socket.IO and raw WebSocket', async () => {
       const reader = await mintKey(t, { org: ORG, user: 'usr_sess', scopes: ['events:read'] });
       const socket = await connectSocket(t.url, reader);

@@ -79,6 +79,14 @@ export class SessionSubscriptionsService implements OnApplicationBootstrap {
       throw new ForbiddenException(`${dto.type} streams the whole organisation; it needs an app token or claims:read:org`);
     }
     const session = await this.ownedSession(caller, dto.sessionId);
+    // The room's events reach the session's socket, so the socket's own credential must hold
+    // what the caller's must: an app may not put them in front of a socket that may not read them.
+    if (!hasScope(session.principal, definition.scope)) {
+      throw new ForbiddenException(`Session ${dto.sessionId} was opened with a credential without ${definition.scope}`);
+    }
+    if (!definition.conditions.length && !seesWholeOrganisation(session.principal)) {
+      throw new ForbiddenException(`Session ${dto.sessionId} was opened with a credential that may not read the whole organisation`);
+    }
     return { subscription: { type: dto.type, version, condition }, session };
   }
 
