@@ -1,7 +1,7 @@
 import type { Socket } from 'socket.io-client';
 import { mintKey, signJwt } from '../support/credentials';
 import { connectSocket } from '../support/sockets';
-import { startTestApp, TestApp } from '../support/test-app';
+import { startTestApp, TEST_JWT_SECRET, TestApp } from '../support/test-app';
 import { connectWs, UpgradeRefusal, WsConnection } from '../support/ws-client';
 import { envelopeProblem, familyOf, loadDocument, operationsOf, readBody } from './contract';
 
@@ -462,6 +462,145 @@ describe('authorization matrix', () => {
       expect(outcomes).toEqual([]);
     });
   }
+
+  /**
+   * Inside one organisation: the same read rule, transport rule and producer rule on every path,
+   * tried as a plain user (no claims:read:org), another user, a credential missing the scope and
+   * a credential whose role was taken away. Each row returns what went wrong, or null.
+   */
+  describe('inside one organisation', () => {
+    const upgrade = (path: string, token: string) =>
+      connectWs(`${f.t.url}${path}`, { headers: { 'X-Api-Key': token } }).then(
+        (conn) => (conn.ws.close(), 101),
+        (err: UpgradeRefusal) => err.status,
+      );
+    const handshake = (nsp: string, token: string) =>
+      connectSocket(`${f.t.url}${nsp}`, token).then(
+        (s) => (s.close(), 'connected'),
+        (err: { data?: { code?: number } }) => err.data?.code ?? 'refused',
+      );
+    const INSIDE: { item: string; who: 'plain user' | 'other user' | 'missing scope' | 'revoked role'; check: () => Promise<unknown>; expect: unknown }[] = [
+      { item: 'Socket.IO without events:read or users.read', who: 'missing scope', check: () => handshake('', f.tokens.bareAppA!), expect: 403 },
+      { item: 'raw WebSocket (001) without events:read', who: 'missing scope', check: () => upgrade('/api/v1/ws/subscribe', f.tokens.bareUserA1!), expect: 403 },
+      {
+        item: "a channel's websocket_url without events:read",
+        who: 'missing scope',
+        check: async () => upgrade(`/channels/${await f.make.userChannel()}`, f.tokens.bareUserA1!),
+        expect: 403,
+      },
+      {
+        item: 'an organisation channel after claims:read:org is gone',
+        who: 'revoked role',
+        check: async () => {
+          const lead = await mintKey(f.t, { user: 'usr_a1', org: ORG_A, scopes: ['events:read', 'claims:read:org'] });
+          const res = await fetch(`${f.t.url}/api/v1/realtime-subscriptions/organisation`, {
+            method: 'POST',
+            headers: { 'x-api-key': lead, 'content-type': 'application/json' },
+            body: JSON.stringify({ organisation_id: ORG_A, user_id: 'usr_a1' }),
+          });
+          const channel = ((await res.json()) as { channel_id: string }).channel_id;
+          return [await upgrade(`/channels/${channel}`, f.tokens.userA1!), await handshake(`/channels/${channel}`, f.tokens.userA1!), await upgrade(`/channels/${channel}`, lead)];
+        },
+        expect: [403, 403, 101],
+      },
+      {
+        item: 'an approval notification for another user',
+        who: 'plain user',
+        check: async () => (await call(f, 'userA1', 'POST', { path: '/api/v1/approval-notifications', body: { claim_id: 'clm_matrix', new_status: 'approved', recipient_user_id: 'usr_a2' } })).status,
+        expect: 403,
+      },
+      {
+        item: 'an event about another user',
+        who: 'plain user',
+        check: async () => (await call(f, 'userA1', 'POST', { path: '/api/v1/events', body: { type: 'claim_approved', user_id: 'usr_a2', data: {} } })).status,
+        expect: 403,
+      },
+      {
+        item: 'a workspace subscription matching another user’s event',
+        who: 'plain user',
+        check: async () => {
+          const res = await call(f, 'userA1', 'POST', {
+            path: '/api/v2/subscriptions/test',
+            body: { draft: { rules: [{ trigger: 'claim_approved', conditions: {} }], resources: ['users/*'], actions: [{ type: 'socket' }] }, input: { type: 'claim_approved', user_id: 'usr_a2', data: {} } },
+          });
+          return [res.status, res.body.matched, res.body.rules?.[0]?.readable];
+        },
+        expect: [200, false, false],
+      },
+      {
+        item: 'the test endpoint: send on a subscription the caller does not own; preview never signs with the real secret',
+        who: 'other user',
+        check: async () => {
+          const member = await mintKey(f.t, { user: 'usr_a3', org: ORG_A, scopes: ALL, workspaces: ['ws_a'] });
+          const saved = await call(f, 'appA', 'POST', { path: '/api/v1/subscriptions', body: { ...workspaceSubscription, actions: [{ type: 'webhook', url: 'http://127.0.0.1:9/hook' }] } });
+          const sub = saved.body.id as string;
+          const res = (mode: string) =>
+            fetch(`${f.t.url}/api/v2/subscriptions/test`, {
+              method: 'POST',
+              headers: { 'x-api-key': member, 'content-type': 'application/json' },
+              body: JSON.stringify({ subscription: sub, mode, input: { type: 'claim_approved', data: {} } }),
+            });
+          const send = await res('send');
+          const preview = (await (await call(f, 'appA', 'POST', { path: '/api/v2/subscriptions/test', body: { subscription: sub, mode: 'preview', input: { type: 'claim_approved', data: {} } } })).body) as {
+            actions: { signed_with?: string }[];
+          };
+          return [send.status, preview.actions.map((a) => a.signed_with)];
+        },
+        expect: [403, ['throwaway_secret']],
+      },
+      {
+        item: 'webhook header values in a subscription view',
+        who: 'missing scope',
+        check: async () => {
+          const saved = await call(f, 'appA', 'POST', {
+            path: '/api/v1/subscriptions',
+            body: { ...workspaceSubscription, actions: [{ type: 'webhook', url: 'http://127.0.0.1:9/hook', headers: { authorization: 'Bearer partner-secret' } }] },
+          });
+          const view = await call(f, 'bareAppA', 'GET', { path: `/api/v1/subscriptions/${saved.body.id}` });
+          return [view.status, JSON.stringify(view.body).includes('partner-secret'), view.body.actions?.[0]?.headers?.authorization];
+        },
+        expect: [200, false, '********'],
+      },
+      {
+        item: 'a JWT without exp, and one living past AUTH_JWT_MAX_LIFETIME',
+        who: 'revoked role',
+        check: async () => {
+          const { SignJWT } = await import('jose');
+          const secret = new TextEncoder().encode(TEST_JWT_SECRET);
+          const claims = { sub: 'usr_a1', org: ORG_A, scope: ALL.join(' ') };
+          const noExp = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().sign(secret);
+          const longLived = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('30d').sign(secret);
+          const get = (token: string) => fetch(`${f.t.url}/api/v1/events`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.status);
+          return [await get(noExp), await get(longLived)];
+        },
+        expect: [401, 401],
+      },
+      {
+        item: 'an API key past its expires_at, on REST and on a socket',
+        who: 'revoked role',
+        check: async () => {
+          const res = await call(f, 'adminA', 'POST', { path: '/api/v1/api-keys', body: { kind: 'app', scopes: ['events:read'], expires_at: new Date(Date.now() + 1500).toISOString() } });
+          const token = res.body.token as string;
+          const before = (await fetch(`${f.t.url}/api/v1/events`, { headers: { 'x-api-key': token } })).status;
+          await new Promise((r) => setTimeout(r, 1600));
+          const after = (await fetch(`${f.t.url}/api/v1/events`, { headers: { 'x-api-key': token } })).status;
+          return [res.status, before, after, await handshake('', token)];
+        },
+        expect: [201, 200, 401, 401],
+      },
+      {
+        item: 'a seed-004 sessionId that is not a socket id',
+        who: 'plain user',
+        check: async () => (await call(f, 'userA1', 'GET', { path: `/api/v1/events/${encodeURIComponent('org:org_matrix_a')}/subscriptions` })).status,
+        expect: 400,
+      },
+    ];
+    for (const row of INSIDE) {
+      it(`${row.who}: ${row.item}`, async () => {
+        expect({ item: row.item, outcome: await row.check() }).toEqual({ item: row.item, outcome: row.expect });
+      });
+    }
+  });
 
   it('the upgrade and the Socket.IO handshake refuse missing, bad and revoked credentials', async () => {
     for (const cred of UNAUTHENTICATED) {
