@@ -61,5 +61,16 @@ describeCluster('cluster: seeds 001 and 004 across two nodes', () => {
     expect(res.body).toEqual({ client_id: welcome.client_id, user_id: 'usr_alice', event_types: ['comment_added'] });
     const unknown = await request(b.url).post('/api/v1/ws/unsubscribe').set('X-Api-Key', alice).send({ client_id: 'wsc_00000000000000000000000000', event_types: [] });
     expect(unknown.status).toBe(404);
+
+    // Its last type taken away on node B: it receives nothing, not everything, until it subscribes again.
+    const emptied = await request(b.url).post('/api/v1/ws/unsubscribe').set('X-Api-Key', alice).send({ client_id: welcome.client_id, event_types: ['comment_added'] });
+    expect(emptied.body.event_types).toEqual([]);
+    await conn.next((f) => f.type === 'subscriptions' && f.event_types.length === 0);
+    await publish(b.url, producer, { type: 'claim_rejected', user_id: 'usr_alice' });
+    conn.ws.send(JSON.stringify({ action: 'subscribe', event_types: ['comment_added'] }));
+    await conn.next((f) => f.type === 'subscriptions' && f.event_types.length === 1);
+    const sentinel = await publish(b.url, producer, { type: 'comment_added', user_id: 'usr_alice' });
+    await conn.next((f) => f.type === 'event' && f.event.id === sentinel.body.id);
+    expect(conn.frames.filter((f) => f.type === 'event').map((f) => f.event.type)).toEqual(['comment_added']);
   });
 });

@@ -1,4 +1,5 @@
 import request from 'supertest';
+import { EventCatalog } from '../../src/core/event-log/event-catalog';
 import { WsClientsService } from '../../src/events/ws/ws-clients.service';
 import { mintKey } from '../support/credentials';
 import { publish } from '../support/events';
@@ -151,6 +152,35 @@ describe('seed 001: raw WebSocket notifications', () => {
       const r = await publish(t.url, app, { type: 'claim_rejected', user_id: 'usr_alice' });
       await conn.next((f) => f.type === 'event' && f.event.id === r.body.id);
       expect(events(conn).map((e) => e.type)).toEqual(['claim_rejected']);
+    });
+
+    it('a client left with no types receives nothing, by REST or by frame, until it subscribes again; no types at connect means every type, written out', async () => {
+      const all = await connect(alice);
+      expect(all.frames[0].event_types.sort()).toEqual(t.app.get(EventCatalog).types().sort());
+
+      const viaRest = await connect(alice, '?event_types=claim_approved');
+      const viaFrame = await connect(alice, '?event_types=claim_approved');
+      const emptied = await request(t.url)
+        .post('/api/v1/ws/unsubscribe')
+        .set('Authorization', `Bearer ${alice}`)
+        .send({ client_id: viaRest.frames[0].client_id, event_types: ['claim_approved'], user_id: 'usr_alice' });
+      expect(emptied.body.event_types).toEqual([]);
+      send(viaFrame, { action: 'unsubscribe', event_types: ['claim_approved'] });
+      expect(await viaFrame.next((f) => f.type === 'subscriptions')).toEqual({ type: 'subscriptions', event_types: [] });
+      await viaRest.next((f) => f.type === 'subscriptions');
+
+      await publish(t.url, app, { type: 'claim_approved', user_id: 'usr_alice' });
+      await publish(t.url, app, { type: 'claim_rejected', user_id: 'usr_alice' });
+      // The sentinel: each subscribes to comment_added again; that event is the first to arrive.
+      for (const conn of [viaRest, viaFrame]) {
+        send(conn, { action: 'subscribe', event_types: ['comment_added'] });
+        await conn.next((f) => f.type === 'subscriptions' && f.event_types.length === 1);
+      }
+      const sentinel = await publish(t.url, app, { type: 'comment_added', user_id: 'usr_alice' });
+      for (const conn of [viaRest, viaFrame]) {
+        await conn.next((f) => f.type === 'event' && f.event.id === sentinel.body.id);
+        expect(events(conn).map((e) => e.type)).toEqual(['comment_added']);
+      }
     });
 
     it('403 for another user’s client, 404 for an unknown one or another organisation’s, 400 and 401 in the 001 body', async () => {

@@ -32,7 +32,7 @@ interface WsClient {
   principal: Principal;
   /** The read rule's view of `principal`, taken once at connect. */
   reader: ReturnType<typeof readerOf>;
-  /** Empty means every type. */
+  /** The types it receives, always explicit: empty means nothing until it subscribes again (SPEC 001). */
   eventTypes: Set<string>;
   lastSeen: number;
 }
@@ -95,7 +95,7 @@ export class WsClientsService implements OnApplicationBootstrap, BeforeApplicati
     return this.clients.size;
   }
 
-  /** Checks the requested types against the catalog; empty means all. */
+  /** Checks the requested types against the catalog. */
   validateTypes(types: string[]): string[] {
     const unknown = types.filter((t) => !this.catalog.has(t));
     if (unknown.length) throw new UnknownEventTypesError(`Unknown event type(s) ${unknown.join(', ')}. Known types: ${this.catalog.types().join(', ')}`);
@@ -116,7 +116,10 @@ export class WsClientsService implements OnApplicationBootstrap, BeforeApplicati
     }
     let eventTypes: string[];
     try {
-      eventTypes = this.validateTypes(url.searchParams.getAll('event_types').flatMap((v) => v.split(',')).map((s) => s.trim()).filter(Boolean));
+      const requested = this.validateTypes(url.searchParams.getAll('event_types').flatMap((v) => v.split(',')).map((s) => s.trim()).filter(Boolean));
+      // No event_types at connect means every type in the catalog, written out: taking some away
+      // later never widens back to "all".
+      eventTypes = requested.length ? requested : this.catalog.types();
     } catch (err) {
       return rejectUpgrade(socket, 400, errorBody(400, (err as Error).message, 'Bad Request', 'event_types'));
     }
@@ -177,10 +180,7 @@ export class WsClientsService implements OnApplicationBootstrap, BeforeApplicati
           return this.send(client, { type: 'error', code: 'unknown_event_types', message: (err as Error).message });
         }
         if (frame.action === 'subscribe') {
-          // Subscribing to nothing in particular means everything.
-          if (!types.length) client.eventTypes.clear();
-          else if (client.eventTypes.size) for (const t of types) client.eventTypes.add(t);
-          else client.eventTypes = new Set(types);
+          for (const t of types) client.eventTypes.add(t);
         } else {
           this.removeTypes(client, types);
         }
@@ -190,13 +190,11 @@ export class WsClientsService implements OnApplicationBootstrap, BeforeApplicati
   }
 
   private removeTypes(client: WsClient, types: string[]): void {
-    // "All types" is explicit once something is taken away from it.
-    if (!client.eventTypes.size) client.eventTypes = new Set(this.catalog.types());
     for (const t of types) client.eventTypes.delete(t);
   }
 
   private matches(client: WsClient, event: StoredEvent): boolean {
-    if (client.eventTypes.size && !client.eventTypes.has(event.type)) return false;
+    if (!client.eventTypes.has(event.type)) return false;
     return readsEvent(client.reader, event);
   }
 
