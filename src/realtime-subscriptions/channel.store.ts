@@ -65,8 +65,13 @@ export class ChannelStore {
     return new Sql(this.db.isPostgres);
   }
 
+  /**
+   * SPEC 000 status: connected while awaiting its first client since create or reconnect, or
+   * while any node reports a client attached (and has reported lately: a dead node's rows go
+   * stale); disconnected once the last client dropped, until a client attaches or a reconnect.
+   */
   private connectedExpr(sql: Sql): string {
-    return `(CASE WHEN EXISTS (SELECT 1 FROM realtime_channel_attachments a WHERE a.channel_id = c.channel_id AND a.clients > 0 AND a.seen_at > ${sql.p(
+    return `(CASE WHEN c.awaiting_client = ${sql.p(true)} OR EXISTS (SELECT 1 FROM realtime_channel_attachments a WHERE a.channel_id = c.channel_id AND a.clients > 0 AND a.seen_at > ${sql.p(
       toIso(Date.now() - ATTACHMENT_STALE_MS),
     )}) THEN 1 ELSE 0 END)`;
   }
@@ -76,7 +81,7 @@ export class ChannelStore {
       const sql = this.sql();
       await sql.run(
         m,
-        `INSERT INTO realtime_channels (channel_id, subscription_type, organisation_id, user_id, event_types, created_seq, cursor_seq, event_count, created_by, created_at)
+        `INSERT INTO realtime_channels (channel_id, subscription_type, organisation_id, user_id, event_types, created_seq, cursor_seq, event_count, created_by, created_at, awaiting_client)
          VALUES (${sql.list([
            channel.channel_id,
            channel.subscription_type,
@@ -88,6 +93,7 @@ export class ChannelStore {
            0,
            channel.created_by ?? null,
            channel.created_at,
+           true,
          ])})`,
       );
     });
@@ -149,7 +155,10 @@ export class ChannelStore {
   async markReconnected(organisationId: string, channelId: string, at: string): Promise<void> {
     await this.db.transaction(async (m) => {
       const sql = this.sql();
-      await sql.run(m, `UPDATE realtime_channels SET reconnected_at = ${sql.p(at)} WHERE organisation_id = ${sql.p(organisationId)} AND channel_id = ${sql.p(channelId)}`);
+      await sql.run(
+        m,
+        `UPDATE realtime_channels SET reconnected_at = ${sql.p(at)}, awaiting_client = ${sql.p(true)} WHERE organisation_id = ${sql.p(organisationId)} AND channel_id = ${sql.p(channelId)}`,
+      );
     });
   }
 
@@ -183,10 +192,22 @@ export class ChannelStore {
     }
   }
 
-  /** This node's attached-client counts; refreshed by the heartbeat so a dead node's rows go stale. */
+  /**
+   * This node's attached-client counts; refreshed by the heartbeat so a dead node's rows go stale.
+   * A channel with a client attached is no longer awaiting one: from now on it reads
+   * disconnected as soon as its last client drops.
+   */
   async saveAttachments(nodeId: string, counts: Map<string, number>): Promise<void> {
     await this.db.transaction(async (m) => {
       const now = isoNow();
+      const attached = [...counts].filter(([, clients]) => clients > 0).map(([channelId]) => channelId);
+      if (attached.length) {
+        const mark = this.sql();
+        await mark.run(
+          m,
+          `UPDATE realtime_channels SET awaiting_client = ${mark.p(false)} WHERE awaiting_client = ${mark.p(true)} AND channel_id IN (${mark.list(attached.sort())})`,
+        );
+      }
       for (const [channelId, clients] of counts) {
         const sql = this.sql();
         await sql.run(

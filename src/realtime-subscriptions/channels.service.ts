@@ -103,7 +103,7 @@ export class ChannelsService implements OnApplicationBootstrap {
       organisation_id: channel.organisation_id,
       user_id: channel.user_id,
       websocket_url: this.websocketUrl(channel.channel_id),
-      status: 'disconnected',
+      status: 'connected',
       created_at: channel.created_at,
     };
   }
@@ -118,7 +118,7 @@ export class ChannelsService implements OnApplicationBootstrap {
       subscription_type: channel.subscription_type,
       user_id: dto.user_id,
       websocket_url: this.websocketUrl(channel.channel_id),
-      status: 'disconnected',
+      status: 'connected',
       created_at: channel.created_at,
     };
   }
@@ -167,7 +167,8 @@ export class ChannelsService implements OnApplicationBootstrap {
     this.bus.publish(CHANNEL_CATCH_UP_TOPIC, { channel_id: channelId });
     return {
       channel_id: channelId,
-      status: channel.connected ? 'connected' : 'disconnected',
+      // A reconnect makes the channel connected again until a client attaches and drops (SPEC 000).
+      status: 'connected',
       reconnected_at: reconnectedAt,
       missed_events: missed.count,
       from_seq: missed.first ?? null,

@@ -97,12 +97,48 @@ describe('seed 000: realtime approval subscriptions', () => {
       subscription_type: 'organisation_claims',
       organisation_id: 'org_001',
       user_id: 'usr_coord99',
-      status: 'disconnected',
+      status: 'connected',
       websocket_url: `ws://127.0.0.1:${t.port}/channels/${org.channel_id}`,
     });
     const user = await userChannel(['status_changed', 'comment_added']);
     expect(Object.keys(user).sort()).toEqual(['channel_id', 'created_at', 'status', 'subscription_type', 'user_id', 'websocket_url']);
     expect(user).toMatchObject({ subscription_type: 'user_claims', user_id: 'usr_84cd12ef' });
+  });
+
+  it('status: connected on create and on reconnect, disconnected only once the last attached client drops; GET, list and its filter agree', async () => {
+    const user = await userChannel(['status_changed']);
+    const view = async () => {
+      const one = (await request(t.url).get(`${BASE}/${user.channel_id}`).set('X-Api-Key', employee)).body.status;
+      const listed = async (status: string) =>
+        ((await request(t.url).get(`${BASE}?status=${status}&limit=100`).set('X-Api-Key', employee)).body.data as { channel_id: string; status: string }[]).find(
+          (c) => c.channel_id === user.channel_id,
+        );
+      const connected = await listed('connected');
+      const disconnected = await listed('disconnected');
+      return { one, inConnected: connected?.status ?? null, inDisconnected: disconnected?.status ?? null };
+    };
+    expect(user.status).toBe('connected');
+    expect(await view()).toEqual({ one: 'connected', inConnected: 'connected', inDisconnected: null });
+
+    const first = await attach(user.websocket_url, employee);
+    expect(await view()).toEqual({ one: 'connected', inConnected: 'connected', inDisconnected: null });
+    const second = await connectWs(`${user.websocket_url.replace(/^ws/, 'http')}?access_token=${employee}`);
+    conns.push(second);
+    await second.next((f) => f.type === 'welcome');
+    first.socket.close();
+    // One client is still attached.
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await view()).one).toBe('connected');
+    second.ws.close();
+    await waitFor('disconnected once the last client dropped', async () => (await view()).one === 'disconnected');
+    expect(await view()).toEqual({ one: 'disconnected', inConnected: null, inDisconnected: 'disconnected' });
+
+    const reconnect = await request(t.url).put(`${BASE}/${user.channel_id}/reconnect`).set('X-Api-Key', employee);
+    expect(reconnect.body.status).toBe('connected');
+    expect(await view()).toEqual({ one: 'connected', inConnected: 'connected', inDisconnected: null });
+    const again = await attach(user.websocket_url, employee);
+    again.socket.close();
+    await waitFor('disconnected again', async () => (await view()).one === 'disconnected');
   });
 
   it('400 for an event type that is not a claim type, naming the allowed ones', async () => {
@@ -175,7 +211,7 @@ describe('seed 000: realtime approval subscriptions', () => {
     expect(reconnect.status).toBe(200);
     expect(reconnect.body).toEqual({
       channel_id: user.channel_id,
-      status: 'disconnected',
+      status: 'connected',
       reconnected_at: expect.any(String),
       missed_events: 5,
       from_seq: missed[0],
@@ -333,7 +369,8 @@ describe('seed 000: realtime approval subscriptions', () => {
     t = await startTestApp({ database, env: { HERALD_BOOTSTRAP_KEY: t.operatorToken, DISPATCH_POLL_INTERVAL: '50ms' } });
     const after = await request(t.url).get(`${BASE}/${user.channel_id}`).set('X-Api-Key', employee);
     expect(after.status).toBe(200);
-    expect(after.body).toMatchObject({ event_count: 3, status: 'disconnected', websocket_url: `ws://127.0.0.1:${t.port}/channels/${user.channel_id}` });
+    // Nobody ever attached: it is still connected, waiting for its first client, across the restart.
+    expect(after.body).toMatchObject({ event_count: 3, status: 'connected', websocket_url: `ws://127.0.0.1:${t.port}/channels/${user.channel_id}` });
     const reconnect = await request(t.url).put(`${BASE}/${user.channel_id}/reconnect`).set('X-Api-Key', employee);
     expect(reconnect.body.missed_events).toBe(3);
   });

@@ -8,6 +8,7 @@ import { ClaimSubscriptionVisibility1763900600000 } from './1763900600000-claim-
 import { WebhookClaimFairness1763900700000 } from './1763900700000-webhook-claim-fairness';
 import { WorkspaceSubscriptionOwners1763900800000 } from './1763900800000-workspace-subscription-owners';
 import { ApiKeyExpiry1763900900000 } from './1763900900000-api-key-expiry';
+import { ChannelAwaitingClient1763901100000 } from './1763901100000-channel-awaiting-client';
 
 /** Every migration, oldest first. New ones are appended here. */
 export const MIGRATIONS = [
@@ -21,4 +22,5 @@ export const MIGRATIONS = [
   WebhookClaimFairness1763900700000,
   WorkspaceSubscriptionOwners1763900800000,
   ApiKeyExpiry1763900900000,
+  ChannelAwaitingClient1763901100000,
 ];
