@@ -1,9 +1,11 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
+import { createHash } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
+import { APP_CONFIG, type AppConfig } from '../config';
 import { Database } from '../database/database.service';
 import { Sql } from '../database/sql';
 import type { DueRow, OwingEndpoint } from './claim-plan';
-import { cutPage } from './history-page';
+import { nextLogTimes } from './history-page';
 import type { AttemptOutcome, DeliveryAttempt, DeliveryLogEntry, DeliveryStatus, ListDeliveriesQuery } from './webhook.types';
 
 type Row = Record<string, unknown>;
@@ -22,6 +24,7 @@ export interface NewDelivery {
   body: string | null;
   status: DeliveryStatus;
   error: string | null;
+  /** When the delivery was made (wall clock); the entry's log time is assigned from it by `insert`. */
   created_at: string;
 }
 
@@ -78,22 +81,49 @@ const UNION_CHUNK = 200;
 /** How often a claim asks again for the claim lock while another node holds it. */
 const CLAIM_LOCK_RETRY_MS = 5;
 
+/** One advisory-lock key per Postgres schema, so separate installs sharing a database do not wait on each other's log writes. */
+function logTimeLockKey(schema: string): number {
+  return createHash('sha256').update(`herald-delivery-log-time:${schema}`).digest().readInt32BE(0);
+}
+
 /** Data access for the delivery outbox/log and its attempts. */
 @Injectable()
 export class DeliveryStore {
-  constructor(private readonly db: Database) {}
+  private readonly logTimeLock: number;
+
+  constructor(
+    private readonly db: Database,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.logTimeLock = logTimeLockKey(config.database.schema ?? 'public');
+  }
 
   private sql(): Sql {
     return new Sql(this.db.isPostgres);
   }
 
-  async insert(m: EntityManager, rows: NewDelivery[]): Promise<void> {
+  /**
+   * Writes new deliveries and gives each its log time (`created_at`, see history-page.ts):
+   * consecutive microseconds from the rows' wall-clock time, or from just past the newest entry
+   * of the log when that is later, so no two entries share a time and times follow the order
+   * entries were committed in, across the cluster. On Postgres one advisory lock, held until the
+   * transaction ends, serialises writers of the log (in practice the active dispatcher alone, so
+   * nobody waits); SQLite serialises transactions already. The unique index on
+   * (organisation_id, created_at) backs this up. Returns the times given, in row order.
+   */
+  async insert(m: EntityManager, rows: NewDelivery[]): Promise<string[]> {
+    if (!rows.length) return [];
+    if (this.db.isPostgres) await m.query('SELECT pg_advisory_xact_lock($1)', [this.logTimeLock]);
+    // MAX reads the ix_webhook_deliveries_created index; under the lock it sees every committed entry.
+    const [{ newest }] = (await m.query('SELECT MAX(created_at) AS newest FROM webhook_deliveries')) as { newest: string | null }[];
+    const clock = rows.reduce((latest, r) => (r.created_at > latest ? r.created_at : latest), rows[0].created_at);
+    const times = nextLogTimes(clock, newest, rows.length);
     for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
       const sql = this.sql();
       const values = rows
         .slice(i, i + INSERT_CHUNK)
         .map(
-          (r) =>
+          (r, j) =>
             `(${sql.list([
               r.id,
               r.endpoint_id,
@@ -108,7 +138,7 @@ export class DeliveryStore {
               r.status,
               r.status === 'pending' ? r.created_at : null,
               r.error,
-              r.created_at,
+              times[i + j],
               r.created_at,
             ])}, 0)`,
         )
@@ -120,6 +150,7 @@ export class DeliveryStore {
          VALUES ${values}`,
       );
     }
+    return times;
   }
 
   /**
@@ -306,19 +337,21 @@ export class DeliveryStore {
   // ---------------------------------------------------------------------------------------
   // History
 
-  /** One page of the log; see `cutPage` for how equal `created_at` values are kept together. */
+  /**
+   * One page of the log: at most `limit` entries strictly before (newest first) or after (oldest
+   * first) `datetime`, which must already be in the log's form (see `historyCursor`). Log times
+   * are unique, so the next page starts right after the last entry of this one.
+   */
   async list(q: ListDeliveriesQuery & { direction: 'before' | 'after' }): Promise<DeliveryLogEntry[]> {
     const newestFirst = q.direction === 'before';
-    const order = newestFirst ? 'created_at DESC, id DESC' : 'created_at ASC, id ASC';
     return this.db.read(async (m) => {
       const page = this.filtered(q);
       if (q.datetime !== undefined) page.where.push(`created_at ${newestFirst ? '<' : '>'} ${page.sql.p(q.datetime)}`);
-      const rows = await page.sql.run(m, `SELECT ${LOG_COLUMNS} FROM webhook_deliveries WHERE ${page.where.join(' AND ')} ORDER BY ${order} LIMIT ${page.sql.p(q.limit + 1)}`);
-      const cut = cutPage(rows as { created_at: string }[], q.limit);
-      if ('page' in cut) return (cut.page as Row[]).map(logEntry);
-      const group = this.filtered(q);
-      group.where.push(`created_at = ${group.sql.p(cut.wholeGroup)}`);
-      return (await group.sql.run(m, `SELECT ${LOG_COLUMNS} FROM webhook_deliveries WHERE ${group.where.join(' AND ')} ORDER BY ${order}`)).map(logEntry);
+      const rows = await page.sql.run(
+        m,
+        `SELECT ${LOG_COLUMNS} FROM webhook_deliveries WHERE ${page.where.join(' AND ')} ORDER BY created_at ${newestFirst ? 'DESC' : 'ASC'} LIMIT ${page.sql.p(q.limit)}`,
+      );
+      return rows.map(logEntry);
     });
   }
 

@@ -72,6 +72,7 @@ export interface DeliveryLogEntry {
   attempts: number;
   response_status: number | null;
   error: string | null;
+  /** The entry's log time: RFC 3339 UTC with microseconds, unique in the log (see history-page.ts). */
   created_at: string;
   delivered_at: string | null;
   duration_ms: number | null;
@@ -100,6 +101,7 @@ export interface ListDeliveriesQuery {
   limit: number;
   /** `before` (default): newest first, older than `datetime`; `after`: oldest first, newer than it. */
   direction?: HistoryDirection;
+  /** Cursor: an entry's `created_at`, or any RFC 3339 date-time. Pages hold exactly `limit` entries but the last. */
   datetime?: string;
 }
 

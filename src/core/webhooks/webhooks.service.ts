@@ -6,12 +6,13 @@ import { Database } from '../database/database.service';
 import { toEnvelope } from '../event-log/envelope';
 import type { StoredEvent } from '../event-log/event.types';
 import { newId } from '../http/ids';
-import { isoNow, toIso } from '../http/time';
+import { isoNow } from '../http/time';
 import { AfterCommit } from './after-commit';
 import { DeliveryWorker } from './delivery-worker.service';
 import { DeliveryStore, type NewDelivery } from './delivery.store';
 import { EndpointStore } from './endpoint.store';
 import { NOT_SENT_BLOCKED } from './endpoint-health';
+import { historyCursor, LOG_TIME_EXAMPLE } from './history-page';
 import { describeStatus } from './retry-policy';
 import { urlProblem } from './ssrf-guard';
 import { generateSecret, signedRequest } from './webhook-request';
@@ -205,19 +206,19 @@ export class WebhooksService {
   /**
    * A page of the delivery log, scoped to an organisation (and workspace or endpoint). `before`
    * (default) is newest first, older than `datetime`; `after` oldest first, newer than it.
-   * Entries sharing a `created_at` are never split across pages, so a page can end early or,
-   * when one instant holds more than `limit` entries, run past `limit`.
+   * Entry times are unique (history-page.ts), so every page holds exactly `limit` entries but the
+   * last, and the last entry's `created_at` is the next page's cursor.
    */
   async listDeliveries(query: ListDeliveriesQuery): Promise<DeliveryLogEntry[]> {
     if (!Number.isInteger(query.limit) || query.limit < 1) throw new InvalidDeliveryQueryException('limit must be a positive integer');
+    const direction = query.direction ?? 'before';
     let datetime: string | undefined;
     if (query.datetime !== undefined) {
-      const at = Date.parse(query.datetime);
-      if (Number.isNaN(at)) throw new InvalidDeliveryQueryException('datetime must be an RFC 3339 date-time');
-      // Stored times are ISO strings with milliseconds and compare as text; the cursor must match that form.
-      datetime = toIso(at);
+      // Stored times compare as text in one fixed-width form; the cursor is brought to it.
+      datetime = historyCursor(query.datetime, direction) ?? undefined;
+      if (datetime === undefined) throw new InvalidDeliveryQueryException(`datetime must be an RFC 3339 date-time, e.g. ${LOG_TIME_EXAMPLE}`);
     }
-    return this.deliveries.list({ ...query, direction: query.direction ?? 'before', datetime });
+    return this.deliveries.list({ ...query, direction, datetime });
   }
 
   /** Every try of one delivery, oldest first. */

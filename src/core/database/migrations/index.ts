@@ -8,6 +8,7 @@ import { ClaimSubscriptionVisibility1763900600000 } from './1763900600000-claim-
 import { WebhookClaimFairness1763900700000 } from './1763900700000-webhook-claim-fairness';
 import { WorkspaceSubscriptionOwners1763900800000 } from './1763900800000-workspace-subscription-owners';
 import { ApiKeyExpiry1763900900000 } from './1763900900000-api-key-expiry';
+import { DeliveryLogTimes1763901000000 } from './1763901000000-delivery-log-times';
 import { ChannelAwaitingClient1763901100000 } from './1763901100000-channel-awaiting-client';
 
 /** Every migration, oldest first. New ones are appended here. */
@@ -22,5 +23,6 @@ export const MIGRATIONS = [
   WebhookClaimFairness1763900700000,
   WorkspaceSubscriptionOwners1763900800000,
   ApiKeyExpiry1763900900000,
+  DeliveryLogTimes1763901000000,
   ChannelAwaitingClient1763901100000,
 ];
