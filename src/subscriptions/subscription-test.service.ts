@@ -14,7 +14,7 @@ import { WebhookSender } from '../core/webhooks/webhook-sender';
 import type { WebhookRequest } from '../core/webhooks/webhook.types';
 import { WebhooksService } from '../core/webhooks/webhooks.service';
 import { HEADER_VALUE_MASK, TEST_HEADER } from './action-headers';
-import type { TestSubscriptionDto } from './dto/subscription.dto';
+import { SUBSCRIPTION_OR_DRAFT, type TestSubscriptionDto } from './dto/subscription.dto';
 import type { FailedCondition } from './subscription-conditions';
 import { actsForOwner, ownerOf, ownerReads } from './subscription-owner';
 import { compileSubscription, eventSubjects, resourcesMatch, triggerMatches } from './subscription-rules';
@@ -165,7 +165,7 @@ export class SubscriptionTestService {
   private async resolveSubscription(caller: Principal, workspaceId: string, dto: TestSubscriptionDto): Promise<SubscriptionRecord> {
     if (dto.subscription !== undefined && dto.draft !== undefined) throw new BadRequestException('Give either subscription or draft, not both');
     if (dto.subscription !== undefined) return this.subscriptions.require(caller, workspaceId, dto.subscription);
-    if (!dto.draft) throw new ValidationFailedException([{ field: 'subscription', message: 'subscription or draft is required' }]);
+    if (!dto.draft) throw new ValidationFailedException([{ field: 'subscription', message: SUBSCRIPTION_OR_DRAFT }]);
     const normalised = await this.subscriptions.normalise(caller, dto.draft);
     const now = isoNow();
     return { id: '', organisation_id: caller.organisation_id, workspace_id: workspaceId, ...normalised, issue: null, created_at: now, updated_at: now, owner: ownerOf(caller) };

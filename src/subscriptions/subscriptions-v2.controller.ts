@@ -1,10 +1,11 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiHeader, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBadRequestResponse, ApiHeader, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Authenticated, CurrentPrincipal, CurrentWorkspace } from '../core/auth/decorators';
 import type { Principal } from '../core/auth/principal';
+import { StandardErrorDto } from '../core/http/error.dto';
 import type { DeliveryLogEntry } from '../core/webhooks/webhook.types';
 import { WebhooksService } from '../core/webhooks/webhooks.service';
-import { AlertHistoryQueryDto, SubscriptionAlertLogDto, SubscriptionTestResultDto, TestSubscriptionDto } from './dto/subscription.dto';
+import { AlertHistoryQueryDto, SUBSCRIPTION_OR_DRAFT, SubscriptionAlertLogDto, SubscriptionTestResultDto, TestSubscriptionDto } from './dto/subscription.dto';
 import { SubscriptionTestService } from './subscription-test.service';
 import { SubscriptionsService } from './subscriptions.service';
 
@@ -49,6 +50,17 @@ export class SubscriptionsV2Controller {
       'A past match (`test.match.hash`) is replayed only for a caller that may read its event. Header values of actions are shown as `********`. Tests never touch the delivery log.',
   })
   @ApiOkResponse({ type: SubscriptionTestResultDto })
+  @ApiBadRequestResponse({
+    type: StandardErrorDto,
+    description: 'Neither (or both) of `subscription` and `draft`, an invalid draft, no test input, a `ruleIndex` past the rules, an unknown past match.',
+    example: {
+      statusCode: 400,
+      error: 'Bad Request',
+      message: `Validation failed: subscription: ${SUBSCRIPTION_OR_DRAFT}`,
+      details: [{ field: 'subscription', message: SUBSCRIPTION_OR_DRAFT }],
+    },
+  })
+  @ApiNotFoundResponse({ description: 'No such subscription in the current workspace.' })
   test(@CurrentPrincipal() caller: Principal, @CurrentWorkspace() workspace: string, @Body() dto: TestSubscriptionDto): Promise<SubscriptionTestResultDto> {
     return this.tests.run(caller, workspace, dto);
   }
@@ -57,7 +69,9 @@ export class SubscriptionsV2Controller {
   @Authenticated()
   @ApiOperation({
     summary: 'Delivery log of the current workspace',
-    description: '`before` (default): newest first, older than `datetime`; `after`: oldest first, newer than it. Pass the last `created_at` as the next `datetime`; entries with equal times are never split across pages.',
+    description:
+      '`before` (default): newest first, older than `datetime`; `after`: oldest first, newer than it. Every page holds exactly `limit` entries except the last. ' +
+      'Entry times (`created_at`, RFC 3339 UTC with microseconds) are unique within the workspace: pass the last `created_at` as the next `datetime` to see every entry exactly once.',
   })
   @ApiOkResponse({ type: [SubscriptionAlertLogDto] })
   async history(@CurrentPrincipal() caller: Principal, @CurrentWorkspace() workspace: string, @Query() query: AlertHistoryQueryDto): Promise<SubscriptionAlertLogDto[]> {
@@ -67,7 +81,7 @@ export class SubscriptionsV2Controller {
 
   @Get(':id/alerts/history')
   @Authenticated()
-  @ApiOperation({ summary: 'Delivery log of one subscription' })
+  @ApiOperation({ summary: 'Delivery log of one subscription', description: 'Paged like `GET /api/v2/subscriptions/alerts/history`.' })
   @ApiOkResponse({ type: [SubscriptionAlertLogDto] })
   @ApiNotFoundResponse()
   async subscriptionHistory(

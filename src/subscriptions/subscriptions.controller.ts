@@ -2,7 +2,7 @@ import { Body, Controller, Delete, Get, HttpCode, Param, Post } from '@nestjs/co
 import { ApiBadRequestResponse, ApiCreatedResponse, ApiHeader, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Authenticated, CurrentPrincipal, CurrentWorkspace } from '../core/auth/decorators';
 import type { Principal } from '../core/auth/principal';
-import { ChangeStateDto, CreatedSubscriptionViewDto, OperationResultDto, SaveSubscriptionDto, SubscriptionViewDto } from './dto/subscription.dto';
+import { ChangeStateDto, CreatedSubscriptionViewDto, OperationResultDto, SaveSubscriptionDto, SubscriptionTemplateDto, SubscriptionViewDto } from './dto/subscription.dto';
 import { describeTemplates } from './subscription-templates';
 import { SubscriptionsService } from './subscriptions.service';
 
@@ -72,7 +72,8 @@ export class SubscriptionsController {
   @Get('subscription-templates')
   @Authenticated()
   @ApiOperation({ summary: 'Built-in subscription templates: input JSON Schema and topics' })
-  templates() {
+  @ApiOkResponse({ type: [SubscriptionTemplateDto] })
+  templates(): SubscriptionTemplateDto[] {
     return describeTemplates();
   }
 }

@@ -2,6 +2,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsBoolean, IsIn, IsNumber, IsOptional, IsString, Length, Matches, Max, Min, ValidateBy, ValidateIf } from 'class-validator';
 import { PageQueryDto, PaginationDto } from '../../core/http/pagination';
+import { IsPresent } from '../../core/http/validation';
 import { CLAIM_STATUSES, ISO_CURRENCIES, type ClaimStatus } from '../notification-payload';
 
 const REF = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -26,7 +27,8 @@ function HasAtMostFourDecimals() {
 class MoneyFields {
   @ApiPropertyOptional({ example: 4850, description: 'Printed with two decimals; give currency with it.' })
   @ValidateIf((o: MoneyFields) => o.amount !== undefined || o.currency !== undefined)
-  @IsNumber({ allowNaN: false, allowInfinity: false }, { message: 'amount must be a number (required with currency)' })
+  @IsPresent('amount is required with currency')
+  @IsNumber({ allowNaN: false, allowInfinity: false }, { message: 'amount must be a number' })
   @HasAtMostFourDecimals()
   @Min(0)
   @Max(1e12)
@@ -35,7 +37,7 @@ class MoneyFields {
   @ApiPropertyOptional({ example: 'NOK', description: 'ISO 4217 code; give amount with it.' })
   @ValidateIf((o: MoneyFields) => o.amount !== undefined || o.currency !== undefined)
   @Transform(upper)
-  @IsString({ message: 'currency is required with amount' })
+  @IsPresent('currency is required with amount')
   @IsIn([...ISO_CURRENCIES], { message: CURRENCY_MESSAGE })
   currency?: string;
 }
@@ -97,7 +99,7 @@ export class SentNotificationDto {
 }
 
 export class NotificationSummaryDto extends SentNotificationDto {
-  @ApiProperty({ nullable: true, example: 'All receipts verified.' }) comment: string | null;
+  @ApiProperty({ type: String, nullable: true, example: 'All receipts verified.' }) comment: string | null;
   @ApiProperty({ example: false }) read: boolean;
 }
 

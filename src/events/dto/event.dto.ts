@@ -90,9 +90,9 @@ export class EventDto {
   @ApiProperty({ example: 'claim_approved' }) type: string;
   @ApiProperty({ example: '1' }) version: string;
   @ApiProperty({ example: 'org_001' }) organisation_id: string;
-  @ApiProperty({ nullable: true, example: 'usr_84cd12ef' }) user_id: string | null;
-  @ApiProperty({ nullable: true, example: 'clm_9f2a3b4c' }) claim_id: string | null;
-  @ApiProperty({ nullable: true, example: null }) channel_id: string | null;
+  @ApiProperty({ type: String, nullable: true, example: 'usr_84cd12ef' }) user_id: string | null;
+  @ApiProperty({ type: String, nullable: true, example: 'clm_9f2a3b4c' }) claim_id: string | null;
+  @ApiProperty({ type: String, nullable: true, example: null }) channel_id: string | null;
   @ApiProperty({ type: 'object', additionalProperties: true }) data: Record<string, unknown>;
   @ApiProperty({ example: '2026-03-26T08:14:22.000Z' }) occurred_at: string;
   @ApiProperty({ example: '2026-03-26T08:14:22.120Z' }) received_at: string;

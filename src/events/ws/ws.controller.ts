@@ -8,6 +8,7 @@ import {
   ApiQuery,
   ApiResponse,
   ApiTags,
+  ApiTooManyRequestsResponse,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import { Authenticated, CurrentPrincipal } from '../../core/auth/decorators';
@@ -16,11 +17,20 @@ import { Seed001ExceptionFilter } from '../../core/http/filters/envelope-excepti
 import { UnknownEventTypesError, WsClientsService } from './ws-clients.service';
 import { Seed001ErrorDto, WsUnsubscribeDto, WsUnsubscribeResultDto } from './ws.dto';
 
+const SUBSCRIBE = '/api/v1/ws/subscribe';
+const UNSUBSCRIBE = '/api/v1/ws/unsubscribe';
+const CLIENT_ID = 'wsc_01jd3m7k2q8w6t5v4x3y2z1a0b';
+const MISSING_CREDENTIAL = 'Missing credential: send Authorization: Bearer <token> or X-Api-Key';
+
+/** A seed 001 error body as the server sends it: one stack entry for the error, or one per invalid field (`path` the field). */
+function seed001(code: number, error: string, message: string, path: string, description = message) {
+  return { code, message, stack: [{ code, description, error, path }] };
+}
+
 @ApiTags('websocket')
 @Controller('api/v1/ws')
 @UseFilters(Seed001ExceptionFilter)
 @Authenticated()
-@ApiUnauthorizedResponse({ type: Seed001ErrorDto })
 export class WsController {
   constructor(private readonly clients: WsClientsService) {}
 
@@ -35,10 +45,34 @@ export class WsController {
       'Server pings every 25 s and drops a client silent for 60 s; frames are limited to 64 KiB; a client more than 1 MiB ' +
       'behind is closed with 1013.',
   })
-  @ApiQuery({ name: 'event_types', required: false, description: 'Comma-separated or repeated; empty means all types.' })
+  @ApiQuery({ name: 'event_types', required: false, description: 'Comma-separated or repeated; none means every type of the catalog (listed in the welcome). The set is explicit: unsubscribing the last type leaves none.' })
   @ApiResponse({ status: 101, description: 'Switching Protocols: the WebSocket is open.' })
-  @ApiBadRequestResponse({ type: Seed001ErrorDto, description: 'Unknown event type.' })
-  @ApiResponse({ status: 426, type: Seed001ErrorDto, description: 'A plain GET without the WebSocket upgrade.' })
+  @ApiBadRequestResponse({
+    type: Seed001ErrorDto,
+    description: 'An unknown event type in `event_types` (answered to the upgrade request; `path` is `event_types`).',
+    example: seed001(400, 'Bad Request', 'Unknown event type(s) claim_exploded. Known types: claim_submitted, claim_approved, claim_rejected, status_changed, comment_added, channel.follow', 'event_types'),
+  })
+  @ApiUnauthorizedResponse({
+    type: Seed001ErrorDto,
+    description: 'Missing, invalid, expired or revoked credential: checked before the upgrade, no socket is opened.',
+    example: seed001(401, 'Unauthorized', MISSING_CREDENTIAL, SUBSCRIBE),
+  })
+  @ApiForbiddenResponse({
+    type: Seed001ErrorDto,
+    description: 'The credential may not receive events (scope events:read); checked before the upgrade.',
+    example: seed001(403, 'Forbidden', 'Missing scope: events:read', SUBSCRIBE),
+  })
+  @ApiResponse({
+    status: 426,
+    type: Seed001ErrorDto,
+    description: 'A plain GET without the WebSocket upgrade.',
+    example: seed001(426, 'Upgrade Required', 'This endpoint only speaks WebSocket: send Connection: Upgrade and Upgrade: websocket', SUBSCRIBE),
+  })
+  @ApiTooManyRequestsResponse({
+    type: Seed001ErrorDto,
+    description: 'Too many sockets from this address or for this credential.',
+    example: seed001(429, 'Too Many Requests', 'Too many sockets for this credential (WS_MAX_SOCKETS_PER_CREDENTIAL is 1000)', SUBSCRIBE),
+  })
   subscribeWithoutUpgrade(): never {
     throw new HttpException(
       { statusCode: 426, error: 'Upgrade Required', message: 'This endpoint only speaks WebSocket: send Connection: Upgrade and Upgrade: websocket' },
@@ -54,9 +88,26 @@ export class WsController {
       'Removes event types from a connected client without disconnecting it, on whichever node holds it. The client must belong to the authenticated user.',
   })
   @ApiOkResponse({ type: WsUnsubscribeResultDto })
-  @ApiBadRequestResponse({ type: Seed001ErrorDto })
-  @ApiForbiddenResponse({ type: Seed001ErrorDto, description: 'The client belongs to another user.' })
-  @ApiNotFoundResponse({ type: Seed001ErrorDto, description: 'No such client is connected.' })
+  @ApiBadRequestResponse({
+    type: Seed001ErrorDto,
+    description: 'An invalid body (one stack entry per field, `path` the field) or an unknown event type.',
+    example: seed001(400, 'Bad Request', 'Validation failed: client_id: client_id is required', 'client_id', 'client_id is required'),
+  })
+  @ApiUnauthorizedResponse({
+    type: Seed001ErrorDto,
+    description: 'Missing, invalid, expired or revoked credential.',
+    example: seed001(401, 'Unauthorized', MISSING_CREDENTIAL, UNSUBSCRIBE),
+  })
+  @ApiForbiddenResponse({
+    type: Seed001ErrorDto,
+    description: 'The client belongs to another user.',
+    example: seed001(403, 'Forbidden', `Client ${CLIENT_ID} does not belong to the authenticated user`, UNSUBSCRIBE),
+  })
+  @ApiNotFoundResponse({
+    type: Seed001ErrorDto,
+    description: 'No such client is connected.',
+    example: seed001(404, 'Not Found', `WebSocket client ${CLIENT_ID} is not connected`, UNSUBSCRIBE),
+  })
   async unsubscribe(@CurrentPrincipal() caller: Principal, @Body() dto: WsUnsubscribeDto): Promise<WsUnsubscribeResultDto> {
     try {
       const { status: _status, ...result } = await this.clients.unsubscribe({ ...dto, caller });

@@ -21,16 +21,9 @@ export class WsUnsubscribeDto {
 
 export class WsUnsubscribeResultDto {
   @ApiProperty({ example: 'wsc_01jd3m7k2q8w6t5v4x3y2z1a0b' }) client_id: string;
-  @ApiProperty({ nullable: true, example: 'usr_84cd12ef' }) user_id: string | null;
+  @ApiProperty({ type: String, nullable: true, example: 'usr_84cd12ef', description: 'null for an app client.' }) user_id: string | null;
   @ApiProperty({ type: [String], example: ['claim_approved'], description: 'The event types the client still receives.' }) event_types: string[];
 }
 
-/** Seed 001's error body. */
-export class Seed001ErrorDto {
-  @ApiProperty({ example: 401 }) code: number;
-  @ApiProperty({ example: 'Missing credential: send Authorization: Bearer <token> or X-Api-Key' }) message: string;
-  @ApiProperty({
-    example: [{ code: 401, description: 'Missing credential', error: 'Unauthorized', path: '/api/v1/ws/subscribe' }],
-  })
-  stack: { code: number; description: string; error: string; path: string }[];
-}
+/** Seed 001's error body lives with the other envelopes. */
+export { Seed001ErrorDto } from '../../core/http/error.dto';

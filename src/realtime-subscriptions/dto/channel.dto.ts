@@ -74,10 +74,10 @@ export class ChannelSummaryDto {
   @ApiProperty({ example: 'chan_01jd3m7k2q8w6t5v4x3y2z1a0b' }) channel_id: string;
   @ApiProperty({ enum: ['organisation_claims', 'user_claims'] }) subscription_type: string;
   @ApiProperty({ example: 'org_001' }) organisation_id: string;
-  @ApiProperty({ nullable: true, example: 'usr_coord99' }) user_id: string | null;
+  @ApiProperty({ type: String, nullable: true, example: 'usr_coord99' }) user_id: string | null;
   @ApiProperty({ enum: ['connected', 'disconnected'], description: 'connected while at least one client is attached' }) status: string;
   @ApiProperty({ example: '2026-03-26T08:00:00.000Z' }) created_at: string;
-  @ApiProperty({ nullable: true, example: '2026-03-26T08:14:22.000Z' }) last_event_at: string | null;
+  @ApiProperty({ type: String, nullable: true, example: '2026-03-26T08:14:22.000Z' }) last_event_at: string | null;
 }
 
 export class ChannelPageDto {
@@ -94,7 +94,7 @@ export class CreatedOrganisationChannelDto {
   @ApiProperty() channel_id: string;
   @ApiProperty({ example: 'organisation_claims' }) subscription_type: string;
   @ApiProperty() organisation_id: string;
-  @ApiProperty({ nullable: true }) user_id: string | null;
+  @ApiProperty({ type: String, nullable: true }) user_id: string | null;
   @ApiProperty({ example: 'wss://realtime.example.com/channels/chan_01jd3m7k2q8w6t5v4x3y2z1a0b' }) websocket_url: string;
   @ApiProperty({ enum: ['connected', 'disconnected'] }) status: string;
   @ApiProperty() created_at: string;
@@ -115,8 +115,8 @@ export class ReconnectResultDto {
   @ApiProperty({ example: '2026-03-26T09:15:00.000Z' }) reconnected_at: string;
   @ApiProperty({ example: 2, description: "Matching events after the channel's cursor; replayed in seq order to the next client that attaches (and to those attached now)." })
   missed_events: number;
-  @ApiProperty({ nullable: true, example: 118, description: 'First seq of the replayed range.' }) from_seq: number | null;
-  @ApiProperty({ nullable: true, example: 131, description: 'Last seq of the replayed range.' }) to_seq: number | null;
+  @ApiProperty({ type: 'integer', nullable: true, example: 118, description: 'First seq of the replayed range.' }) from_seq: number | null;
+  @ApiProperty({ type: 'integer', nullable: true, example: 131, description: 'Last seq of the replayed range.' }) to_seq: number | null;
   @ApiProperty({ example: true, description: 'false when retention already pruned part of the gap.' }) complete: boolean;
 }
 

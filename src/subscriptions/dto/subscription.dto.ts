@@ -16,6 +16,7 @@ import {
   ValidateNested,
 } from 'class-validator';
 import type { EventEnvelope } from '../../core/event-log/envelope';
+import { IsPresent } from '../../core/http/validation';
 import { HEADER_VALUE_MASK, TEST_HEADER } from '../action-headers';
 import { MAX_CONDITIONS_BYTES, MAX_CONDITIONS_DEPTH, MAX_CONDITIONS_NODES, MAX_REGEX_LENGTH, REGEX_OPTIONS } from '../subscription-conditions';
 
@@ -60,6 +61,7 @@ export class ActionDto {
 
   @ApiPropertyOptional({ example: 'https://client.example.com/hooks/herald', description: 'webhook: where to POST (signed, Standard Webhooks).' })
   @ValidateIf((a: ActionDto) => a.type === 'webhook')
+  @IsPresent('$path is required for a webhook action')
   @IsString()
   @Length(1, 2048)
   url?: string;
@@ -102,6 +104,7 @@ export class SaveSubscriptionDto {
 
   @ApiPropertyOptional({ type: [RuleDto], description: 'Direct mode: at least one rule. Ignored in template mode.' })
   @ValidateIf((o: SaveSubscriptionDto) => !o.template)
+  @IsPresent('$path is required unless a template is given')
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(50)
@@ -146,6 +149,31 @@ export class SaveSubscriptionDto {
   rate_limit?: number;
 }
 
+export class TemplateTopicDto {
+  @ApiProperty({ example: 'approved', description: 'Name to give in `template.topics`.' }) name: string;
+  @ApiProperty({ example: 'A large claim was approved' }) description: string;
+}
+
+/** A built-in template as `GET /api/v1/subscription-templates` lists it. */
+export class SubscriptionTemplateDto {
+  @ApiProperty({ example: 'large-claims', description: 'Give it as `template.id`.' }) id: string;
+  @ApiProperty({ example: 'Claims above an amount' }) title: string;
+  @ApiProperty({ example: 'Claims whose amount is at least min_amount (optionally in one currency).' }) description: string;
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: true,
+    description: 'JSON Schema that `template.inputs` must satisfy.',
+    example: {
+      type: 'object',
+      properties: { min_amount: { type: 'number', minimum: 0 }, currency: { type: 'string', pattern: '^[A-Z]{3}$', nullable: true } },
+      required: ['min_amount'],
+      additionalProperties: false,
+    },
+  })
+  input_schema: Record<string, unknown>;
+  @ApiProperty({ type: [TemplateTopicDto], description: 'Topics to choose from; each expands into rules.' }) topics: TemplateTopicDto[];
+}
+
 export class ChangeStateDto {
   @ApiProperty({ enum: ['on', 'off', 'blocked'] })
   @IsIn(['on', 'off', 'blocked'])
@@ -156,6 +184,10 @@ export class ChangeStateDto {
   @IsString()
   @Length(0, 500)
   issue?: string;
+}
+
+export class MetaViewDto {
+  @ApiProperty({ type: String, nullable: true, example: 'Large approvals to finance' }) title: string | null;
 }
 
 /** An action as views show it: header values masked. */
@@ -179,7 +211,7 @@ export class SubscriptionViewDto {
   @ApiProperty({ type: [RuleDto] }) rules: RuleDto[];
   @ApiProperty({ type: [String] }) resources: string[];
   @ApiProperty({ type: [ActionViewDto] }) actions: ActionViewDto[];
-  @ApiProperty({ type: MetaDto }) meta: { title: string | null };
+  @ApiProperty({ type: MetaViewDto }) meta: MetaViewDto;
   @ApiProperty({
     enum: ['on', 'off', 'blocked'],
     description:
@@ -187,8 +219,8 @@ export class SubscriptionViewDto {
       '(a credential without events:read, an API key since revoked, or saved before owners were recorded): saving it again records the new credential as its owner.',
   })
   state: 'on' | 'off' | 'blocked';
-  @ApiProperty({ nullable: true, example: null }) issue: string | null;
-  @ApiPropertyOptional({ nullable: true }) rate_limit: number | null;
+  @ApiProperty({ type: String, nullable: true, example: null }) issue: string | null;
+  @ApiProperty({ type: 'integer', nullable: true, example: null, description: 'Webhook deliveries per minute; null for no limit.' }) rate_limit: number | null;
   @ApiProperty() created_at: string;
   @ApiProperty() updated_at: string;
 }
@@ -216,7 +248,10 @@ class TestMatchDto {
 }
 
 class TestSourceDto {
-  @ApiPropertyOptional({ description: 'A source item, or a list of them (pick one with itemIndex).' })
+  @ApiPropertyOptional({
+    oneOf: [{ type: 'object', additionalProperties: true }, { type: 'array', items: { type: 'object', additionalProperties: true } }],
+    description: 'A source item, or a list of them (pick one with itemIndex).',
+  })
   @IsOptional()
   source?: unknown;
 
@@ -233,14 +268,18 @@ class TestSourceDto {
   match?: TestMatchDto;
 }
 
+export const SUBSCRIPTION_OR_DRAFT = 'give one of `subscription` or `draft`';
+
 export class TestSubscriptionDto {
   @ApiPropertyOptional({ example: 'wsub_01jd3m7k2q8w6t5v4x3y2z1a0b', description: 'One of subscription or draft.' })
-  @ValidateIf((o: TestSubscriptionDto) => o.draft === undefined)
+  @ValidateIf((o: TestSubscriptionDto) => o.draft === undefined || o.draft === null)
+  @IsPresent(SUBSCRIPTION_OR_DRAFT)
   @IsString()
   subscription?: string;
 
   @ApiPropertyOptional({ type: SaveSubscriptionDto, description: 'A draft with the same shape as create.' })
-  @ValidateIf((o: TestSubscriptionDto) => o.subscription === undefined)
+  // Absent, it is `subscription`'s rule that speaks (one detail for "neither").
+  @ValidateIf((o: TestSubscriptionDto) => o.subscription === undefined && o.draft !== undefined && o.draft !== null)
   @ValidateNested()
   @Type(() => SaveSubscriptionDto)
   draft?: SaveSubscriptionDto;
@@ -285,7 +324,13 @@ export class AlertHistoryQueryDto {
   @IsIn(['before', 'after'])
   direction: 'before' | 'after' = 'before';
 
-  @ApiPropertyOptional({ example: '2026-03-26T08:00:00.000Z', description: 'Cursor: the created_at of the last entry of the previous page.' })
+  @ApiPropertyOptional({
+    format: 'date-time',
+    example: '2026-03-26T08:14:22.123456Z',
+    description:
+      'Cursor: the `created_at` of the last entry of the previous page (RFC 3339 UTC with microseconds, e.g. `2026-03-26T08:14:22.123456Z`), ' +
+      'or any RFC 3339 date-time (`2026-03-26T08:14:22Z`, `2026-03-26T10:14:22.5+02:00`). Entries strictly before (`before`) or after (`after`) it are returned.',
+  })
   @IsOptional()
   @IsString()
   datetime?: string;
@@ -302,7 +347,12 @@ export class SubscriptionAlertLogDto {
   @ApiProperty() attempts: number;
   @ApiProperty({ nullable: true }) response_status: number | null;
   @ApiProperty({ nullable: true }) error: string | null;
-  @ApiProperty() created_at: string;
+  @ApiProperty({
+    format: 'date-time',
+    example: '2026-03-26T08:14:22.123456Z',
+    description: 'When the entry was logged: RFC 3339 UTC with microseconds, fixed width, unique within the workspace. Pass it as `datetime` to get the next page.',
+  })
+  created_at: string;
   @ApiProperty({ nullable: true }) delivered_at: string | null;
   @ApiProperty({ nullable: true }) duration_ms: number | null;
 }
@@ -350,7 +400,7 @@ export class TestActionResultDto {
 }
 
 export class SubscriptionTestResultDto {
-  @ApiProperty({ nullable: true, description: 'null for a draft.' }) subscription_id: string | null;
+  @ApiProperty({ type: String, nullable: true, description: 'null for a draft.' }) subscription_id: string | null;
   @ApiProperty({ enum: ['preview', 'send'] }) mode: 'preview' | 'send';
   @ApiProperty() matched: boolean;
   @ApiProperty({ type: 'object', additionalProperties: true, description: 'The test input as an envelope.' }) input: EventEnvelope;

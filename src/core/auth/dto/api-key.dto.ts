@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, ArrayUnique, IsArray, IsIn, IsOptional, IsString, Length, Matches, ValidateIf } from 'class-validator';
+import { IsPresent } from '../../http/validation';
 import { IsFutureDateTime } from '../key-expiry';
 import { SCOPES } from '../principal';
 
@@ -11,7 +12,8 @@ export class CreateApiKeyDto {
   kind: 'user' | 'app';
 
   @ApiPropertyOptional({ example: 'usr_84cd12ef', description: 'Required for user keys, forbidden for app keys.' })
-  @ValidateIf((o: CreateApiKeyDto) => o.kind === 'user' || o.user_id !== undefined)
+  @ValidateIf((o: CreateApiKeyDto) => o.kind === 'user' || (o.user_id !== undefined && o.user_id !== null))
+  @IsPresent('user_id is required for a user key')
   @IsString()
   @Matches(REF, { message: 'user_id must be 1-128 characters of letters, digits and ._:-' })
   user_id?: string;
@@ -59,9 +61,9 @@ export class CreateApiKeyDto {
 
 export class ApiKeyDto {
   @ApiProperty({ example: 'key_01jd3m7k2q8w6t5v4x3y2z1a0b' }) key_id: string;
-  @ApiProperty({ nullable: true, example: 'claims backend' }) name: string | null;
+  @ApiProperty({ type: String, nullable: true, example: 'claims backend' }) name: string | null;
   @ApiProperty({ enum: ['user', 'app'] }) kind: 'user' | 'app';
-  @ApiProperty({ nullable: true, example: null }) user_id: string | null;
+  @ApiProperty({ type: String, nullable: true, example: null }) user_id: string | null;
   @ApiProperty({ example: 'org_001' }) organisation_id: string;
   @ApiProperty({ type: [String] }) workspace_ids: string[];
   @ApiProperty({ type: [String] }) scopes: string[];
@@ -69,6 +71,7 @@ export class ApiKeyDto {
   @ApiProperty({ example: 'hrld_Ab3', description: 'The first characters of the token.' }) token_hint: string;
   @ApiProperty({ example: '2026-03-26T08:00:00.000Z' }) created_at: string;
   @ApiProperty({
+    type: String,
     nullable: true,
     example: 'key_01jd3m7k2q8w6t5v4x3y2z1a0c',
     description:
@@ -85,7 +88,7 @@ export class ApiKeyDto {
     description: 'When the key stops working (UTC); null if it does not expire.',
   })
   expires_at: string | null;
-  @ApiProperty({ nullable: true, example: null }) revoked_at: string | null;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true, example: null }) revoked_at: string | null;
 }
 
 export class CreatedApiKeyDto extends ApiKeyDto {
