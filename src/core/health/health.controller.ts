@@ -3,6 +3,7 @@ import { ApiExcludeEndpoint, ApiOkResponse, ApiOperation, ApiServiceUnavailableR
 import type { Response } from 'express';
 import { Public } from '../auth/decorators';
 import { Database } from '../database/database.service';
+import { StandardErrorDto } from '../http/error.dto';
 import { RedisConnections } from '../redis/redis.service';
 import { MetricsService } from './metrics.service';
 
@@ -35,7 +36,11 @@ export class HealthController {
   @Get('readyz')
   @ApiOperation({ summary: 'Readiness: the database (and Redis, when configured) answer' })
   @ApiOkResponse({ schema: { example: { status: 'ready', checks: { database: 'up', redis: 'up' } } } })
-  @ApiServiceUnavailableResponse({ description: 'A dependency is down; `details` names it.' })
+  @ApiServiceUnavailableResponse({
+    description: 'A dependency is down; `details` names it.',
+    type: StandardErrorDto,
+    example: { statusCode: 503, error: 'Service Unavailable', message: 'Not ready', details: [{ field: 'redis', message: 'Connection is closed.' }] },
+  })
   async readyz() {
     const checks: Record<string, string> = {};
     const failures: { field: string; message: string }[] = [];

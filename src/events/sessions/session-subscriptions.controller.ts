@@ -32,7 +32,7 @@ export class SessionSubscriptionsController {
     example: EXAMPLE.sessionId,
     description: 'The Socket.IO socket.id (20 characters of A-Z, a-z, 0-9, _ and -); anything else is an unknown session (400).',
   })
-  @ApiOkResponse({ type: SessionSubscriptionListDto, schema: { example: { success: true, message: 'success', data: [{ type: 'channel.follow', version: '1', condition: EXAMPLE.condition }] } } })
+  @ApiOkResponse({ type: SessionSubscriptionListDto })
   async list(@CurrentPrincipal() caller: Principal, @Param('sessionId') sessionId: string): Promise<SessionSubscriptionListDto> {
     return { success: true, message: 'success', data: await this.sessions.list(caller, sessionId) };
   }
@@ -44,7 +44,7 @@ export class SessionSubscriptionsController {
     description: 'Subscribes the socket session to a supported event stream. channel.follow requires a user access token with scope users.read. Idempotent.',
   })
   @ApiBody({ type: SessionSubscriptionDto, examples: { 'channel.follow': { value: EXAMPLE } } })
-  @ApiOkResponse({ type: SuccessDto, schema: { example: { success: true, message: 'success' } } })
+  @ApiOkResponse({ type: SuccessDto })
   async subscribe(@CurrentPrincipal() caller: Principal, @Body() dto: SessionSubscriptionDto): Promise<SuccessDto> {
     await this.sessions.subscribe(caller, dto);
     return { success: true, message: 'success' };
@@ -54,7 +54,7 @@ export class SessionSubscriptionsController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Delete Events Subscriptions', description: 'Removes an event subscription from the socket session.' })
   @ApiBody({ type: SessionSubscriptionDto, examples: { 'channel.follow': { value: EXAMPLE } } })
-  @ApiOkResponse({ type: SuccessDto, schema: { example: { success: true, message: 'success' } } })
+  @ApiOkResponse({ type: SuccessDto })
   async unsubscribe(@CurrentPrincipal() caller: Principal, @Body() dto: SessionSubscriptionDto): Promise<SuccessDto> {
     await this.sessions.unsubscribe(caller, dto);
     return { success: true, message: 'success' };

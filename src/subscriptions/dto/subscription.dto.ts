@@ -340,21 +340,21 @@ export class SubscriptionAlertLogDto {
   @ApiProperty({ example: 'dlv_01jd3m7k2q8w6t5v4x3y2z1a0b' }) id: string;
   @ApiProperty() subscription_id: string;
   @ApiProperty() event_id: string;
-  @ApiProperty({ nullable: true }) rule_index: number | null;
+  @ApiProperty({ type: 'integer', nullable: true, example: 0 }) rule_index: number | null;
   @ApiProperty({ example: { hash: '5f0c2e9a1b7d3c4e', index: 0 } }) match: { hash: string | null; index: number | null };
   @ApiProperty({ example: 'webhook' }) action: string;
   @ApiProperty({ enum: ['delivered', 'failed', 'rate_limited', 'blocked', 'pending', 'cancelled'] }) status: string;
   @ApiProperty() attempts: number;
-  @ApiProperty({ nullable: true }) response_status: number | null;
-  @ApiProperty({ nullable: true }) error: string | null;
+  @ApiProperty({ type: 'integer', nullable: true, example: 200 }) response_status: number | null;
+  @ApiProperty({ type: 'string', nullable: true, example: null }) error: string | null;
   @ApiProperty({
     format: 'date-time',
     example: '2026-03-26T08:14:22.123456Z',
     description: 'When the entry was logged: RFC 3339 UTC with microseconds, fixed width, unique within the workspace. Pass it as `datetime` to get the next page.',
   })
   created_at: string;
-  @ApiProperty({ nullable: true }) delivered_at: string | null;
-  @ApiProperty({ nullable: true }) duration_ms: number | null;
+  @ApiProperty({ type: 'string', format: 'date-time', nullable: true, example: '2026-03-26T08:14:22.310Z' }) delivered_at: string | null;
+  @ApiProperty({ type: 'integer', nullable: true, example: 184 }) duration_ms: number | null;
 }
 
 export class TestRuleResultDto {
