@@ -19,7 +19,7 @@ import type { ClientEventMap } from '../core/gateway/client-events';
 import { socketAuthMiddleware, type SocketData } from '../core/gateway/socket-auth';
 import { pendingBytes, waitForSocketDrain, waitUntilDrained } from '../core/gateway/socket-buffer';
 import { ReplaySlots } from '../core/gateway/replay-slots';
-import { SocketLimitError, SocketLimits } from '../core/gateway/socket-limits';
+import { SocketLimits } from '../core/gateway/socket-limits';
 import { rejectUpgrade, UpgradeRouter } from '../core/gateway/upgrade-router.service';
 import { channelFilter, channelMatches } from './channel.router';
 import { ChannelStore, type ChannelRecord } from './channel.store';
@@ -181,13 +181,8 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
     const lastSeq = parseLastSeq(url.searchParams.get('last_seq'));
     if (lastSeq === null) return rejectUpgrade(socket, 400, { statusCode: 400, error: 'Bad Request', message: 'last_seq must be a non-negative integer' });
     if (socket.destroyed) return;
-    try {
-      const lease = this.limits.acquire(req.socket.remoteAddress, principal);
-      socket.once('close', () => lease.release());
-    } catch (err) {
-      if (!(err instanceof SocketLimitError)) throw err;
-      return rejectUpgrade(socket, 429, { statusCode: 429, error: 'Too Many Requests', message: err.message });
-    }
+    const refused = this.limits.leaseForUpgrade(req, socket, principal);
+    if (refused) return rejectUpgrade(socket, 429, { statusCode: 429, error: 'Too Many Requests', message: refused.message });
     this.wss.handleUpgrade(req, socket, head, (ws) => this.attachWebSocket(ws, channel, principal, lastSeq));
   }
 

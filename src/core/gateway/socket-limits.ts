@@ -1,4 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { Counter } from 'prom-client';
 import type { ExtendedError, Socket } from 'socket.io';
 import type { Principal } from '../auth/principal';
@@ -82,6 +84,21 @@ export class SocketLimits {
         decrement(this.byCredential, credential);
       },
     };
+  }
+
+  /**
+   * For a raw WebSocket upgrade: takes a place that the socket gives back when it closes (the
+   * upgrade failing included). Returns the refusal to answer with 429, or null.
+   */
+  leaseForUpgrade(req: IncomingMessage, socket: Duplex, principal: Principal): SocketLimitError | null {
+    try {
+      const lease = this.acquire(req.socket.remoteAddress, principal);
+      socket.once('close', () => lease.release());
+      return null;
+    } catch (err) {
+      if (err instanceof SocketLimitError) return err;
+      throw err;
+    }
   }
 
   /**

@@ -13,7 +13,7 @@ import { APP_CONFIG, type AppConfig } from '../../core/config';
 import type { EventEnvelope } from '../../core/event-log/envelope';
 import { EventCatalog } from '../../core/event-log/event-catalog';
 import type { StoredEvent } from '../../core/event-log/event.types';
-import { SocketLimitError, SocketLimits } from '../../core/gateway/socket-limits';
+import { SocketLimits } from '../../core/gateway/socket-limits';
 import { rejectUpgrade, UpgradeRouter } from '../../core/gateway/upgrade-router.service';
 import { newId } from '../../core/http/ids';
 import { parseClientFrame, type ServerFrame } from './ws-frames';
@@ -124,13 +124,8 @@ export class WsClientsService implements OnApplicationBootstrap, BeforeApplicati
       return rejectUpgrade(socket, 400, errorBody(400, (err as Error).message, 'Bad Request', 'event_types'));
     }
     if (socket.destroyed) return;
-    try {
-      const lease = this.limits.acquire(req.socket.remoteAddress, principal);
-      socket.once('close', () => lease.release());
-    } catch (err) {
-      if (!(err instanceof SocketLimitError)) throw err;
-      return rejectUpgrade(socket, 429, errorBody(429, err.message, 'Too Many Requests', WS_SUBSCRIBE_PATH));
-    }
+    const refused = this.limits.leaseForUpgrade(req, socket, principal);
+    if (refused) return rejectUpgrade(socket, 429, errorBody(429, refused.message, 'Too Many Requests', WS_SUBSCRIBE_PATH));
     this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, principal, eventTypes));
   }
 
