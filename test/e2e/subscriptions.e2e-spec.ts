@@ -129,7 +129,9 @@ describe('seed 003: workspace subscriptions', () => {
       await new Promise((r) => setTimeout(r, 300));
       expect(mine().map((r) => JSON.parse(r.body).id)).toEqual([hit.body.id, viaUser.body.id]);
 
-      const history = await request(t.url).get(`${V2}/${sub.body.id}/alerts/history`).set('X-Api-Key', finance);
+      const logged = () => request(t.url).get(`${V2}/${sub.body.id}/alerts/history`).set('X-Api-Key', finance);
+      await waitFor('both deliveries logged as delivered', async () => ((await logged()).body as { status: string }[]).filter((e) => e.status === 'delivered').length === 2);
+      const history = await logged();
       expect(history.status).toBe(200);
       expect(history.body).toHaveLength(2);
       expect(history.body[0]).toMatchObject({ subscription_id: sub.body.id, event_id: viaUser.body.id, rule_index: 0, action: 'webhook', status: 'delivered', attempts: 1, response_status: 200 });
@@ -198,8 +200,11 @@ describe('seed 003: workspace subscriptions', () => {
         const verifier = new Webhook(sub.body.signing_secret);
         const payload = verifier.verify(hooks.requests[0].body, hooks.requests[0].headers as Record<string, string>) as { id: string };
         expect(payload.id).toBe(hit.body.id);
-        const history = await request(t.url).get(`${V2}/${sub.body.id}/alerts/history`).set('X-Api-Key', finance);
-        expect(history.body.map((e: { event_id: string; status: string }) => [e.event_id, e.status])).toEqual([[hit.body.id, 'delivered']]);
+        // Received is not yet recorded: wait for the log to say delivered.
+        const entries = async () =>
+          ((await request(t.url).get(`${V2}/${sub.body.id}/alerts/history`).set('X-Api-Key', finance)).body as { event_id: string; status: string }[]).map((e) => [e.event_id, e.status]);
+        await waitFor('the delivery to be logged', async () => (await entries()).some(([, status]) => status === 'delivered'));
+        expect(await entries()).toEqual([[hit.body.id, 'delivered']]);
       } finally {
         await hooks.close();
       }
