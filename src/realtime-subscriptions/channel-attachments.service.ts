@@ -11,6 +11,7 @@ import { BusRpc } from '../core/bus/bus-rpc';
 import { EventBus, type Unsubscribe } from '../core/bus/event-bus';
 import { RouterRegistry } from '../core/bus/router-registry';
 import { APP_CONFIG, type AppConfig } from '../core/config';
+import { nonOverlapping } from '../core/database/periodic';
 import { toEnvelope, type EventEnvelope } from '../core/event-log/envelope';
 import { EventLog } from '../core/event-log/event-log.service';
 import type { StoredEvent } from '../core/event-log/event.types';
@@ -101,6 +102,13 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
   private readonly byOrganisation = new Map<string, Set<Attachment>>();
   private readonly dirtyCursors = new Map<string, number>();
   private readonly timers: NodeJS.Timeout[] = [];
+  /**
+   * The two periodic writes never overlap themselves (see nonOverlapping): while a flush waits on
+   * a lock, ticks are skipped rather than each taking another pool connection, so together they
+   * hold at most two of the pool's connections however long the database stalls.
+   */
+  private readonly flushCursors = nonOverlapping(() => this.writeCursors());
+  private readonly refreshAttachments = nonOverlapping(() => this.writeAttachmentCounts());
   private readonly subscriptions: Unsubscribe[] = [];
 
   constructor(
@@ -143,7 +151,9 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
     for (const unsubscribe of this.subscriptions) unsubscribe();
     for (const set of this.byChannel.values()) for (const a of set) a.close('server shutting down', 1001);
     this.wss.close();
-    await this.flushCursors();
+    await this.flushCursors.fresh();
+    // A heartbeat still in flight would write this node's rows back after they are dropped.
+    await this.refreshAttachments.idle();
     await this.store.dropAttachments(this.rpc.nodeId).catch(() => undefined);
   }
 
@@ -281,7 +291,7 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
     remove(this.byChannel, attachment.channel.channel_id, attachment);
     remove(this.byOrganisation, attachment.channel.organisation_id, attachment);
     // The cursor must be stored before the channel reads as disconnected, so a reconnect counts from it.
-    await this.flushCursors();
+    await this.flushCursors.fresh();
     await this.saveAttachmentCount(attachment.channel.channel_id);
   }
 
@@ -407,7 +417,7 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
    * (a lost connection, a lock timeout) puts the cursors back to be retried on the next tick,
    * since it runs from a timer where a rejection would take the process down.
    */
-  private async flushCursors(): Promise<void> {
+  private async writeCursors(): Promise<void> {
     if (!this.dirtyCursors.size) return;
     const cursors = new Map(this.dirtyCursors);
     this.dirtyCursors.clear();
@@ -427,7 +437,7 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
       .catch((err) => this.logger.warn({ err }, 'could not record channel attachment'));
   }
 
-  private async refreshAttachments(): Promise<void> {
+  private async writeAttachmentCounts(): Promise<void> {
     const counts = new Map([...this.byChannel].map(([id, set]) => [id, set.size]));
     if (counts.size) await this.store.saveAttachments(this.rpc.nodeId, counts).catch((err) => this.logger.warn({ err }, 'attachment heartbeat failed'));
   }

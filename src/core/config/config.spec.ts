@@ -13,7 +13,15 @@ describe('loadConfig', () => {
   it('gives working defaults for an empty environment', () => {
     const config = loadConfig({});
     expect(config.port).toBe(3000);
-    expect(config.database).toEqual({ url: undefined, schema: undefined, sqlitePath: './data/herald.sqlite', poolSize: 10 });
+    expect(config.database).toEqual({
+      url: undefined,
+      schema: undefined,
+      sqlitePath: './data/herald.sqlite',
+      poolSize: 10,
+      lockTimeoutMs: 5000,
+      statementTimeoutMs: 30_000,
+      idleInTransactionTimeoutMs: 30_000,
+    });
     expect(config.publicBaseUrl).toBe('http://localhost:3000');
     expect(config.publicWsUrl).toBe('ws://localhost:3000');
     expect(config.redisUrl).toBeUndefined();
@@ -92,6 +100,14 @@ describe('webhook concurrency', () => {
 });
 
 describe('durations', () => {
+  it('reads the Postgres session timeouts; 0 turns one off', () => {
+    const config = loadConfig({ DATABASE_LOCK_TIMEOUT: '750ms', DATABASE_STATEMENT_TIMEOUT: '2m', DATABASE_IDLE_IN_TRANSACTION_TIMEOUT: '0s' });
+    expect(config.database).toMatchObject({ lockTimeoutMs: 750, statementTimeoutMs: 120_000, idleInTransactionTimeoutMs: 0 });
+    expect(() => loadConfig({ DATABASE_LOCK_TIMEOUT: '5' })).toThrow('DATABASE_LOCK_TIMEOUT must be a duration');
+    expect(() => loadConfig({ DATABASE_STATEMENT_TIMEOUT: 'forever' })).toThrow('DATABASE_STATEMENT_TIMEOUT must be a duration');
+    expect(() => loadConfig({ DATABASE_IDLE_IN_TRANSACTION_TIMEOUT: '-1s' })).toThrow('DATABASE_IDLE_IN_TRANSACTION_TIMEOUT must be a duration');
+  });
+
   it('reads EVENT_RETENTION and rejects nonsense', () => {
     expect(loadConfig({ EVENT_RETENTION: '12h' }).events.retentionMs).toBe(12 * 3600 * 1000);
     expect(loadConfig({}).events.retentionMs).toBe(7 * 86400 * 1000);

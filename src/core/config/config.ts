@@ -14,6 +14,16 @@ export interface DatabaseConfig {
   /** SQLite file path, used when `url` is absent. */
   sqlitePath: string;
   poolSize: number;
+  /**
+   * Postgres session limits, so a node that froze mid-transaction cannot stall the others
+   * (0 turns one off). A statement waiting longer than `lockTimeoutMs` for a lock (a row, the
+   * append lock) fails with 55P03; one running longer than `statementTimeoutMs` is cancelled
+   * (57014); a session idle inside a transaction for `idleInTransactionTimeoutMs` is ended,
+   * which releases every lock that transaction held.
+   */
+  lockTimeoutMs: number;
+  statementTimeoutMs: number;
+  idleInTransactionTimeoutMs: number;
 }
 
 export interface AuthConfig {
@@ -238,6 +248,9 @@ export function loadConfig(env: Env): AppConfig {
       schema: identifier(env, 'DATABASE_SCHEMA'),
       sqlitePath: str(env, 'SQLITE_PATH') ?? './data/herald.sqlite',
       poolSize: int(env, 'DATABASE_POOL_SIZE', 10, 1, 200),
+      lockTimeoutMs: duration(env, 'DATABASE_LOCK_TIMEOUT', '5s', 0),
+      statementTimeoutMs: duration(env, 'DATABASE_STATEMENT_TIMEOUT', '30s', 0),
+      idleInTransactionTimeoutMs: duration(env, 'DATABASE_IDLE_IN_TRANSACTION_TIMEOUT', '30s', 0),
     },
     redisUrl: url(env, 'REDIS_URL', ['redis', 'rediss']),
     redisPrefix: `${str(env, 'REDIS_PREFIX') ?? 'herald'}:`,

@@ -3,6 +3,27 @@ import { DataSource, EntityManager } from 'typeorm';
 import { DatabaseEngine } from './data-source-options';
 import { Mutex } from './mutex';
 
+/** SQLSTATE of a statement that waited longer than `lock_timeout` (DATABASE_LOCK_TIMEOUT) for a lock. */
+export const LOCK_NOT_AVAILABLE = '55P03';
+/** SQLSTATE of a statement cancelled by `statement_timeout` (DATABASE_STATEMENT_TIMEOUT). */
+export const QUERY_CANCELED = '57014';
+
+/** The Postgres SQLSTATE an error carries (TypeORM's QueryFailedError copies the driver's `code`). */
+export function sqlState(err: unknown): string | undefined {
+  const e = err as { code?: unknown; driverError?: { code?: unknown } } | undefined;
+  const code = e?.code ?? e?.driverError?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/**
+ * The database is up but could not serve in time: a session limit gave up waiting (a lock held
+ * by a stalled node, a statement past its timeout). Worth a retry, not a bug.
+ */
+export function isSessionTimeout(err: unknown): boolean {
+  const code = sqlState(err);
+  return code === LOCK_NOT_AVAILABLE || code === QUERY_CANCELED;
+}
+
 /**
  * The shared data layer. Every read and write of tenant data goes through `read` or
  * `transaction`.

@@ -2,7 +2,8 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdo
 import type { EntityManager } from 'typeorm';
 import { EventBus } from '../bus/event-bus';
 import { APP_CONFIG, type AppConfig } from '../config';
-import { Database } from '../database/database.service';
+import { Database, isSessionTimeout } from '../database/database.service';
+import { nonOverlapping } from '../database/periodic';
 import { Sql } from '../database/sql';
 import { newId } from '../http/ids';
 import { isoNow, toIso } from '../http/time';
@@ -11,13 +12,17 @@ import type { AppendResult, EventFilter, NewEvent, StoredEvent } from './event.t
 /**
  * Appends on Postgres are serialised by this transaction-scoped advisory lock: the seq is drawn
  * and committed while the lock is held, so seqs become visible strictly in order and a tailing
- * reader can never pass over one that commits late (ARCHITECTURE "Sequence gaps").
+ * reader can never pass over one that commits late (ARCHITECTURE "Sequence gaps"). A waiter gives
+ * up after DATABASE_LOCK_TIMEOUT (55P03) rather than hang behind a node that froze holding it;
+ * the holder's transaction is ended by DATABASE_IDLE_IN_TRANSACTION_TIMEOUT.
  */
-const APPEND_LOCK_KEY = 7_220_002;
+export const APPEND_LOCK_KEY = 7_220_002;
 const RETENTION_CHECKPOINT = 'retention';
 /** The durable path's consumer; retention never removes an event it has not processed. */
 export const DISPATCHER_CONSUMER = 'dispatcher';
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
+/** Seqs one retention transaction removes at most, so each DELETE stays well inside DATABASE_STATEMENT_TIMEOUT. */
+const PRUNE_BATCH_SEQS = 10_000;
 /** Most events one group commit carries (keeps each INSERT's parameter count bounded). */
 const GROUP_COMMIT_MAX_EVENTS = 1000;
 
@@ -125,6 +130,11 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
           }
         } catch (err) {
           for (const g of group) g.reject(err);
+          // The append lock (or the database) did not answer within the session limit. Appends that
+          // queued meanwhile have waited for that attempt already; trying again for each would make
+          // them wait a second full timeout, so they fail with the same error now (the HTTP layer
+          // answers it as "database unavailable", and the producer retries).
+          if (isSessionTimeout(err)) for (const g of this.waiting.splice(0)) g.reject(err);
         }
       }
     } finally {
@@ -177,20 +187,23 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
 
     const stored = new Map<string, StoredEvent>(existing);
     if (fresh.length) {
+      // Seqs are numbered here, under the append lock (Postgres) or the single writer (SQLite),
+      // from the last one ever assigned; not by a database sequence, which a rolled-back append
+      // (or a Postgres crash) advances for good and so leaves a hole in the "gap-free" log.
+      const first = (await this.lastSeqIn(m)) + 1;
       const sql = this.sql();
       const values = fresh
         .map(
-          ({ event: e }) =>
-            `(${sql.list([e.id, e.type, e.version, e.organisation_id, e.user_id, e.claim_id, e.channel_id, JSON.stringify(e.data), e.occurred_at, e.received_at])})`,
+          ({ event: e }, i) =>
+            `(${sql.list([first + i, e.id, e.type, e.version, e.organisation_id, e.user_id, e.claim_id, e.channel_id, JSON.stringify(e.data), e.occurred_at, e.received_at])})`,
         )
         .join(', ');
-      const rows = await sql.run<{ seq: number | string; id: string; organisation_id: string }>(
+      await sql.run(
         m,
-        `INSERT INTO events (id, type, version, organisation_id, user_id, claim_id, channel_id, data, occurred_at, received_at)
-         VALUES ${values} RETURNING seq, id, organisation_id`,
+        `INSERT INTO events (seq, id, type, version, organisation_id, user_id, claim_id, channel_id, data, occurred_at, received_at)
+         VALUES ${values}`,
       );
-      const seqs = new Map(rows.map((r) => [`${r.organisation_id}\u0000${r.id}`, Number(r.seq)]));
-      for (const { key, event } of fresh) stored.set(key, { seq: seqs.get(key)!, ...event });
+      fresh.forEach(({ key, event }, i) => stored.set(key, { seq: first + i, ...event }));
     }
     const seen = new Set<string>();
     return order.map(({ key, created }) => {
@@ -252,10 +265,25 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
     });
   }
 
-  /** The highest seq in the log (0 when empty). */
-  async head(): Promise<number> {
-    const [row] = await this.db.read((m) => m.query('SELECT MAX(seq) AS head FROM events'));
-    return Number(row?.head ?? 0);
+  /** The last seq assigned (0 before the first event); retention emptying the log does not lower it. */
+  head(): Promise<number> {
+    return this.db.read((m) => this.lastSeqIn(m));
+  }
+
+  /**
+   * The highest seq in the log, or, when retention has removed every event, the last one it
+   * removed: seqs never restart. One statement, so a prune committing meanwhile is seen whole or
+   * not at all; MAX(seq) is one probe of the primary key.
+   */
+  private async lastSeqIn(m: EntityManager): Promise<number> {
+    const sql = this.sql();
+    const greatest = this.db.isPostgres ? 'GREATEST' : 'MAX';
+    const [row] = await sql.run<{ last: number | string }>(
+      m,
+      `SELECT ${greatest}(COALESCE((SELECT MAX(seq) FROM events), 0),
+         COALESCE((SELECT last_seq FROM consumer_checkpoints WHERE name = ${sql.p(RETENTION_CHECKPOINT)}), 0)) AS last`,
+    );
+    return Number(row.last);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -319,33 +347,50 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
    * Removes events received before `now - EVENT_RETENTION`, but never past the dispatcher's
    * checkpoint: webhook deliveries are derived from the log, so an event the dispatcher has not
    * processed yet must stay until it has, however old. Returns how many went.
+   *
+   * Works in transactions of at most PRUNE_BATCH_SEQS seqs each, so a large backlog (a day of
+   * events after downtime) never needs one statement longer than DATABASE_STATEMENT_TIMEOUT.
    */
   async prune(now = Date.now()): Promise<number> {
     const cutoff = toIso(now - this.config.events.retentionMs);
+    let pruned = 0;
+    for (;;) {
+      const n = await this.pruneBatch(cutoff);
+      if (n === undefined) return pruned;
+      pruned += n;
+    }
+  }
+
+  /** One retention step; undefined when nothing is left to prune. */
+  private pruneBatch(cutoff: string): Promise<number | undefined> {
     return this.db.transaction(async (m) => {
       const sql = this.sql();
       const [row] = await sql.run<{ upto: number | string | null }>(m, `SELECT MAX(seq) AS upto FROM events WHERE received_at < ${sql.p(cutoff)}`);
-      if (row?.upto === null || row?.upto === undefined) return 0;
+      if (row?.upto === null || row?.upto === undefined) return undefined;
       // The checkpoint only moves forward, so reading it without a lock can only prune less.
-      const upTo = Math.min(Number(row.upto), await this.checkpointIn(m, DISPATCHER_CONSUMER));
-      if (upTo <= 0) return 0;
+      const eligible = Math.min(Number(row.upto), await this.checkpointIn(m, DISPATCHER_CONSUMER));
+      const prunedThrough = await this.checkpointIn(m, RETENTION_CHECKPOINT, true);
+      if (eligible <= prunedThrough) return undefined;
+      const upTo = Math.min(eligible, prunedThrough + PRUNE_BATCH_SEQS);
       const del = this.sql();
       const [{ n }] = await del.run<{ n: number | string }>(m, `SELECT COUNT(*) AS n FROM events WHERE seq <= ${del.p(upTo)}`);
       const remove = this.sql();
       await remove.run(m, `DELETE FROM events WHERE seq <= ${remove.p(upTo)}`);
-      if (upTo > (await this.checkpointIn(m, RETENTION_CHECKPOINT, true))) await this.saveCheckpoint(m, RETENTION_CHECKPOINT, upTo);
+      await this.saveCheckpoint(m, RETENTION_CHECKPOINT, upTo);
       return Number(n);
     });
   }
 
   onApplicationBootstrap(): void {
-    const run = () =>
+    // Never two prunes at once (a slow one is still running at the next tick): one pool connection at most.
+    const run = nonOverlapping(() =>
       this.prune().then(
-        (n) => n && this.logger.log({ pruned: n }, 'pruned events past retention'),
+        (n) => void (n && this.logger.log({ pruned: n }, 'pruned events past retention')),
         (err) => this.logger.warn({ err }, 'event retention pruning failed'),
-      );
+      ),
+    );
     void run();
-    this.pruneTimer = setInterval(run, PRUNE_EVERY_MS);
+    this.pruneTimer = setInterval(() => void run(), PRUNE_EVERY_MS);
     this.pruneTimer.unref();
   }
 

@@ -2,6 +2,7 @@ import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBoo
 import { createHash } from 'node:crypto';
 import { APP_CONFIG, type AppConfig } from '../config';
 import { Database } from '../database/database.service';
+import { nonOverlapping } from '../database/periodic';
 import { isoNow, toIso } from '../http/time';
 import { pickClaim, planFetch } from './claim-plan';
 import { DeliveryStore, type Completion, type LeasedDelivery } from './delivery.store';
@@ -80,13 +81,15 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
   onApplicationBootstrap(): void {
     this.running = true;
     this.loop = this.run();
-    const prune = () =>
+    // Never two prunes at once (a slow one is still running at the next tick): one pool connection at most.
+    const prune = nonOverlapping(() =>
       this.prune().then(
-        (n) => n && this.logger.log({ pruned: n }, 'pruned webhook deliveries past retention'),
+        (n) => void (n && this.logger.log({ pruned: n }, 'pruned webhook deliveries past retention')),
         (err) => this.logger.warn({ err }, 'webhook delivery pruning failed'),
-      );
+      ),
+    );
     void prune();
-    this.pruneTimer = setInterval(prune, PRUNE_EVERY_MS);
+    this.pruneTimer = setInterval(() => void prune(), PRUNE_EVERY_MS);
     this.pruneTimer.unref();
   }
 

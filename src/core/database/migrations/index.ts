@@ -10,6 +10,7 @@ import { WorkspaceSubscriptionOwners1763900800000 } from './1763900800000-worksp
 import { ApiKeyExpiry1763900900000 } from './1763900900000-api-key-expiry';
 import { DeliveryLogTimes1763901000000 } from './1763901000000-delivery-log-times';
 import { ChannelAwaitingClient1763901100000 } from './1763901100000-channel-awaiting-client';
+import { ExplicitEventSeqs1763901200000 } from './1763901200000-explicit-event-seqs';
 
 /** Every migration, oldest first. New ones are appended here. */
 export const MIGRATIONS = [
@@ -25,4 +26,5 @@ export const MIGRATIONS = [
   ApiKeyExpiry1763900900000,
   DeliveryLogTimes1763901000000,
   ChannelAwaitingClient1763901100000,
+  ExplicitEventSeqs1763901200000,
 ];
