@@ -113,4 +113,11 @@ describe('durations', () => {
     expect(loadConfig({}).events.retentionMs).toBe(7 * 86400 * 1000);
     expect(() => loadConfig({ EVENT_RETENTION: 'a week' })).toThrow('EVENT_RETENTION must be a duration');
   });
+
+  it('reads DISPATCHER_LEASE, 10s by default, at least a second', () => {
+    expect(loadConfig({}).events.dispatcherLeaseMs).toBe(10_000);
+    expect(loadConfig({ DISPATCHER_LEASE: '2s' }).events.dispatcherLeaseMs).toBe(2000);
+    expect(() => loadConfig({ DISPATCHER_LEASE: '500ms' })).toThrow('DISPATCHER_LEASE must be a duration');
+    expect(() => loadConfig({ DISPATCHER_LEASE: 'ten' })).toThrow('DISPATCHER_LEASE must be a duration');
+  });
 });

@@ -122,6 +122,11 @@ export interface EventsConfig {
   typesFile?: string;
   /** How often the dispatcher polls the log when no live notification wakes it. */
   dispatchPollMs: number;
+  /**
+   * How long the dispatcher lease lasts unrenewed: its holder renews it every third of this, and
+   * another node takes it over once a holder (crashed, paused, cut off) has let it run out.
+   */
+  dispatcherLeaseMs: number;
 }
 
 export class ConfigError extends Error {
@@ -269,6 +274,7 @@ export function loadConfig(env: Env): AppConfig {
       retentionMs: duration(env, 'EVENT_RETENTION', '7d', 60_000),
       typesFile: str(env, 'EVENT_TYPES_FILE'),
       dispatchPollMs: duration(env, 'DISPATCH_POLL_INTERVAL', '1s', 10),
+      dispatcherLeaseMs: duration(env, 'DISPATCHER_LEASE', '10s', 1000),
     },
     websocket: {
       heartbeatMs: duration(env, 'WS_HEARTBEAT_INTERVAL', '25s', 10),

@@ -1,36 +1,75 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, BeforeApplicationShutdown } from '@nestjs/common';
-import { createHash } from 'node:crypto';
-import { Client } from 'pg';
+import { performance } from 'node:perf_hooks';
+import { Counter } from 'prom-client';
+import { BusRpc } from '../bus/bus-rpc';
 import { EventBus, type Unsubscribe } from '../bus/event-bus';
 import { RouterRegistry } from '../bus/router-registry';
 import { APP_CONFIG, type AppConfig } from '../config';
+import { Database } from '../database/database.service';
 import { MetricsService } from '../health/metrics.service';
+import { DispatcherLeaseStore, LeaseLostError, type AcquireResult } from './dispatcher-lease';
 import { DISPATCHER_CONSUMER, EventLog } from './event-log.service';
 
 export { DISPATCHER_CONSUMER };
 const BATCH_SIZE = 500;
-const LEADER_RETRY_MS = 2000;
+const RETRY_MS = 2000;
 
-/** One advisory-lock key per Postgres schema, so separate installs sharing a database do not block each other. */
-function leaderLockKey(schema: string): number {
-  return createHash('sha256').update(`herald-dispatcher:${schema}`).digest().readInt32BE(0);
+/** The lease this node holds, and until when (its own monotonic clock) it may act on it unrenewed. */
+interface HeldLease {
+  term: number;
+  validUntil: number;
+}
+
+/** A pause that `interrupt` ends early. */
+class Pause {
+  private end?: () => void;
+
+  for(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.end?.(), ms);
+      this.end = () => {
+        clearTimeout(timer);
+        this.end = undefined;
+        resolve();
+      };
+    });
+  }
+
+  interrupt(): void {
+    this.end?.();
+  }
 }
 
 /**
  * The durable path's consumer: reads the log after its persisted checkpoint and runs the
  * durable routers in seq order, moving the checkpoint in the same transaction. Exactly one
- * node is active: on Postgres it holds a session advisory lock on a connection of its own
- * (if that connection dies the lock goes with it and another node takes over); SQLite has a
- * single process. It wakes on live events and also polls, so a missed wake-up only delays.
+ * node is active: the one holding the dispatcher lease (DISPATCHER_LEASE). The holder renews
+ * it every third of its length; a node that stops renewing — crashed, cut off, or paused with
+ * its connections still open — loses it when its deadline passes, and another node takes it.
+ *
+ * Fencing: every batch first renews the lease inside the batch's own transaction, checking
+ * holder and term. A node that lost the lease while paused and wakes mid-loop finds the check
+ * failing and its batch rolls back (LeaseLostError), so it can never commit a batch on the
+ * strength of a lease another node has since taken.
+ *
+ * It wakes on live events and also polls, so a missed wake-up only delays.
  */
 @Injectable()
 export class Dispatcher implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('Dispatcher');
+  private readonly leases: DispatcherLeaseStore;
+  private readonly nodeId: string;
+  private readonly leaseMs: number;
+  private readonly renewEveryMs: number;
+  private readonly changes: Counter<'change'>;
   private running = false;
-  private leader = false;
-  private lockClient?: Client;
+  private lease?: HeldLease;
+  /** SQLite serves one process, so a lease left behind by a previous one (a crash) is stale: take it at start. */
+  private firstAttempt = true;
   private loop?: Promise<void>;
-  private wake?: () => void;
+  private renewals?: Promise<void>;
+  private readonly idle = new Pause();
+  private readonly renewPause = new Pause();
   private unsubscribe?: Unsubscribe;
 
   constructor(
@@ -39,87 +78,147 @@ export class Dispatcher implements OnApplicationBootstrap, BeforeApplicationShut
     private readonly bus: EventBus,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     metrics: MetricsService,
+    db: Database,
+    rpc: BusRpc,
   ) {
+    this.leases = new DispatcherLeaseStore(db);
+    this.nodeId = rpc.nodeId;
+    this.leaseMs = config.events.dispatcherLeaseMs;
+    this.renewEveryMs = Math.max(1, Math.floor(this.leaseMs / 3));
     metrics.gauge('herald_dispatcher_checkpoint', 'Last event seq the durable routers have processed', () => this.log.checkpoint(DISPATCHER_CONSUMER));
     metrics.gauge('herald_event_log_head', 'Highest event seq in the log', () => this.log.head());
-    metrics.gauge('herald_dispatcher_active', '1 on the node whose dispatcher is active', () => (this.leader ? 1 : 0));
+    metrics.gauge('herald_dispatcher_active', '1 on the node whose dispatcher is active', () => (this.isLeader ? 1 : 0));
+    metrics.gauge('herald_dispatcher_term', 'Term (fencing token) of the dispatcher lease this node holds; 0 when it holds none', () =>
+      this.isLeader ? this.lease!.term : 0,
+    );
+    this.changes = new Counter({
+      name: 'herald_dispatcher_leadership_changes_total',
+      help: 'Dispatcher leases this node acquired and lost',
+      labelNames: ['change'],
+      registers: [metrics.registry],
+    });
   }
 
+  /** Whether this node holds the lease and its own clock says it has not run out. */
   get isLeader(): boolean {
-    return this.leader;
+    return !!this.lease && performance.now() < this.lease.validUntil;
   }
 
   onApplicationBootstrap(): void {
     this.running = true;
-    this.unsubscribe = this.bus.onEvents(() => this.wake?.());
+    this.firstAttempt = true;
+    // Only the active node has work to wake for; a standby tries for the lease on its own timer.
+    this.unsubscribe = this.bus.onEvents(() => {
+      if (this.lease) this.idle.interrupt();
+    });
     this.loop = this.run();
+    this.renewals = this.renewLoop();
   }
 
   async beforeApplicationShutdown(): Promise<void> {
     this.running = false;
     this.unsubscribe?.();
-    this.wake?.();
+    this.idle.interrupt();
+    this.renewPause.interrupt();
     await this.loop;
-    await this.releaseLeadership();
+    await this.renewals;
+    const lease = this.lease;
+    this.lease = undefined;
+    if (!lease) return;
+    // Released, another node takes over at once instead of waiting out the deadline.
+    await this.leases.release(this.nodeId, lease.term).then(
+      () => this.logger.log({ node: this.nodeId, term: lease.term }, 'dispatcher lease released'),
+      (err) => this.logger.warn({ err, node: this.nodeId, term: lease.term }, 'dispatcher lease release failed; it runs out by itself'),
+    );
   }
 
   private async run(): Promise<void> {
     while (this.running) {
+      let lease = this.isLeader ? this.lease : undefined;
       try {
-        if (!(await this.ensureLeadership())) {
-          await this.sleep(LEADER_RETRY_MS);
+        lease ??= await this.acquire().catch((err) => {
+          this.logger.warn({ err, node: this.nodeId }, 'dispatcher lease acquisition failed; retrying');
+          return undefined;
+        });
+        if (!lease) {
+          await this.idle.for(this.renewEveryMs);
           continue;
         }
-        const processed = await this.log.processBatch(DISPATCHER_CONSUMER, BATCH_SIZE, async (events, manager) => {
-          for (const router of this.routers.durable) await router.route(events, manager);
-        });
-        if (processed < BATCH_SIZE) await this.sleep(this.config.events.dispatchPollMs);
+        const processed = await this.dispatchBatch(lease);
+        if (processed < BATCH_SIZE) await this.idle.for(this.config.events.dispatchPollMs);
       } catch (err) {
+        if (err instanceof LeaseLostError) {
+          this.lost(lease, 'another node took the lease; the batch was rolled back');
+          continue;
+        }
         if (!this.running) break;
         this.logger.error({ err }, 'dispatch batch failed; retrying');
-        await this.releaseLeadership();
-        await this.sleep(LEADER_RETRY_MS);
+        await this.idle.for(RETRY_MS);
       }
     }
   }
 
-  private async ensureLeadership(): Promise<boolean> {
-    const { url, schema } = this.config.database;
-    if (!url) return (this.leader = true);
-    if (this.leader && this.lockClient) return true;
-    const client = new Client({ connectionString: url });
-    client.on('error', (err) => {
-      this.logger.warn({ err }, 'dispatcher lock connection lost; stepping down');
-      this.leader = false;
-      this.lockClient = undefined;
+  private async dispatchBatch(lease: HeldLease): Promise<number> {
+    let fencedAt: number | undefined;
+    const processed = await this.log.processBatch(DISPATCHER_CONSUMER, BATCH_SIZE, async (events, manager) => {
+      const started = performance.now();
+      if (!(await this.leases.fence(manager, this.nodeId, lease.term, this.leaseMs))) throw new LeaseLostError(lease.term);
+      fencedAt = started;
+      for (const router of this.routers.durable) await router.route(events, manager);
     });
-    await client.connect();
-    const { rows } = await client.query('SELECT pg_try_advisory_lock($1) AS acquired', [leaderLockKey(schema ?? 'public')]);
-    if (rows[0]?.acquired) {
-      this.lockClient = client;
-      this.leader = true;
-      this.logger.log('this node is the active dispatcher');
-      return true;
-    }
-    await client.end();
-    return false;
+    // The fence renewed the lease, and that renewal has committed with the batch.
+    if (fencedAt !== undefined && this.lease === lease) lease.validUntil = Math.max(lease.validUntil, fencedAt + this.leaseMs);
+    return processed;
   }
 
-  private async releaseLeadership(): Promise<void> {
-    this.leader = false;
-    const client = this.lockClient;
-    this.lockClient = undefined;
-    await client?.end().catch(() => undefined);
+  private async acquire(): Promise<HeldLease | undefined> {
+    if (this.lease) this.lost(this.lease, `not renewed within DISPATCHER_LEASE (${this.leaseMs} ms): renewals failed or the process was paused`);
+    const evenUnexpired = this.firstAttempt && !this.leases.isPostgres;
+    this.firstAttempt = false;
+    const started = performance.now();
+    const result: AcquireResult = await this.leases.acquire(this.nodeId, this.leaseMs, { evenUnexpired });
+    if (!result.acquired) return undefined;
+    const lease = (this.lease = { term: result.term, validUntil: started + this.leaseMs });
+    this.changes.inc({ change: 'acquired' });
+    const previous = result.previous;
+    this.logger.log(
+      {
+        node: this.nodeId,
+        term: result.term,
+        previousHolder: previous?.holder ?? null,
+        previousTerm: previous?.term ?? null,
+        previousExpiresAt: previous?.expires_at ?? null,
+      },
+      'dispatcher lease acquired',
+    );
+    return lease;
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
+  /** Renews the held lease every third of its length; never two renewals at once. */
+  private async renewLoop(): Promise<void> {
+    while (this.running) {
+      await this.renewPause.for(this.renewEveryMs);
+      const lease = this.lease;
+      if (!this.running || !lease) continue;
+      const started = performance.now();
+      try {
+        if (await this.leases.renew(this.nodeId, lease.term, this.leaseMs)) {
+          if (this.lease === lease) lease.validUntil = started + this.leaseMs;
+        } else {
+          const current = await this.leases.current().catch(() => undefined);
+          this.lost(lease, current ? `taken by node ${current.holder} (term ${current.term})` : 'the lease row is gone');
+        }
+      } catch (err) {
+        // The deadline still stands: if renewals keep failing until it passes, this node stops.
+        this.logger.warn({ err, node: this.nodeId, term: lease.term }, 'dispatcher lease renewal failed; retrying');
       }
-      this.wake = done;
-    });
+    }
+  }
+
+  private lost(lease: HeldLease | undefined, reason: string): void {
+    if (!lease || this.lease !== lease) return;
+    this.lease = undefined;
+    this.changes.inc({ change: 'lost' });
+    this.logger.warn({ node: this.nodeId, term: lease.term, reason }, 'dispatcher lease lost');
   }
 }

@@ -11,6 +11,7 @@ import { ApiKeyExpiry1763900900000 } from './1763900900000-api-key-expiry';
 import { DeliveryLogTimes1763901000000 } from './1763901000000-delivery-log-times';
 import { ChannelAwaitingClient1763901100000 } from './1763901100000-channel-awaiting-client';
 import { ExplicitEventSeqs1763901200000 } from './1763901200000-explicit-event-seqs';
+import { DispatcherLease1763901300000 } from './1763901300000-dispatcher-lease';
 
 /** Every migration, oldest first. New ones are appended here. */
 export const MIGRATIONS = [
@@ -27,4 +28,5 @@ export const MIGRATIONS = [
   DeliveryLogTimes1763901000000,
   ChannelAwaitingClient1763901100000,
   ExplicitEventSeqs1763901200000,
+  DispatcherLease1763901300000,
 ];
