@@ -1,7 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { Client } from 'pg';
-import { DataSource, DataSourceOptions } from 'typeorm';
+import { DataSource, DataSourceOptions, MigrationExecutor } from 'typeorm';
 import { APP_CONFIG, AppConfig } from '../config';
 import { buildDataSourceOptions } from './data-source-options';
 import { Database } from './database.service';
@@ -27,8 +27,15 @@ async function runMigrationsExclusively(dataSource: DataSource): Promise<void> {
   }
   const runner = dataSource.createQueryRunner();
   try {
+    // Migrations run on this one session, without the lock and statement timeouts every other
+    // session carries: a node waiting for another's migrations, or a long data migration, must
+    // not fail start-up (the timeouts protect live traffic, not schema changes).
+    await runner.query('SET lock_timeout = 0');
+    await runner.query('SET statement_timeout = 0');
     await runner.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
-    await dataSource.runMigrations();
+    const executor = new MigrationExecutor(dataSource, runner);
+    executor.transaction = dataSource.options.migrationsTransactionMode ?? 'all';
+    await executor.executePendingMigrations();
   } finally {
     await runner.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
     await runner.release();
