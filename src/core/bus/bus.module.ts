@@ -17,7 +17,7 @@ import { RouterRegistry } from './router-registry';
       inject: [APP_CONFIG, RedisConnections],
       useFactory: async (config: AppConfig, redis: RedisConnections) => {
         if (!redis.enabled) return new LocalEventBus();
-        const bus = new RedisEventBus(redis.get('bus-pub'), redis.get('bus-sub'), config.redisPrefix);
+        const bus = new RedisEventBus(redis.get('bus-pub'), redis.get('bus-sub'), config.redisPrefix, redis);
         await bus.ready();
         return bus;
       },

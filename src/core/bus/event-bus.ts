@@ -17,6 +17,14 @@ export abstract class EventBus {
   abstract on(topic: string, handler: (message: unknown) => void): Unsubscribe;
   /** Resolves once the bus can deliver (Redis subscription confirmed). */
   abstract ready(): Promise<void>;
+  /**
+   * Called each time the bus can deliver again after a break (Redis reconnected and
+   * resubscribed): messages sent during the break are gone, and listeners catch up from the log.
+   * A bus that cannot lose messages never calls it.
+   */
+  onResume(_handler: () => void): Unsubscribe {
+    return () => undefined;
+  }
 }
 
 /** A tiny typed handler list shared by both implementations. */

@@ -8,6 +8,13 @@ import { RealtimeService } from './realtime.service';
 import { rooms } from './rooms';
 
 const GAP_FILL_BATCH = 1000;
+/**
+ * How often each node compares what it has fanned out with the log. An event the log held at
+ * one check and the bus still had not brought by the next is read from the log, so an event
+ * the bus lost reaches live clients within two intervals even with no later event and no
+ * reconnect to tell.
+ */
+const CATCH_UP_CHECK_MS = 2000;
 
 /**
  * The live path on each node: for every event heard on the bus, build the envelope once, emit
@@ -19,14 +26,30 @@ const GAP_FILL_BATCH = 1000;
  * or below the last seq already fanned out is dropped. Outlets can therefore resume from a seq
  * (replay, then live) without a hole or a duplicate at the seam. A seq that never committed
  * (a rolled-back append) is simply absent from the log and skipped.
+ *
+ * The bus may also lose events outright (Redis down: nothing published meanwhile arrives), with
+ * no later event to reveal the gap. So the node also catches up from the log, through the same
+ * ordered path, when the bus says it is back, and when a periodic check finds the log ahead of
+ * what was fanned out. The head starts at the log's head at start-up, so there is always a
+ * point to catch up from.
  */
 @Injectable()
 export class LiveFanout implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('LiveFanout');
-  private unsubscribe?: Unsubscribe;
-  /** Highest seq fanned out on this node; undefined until the first event arrives. */
+  private readonly unsubscribe: Unsubscribe[] = [];
+  /** Highest seq fanned out on this node; undefined only until the log's head has been read. */
   private head?: number;
   private queue: Promise<void> = Promise.resolve();
+  /** A catch-up waiting in the queue: later requests join it instead of queueing another. */
+  private catchUpQueued?: Promise<void>;
+  private checkTimer?: NodeJS.Timeout;
+  private checking = false;
+  /** The log's head at the previous check. */
+  private logHeadAtLastCheck?: number;
+  private checkFailing = false;
+  /** Set while successive checks keep finding the bus behind the log (logged once per streak). */
+  private behind = false;
+  private closed = false;
 
   constructor(
     private readonly bus: EventBus,
@@ -43,14 +66,73 @@ export class LiveFanout implements OnApplicationBootstrap, OnApplicationShutdown
         ...(event.user_id ? [rooms.user(event.organisation_id, event.user_id)] : []),
       ],
     });
-    this.unsubscribe = this.bus.onEvents((events) => {
-      this.queue = this.queue.then(() => this.inOrder(events)).catch((err) => this.logger.error({ err }, 'live fan-out failed'));
+    // Start from the log's head: what was appended before this node started is replay's business.
+    void this.enqueue(async () => {
+      const head = await this.log.head();
+      this.head ??= head;
     });
+    this.unsubscribe.push(
+      this.bus.onEvents((events) => void this.enqueue(() => this.inOrder(events))),
+      this.bus.onResume(() => void this.catchUp()),
+    );
+    this.checkTimer = setInterval(() => void this.check(), CATCH_UP_CHECK_MS);
+    this.checkTimer.unref();
   }
 
-  /** Highest seq this node has fanned out (undefined before the first event). */
+  /** Highest seq this node has fanned out (undefined until the log's head has been read at start-up). */
   get fannedOutThrough(): number | undefined {
     return this.head;
+  }
+
+  private enqueue(work: () => Promise<void>): Promise<void> {
+    this.queue = this.queue.then(work).catch((err) => this.logger.error({ err }, 'live fan-out failed'));
+    return this.queue;
+  }
+
+  /** Fans out, in order, every event the log holds after the head (up to the log's head as of now). */
+  catchUp(): Promise<void> {
+    this.catchUpQueued ??= this.enqueue(async () => {
+      this.catchUpQueued = undefined;
+      if (this.closed) return;
+      const target = await this.log.head();
+      if (this.head === undefined) {
+        this.head = target;
+        return;
+      }
+      while (this.head < target && !this.closed) {
+        const batch = await this.log.readAfter(this.head, {}, GAP_FILL_BATCH, target);
+        if (!batch.length) break;
+        await this.inOrder(batch);
+      }
+    });
+    return this.catchUpQueued;
+  }
+
+  /**
+   * Catches up when the head is still below what the log held at the previous check: the bus had
+   * a whole interval to bring those events and did not. Events merely in flight on the bus do not
+   * trigger a read. Never runs alongside itself.
+   */
+  private async check(): Promise<void> {
+    if (this.checking || this.closed) return;
+    this.checking = true;
+    try {
+      const logHead = await this.log.head();
+      const before = this.logHeadAtLastCheck;
+      this.logHeadAtLastCheck = logHead;
+      if (this.checkFailing) this.logger.log('live catch-up check works again');
+      this.checkFailing = false;
+      const lagging = this.head !== undefined && before !== undefined && this.head < before;
+      if (lagging && !this.behind) this.logger.warn({ head: this.head, logHead }, 'live fan-out is behind the log (the bus lost or delayed events); catching up from the log');
+      this.behind = lagging;
+      if (lagging || this.head === undefined) await this.catchUp();
+    } catch (err) {
+      // The database is down: say so once, not every interval.
+      if (!this.checkFailing) this.logger.warn({ err }, 'live catch-up check failed');
+      this.checkFailing = true;
+    } finally {
+      this.checking = false;
+    }
   }
 
   private async inOrder(events: StoredEvent[]): Promise<void> {
@@ -89,6 +171,8 @@ export class LiveFanout implements OnApplicationBootstrap, OnApplicationShutdown
   }
 
   onApplicationShutdown(): void {
-    this.unsubscribe?.();
+    this.closed = true;
+    if (this.checkTimer) clearInterval(this.checkTimer);
+    for (const unsubscribe of this.unsubscribe) unsubscribe();
   }
 }

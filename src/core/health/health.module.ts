@@ -1,7 +1,12 @@
 import { Global, Module } from '@nestjs/common';
 import { HealthController } from './health.controller';
 import { MetricsService } from './metrics.service';
+import { StallMonitor } from './stall-monitor';
 
 @Global()
-@Module({ controllers: [HealthController], providers: [MetricsService], exports: [MetricsService] })
+@Module({
+  controllers: [HealthController],
+  providers: [MetricsService, { provide: StallMonitor, inject: [MetricsService], useFactory: (metrics: MetricsService) => new StallMonitor(metrics) }],
+  exports: [MetricsService],
+})
 export class HealthModule {}

@@ -1,6 +1,12 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
-import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/**
+ * How long one scrape-time read may take. A scrape waits for its slowest gauge, and a database
+ * that hangs must not hang /metrics (Prometheus' default scrape timeout is 10 s).
+ */
+const GAUGE_READ_TIMEOUT_MS = 1000;
 
 /**
  * One Prometheus registry per app instance (not prom-client's global one), so several
@@ -9,7 +15,14 @@ import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 @Injectable()
 export class MetricsService {
   readonly registry = new Registry();
+  private readonly logger = new Logger('Metrics');
   private readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
+  private readonly stale: Gauge<'metric'>;
+  private readonly readErrors: Counter<'metric'>;
+  /** The read each scrape-time gauge is waiting on now, by metric name. */
+  private readonly reads = new Map<string, Promise<number>>();
+  /** Scrape-time collects under way (each bounded by GAUGE_READ_TIMEOUT_MS). */
+  private readonly collecting = new Set<Promise<void>>();
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'herald_' });
@@ -20,18 +33,79 @@ export class MetricsService {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [this.registry],
     });
+    const collecting = this.collecting;
+    // Every gauge's collect has started by the time this continues (the registry starts them all
+    // in one synchronous pass), so these two report this scrape's outcome, not the previous one's.
+    const afterTheReads = async () => {
+      await Promise.resolve();
+      await Promise.allSettled([...collecting]);
+    };
+    this.stale = new Gauge({
+      name: 'herald_metric_stale',
+      help: '1 when the named gauge could not be read at this scrape (it shows its last good value, or nothing), 0 when it was read',
+      labelNames: ['metric'],
+      registers: [this.registry],
+      collect: afterTheReads,
+    });
+    this.readErrors = new Counter({
+      name: 'herald_metric_read_errors_total',
+      help: 'Scrape-time reads of the named gauge that failed or timed out',
+      labelNames: ['metric'],
+      registers: [this.registry],
+      collect: afterTheReads,
+    });
   }
 
-  /** A gauge whose value is read at scrape time. */
+  /**
+   * A gauge whose value is read at scrape time. A read that fails or takes longer than
+   * GAUGE_READ_TIMEOUT_MS does not fail the scrape: the gauge keeps its last good value (or
+   * shows none if it never had one) and `herald_metric_stale{metric}` says so, so /metrics keeps
+   * answering with everything held in memory while the database is down. A read still running
+   * from an earlier scrape is awaited again rather than started twice.
+   */
   gauge(name: string, help: string, read: () => number | Promise<number>): void {
+    const service = this;
+    const state = { everRead: false, failing: false };
+    this.stale.set({ metric: name }, 0);
     new Gauge({
       name,
       help,
       registers: [this.registry],
-      async collect() {
-        this.set(await read());
+      collect() {
+        const done = service.refresh(this, name, read, state);
+        service.collecting.add(done);
+        void done.finally(() => service.collecting.delete(done));
+        return done;
       },
     });
+  }
+
+  private async refresh(gauge: Gauge, name: string, read: () => number | Promise<number>, state: { everRead: boolean; failing: boolean }): Promise<void> {
+    let pending = this.reads.get(name);
+    if (!pending) {
+      const started = Promise.resolve().then(read);
+      pending = started;
+      this.reads.set(name, started);
+      // Settled by whoever awaits it, or by nobody after a timeout: never unhandled.
+      started.catch(() => undefined).finally(() => this.reads.get(name) === started && this.reads.delete(name));
+    }
+    try {
+      const value = await withTimeout(pending, GAUGE_READ_TIMEOUT_MS);
+      if (typeof value !== 'number' || Number.isNaN(value)) throw new Error(`read returned ${String(value)}`);
+      gauge.set(value);
+      state.everRead = true;
+      this.stale.set({ metric: name }, 0);
+      if (state.failing) this.logger.log({ metric: name }, 'metric readable again');
+      state.failing = false;
+    } catch (err) {
+      this.readErrors.inc({ metric: name });
+      this.stale.set({ metric: name }, 1);
+      // A gauge starts at 0; a value never read is left out rather than shown as 0.
+      if (!state.everRead) gauge.remove({});
+      // Once per failing streak, not once per scrape.
+      if (!state.failing) this.logger.warn({ metric: name, err: err instanceof Error ? err.message : String(err) }, 'metric could not be read; marked stale');
+      state.failing = true;
+    }
   }
 
   /** Express middleware: times every request and labels it by its route template, not its URL. */
@@ -45,4 +119,13 @@ export class MetricsService {
       next();
     };
   }
+}
+
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    timer.unref();
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

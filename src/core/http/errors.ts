@@ -1,5 +1,12 @@
 import { HttpException, HttpStatus } from '@nestjs/common';
 import { STATUS_CODES } from 'node:http';
+import { isUnavailable } from './unavailable';
+
+/**
+ * What a 503 for an unavailable database or bus tells the client to wait before retrying: long
+ * enough for a failover or a restart to make progress, short enough for a publisher to hold on.
+ */
+export const RETRY_AFTER_SECONDS = 5;
 
 /**
  * The three error envelopes of SPEC "Errors":
@@ -55,6 +62,8 @@ export function problemFromException(exception: unknown): Problem {
     const error = typeof record.error === 'string' ? record.error : statusText(status);
     return { status, error, message, ...(details ? { details } : {}) };
   }
+  // An outage passes and the request may be retried as is; a bug does not.
+  if (isUnavailable(exception)) return { status: 503, error: statusText(503), message: 'Service temporarily unavailable' };
   return { status: 500, error: 'Internal Server Error', message: 'Internal server error' };
 }
 

@@ -30,6 +30,8 @@ function isRefusal(err: unknown): err is UndeliverableAddressError {
 @Injectable()
 export class WebhookSender implements OnApplicationShutdown {
   private readonly agent: Agent;
+  /** Per cancel signal, the controllers of the requests in flight under it. */
+  private readonly inFlight = new WeakMap<AbortSignal, Set<AbortController>>();
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
     const { allowPrivate, connectTimeoutMs } = config.webhooks;
@@ -57,8 +59,7 @@ export class WebhookSender implements OnApplicationShutdown {
       timedOut = true;
       abort.abort();
     }, totalTimeoutMs);
-    const onCancel = () => abort.abort();
-    cancel?.addEventListener('abort', onCancel, { once: true });
+    const untrack = cancel ? this.track(cancel, abort) : undefined;
     const signal = abort.signal;
     try {
       const res = await request(req.url, { dispatcher: this.agent, method: req.method, headers: req.headers, body: req.body, signal });
@@ -82,8 +83,29 @@ export class WebhookSender implements OnApplicationShutdown {
       return { error, ...(code === 'UND_ERR_INVALID_ARG' ? { permanent: true } : {}), duration_ms: elapsed() };
     } finally {
       clearTimeout(timer);
-      cancel?.removeEventListener('abort', onCancel);
+      untrack?.();
     }
+  }
+
+  /**
+   * Ties a request's controller to a cancel signal. The signal (the worker's shutdown signal,
+   * shared by every request) gets one listener in all, which aborts whatever is in flight under
+   * it. A listener per request would pile up on it, and with more than 10 requests in flight
+   * Node prints a MaxListenersExceededWarning, plain text on stderr beside the JSON log.
+   */
+  private track(cancel: AbortSignal, abort: AbortController): () => void {
+    if (cancel.aborted) {
+      abort.abort();
+      return () => undefined;
+    }
+    let controllers = this.inFlight.get(cancel);
+    if (!controllers) {
+      const created = new Set<AbortController>();
+      cancel.addEventListener('abort', () => created.forEach((c) => c.abort()), { once: true });
+      this.inFlight.set(cancel, (controllers = created));
+    }
+    controllers.add(abort);
+    return () => controllers.delete(abort);
   }
 
   async onApplicationShutdown(): Promise<void> {

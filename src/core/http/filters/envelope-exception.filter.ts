@@ -1,10 +1,11 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { type ErrorFamily, familyForPath, problemFromException, renderProblem } from '../errors';
+import { type ErrorFamily, familyForPath, problemFromException, renderProblem, RETRY_AFTER_SECONDS } from '../errors';
 
 /**
  * Turns any exception into the envelope of one family. An unexpected error (not an
- * HttpException) logs its cause with the request id and answers only that id.
+ * HttpException) logs its cause with the request id and answers only that id: a 503 with
+ * Retry-After when the database or the bus is unavailable (see `isUnavailable`), else a 500.
  */
 @Catch()
 export class EnvelopeExceptionFilter implements ExceptionFilter {
@@ -18,11 +19,19 @@ export class EnvelopeExceptionFilter implements ExceptionFilter {
     const req = http.getRequest<Request & { id?: string }>();
     const res = http.getResponse<Response>();
     const problem = problemFromException(exception);
-    if (!(exception instanceof HttpException)) {
+    const requestId = req.id ?? 'unknown';
+    const unexpected = !(exception instanceof HttpException);
+    if (unexpected && problem.status === 503) {
+      // Expected while a dependency is down: one warn line per request, without a stack.
+      const { message, code } = exception as { message?: unknown; code?: unknown };
+      this.logger.warn({ requestId, path: req.path, cause: { message, code } }, 'request failed: a backing service is unavailable');
+      problem.message = `Service temporarily unavailable, retry in ${RETRY_AFTER_SECONDS} s (request id ${requestId})`;
+    } else if (unexpected) {
       this.logger.error({ err: exception, requestId: req.id, path: req.path }, 'request failed');
-      problem.message = `Internal server error (request id ${req.id ?? 'unknown'})`;
+      problem.message = `Internal server error (request id ${requestId})`;
     }
     if (res.headersSent) return;
+    if (unexpected && problem.status === 503) res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
     res.status(problem.status).json(renderProblem(this.familyFor(req.path), problem, req.path));
   }
 
