@@ -31,6 +31,7 @@ describe('isUnavailable', () => {
     ['53300 too_many_connections', withCode('53300', 'sorry, too many clients already')],
     ['55P03 lock_not_available (lock_timeout)', queryFailed('55P03', 'canceling statement due to lock timeout')],
     ['57014 query_canceled (statement_timeout)', queryFailed('57014', 'canceling statement due to statement timeout')],
+    ['25P03 idle_in_transaction_session_timeout', queryFailed('25P03', 'terminating connection due to idle-in-transaction timeout')],
     ['SQLite busy', new QueryFailedError('INSERT', [], withCode('SQLITE_BUSY', 'database is locked'))],
     ['SQLite busy (extended code)', withCode('SQLITE_BUSY_SNAPSHOT')],
     ['ioredis: retries exhausted', Object.assign(new Error('Reached the max retries per request limit (which is 3).'), { name: 'MaxRetriesPerRequestError' })],

@@ -24,10 +24,12 @@ const NETWORK_CODES = new Set([
 
 /**
  * Postgres SQLSTATEs of a server that is going away, not accepting connections, or out of
- * them; and of a statement given up by `lock_timeout` (55P03) or `statement_timeout` (57014).
+ * them; of a statement given up by `lock_timeout` (55P03) or `statement_timeout` (57014); and
+ * of a session the server ended after `idle_in_transaction_session_timeout` (25P03: a node that
+ * was paused mid-transaction finds its session gone when it resumes).
  * Class 08 (connection exception) is matched as a class.
  */
-const POSTGRES_CODES = new Set(['57P01', '57P02', '57P03', '53300', '55P03', '57014']);
+const POSTGRES_CODES = new Set(['57P01', '57P02', '57P03', '53300', '55P03', '57014', '25P03']);
 
 /** Error names of ioredis when a command could not reach Redis. */
 const REDIS_NAMES = new Set(['MaxRetriesPerRequestError', 'ClusterAllFailedError']);
