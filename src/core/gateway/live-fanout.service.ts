@@ -1,4 +1,5 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { nonOverlapping } from '../database/periodic';
 import { EventBus, type Unsubscribe } from '../bus/event-bus';
 import { RouterRegistry } from '../bus/router-registry';
 import { toEnvelope } from '../event-log/envelope';
@@ -43,7 +44,8 @@ export class LiveFanout implements OnApplicationBootstrap, OnApplicationShutdown
   /** A catch-up waiting in the queue: later requests join it instead of queueing another. */
   private catchUpQueued?: Promise<void>;
   private checkTimer?: NodeJS.Timeout;
-  private checking = false;
+  /** One check at a time: a tick while the previous check still waits on the database is skipped. */
+  private readonly periodicCheck = nonOverlapping(() => this.check());
   /** The log's head at the previous check. */
   private logHeadAtLastCheck?: number;
   private checkFailing = false;
@@ -75,7 +77,7 @@ export class LiveFanout implements OnApplicationBootstrap, OnApplicationShutdown
       this.bus.onEvents((events) => void this.enqueue(() => this.inOrder(events))),
       this.bus.onResume(() => void this.catchUp()),
     );
-    this.checkTimer = setInterval(() => void this.check(), CATCH_UP_CHECK_MS);
+    this.checkTimer = setInterval(() => void this.periodicCheck(), CATCH_UP_CHECK_MS);
     this.checkTimer.unref();
   }
 
@@ -111,11 +113,10 @@ export class LiveFanout implements OnApplicationBootstrap, OnApplicationShutdown
   /**
    * Catches up when the head is still below what the log held at the previous check: the bus had
    * a whole interval to bring those events and did not. Events merely in flight on the bus do not
-   * trigger a read. Never runs alongside itself.
+   * trigger a read. Run through `periodicCheck`, so never alongside itself.
    */
   private async check(): Promise<void> {
-    if (this.checking || this.closed) return;
-    this.checking = true;
+    if (this.closed) return;
     try {
       const logHead = await this.log.head();
       const before = this.logHeadAtLastCheck;
@@ -130,8 +131,6 @@ export class LiveFanout implements OnApplicationBootstrap, OnApplicationShutdown
       // The database is down: say so once, not every interval.
       if (!this.checkFailing) this.logger.warn({ err }, 'live catch-up check failed');
       this.checkFailing = true;
-    } finally {
-      this.checking = false;
     }
   }
 

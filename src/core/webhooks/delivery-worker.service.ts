@@ -1,7 +1,7 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { createHash } from 'node:crypto';
 import { APP_CONFIG, type AppConfig } from '../config';
 import { Database } from '../database/database.service';
+import { schemaLockKey } from '../database/lock-keys';
 import { nonOverlapping } from '../database/periodic';
 import { isoNow, toIso } from '../http/time';
 import { pickClaim, planFetch } from './claim-plan';
@@ -27,10 +27,6 @@ const PRUNE_EVERY_MS = 60 * 60 * 1000;
 /** Longest a claim waits for another node's claim to finish before skipping a turn. */
 const CLAIM_LOCK_WAIT_MS = 1_000;
 
-/** One advisory-lock key per Postgres schema, so separate installs sharing a database do not block each other's claims. */
-function claimLockKey(schema: string): number {
-  return createHash('sha256').update(`herald-webhook-claim:${schema}`).digest().readInt32BE(0);
-}
 
 interface Job {
   delivery: LeasedDelivery;
@@ -75,7 +71,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
     private readonly metrics: WebhookMetrics,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
-    this.claimLock = claimLockKey(config.database.schema ?? 'public');
+    this.claimLock = schemaLockKey('webhook-claim', config.database.schema);
   }
 
   onApplicationBootstrap(): void {

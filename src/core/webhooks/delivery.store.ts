@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { createHash } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '../config';
+import { schemaLockKey } from '../database/lock-keys';
 import { Database } from '../database/database.service';
 import { Sql } from '../database/sql';
 import type { DueRow, OwingEndpoint } from './claim-plan';
@@ -81,10 +81,6 @@ const UNION_CHUNK = 200;
 /** How often a claim asks again for the claim lock while another node holds it. */
 const CLAIM_LOCK_RETRY_MS = 5;
 
-/** One advisory-lock key per Postgres schema, so separate installs sharing a database do not wait on each other's log writes. */
-function logTimeLockKey(schema: string): number {
-  return createHash('sha256').update(`herald-delivery-log-time:${schema}`).digest().readInt32BE(0);
-}
 
 /** Data access for the delivery outbox/log and its attempts. */
 @Injectable()
@@ -95,7 +91,7 @@ export class DeliveryStore {
     private readonly db: Database,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
-    this.logTimeLock = logTimeLockKey(config.database.schema ?? 'public');
+    this.logTimeLock = schemaLockKey('delivery-log-time', config.database.schema);
   }
 
   private sql(): Sql {
