@@ -61,7 +61,10 @@ const SIZE = quick
       idleSockets: 10_000,
     };
 // For profiling one scenario at another size: --webhook-rate N, --webhook-seconds N.
-for (const [flag, key] of [['--webhook-rate', 'webhookRate'], ['--webhook-seconds', 'webhookSeconds']]) {
+for (const [flag, key] of [
+  ['--webhook-rate', 'webhookRate'],
+  ['--webhook-seconds', 'webhookSeconds'],
+]) {
   const at = process.argv.indexOf(flag);
   if (at >= 0) SIZE[key] = Number(process.argv[at + 1]);
 }
@@ -168,7 +171,11 @@ async function createAppKey(url, bootstrapKey) {
   const res = await fetch(`${url}/api/v1/api-keys`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-api-key': bootstrapKey },
-    body: JSON.stringify({ kind: 'app', organisation_id: 'org_bench', scopes: ['events:publish', 'events:read', 'claims:read:org'] }),
+    body: JSON.stringify({
+      kind: 'app',
+      organisation_id: 'org_bench',
+      scopes: ['events:publish', 'events:read', 'claims:read:org'],
+    }),
   });
   if (res.status !== 201) throw new Error(`creating the bench API key failed: ${res.status} ${await res.text()}`);
   return (await res.json()).token;
@@ -210,18 +217,28 @@ async function checkServices(databaseUrl, redisUrl) {
     await pg.connect();
     await pg.query('SELECT 1');
   } catch (err) {
-    throw new SetupError(`--cluster needs Postgres at ${redact(databaseUrl)} (set BENCH_DATABASE_URL): ${err?.message ?? err}`);
+    throw new SetupError(
+      `--cluster needs Postgres at ${redact(databaseUrl)} (set BENCH_DATABASE_URL): ${err?.message ?? err}`,
+    );
   } finally {
     await pg.end().catch(() => {});
   }
-  const redis = new Redis(redisUrl, { lazyConnect: true, connectTimeout: 5_000, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+  const redis = new Redis(redisUrl, {
+    lazyConnect: true,
+    connectTimeout: 5_000,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+  });
   let cause;
   redis.on('error', (err) => (cause ??= err));
   try {
     await redis.connect();
     await redis.ping();
   } catch (err) {
-    throw new SetupError(`--cluster needs Redis at ${redact(redisUrl)} (set BENCH_REDIS_URL): ${(cause ?? err)?.message ?? err}`);
+    throw new SetupError(
+      `--cluster needs Redis at ${redact(redisUrl)} (set BENCH_REDIS_URL): ${(cause ?? err)?.message ?? err}`,
+    );
   } finally {
     redis.disconnect();
   }
@@ -250,17 +267,38 @@ async function startCluster() {
   const schema = `bench_${process.pid}_${randomBytes(4).toString('hex')}`;
   const redisPrefix = `herald-bench-${schema}`;
   const key = `hrld_bench_${randomBytes(12).toString('hex')}`;
-  const env = { DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema, REDIS_URL: redisUrl, REDIS_PREFIX: redisPrefix, HERALD_BOOTSTRAP_KEY: key };
+  const env = {
+    DATABASE_URL: databaseUrl,
+    DATABASE_SCHEMA: schema,
+    REDIS_URL: redisUrl,
+    REDIS_PREFIX: redisPrefix,
+    HERALD_BOOTSTRAP_KEY: key,
+  };
   const nodes = [];
   const stop = once(async () => {
     await Promise.all(nodes.map((node) => node.stop()));
-    await dropSchema(databaseUrl, schema).catch((err) => console.error(`dropping schema ${schema} failed: ${err?.message ?? err}`));
+    await dropSchema(databaseUrl, schema).catch((err) =>
+      console.error(`dropping schema ${schema} failed: ${err?.message ?? err}`),
+    );
   });
   try {
     nodes.push(await startNode(env, 'A'));
     nodes.push(await startNode(env, 'B'));
     const token = await createAppKey(nodes[0].url, key);
-    return { mode: 'cluster', url: nodes[0].url, token, nodes, info: { nodes: nodes.length, database: redact(databaseUrl), schema, redis: redact(redisUrl), redis_prefix: redisPrefix }, stop };
+    return {
+      mode: 'cluster',
+      url: nodes[0].url,
+      token,
+      nodes,
+      info: {
+        nodes: nodes.length,
+        database: redact(databaseUrl),
+        schema,
+        redis: redact(redisUrl),
+        redis_prefix: redisPrefix,
+      },
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;
@@ -269,7 +307,11 @@ async function startCluster() {
 
 async function startBaseline(file) {
   const port = await freePort();
-  const child = fork(join(ROOT, 'bench/baselines', file), [], { env: { ...process.env, PORT: String(port) }, execArgv: ['--expose-gc'], stdio: 'ignore' });
+  const child = fork(join(ROOT, 'bench/baselines', file), [], {
+    env: { ...process.env, PORT: String(port) },
+    execArgv: ['--expose-gc'],
+    stdio: 'ignore',
+  });
   await new Promise((resolve, reject) => {
     child.once('message', resolve);
     child.once('exit', (code) => reject(new Error(`${file} exited with ${code}`)));
@@ -321,15 +363,33 @@ function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-const EVENT = { type: 'claim_approved', user_id: 'usr_bench', claim_id: 'clm_bench', data: { amount: 4850, currency: 'NOK' } };
+const EVENT = {
+  type: 'claim_approved',
+  user_id: 'usr_bench',
+  claim_id: 'clm_bench',
+  data: { amount: 4850, currency: 'NOK' },
+};
 
 /** Concurrent connections of the ingest load, split evenly over the nodes in cluster mode. */
 const INGEST_CONNECTIONS = 32;
 
 async function cannon(url, path, headers, body, seconds, connections = INGEST_CONNECTIONS) {
-  const result = await autocannon({ url: url + path, method: 'POST', connections, duration: seconds, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  const result = await autocannon({
+    url: url + path,
+    method: 'POST',
+    connections,
+    duration: seconds,
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
   const ok = result['2xx'];
-  return { requests_per_s: ok / seconds, p50_ms: result.latency.p50, p99_ms: result.latency.p99, non2xx: result.non2xx, errors: result.errors };
+  return {
+    requests_per_s: ok / seconds,
+    p50_ms: result.latency.p50,
+    p99_ms: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors,
+  };
 }
 
 /**
@@ -338,18 +398,39 @@ async function cannon(url, path, headers, body, seconds, connections = INGEST_CO
  */
 async function cannonNodes(nodes, path, headers, body, seconds) {
   if (nodes.length === 1) return cannon(nodes[0].url, path, headers, body, seconds);
-  const per = await Promise.all(nodes.map((node) => cannon(node.url, path, headers, body, seconds, Math.ceil(INGEST_CONNECTIONS / nodes.length))));
+  const per = await Promise.all(
+    nodes.map((node) => cannon(node.url, path, headers, body, seconds, Math.ceil(INGEST_CONNECTIONS / nodes.length))),
+  );
   const sum = (key) => per.reduce((n, r) => n + r[key], 0);
   const max = (key) => Math.max(...per.map((r) => r[key]));
-  return { requests_per_s: sum('requests_per_s'), p50_ms: max('p50_ms'), p99_ms: max('p99_ms'), non2xx: sum('non2xx'), errors: sum('errors'), per_node: per };
+  return {
+    requests_per_s: sum('requests_per_s'),
+    p50_ms: max('p50_ms'),
+    p99_ms: max('p99_ms'),
+    non2xx: sum('non2xx'),
+    errors: sum('errors'),
+    per_node: per,
+  };
 }
 
 async function ingest(herald) {
   const bare = await startBaseline('bare-nest.mjs');
   try {
     const baseline = await cannon(bare.url, '/api/v1/events', {}, EVENT, SIZE.ingestSeconds);
-    const single = await cannonNodes(herald.nodes, '/api/v1/events', { 'x-api-key': herald.token }, EVENT, SIZE.ingestSeconds);
-    const batch = await cannonNodes(herald.nodes, '/api/v1/events/batch', { 'x-api-key': herald.token }, { events: Array.from({ length: 100 }, () => EVENT) }, SIZE.ingestSeconds);
+    const single = await cannonNodes(
+      herald.nodes,
+      '/api/v1/events',
+      { 'x-api-key': herald.token },
+      EVENT,
+      SIZE.ingestSeconds,
+    );
+    const batch = await cannonNodes(
+      herald.nodes,
+      '/api/v1/events/batch',
+      { 'x-api-key': herald.token },
+      { events: Array.from({ length: 100 }, () => EVENT) },
+      SIZE.ingestSeconds,
+    );
     return {
       nodes: herald.nodes.length,
       connections: INGEST_CONNECTIONS,
@@ -369,7 +450,13 @@ function connectMany(url, count, opts) {
       { length: count },
       () =>
         new Promise((resolve, reject) => {
-          const s = io(url, { transports: ['websocket'], reconnection: false, forceNew: true, timeout: 60_000, ...opts });
+          const s = io(url, {
+            transports: ['websocket'],
+            reconnection: false,
+            forceNew: true,
+            timeout: 60_000,
+            ...opts,
+          });
           s.once('connect', () => resolve(s));
           s.once('connect_error', reject);
         }),
@@ -380,7 +467,8 @@ function connectMany(url, count, opts) {
 /** Clients connect in batches of 50, the batches alternating over `urls`; publish(t, i) sends the i-th event. */
 async function fanoutRun(urls, publish, auth) {
   const sockets = [];
-  for (let i = 0, b = 0; i < SIZE.fanoutClients; i += 50, b++) sockets.push(...(await connectMany(urls[b % urls.length], Math.min(50, SIZE.fanoutClients - i), { auth })));
+  for (let i = 0, b = 0; i < SIZE.fanoutClients; i += 50, b++)
+    sockets.push(...(await connectMany(urls[b % urls.length], Math.min(50, SIZE.fanoutClients - i), { auth })));
   const latencies = [];
   for (const s of sockets) s.on('claim_approved', (e) => latencies.push(Date.now() - (e.data?.t ?? e.t)));
   const total = SIZE.fanoutRate * SIZE.fanoutSeconds;
@@ -397,19 +485,47 @@ async function fanoutRun(urls, publish, auth) {
   const elapsed = (performance.now() - started) / 1000;
   for (const s of sockets) s.close();
   const sorted = latencies.sort((a, b) => a - b);
-  return { delivered: latencies.length, expected, messages_per_s: latencies.length / elapsed, p50_ms: percentile(sorted, 50), p99_ms: percentile(sorted, 99) };
+  return {
+    delivered: latencies.length,
+    expected,
+    messages_per_s: latencies.length / elapsed,
+    p50_ms: percentile(sorted, 50),
+    p99_ms: percentile(sorted, 99),
+  };
 }
 
 async function fanout(herald) {
   const bare = await startBaseline('bare-socketio.mjs');
   try {
-    const post = (url, headers, body) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) }).catch(() => undefined);
-    const baseline = await fanoutRun([bare.url], (t) => post(`${bare.url}/publish`, {}, { type: 'claim_approved', t }), {});
+    const post = (url, headers, body) =>
+      fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify(body),
+      }).catch(() => undefined);
+    const baseline = await fanoutRun(
+      [bare.url],
+      (t) => post(`${bare.url}/publish`, {}, { type: 'claim_approved', t }),
+      {},
+    );
     // In cluster mode the clients are spread over the nodes and the publishes alternate between
     // them, so about half of every delivery crosses nodes through the Redis adapter.
     const urls = herald.nodes.map((node) => node.url);
-    const herald_ = await fanoutRun(urls, (t, i) => post(`${urls[i % urls.length]}/api/v1/events`, { 'x-api-key': herald.token }, { ...EVENT, data: { t } }), { token: herald.token });
-    return { nodes: urls.length, clients: SIZE.fanoutClients, rate_per_s: SIZE.fanoutRate, baseline, herald: herald_, throughput_ratio: herald_.messages_per_s / baseline.messages_per_s, p99_ratio: herald_.p99_ms / baseline.p99_ms };
+    const herald_ = await fanoutRun(
+      urls,
+      (t, i) =>
+        post(`${urls[i % urls.length]}/api/v1/events`, { 'x-api-key': herald.token }, { ...EVENT, data: { t } }),
+      { token: herald.token },
+    );
+    return {
+      nodes: urls.length,
+      clients: SIZE.fanoutClients,
+      rate_per_s: SIZE.fanoutRate,
+      baseline,
+      herald: herald_,
+      throughput_ratio: herald_.messages_per_s / baseline.messages_per_s,
+      p99_ratio: herald_.p99_ms / baseline.p99_ms,
+    };
   } finally {
     bare.stop();
   }
@@ -420,16 +536,35 @@ async function replay(herald) {
   const writer = herald.nodes[0];
   const reader = herald.nodes.at(-1);
   const headers = { 'content-type': 'application/json', 'x-api-key': herald.token };
-  const channel = await (await fetch(`${writer.url}/api/v1/realtime-subscriptions/organisation`, { method: 'POST', headers, body: JSON.stringify({ organisation_id: 'org_bench', event_types: ['status_changed'] }) })).json();
+  const channel = await (
+    await fetch(`${writer.url}/api/v1/realtime-subscriptions/organisation`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ organisation_id: 'org_bench', event_types: ['status_changed'] }),
+    })
+  ).json();
   for (let sent = 0; sent < SIZE.replayEvents; sent += 500) {
-    const events = Array.from({ length: Math.min(500, SIZE.replayEvents - sent) }, (_, i) => ({ type: 'status_changed', data: { i: sent + i } }));
-    const res = await fetch(`${writer.url}/api/v1/events/batch`, { method: 'POST', headers, body: JSON.stringify({ events }) });
+    const events = Array.from({ length: Math.min(500, SIZE.replayEvents - sent) }, (_, i) => ({
+      type: 'status_changed',
+      data: { i: sent + i },
+    }));
+    const res = await fetch(`${writer.url}/api/v1/events/batch`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ events }),
+    });
     if (res.status !== 201) throw new Error(`batch failed: ${res.status}`);
   }
   const started = performance.now();
   let received = 0;
   await new Promise((resolve, reject) => {
-    const socket = io(reader.url.replace(/^http/, 'ws') + new URL(channel.websocket_url).pathname, { transports: ['websocket'], reconnection: false, forceNew: true, autoConnect: false, auth: { token: herald.token } });
+    const socket = io(reader.url.replace(/^http/, 'ws') + new URL(channel.websocket_url).pathname, {
+      transports: ['websocket'],
+      reconnection: false,
+      forceNew: true,
+      autoConnect: false,
+      auth: { token: herald.token },
+    });
     socket.on('status_changed', () => {
       if (++received === SIZE.replayEvents) {
         socket.close();
@@ -441,7 +576,13 @@ async function replay(herald) {
     setTimeout(() => reject(new Error(`replay incomplete: ${received}/${SIZE.replayEvents}`)), 120_000).unref();
   });
   const seconds = (performance.now() - started) / 1000;
-  return { events: SIZE.replayEvents, published_via: writer.name, read_from: reader.name, seconds, events_per_s: SIZE.replayEvents / seconds };
+  return {
+    events: SIZE.replayEvents,
+    published_via: writer.name,
+    read_from: reader.name,
+    seconds,
+    events_per_s: SIZE.replayEvents / seconds,
+  };
 }
 
 async function rssOf(kind, target) {
@@ -460,16 +601,29 @@ async function idleSockets(kind, target, auth) {
   const helpers = [];
   try {
     for (let i = 0; i < processes; i++) helpers.push((await startHelper('bench/socket-clients.mjs')).child);
-    const shares = helpers.map((_, i) => Math.floor(SIZE.idleSockets / processes) + (i < SIZE.idleSockets % processes ? 1 : 0));
+    const shares = helpers.map(
+      (_, i) => Math.floor(SIZE.idleSockets / processes) + (i < SIZE.idleSockets % processes ? 1 : 0),
+    );
     const started = performance.now();
-    const answers = await Promise.all(helpers.map((child, i) => ask(child, { url: target.url, count: shares[i], auth }, (m) => 'opened' in m || 'error' in m)));
+    const answers = await Promise.all(
+      helpers.map((child, i) =>
+        ask(child, { url: target.url, count: shares[i], auth }, (m) => 'opened' in m || 'error' in m),
+      ),
+    );
     const failed = answers.find((a) => a.error);
     if (failed) throw new Error(`${kind}: opening sockets failed: ${failed.error}`);
     const connectSeconds = (performance.now() - started) / 1000;
     const opened = answers.reduce((n, a) => n + a.opened, 0);
     await sleep(quick ? 1_500 : 3_000);
     const after = await rssOf(kind, target);
-    return { sockets: opened, client_processes: processes, connect_seconds: connectSeconds, rss_before: before, rss_after: after, bytes_per_connection: (after - before) / opened };
+    return {
+      sockets: opened,
+      client_processes: processes,
+      connect_seconds: connectSeconds,
+      rss_before: before,
+      rss_after: after,
+      bytes_per_connection: (after - before) / opened,
+    };
   } finally {
     for (const child of helpers) if (child.connected) child.send('close');
     await Promise.all(helpers.map((child) => stopHelper(child)));
@@ -482,7 +636,12 @@ async function connections(herald) {
     const baseline = await idleSockets('bare', bare, {});
     // The first node only: a per-process memory figure.
     const herald_ = await idleSockets('herald', herald.nodes[0], { token: herald.token });
-    return { node: herald.nodes[0].name, baseline, herald: herald_, ratio: herald_.bytes_per_connection / baseline.bytes_per_connection };
+    return {
+      node: herald.nodes[0].name,
+      baseline,
+      herald: herald_,
+      ratio: herald_.bytes_per_connection / baseline.bytes_per_connection,
+    };
   } finally {
     bare.stop();
   }
@@ -505,7 +664,8 @@ async function webhooks(herald) {
   const stats = async () => (await ask(receiver, 'stats', (m) => 'stats' in m)).stats;
   const waitForReceipts = async (expected) => {
     const deadline = Date.now() + drainMs;
-    while (Date.now() < deadline && (await ask(receiver, 'count', (m) => 'count' in m)).count < expected) await sleep(100);
+    while (Date.now() < deadline && (await ask(receiver, 'count', (m) => 'count' in m)).count < expected)
+      await sleep(100);
   };
   const summarise = (s, started, expected) => ({
     expected,
@@ -519,11 +679,14 @@ async function webhooks(herald) {
   try {
     const headers = { 'content-type': 'application/json', 'x-api-key': herald.token };
     for (let c = 0; c < SIZE.webhookClaims; c++) {
-      const res = await fetch(`${herald.nodes[c % herald.nodes.length].url}/api/v1/approval-notifications/subscriptions`, {
-        method: 'POST',
-        headers,
-        body: JSON.stringify({ claim_id: `clm_wh_${c}`, user_id: `usr_wh_${c}`, webhook_url: receiverUrl }),
-      });
+      const res = await fetch(
+        `${herald.nodes[c % herald.nodes.length].url}/api/v1/approval-notifications/subscriptions`,
+        {
+          method: 'POST',
+          headers,
+          body: JSON.stringify({ claim_id: `clm_wh_${c}`, user_id: `usr_wh_${c}`, webhook_url: receiverUrl }),
+        },
+      );
       if (res.status !== 201) throw new Error(`subscribing failed: ${res.status} ${await res.text()}`);
     }
 
@@ -537,10 +700,15 @@ async function webhooks(herald) {
       if (wait > 0) await sleep(wait);
       const t = Date.now();
       const events = [];
-      for (let i = 0; i < perTick && k < total; i++, k++) events.push({ type: 'status_changed', claim_id: `clm_wh_${k % SIZE.webhookClaims}`, data: { t, k } });
+      for (let i = 0; i < perTick && k < total; i++, k++)
+        events.push({ type: 'status_changed', claim_id: `clm_wh_${k % SIZE.webhookClaims}`, data: { t, k } });
       publishes.push(
         // Ticks alternate over the nodes; every node's delivery worker takes deliveries from the shared store.
-        fetch(`${herald.nodes[tick % herald.nodes.length].url}/api/v1/events/batch`, { method: 'POST', headers, body: JSON.stringify({ events }) }).then(
+        fetch(`${herald.nodes[tick % herald.nodes.length].url}/api/v1/events/batch`, {
+          method: 'POST',
+          headers,
+          body: JSON.stringify({ events }),
+        }).then(
           async (res) => {
             await res.arrayBuffer();
             if (res.status !== 201) publishFailed += events.length;
@@ -563,7 +731,14 @@ async function webhooks(herald) {
       const bareStarted = Date.now();
       const answer = await ask(
         bare,
-        { url: receiverUrl, rate: SIZE.webhookRate, seconds: SIZE.webhookSeconds, concurrency: WEBHOOK_CONCURRENCY, template: sample.body, secret: `whsec_${randomBytes(24).toString('base64')}` },
+        {
+          url: receiverUrl,
+          rate: SIZE.webhookRate,
+          seconds: SIZE.webhookSeconds,
+          concurrency: WEBHOOK_CONCURRENCY,
+          template: sample.body,
+          secret: `whsec_${randomBytes(24).toString('base64')}`,
+        },
         (m) => typeof m === 'object' && ('sent' in m || 'error' in m),
       );
       if (answer.error) throw new Error(`undici baseline failed: ${answer.error}`);
@@ -597,20 +772,70 @@ const across = (n, text) => (n > 1 ? `; ${text}` : '');
 
 const ROWS = {
   ingest: (i) => [
-    ['ingest POST /events (req/s)', fmt(i.herald_single.requests_per_s, 0), fmt(i.baseline.requests_per_s, 0), fmt(i.ratio_single_vs_bare, 2), `p99 ${i.herald_single.p99_ms} ms vs ${i.baseline.p99_ms} ms${across(i.nodes, `${i.nodes} nodes at once, ${Math.ceil(i.connections / i.nodes)} connections each, req/s summed, p99 of the slower node`)}`],
-    ['ingest /events/batch (events/s)', fmt(i.herald_batch.events_per_s, 0), '—', '—', `p99 ${i.herald_batch.p99_ms} ms per 100-event batch${across(i.nodes, 'both nodes at once, summed')}`],
+    [
+      'ingest POST /events (req/s)',
+      fmt(i.herald_single.requests_per_s, 0),
+      fmt(i.baseline.requests_per_s, 0),
+      fmt(i.ratio_single_vs_bare, 2),
+      `p99 ${i.herald_single.p99_ms} ms vs ${i.baseline.p99_ms} ms${across(i.nodes, `${i.nodes} nodes at once, ${Math.ceil(i.connections / i.nodes)} connections each, req/s summed, p99 of the slower node`)}`,
+    ],
+    [
+      'ingest /events/batch (events/s)',
+      fmt(i.herald_batch.events_per_s, 0),
+      '—',
+      '—',
+      `p99 ${i.herald_batch.p99_ms} ms per 100-event batch${across(i.nodes, 'both nodes at once, summed')}`,
+    ],
   ],
   fanout: (f) => [
-    [`fan-out ${f.clients} clients (msgs/s)`, fmt(f.herald.messages_per_s, 0), fmt(f.baseline.messages_per_s, 0), fmt(f.throughput_ratio, 2), `delivered ${f.herald.delivered}/${f.herald.expected}${across(f.nodes, `clients split over ${f.nodes} nodes, publishes alternate between them`)}`],
-    ['fan-out publish→receive p50/p99 (ms)', `${f.herald.p50_ms}/${f.herald.p99_ms}`, `${f.baseline.p50_ms}/${f.baseline.p99_ms}`, fmt(f.p99_ratio, 2), 'ratio of p99'],
+    [
+      `fan-out ${f.clients} clients (msgs/s)`,
+      fmt(f.herald.messages_per_s, 0),
+      fmt(f.baseline.messages_per_s, 0),
+      fmt(f.throughput_ratio, 2),
+      `delivered ${f.herald.delivered}/${f.herald.expected}${across(f.nodes, `clients split over ${f.nodes} nodes, publishes alternate between them`)}`,
+    ],
+    [
+      'fan-out publish→receive p50/p99 (ms)',
+      `${f.herald.p50_ms}/${f.herald.p99_ms}`,
+      `${f.baseline.p50_ms}/${f.baseline.p99_ms}`,
+      fmt(f.p99_ratio, 2),
+      'ratio of p99',
+    ],
   ],
-  replay: (r) => [[`replay ${r.events} missed events (s)`, fmt(r.seconds, 2), '—', '—', `${fmt(r.events_per_s, 0)} events/s${r.read_from !== r.published_via ? `; published via node ${r.published_via}, replayed from node ${r.read_from}` : ''}`]],
+  replay: (r) => [
+    [
+      `replay ${r.events} missed events (s)`,
+      fmt(r.seconds, 2),
+      '—',
+      '—',
+      `${fmt(r.events_per_s, 0)} events/s${r.read_from !== r.published_via ? `; published via node ${r.published_via}, replayed from node ${r.read_from}` : ''}`,
+    ],
+  ],
   webhooks: (w) => [
-    [`webhooks ${w.rate_per_s} events/s × ${w.seconds} s (deliveries/s)`, fmt(w.herald.deliveries_per_s, 0), fmt(w.baseline.deliveries_per_s, 0), fmt(w.throughput_ratio, 2), `delivered ${w.herald.delivered}/${w.herald.expected}, ${w.subscriptions} subscriptions, concurrency ${w.concurrency}${w.nodes > 1 ? ` per node; publishes alternate over ${w.nodes} nodes` : ''}`],
-    ['webhooks event→receipt p50/p99 (ms)', `${w.herald.p50_ms}/${w.herald.p99_ms}`, `${w.baseline.p50_ms}/${w.baseline.p99_ms}`, fmt(w.p99_ratio, 2), 'ratio of p99'],
+    [
+      `webhooks ${w.rate_per_s} events/s × ${w.seconds} s (deliveries/s)`,
+      fmt(w.herald.deliveries_per_s, 0),
+      fmt(w.baseline.deliveries_per_s, 0),
+      fmt(w.throughput_ratio, 2),
+      `delivered ${w.herald.delivered}/${w.herald.expected}, ${w.subscriptions} subscriptions, concurrency ${w.concurrency}${w.nodes > 1 ? ` per node; publishes alternate over ${w.nodes} nodes` : ''}`,
+    ],
+    [
+      'webhooks event→receipt p50/p99 (ms)',
+      `${w.herald.p50_ms}/${w.herald.p99_ms}`,
+      `${w.baseline.p50_ms}/${w.baseline.p99_ms}`,
+      fmt(w.p99_ratio, 2),
+      'ratio of p99',
+    ],
   ],
   connections: (c) => [
-    [`memory per idle connection (bytes, ${c.herald.sockets})`, fmt(c.herald.bytes_per_connection, 0), fmt(c.baseline.bytes_per_connection, 0), fmt(c.ratio, 2), `RSS delta / sockets, clients in ${c.herald.client_processes} processes${c.node !== 'sqlite' ? `; node ${c.node} only` : ''}`],
+    [
+      `memory per idle connection (bytes, ${c.herald.sockets})`,
+      fmt(c.herald.bytes_per_connection, 0),
+      fmt(c.baseline.bytes_per_connection, 0),
+      fmt(c.ratio, 2),
+      `RSS delta / sockets, clients in ${c.herald.client_processes} processes${c.node !== 'sqlite' ? `; node ${c.node} only` : ''}`,
+    ],
   ],
 };
 
@@ -629,7 +854,15 @@ async function main() {
       herald.stop().finally(() => process.exit(130));
     });
   }
-  const results = { at: new Date().toISOString(), mode: herald.mode, ...(cluster ? { cluster: herald.info } : {}), quick, only: onlyAt >= 0 ? only : undefined, size: SIZE, node: process.version };
+  const results = {
+    at: new Date().toISOString(),
+    mode: herald.mode,
+    ...(cluster ? { cluster: herald.info } : {}),
+    quick,
+    only: onlyAt >= 0 ? only : undefined,
+    size: SIZE,
+    node: process.version,
+  };
   console.log(modeLine(herald));
   try {
     for (const name of SCENARIOS) {

@@ -53,7 +53,16 @@ process.on('message', (msg) => {
   } else if (msg === 'stats') {
     const sorted = [...latencies].sort((a, b) => a - b);
     process.send({
-      stats: { received: latencies.length, unique_ids: ids.size, bad, first_at: firstAt, last_at: lastAt, p50_ms: percentile(sorted, 50), p99_ms: percentile(sorted, 99), max_ms: sorted.at(-1) ?? NaN },
+      stats: {
+        received: latencies.length,
+        unique_ids: ids.size,
+        bad,
+        first_at: firstAt,
+        last_at: lastAt,
+        p50_ms: percentile(sorted, 50),
+        p99_ms: percentile(sorted, 99),
+        max_ms: sorted.at(-1) ?? NaN,
+      },
     });
   }
 });

@@ -14,7 +14,11 @@ class BareController {
 }
 Body()(BareController.prototype, 'publish', 0);
 Reflect.defineMetadata('design:paramtypes', [PublishEventDto], BareController.prototype, 'publish');
-Post('api/v1/events')(BareController.prototype, 'publish', Object.getOwnPropertyDescriptor(BareController.prototype, 'publish'));
+Post('api/v1/events')(
+  BareController.prototype,
+  'publish',
+  Object.getOwnPropertyDescriptor(BareController.prototype, 'publish'),
+);
 Controller()(BareController);
 
 class BareModule {}

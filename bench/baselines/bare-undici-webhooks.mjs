@@ -36,7 +36,12 @@ async function run({ url, rate, seconds, concurrency, template, secret }) {
       }
       const req = signedRequest({ url, secret, headers: {} }, job.id, job.body, new Date());
       try {
-        const res = await request(req.url, { dispatcher: agent, method: req.method, headers: req.headers, body: req.body });
+        const res = await request(req.url, {
+          dispatcher: agent,
+          method: req.method,
+          headers: req.headers,
+          body: req.body,
+        });
         await res.body.dump();
         if (res.statusCode < 300) sent++;
         else failed++;
@@ -54,7 +59,13 @@ async function run({ url, rate, seconds, concurrency, template, secret }) {
     const t = Date.now();
     for (let i = 0; i < perTick && produced < total; i++, produced++) {
       const id = `evt_${randomBytes(13).toString('hex')}`;
-      const body = JSON.stringify({ ...base, id, sequence: String(produced + 1), time: new Date(t).toISOString(), data: { ...base.data, t, k: produced } });
+      const body = JSON.stringify({
+        ...base,
+        id,
+        sequence: String(produced + 1),
+        time: new Date(t).toISOString(),
+        data: { ...base.data, t, k: produced },
+      });
       queue.push({ id: `msg_${randomBytes(13).toString('hex')}`, body });
     }
     for (let i = Math.min(queue.length, idle.length); i > 0; i--) idle.shift()();

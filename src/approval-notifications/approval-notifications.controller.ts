@@ -1,5 +1,12 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBadRequestResponse,
+  ApiCreatedResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
 import { Authenticated, CurrentPrincipal } from '../core/auth/decorators';
 import type { Principal } from '../core/auth/principal';
 import type { Page } from '../core/http/pagination';
@@ -33,9 +40,15 @@ export class ApprovalNotificationsController {
   ) {}
 
   @Get()
-  @ApiOperation({ summary: 'List notifications for a user or claim', description: 'Newest first. Users see their own; app credentials and claims:read:org the organisation’s.' })
+  @ApiOperation({
+    summary: 'List notifications for a user or claim',
+    description: 'Newest first. Users see their own; app credentials and claims:read:org the organisation’s.',
+  })
   @ApiOkResponse({ type: NotificationPageDto })
-  list(@CurrentPrincipal() caller: Principal, @Query() query: ListNotificationsQueryDto): Promise<Page<NotificationSummaryDto>> {
+  list(
+    @CurrentPrincipal() caller: Principal,
+    @Query() query: ListNotificationsQueryDto,
+  ): Promise<Page<NotificationSummaryDto>> {
     return this.notifications.list(caller, query);
   }
 
@@ -48,7 +61,9 @@ export class ApprovalNotificationsController {
       "The recipient's sockets get a `notification` message at once; channels, WebSocket clients, webhooks and workspace subscriptions get the events.",
   })
   @ApiCreatedResponse({ type: SentNotificationDto })
-  @ApiBadRequestResponse({ description: 'Invalid body: unknown status, amount without currency, a currency that is not ISO 4217.' })
+  @ApiBadRequestResponse({
+    description: 'Invalid body: unknown status, amount without currency, a currency that is not ISO 4217.',
+  })
   notify(@CurrentPrincipal() caller: Principal, @Body() dto: NotifyStatusChangeDto): Promise<SentNotificationDto> {
     return this.notifications.notify(caller, dto);
   }
@@ -70,8 +85,13 @@ export class ApprovalNotificationsController {
       'As when reading events: app credentials and `claims:read:org` get every event of the claim; a user credential subscribes for its own user and gets the events about that user.',
   })
   @ApiCreatedResponse({ type: CreatedClaimSubscriptionDto })
-  @ApiBadRequestResponse({ description: 'Invalid body, or a webhook_url Herald will not call (not http(s), or not a public address).' })
-  subscribe(@CurrentPrincipal() caller: Principal, @Body() dto: SubscribeToClaimDto): Promise<CreatedClaimSubscriptionDto> {
+  @ApiBadRequestResponse({
+    description: 'Invalid body, or a webhook_url Herald will not call (not http(s), or not a public address).',
+  })
+  subscribe(
+    @CurrentPrincipal() caller: Principal,
+    @Body() dto: SubscribeToClaimDto,
+  ): Promise<CreatedClaimSubscriptionDto> {
     return this.subscriptions.subscribe(caller, dto);
   }
 
@@ -80,7 +100,10 @@ export class ApprovalNotificationsController {
   @ApiOperation({ summary: 'Unsubscribe from claim events (unsubscribeFromClaimEvents)' })
   @ApiOkResponse({ type: UnsubscribedClaimDto })
   @ApiNotFoundResponse()
-  unsubscribe(@CurrentPrincipal() caller: Principal, @Param('subscription_id') id: string): Promise<UnsubscribedClaimDto> {
+  unsubscribe(
+    @CurrentPrincipal() caller: Principal,
+    @Param('subscription_id') id: string,
+  ): Promise<UnsubscribedClaimDto> {
     return this.subscriptions.unsubscribe(caller, id);
   }
 
@@ -96,7 +119,11 @@ export class ApprovalNotificationsController {
   @ApiOperation({ summary: 'Mark notification as read (or unread)' })
   @ApiOkResponse({ type: MarkedReadDto })
   @ApiNotFoundResponse()
-  markRead(@CurrentPrincipal() caller: Principal, @Param('notification_id') id: string, @Body() dto: MarkReadDto): Promise<MarkedReadDto> {
+  markRead(
+    @CurrentPrincipal() caller: Principal,
+    @Param('notification_id') id: string,
+    @Body() dto: MarkReadDto,
+  ): Promise<MarkedReadDto> {
     return this.notifications.markRead(caller, id, dto.read);
   }
 

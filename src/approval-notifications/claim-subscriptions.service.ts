@@ -6,7 +6,12 @@ import { Sql } from '../core/database/sql';
 import { newId } from '../core/http/ids';
 import { isoNow } from '../core/http/time';
 import { WebhooksService } from '../core/webhooks/webhooks.service';
-import type { ClaimSubscriptionDto, CreatedClaimSubscriptionDto, SubscribeToClaimDto, UnsubscribedClaimDto } from './dto/notification.dto';
+import type {
+  ClaimSubscriptionDto,
+  CreatedClaimSubscriptionDto,
+  SubscribeToClaimDto,
+  UnsubscribedClaimDto,
+} from './dto/notification.dto';
 
 export const CLAIM_WEBHOOK_KIND = 'claim';
 
@@ -126,7 +131,10 @@ export class ClaimSubscriptionsService implements OnApplicationBootstrap {
       const row = rows[0];
       if (!row || (!seesWholeOrganisation(caller) && row.user_id !== caller.user_id)) return false;
       const update = this.sql();
-      await update.run(m, `UPDATE claim_subscriptions SET active = ${update.p(false)}, deleted_at = ${update.p(isoNow())} WHERE subscription_id = ${update.p(subscriptionId)}`);
+      await update.run(
+        m,
+        `UPDATE claim_subscriptions SET active = ${update.p(false)}, deleted_at = ${update.p(isoNow())} WHERE subscription_id = ${update.p(subscriptionId)}`,
+      );
       await this.webhooks.removeEndpoint(m, subscriptionId);
       return true;
     });

@@ -2,7 +2,15 @@ import { buildNotificationPayload, CLAIM_STATUSES, claimEventFor, formatAmount }
 
 describe('buildNotificationPayload', () => {
   it('reproduces the seed’s approved example', () => {
-    expect(buildNotificationPayload({ status: 'approved', comment: 'All receipts verified.', amount: 4850, currency: 'NOK', claim_id: 'clm_9f2a3b4c' })).toEqual({
+    expect(
+      buildNotificationPayload({
+        status: 'approved',
+        comment: 'All receipts verified.',
+        amount: 4850,
+        currency: 'NOK',
+        claim_id: 'clm_9f2a3b4c',
+      }),
+    ).toEqual({
       title: 'Expense claim approved',
       body: 'Your expense claim for 4850.00 NOK has been approved.',
       action_url: '/claims/clm_9f2a3b4c',

@@ -26,7 +26,11 @@ export interface PayloadInput {
 /** ISO 4217 codes as the runtime knows them; no hand-kept list. */
 export const ISO_CURRENCIES: ReadonlySet<string> = new Set(Intl.supportedValuesOf('currency'));
 
-const money = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2, useGrouping: false });
+const money = new Intl.NumberFormat('en-US', {
+  minimumFractionDigits: 2,
+  maximumFractionDigits: 2,
+  useGrouping: false,
+});
 
 /** `4850.00 NOK`: two decimals and the ISO code, the same in every locale. */
 export function formatAmount(amount: number, currency: string): string {
@@ -44,7 +48,10 @@ const TEXT: Record<ClaimStatus, { title: string; verb: string; severity: Severit
 
 export function buildNotificationPayload(input: PayloadInput): NotificationPayload {
   const text = TEXT[input.status];
-  const what = input.amount !== undefined && input.currency ? `Your expense claim for ${formatAmount(input.amount, input.currency)}` : 'Your expense claim';
+  const what =
+    input.amount !== undefined && input.currency
+      ? `Your expense claim for ${formatAmount(input.amount, input.currency)}`
+      : 'Your expense claim';
   let body = `${what} ${text.verb}.`;
   const comment = input.comment?.trim();
   // A rejection is only useful with its reason; other statuses keep the comment on the notification itself.

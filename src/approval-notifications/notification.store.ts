@@ -25,7 +25,8 @@ export interface NotificationFilter {
   read?: boolean;
 }
 
-const COLUMNS = 'notification_id, organisation_id, claim_id, recipient_user_id, new_status, comment, amount, currency, payload, "read", sent_at, updated_at';
+const COLUMNS =
+  'notification_id, organisation_id, claim_id, recipient_user_id, new_status, comment, amount, currency, payload, "read", sent_at, updated_at';
 
 function fromRow(row: Record<string, unknown>): NotificationRecord {
   return {
@@ -77,16 +78,25 @@ export class NotificationStore {
   async find(organisationId: string, id: string): Promise<NotificationRecord | undefined> {
     return this.db.read(async (m) => {
       const sql = this.sql();
-      const rows = await sql.run(m, `SELECT ${COLUMNS} FROM approval_notifications WHERE organisation_id = ${sql.p(organisationId)} AND notification_id = ${sql.p(id)}`);
+      const rows = await sql.run(
+        m,
+        `SELECT ${COLUMNS} FROM approval_notifications WHERE organisation_id = ${sql.p(organisationId)} AND notification_id = ${sql.p(id)}`,
+      );
       return rows.length ? fromRow(rows[0]) : undefined;
     });
   }
 
-  async list(organisationId: string, filter: NotificationFilter, offset: number, limit: number): Promise<{ rows: NotificationRecord[]; total: number }> {
+  async list(
+    organisationId: string,
+    filter: NotificationFilter,
+    offset: number,
+    limit: number,
+  ): Promise<{ rows: NotificationRecord[]; total: number }> {
     return this.db.read(async (m) => {
       const where = (sql: Sql) => {
         const parts = [`organisation_id = ${sql.p(organisationId)}`];
-        if (filter.recipient_user_id !== undefined) parts.push(`recipient_user_id = ${sql.p(filter.recipient_user_id)}`);
+        if (filter.recipient_user_id !== undefined)
+          parts.push(`recipient_user_id = ${sql.p(filter.recipient_user_id)}`);
         if (filter.claim_id !== undefined) parts.push(`claim_id = ${sql.p(filter.claim_id)}`);
         if (filter.read !== undefined) parts.push(`"read" = ${sql.p(filter.read)}`);
         return parts.join(' AND ');
@@ -97,7 +107,10 @@ export class NotificationStore {
         `SELECT ${COLUMNS} FROM approval_notifications WHERE ${where(page)} ORDER BY sent_at DESC, notification_id DESC LIMIT ${page.p(limit)} OFFSET ${page.p(offset)}`,
       );
       const count = this.sql();
-      const [{ n }] = await count.run<{ n: number | string }>(m, `SELECT COUNT(*) AS n FROM approval_notifications WHERE ${where(count)}`);
+      const [{ n }] = await count.run<{ n: number | string }>(
+        m,
+        `SELECT COUNT(*) AS n FROM approval_notifications WHERE ${where(count)}`,
+      );
       return { rows: rows.map(fromRow), total: Number(n) };
     });
   }
@@ -105,14 +118,20 @@ export class NotificationStore {
   async setRead(organisationId: string, id: string, read: boolean, at: string): Promise<void> {
     await this.db.transaction(async (m) => {
       const sql = this.sql();
-      await sql.run(m, `UPDATE approval_notifications SET "read" = ${sql.p(read)}, updated_at = ${sql.p(at)} WHERE organisation_id = ${sql.p(organisationId)} AND notification_id = ${sql.p(id)}`);
+      await sql.run(
+        m,
+        `UPDATE approval_notifications SET "read" = ${sql.p(read)}, updated_at = ${sql.p(at)} WHERE organisation_id = ${sql.p(organisationId)} AND notification_id = ${sql.p(id)}`,
+      );
     });
   }
 
   async delete(organisationId: string, id: string): Promise<void> {
     await this.db.transaction(async (m) => {
       const sql = this.sql();
-      await sql.run(m, `DELETE FROM approval_notifications WHERE organisation_id = ${sql.p(organisationId)} AND notification_id = ${sql.p(id)}`);
+      await sql.run(
+        m,
+        `DELETE FROM approval_notifications WHERE organisation_id = ${sql.p(organisationId)} AND notification_id = ${sql.p(id)}`,
+      );
     });
   }
 }

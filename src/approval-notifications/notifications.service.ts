@@ -1,4 +1,10 @@
-import { ForbiddenException, Injectable, NotFoundException, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import {
+  ForbiddenException,
+  Injectable,
+  NotFoundException,
+  OnApplicationBootstrap,
+  OnApplicationShutdown,
+} from '@nestjs/common';
 import { listableUser, producesFor, seesWholeOrganisation, type Principal } from '../core/auth/principal';
 import { EventBus, type Unsubscribe } from '../core/bus/event-bus';
 import { EventLog } from '../core/event-log/event-log.service';
@@ -65,7 +71,9 @@ export class NotificationsService implements OnApplicationBootstrap, OnApplicati
     // Every node hands the message to the recipient's sockets it holds.
     this.unsubscribe = this.bus.on(NOTIFICATION_TOPIC, (raw) => {
       const m = raw as NotificationMessage;
-      this.realtime.emitToRooms([rooms.user(m.organisation_id, m.recipient_user_id)], 'notification', { ...m.notification });
+      this.realtime.emitToRooms([rooms.user(m.organisation_id, m.recipient_user_id)], 'notification', {
+        ...m.notification,
+      });
     });
   }
 
@@ -92,7 +100,13 @@ export class NotificationsService implements OnApplicationBootstrap, OnApplicati
       comment: dto.comment ?? null,
       amount: dto.amount ?? null,
       currency: dto.currency ?? null,
-      payload: buildNotificationPayload({ status: dto.new_status, comment: dto.comment, amount: dto.amount, currency: dto.currency, claim_id: dto.claim_id }),
+      payload: buildNotificationPayload({
+        status: dto.new_status,
+        comment: dto.comment,
+        amount: dto.amount,
+        currency: dto.currency,
+        claim_id: dto.claim_id,
+      }),
       read: false,
       sent_at: now,
       updated_at: now,
@@ -115,7 +129,9 @@ export class NotificationsService implements OnApplicationBootstrap, OnApplicati
       occurred_at: now,
     });
     const mapped = claimEventFor(dto.new_status);
-    await this.log.append([event('status_changed'), ...(mapped ? [event(mapped)] : [])], (m) => this.store.insertIn(m, notification));
+    await this.log.append([event('status_changed'), ...(mapped ? [event(mapped)] : [])], (m) =>
+      this.store.insertIn(m, notification),
+    );
     this.bus.publish(NOTIFICATION_TOPIC, {
       organisation_id: notification.organisation_id,
       recipient_user_id: notification.recipient_user_id,
@@ -161,7 +177,8 @@ export class NotificationsService implements OnApplicationBootstrap, OnApplicati
 
   private async visible(caller: Principal, id: string): Promise<NotificationRecord> {
     const n = await this.store.find(caller.organisation_id, id);
-    if (!n || (!seesWholeOrganisation(caller) && n.recipient_user_id !== caller.user_id)) throw new NotificationNotFoundException(id);
+    if (!n || (!seesWholeOrganisation(caller) && n.recipient_user_id !== caller.user_id))
+      throw new NotificationNotFoundException(id);
     return n;
   }
 }

@@ -1,5 +1,13 @@
 import { Body, Controller, Get, HttpStatus, Post, Query, Res } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiConflictResponse, ApiCreatedResponse, ApiGoneResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBadRequestResponse,
+  ApiConflictResponse,
+  ApiCreatedResponse,
+  ApiGoneResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { Response } from 'express';
 import { Authenticated, CurrentPrincipal } from '../core/auth/decorators';
 import type { Principal } from '../core/auth/principal';
@@ -27,13 +35,20 @@ export class EventsController {
   @Authenticated('events:publish')
   @ApiOperation({
     summary: 'Publish an event',
-    description: 'Stored once, in order, then fanned out. With a producer `id`, publishing it again returns the original with 200.',
+    description:
+      'Stored once, in order, then fanned out. With a producer `id`, publishing it again returns the original with 200.',
   })
   @ApiCreatedResponse({ type: EventDto, description: 'Stored.' })
   @ApiOkResponse({ type: EventDto, description: 'Already stored under this id; the original.' })
-  @ApiConflictResponse({ description: 'The id is taken by an event this credential may not read; nothing of it is returned.' })
+  @ApiConflictResponse({
+    description: 'The id is taken by an event this credential may not read; nothing of it is returned.',
+  })
   @ApiBadRequestResponse({ description: 'Invalid body, unknown type or version (the message names the catalog).' })
-  async publish(@CurrentPrincipal() principal: Principal, @Body() dto: PublishEventDto, @Res({ passthrough: true }) res: Response): Promise<EventDto> {
+  async publish(
+    @CurrentPrincipal() principal: Principal,
+    @Body() dto: PublishEventDto,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<EventDto> {
     const result = await this.events.publish(principal, dto);
     res.status(result.created ? HttpStatus.CREATED : HttpStatus.OK);
     return toEventDto(result.event);
@@ -44,7 +59,9 @@ export class EventsController {
   @ApiOperation({ summary: 'Publish up to 500 events in one transaction' })
   @ApiCreatedResponse({ type: PublishBatchResultDto, description: 'At least one event was stored.' })
   @ApiOkResponse({ type: PublishBatchResultDto, description: 'Every event was already stored.' })
-  @ApiConflictResponse({ description: 'An id is taken by an event this credential may not read; nothing of the batch is stored.' })
+  @ApiConflictResponse({
+    description: 'An id is taken by an event this credential may not read; nothing of the batch is stored.',
+  })
   async publishBatch(
     @CurrentPrincipal() principal: Principal,
     @Body() dto: PublishBatchDto,
@@ -59,7 +76,8 @@ export class EventsController {
   @Authenticated('events:read')
   @ApiOperation({
     summary: "Read the organisation's events after a cursor, in seq order",
-    description: 'User credentials see events about their own user; app credentials and `claims:read:org` see the organisation.',
+    description:
+      'User credentials see events about their own user; app credentials and `claims:read:org` see the organisation.',
   })
   @ApiOkResponse({ type: EventPageDto })
   @ApiGoneResponse({ description: '`after` is older than retention keeps.' })

@@ -5,7 +5,13 @@ import { EventCatalog } from '../core/event-log/event-catalog';
 import { EventLog, type AlongsideAppend } from '../core/event-log/event-log.service';
 import type { AppendResult, NewEvent, StoredEvent } from '../core/event-log/event.types';
 import { ValidationFailedException } from '../core/http/errors';
-import type { EventDto, EventPageDto, ListEventsQueryDto, PublishBatchResultDto, PublishEventDto } from './dto/event.dto';
+import type {
+  EventDto,
+  EventPageDto,
+  ListEventsQueryDto,
+  PublishBatchResultDto,
+  PublishEventDto,
+} from './dto/event.dto';
 
 export class UnknownEventTypeException extends BadRequestException {}
 
@@ -72,7 +78,9 @@ export class EventsService {
   private duplicateGuard(principal: Principal, inputs: NewEvent[]): AlongsideAppend | undefined {
     if (seesWholeOrganisation(principal) || !inputs.some((i) => i.id)) return undefined;
     return async (_manager, results) => {
-      const hidden = results.find((r) => !r.created && !readsEvent({ orgWide: false, user_id: principal.user_id }, r.event));
+      const hidden = results.find(
+        (r) => !r.created && !readsEvent({ orgWide: false, user_id: principal.user_id }, r.event),
+      );
       if (hidden) throw new EventIdConflictException(hidden.event.id);
     };
   }
@@ -82,12 +90,22 @@ export class EventsService {
     const version = dto.version ?? definition.versions[definition.versions.length - 1];
     if (!definition.versions.includes(version)) {
       throw new ValidationFailedException(
-        [{ field: `${at}.version`, message: `version must be one of ${definition.versions.join(', ')} for ${dto.type}` }],
+        [
+          {
+            field: `${at}.version`,
+            message: `version must be one of ${definition.versions.join(', ')} for ${dto.type}`,
+          },
+        ],
         `Unsupported version ${version} of event type ${dto.type}`,
       );
     }
     if (dto.occurred_at !== undefined && Number.isNaN(Date.parse(dto.occurred_at))) {
-      throw new ValidationFailedException([{ field: `${at}.occurred_at`, message: 'occurred_at must be an RFC 3339 date-time such as 2026-03-26T08:14:22Z' }]);
+      throw new ValidationFailedException([
+        {
+          field: `${at}.occurred_at`,
+          message: 'occurred_at must be an RFC 3339 date-time such as 2026-03-26T08:14:22Z',
+        },
+      ]);
     }
     const organisationId = this.organisationFor(principal, dto.organisation_id);
     if (!producesFor(principal, dto.user_id)) {
@@ -108,11 +126,14 @@ export class EventsService {
 
   private organisationFor(principal: Principal, requested?: string): string {
     if (principal.operator) {
-      if (!requested) throw new ValidationFailedException([{ field: 'organisation_id', message: 'organisation_id is required for the operator key' }]);
+      if (!requested)
+        throw new ValidationFailedException([
+          { field: 'organisation_id', message: 'organisation_id is required for the operator key' },
+        ]);
       return requested;
     }
     if (requested && requested !== principal.organisation_id) {
-      throw new ForbiddenException("A credential may only publish into its own organisation");
+      throw new ForbiddenException('A credential may only publish into its own organisation');
     }
     return principal.organisation_id;
   }

@@ -1,4 +1,11 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap, BeforeApplicationShutdown, UnauthorizedException } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+  BeforeApplicationShutdown,
+  UnauthorizedException,
+} from '@nestjs/common';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ExtendedError, Socket } from 'socket.io';
@@ -126,22 +133,34 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
   ) {}
 
   onApplicationBootstrap(): void {
-    this.upgrades.register(CHANNEL_PATH, (req, socket, head, params) => this.upgrade(req, socket, head, params.channel_id));
+    this.upgrades.register(CHANNEL_PATH, (req, socket, head, params) =>
+      this.upgrade(req, socket, head, params.channel_id),
+    );
     const namespace = this.realtime.namespace(CHANNEL_NAMESPACE);
     namespace.use(socketAuthMiddleware(this.authenticator));
     namespace.use((socket, next) => void this.authoriseSocket(socket, next));
     namespace.use(this.limits.middleware());
     namespace.on('connection', (socket) => this.attachSocket(socket));
 
-    this.routers.registerLive({ name: 'realtime-channels', deliver: (event, envelope) => this.onLive(event, envelope) });
+    this.routers.registerLive({
+      name: 'realtime-channels',
+      deliver: (event, envelope) => this.onLive(event, envelope),
+    });
     this.subscriptions.push(
-      this.bus.on(CHANNEL_CLOSED_TOPIC, (m) => this.closeChannel((m as { channel_id: string }).channel_id, (m as { reason: string }).reason)),
+      this.bus.on(CHANNEL_CLOSED_TOPIC, (m) =>
+        this.closeChannel((m as { channel_id: string }).channel_id, (m as { reason: string }).reason),
+      ),
       this.bus.on(CHANNEL_CATCH_UP_TOPIC, (m) => this.catchUp((m as { channel_id: string }).channel_id)),
       // Socket.IO sockets of a revoked key are disconnected by the gateway, in every namespace.
       onApiKeyRevoked(this.bus, ({ key_id }) => this.closeKey(key_id, 'websocket')),
     );
     this.timers.push(setInterval(() => void this.flushCursors(), CURSOR_FLUSH_MS));
-    this.timers.push(setInterval(() => void this.refreshAttachments(), Math.min(ATTACHMENT_REFRESH_MS, this.config.websocket.heartbeatMs)));
+    this.timers.push(
+      setInterval(
+        () => void this.refreshAttachments(),
+        Math.min(ATTACHMENT_REFRESH_MS, this.config.websocket.heartbeatMs),
+      ),
+    );
     for (const timer of this.timers) timer.unref();
   }
 
@@ -169,7 +188,10 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
     const cap = this.config.limits.attachmentsPerChannel;
     if ((this.byChannel.get(channelId)?.size ?? 0) >= cap) {
       this.limits.refused('channel_full');
-      throw new AttachError(429, `Channel ${channelId} has ${cap} clients attached on this node (CHANNEL_MAX_ATTACHMENTS)`);
+      throw new AttachError(
+        429,
+        `Channel ${channelId} has ${cap} clients attached on this node (CHANNEL_MAX_ATTACHMENTS)`,
+      );
     }
     return channel;
   }
@@ -179,9 +201,11 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
     let principal: Principal;
     let channel: ChannelRecord;
     try {
-      principal = await this.authenticator.authenticate(extractCredential(req.headers, url.searchParams, true)).catch((err) => {
-        throw new AttachError(401, err instanceof UnauthorizedException ? err.message : 'Authentication failed');
-      });
+      principal = await this.authenticator
+        .authenticate(extractCredential(req.headers, url.searchParams, true))
+        .catch((err) => {
+          throw new AttachError(401, err instanceof UnauthorizedException ? err.message : 'Authentication failed');
+        });
       channel = await this.resolve(principal, channelId);
     } catch (err) {
       const status = err instanceof AttachError ? err.status : 401;
@@ -189,20 +213,36 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
       return rejectUpgrade(socket, status, { statusCode: status, error, message: (err as Error).message });
     }
     const lastSeq = parseLastSeq(url.searchParams.get('last_seq'));
-    if (lastSeq === null) return rejectUpgrade(socket, 400, { statusCode: 400, error: 'Bad Request', message: 'last_seq must be a non-negative integer' });
+    if (lastSeq === null)
+      return rejectUpgrade(socket, 400, {
+        statusCode: 400,
+        error: 'Bad Request',
+        message: 'last_seq must be a non-negative integer',
+      });
     if (socket.destroyed) return;
     const refused = this.limits.leaseForUpgrade(req, socket, principal);
-    if (refused) return rejectUpgrade(socket, 429, { statusCode: 429, error: 'Too Many Requests', message: refused.message });
+    if (refused)
+      return rejectUpgrade(socket, 429, { statusCode: 429, error: 'Too Many Requests', message: refused.message });
     this.wss.handleUpgrade(req, socket, head, (ws) => this.attachWebSocket(ws, channel, principal, lastSeq));
   }
 
-  private attachWebSocket(ws: WebSocket, channel: ChannelRecord, principal: Principal, lastSeq: number | undefined): void {
+  private attachWebSocket(
+    ws: WebSocket,
+    channel: ChannelRecord,
+    principal: Principal,
+    lastSeq: number | undefined,
+  ): void {
     let lastSeen = Date.now();
     const attachment = this.attach(channel, principal, lastSeq, {
       transport: 'websocket',
       welcome: (welcome) => ws.send(JSON.stringify({ type: 'welcome', ...welcome })),
       send: (_event, envelope) => ws.send(JSON.stringify({ type: 'event', event: envelope })),
-      drained: () => waitUntilDrained(() => ws.bufferedAmount, () => ws.readyState !== WebSocket.OPEN, this.config.websocket.maxBufferedBytes / 2),
+      drained: () =>
+        waitUntilDrained(
+          () => ws.bufferedAmount,
+          () => ws.readyState !== WebSocket.OPEN,
+          this.config.websocket.maxBufferedBytes / 2,
+        ),
       backedUp: () => ws.bufferedAmount > this.config.websocket.maxBufferedBytes,
       close: (reason, code = 1000) => {
         if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'closed', reason }));
@@ -236,12 +276,16 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
       const channel = await this.resolve(principal, channelId);
       const raw = (socket.handshake.auth as Record<string, unknown>)?.last_seq ?? socket.handshake.query.last_seq;
       const lastSeq = parseLastSeq(raw === undefined ? null : String(raw));
-      if (lastSeq === null) throw Object.assign(new Error('last_seq must be a non-negative integer'), { data: { code: 400 } });
+      if (lastSeq === null)
+        throw Object.assign(new Error('last_seq must be a non-negative integer'), { data: { code: 400 } });
       Object.assign(socket.data, { channel, lastSeq });
       next();
     } catch (err) {
       const error = new Error((err as Error).message) as ExtendedError;
-      error.data = { code: err instanceof AttachError ? err.status : ((err as ExtendedError).data?.code ?? 400), message: (err as Error).message };
+      error.data = {
+        code: err instanceof AttachError ? err.status : ((err as ExtendedError).data?.code ?? 400),
+        message: (err as Error).message,
+      };
       next(error);
     }
   }
@@ -340,7 +384,10 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
       attachment.buffer = [];
       for (const event of buffered) this.deliver(attachment, event, toEnvelope(event));
     } catch (err) {
-      this.logger.error({ err, channel: attachment.channel.channel_id }, 'replay failed; closing the client so it can resume');
+      this.logger.error(
+        { err, channel: attachment.channel.channel_id },
+        'replay failed; closing the client so it can resume',
+      );
       attachment.close('replay failed; reconnect to resume', 1011);
     }
   }
@@ -381,7 +428,10 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
   }
 
   private dropSlow(attachment: Attachment): void {
-    this.logger.warn({ channel: attachment.channel.channel_id, transport: attachment.transport }, 'closing a channel client that fell behind');
+    this.logger.warn(
+      { channel: attachment.channel.channel_id, transport: attachment.transport },
+      'closing a channel client that fell behind',
+    );
     attachment.close('client too slow: reconnect with last_seq to resume', 1013);
     void this.detach(attachment);
   }
@@ -439,7 +489,10 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
 
   private async writeAttachmentCounts(): Promise<void> {
     const counts = new Map([...this.byChannel].map(([id, set]) => [id, set.size]));
-    if (counts.size) await this.store.saveAttachments(this.rpc.nodeId, counts).catch((err) => this.logger.warn({ err }, 'attachment heartbeat failed'));
+    if (counts.size)
+      await this.store
+        .saveAttachments(this.rpc.nodeId, counts)
+        .catch((err) => this.logger.warn({ err }, 'attachment heartbeat failed'));
   }
 }
 
@@ -460,4 +513,3 @@ function remove<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
   set?.delete(value);
   if (set && !set.size) map.delete(key);
 }
-

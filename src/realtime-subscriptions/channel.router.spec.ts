@@ -16,8 +16,18 @@ const event = (over: Partial<StoredEvent>): StoredEvent => ({
   ...over,
 });
 
-const org: ChannelMatch = { subscription_type: 'organisation_claims', organisation_id: 'org_1', user_id: 'usr_coord', event_types: [] };
-const user: ChannelMatch = { subscription_type: 'user_claims', organisation_id: 'org_1', user_id: 'usr_1', event_types: ['status_changed', 'comment_added'] };
+const org: ChannelMatch = {
+  subscription_type: 'organisation_claims',
+  organisation_id: 'org_1',
+  user_id: 'usr_coord',
+  event_types: [],
+};
+const user: ChannelMatch = {
+  subscription_type: 'user_claims',
+  organisation_id: 'org_1',
+  user_id: 'usr_1',
+  event_types: ['status_changed', 'comment_added'],
+};
 
 describe('channel matching', () => {
   it('an organisation channel takes every claim event of its organisation', () => {
@@ -34,7 +44,11 @@ describe('channel matching', () => {
   });
 
   it('turns into the equivalent log filter', () => {
-    expect(channelFilter(user)).toEqual({ organisation_id: 'org_1', types: ['status_changed', 'comment_added'], user_id: 'usr_1' });
+    expect(channelFilter(user)).toEqual({
+      organisation_id: 'org_1',
+      types: ['status_changed', 'comment_added'],
+      user_id: 'usr_1',
+    });
     expect(channelFilter(org)).toEqual({
       organisation_id: 'org_1',
       types: ['claim_submitted', 'claim_approved', 'claim_rejected', 'status_changed', 'comment_added'],

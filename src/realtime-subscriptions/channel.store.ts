@@ -76,7 +76,12 @@ export class ChannelStore {
     )}) THEN 1 ELSE 0 END)`;
   }
 
-  async insert(channel: Omit<ChannelRecord, 'cursor_seq' | 'event_count' | 'last_event_seq' | 'last_event_at' | 'reconnected_at' | 'connected'> & { created_by?: string }): Promise<void> {
+  async insert(
+    channel: Omit<
+      ChannelRecord,
+      'cursor_seq' | 'event_count' | 'last_event_seq' | 'last_event_at' | 'reconnected_at' | 'connected'
+    > & { created_by?: string },
+  ): Promise<void> {
     await this.db.transaction(async (m) => {
       const sql = this.sql();
       await sql.run(
@@ -115,12 +120,20 @@ export class ChannelStore {
   async findOpen(channelId: string): Promise<ChannelRecord | undefined> {
     return this.db.read(async (m) => {
       const sql = this.sql();
-      const rows = await sql.run(m, `SELECT ${COLUMNS}, 0 AS connected FROM realtime_channels c WHERE c.channel_id = ${sql.p(channelId)} AND c.closed_at IS NULL`);
+      const rows = await sql.run(
+        m,
+        `SELECT ${COLUMNS}, 0 AS connected FROM realtime_channels c WHERE c.channel_id = ${sql.p(channelId)} AND c.closed_at IS NULL`,
+      );
       return rows.length ? fromRow(rows[0]) : undefined;
     });
   }
 
-  async list(organisationId: string, filter: ChannelFilter, offset: number, limit: number): Promise<{ rows: ChannelRecord[]; total: number }> {
+  async list(
+    organisationId: string,
+    filter: ChannelFilter,
+    offset: number,
+    limit: number,
+  ): Promise<{ rows: ChannelRecord[]; total: number }> {
     return this.db.read(async (m) => {
       // Placeholders are positional, so each statement builds its own parameter list.
       const build = (selectConnected: boolean) => {
@@ -133,7 +146,10 @@ export class ChannelStore {
         return { sql, text: `SELECT ${select} FROM realtime_channels c WHERE ${where.join(' AND ')}` };
       };
       const page = build(true);
-      const rows = await page.sql.run(m, `${page.text} ORDER BY c.created_at DESC, c.channel_id DESC LIMIT ${page.sql.p(limit)} OFFSET ${page.sql.p(offset)}`);
+      const rows = await page.sql.run(
+        m,
+        `${page.text} ORDER BY c.created_at DESC, c.channel_id DESC LIMIT ${page.sql.p(limit)} OFFSET ${page.sql.p(offset)}`,
+      );
       const count = build(false);
       const [{ n }] = await count.sql.run<{ n: number | string }>(m, count.text);
       return { rows: rows.map(fromRow), total: Number(n) };
@@ -168,7 +184,10 @@ export class ChannelStore {
     await this.db.transaction(async (m) => {
       for (const [channelId, seq] of inLockOrder(cursors)) {
         const sql = this.sql();
-        await sql.run(m, `UPDATE realtime_channels SET cursor_seq = ${sql.p(seq)} WHERE channel_id = ${sql.p(channelId)} AND cursor_seq < ${sql.p(seq)}`);
+        await sql.run(
+          m,
+          `UPDATE realtime_channels SET cursor_seq = ${sql.p(seq)} WHERE channel_id = ${sql.p(channelId)} AND cursor_seq < ${sql.p(seq)}`,
+        );
       }
     });
   }
@@ -177,11 +196,17 @@ export class ChannelStore {
   async openChannelsIn(m: EntityManager, organisationIds: string[]): Promise<ChannelRecord[]> {
     if (!organisationIds.length) return [];
     const sql = this.sql();
-    const rows = await sql.run(m, `SELECT ${COLUMNS}, 0 AS connected FROM realtime_channels c WHERE c.organisation_id IN (${sql.list(organisationIds)}) AND c.closed_at IS NULL`);
+    const rows = await sql.run(
+      m,
+      `SELECT ${COLUMNS}, 0 AS connected FROM realtime_channels c WHERE c.organisation_id IN (${sql.list(organisationIds)}) AND c.closed_at IS NULL`,
+    );
     return rows.map(fromRow);
   }
 
-  async addCounts(m: EntityManager, counts: Map<string, { count: number; lastSeq: number; lastAt: string }>): Promise<void> {
+  async addCounts(
+    m: EntityManager,
+    counts: Map<string, { count: number; lastSeq: number; lastAt: string }>,
+  ): Promise<void> {
     for (const [channelId, c] of inLockOrder(counts)) {
       const sql = this.sql();
       await sql.run(

@@ -32,7 +32,10 @@ export const CHANNEL_CLOSED_TOPIC = 'channels.closed';
 export const CHANNEL_CATCH_UP_TOPIC = 'channels.catch-up';
 
 /** Who may see (and attach to) a channel: its organisation's apps and org-wide readers, or its own user. */
-export function canAccessChannel(principal: Principal, channel: Pick<ChannelRecord, 'organisation_id' | 'user_id'>): boolean {
+export function canAccessChannel(
+  principal: Principal,
+  channel: Pick<ChannelRecord, 'organisation_id' | 'user_id'>,
+): boolean {
   if (principal.organisation_id !== channel.organisation_id) return false;
   return seesWholeOrganisation(principal) || (principal.user_id !== undefined && principal.user_id === channel.user_id);
 }
@@ -42,7 +45,10 @@ export function canAccessChannel(principal: Principal, channel: Pick<ChannelReco
  * channel was made: it needs `events:read`, and an organisation channel streams every user's
  * events, so it needs an org-wide reader whoever created it. `null` when it may; otherwise why not.
  */
-export function attachRefusal(principal: Principal, channel: Pick<ChannelRecord, 'subscription_type' | 'channel_id'>): string | null {
+export function attachRefusal(
+  principal: Principal,
+  channel: Pick<ChannelRecord, 'subscription_type' | 'channel_id'>,
+): string | null {
   if (!receivesEvents(principal)) return 'Missing scope: events:read';
   if (channel.subscription_type === 'organisation_claims' && !seesWholeOrganisation(principal)) {
     return `Channel ${channel.channel_id} streams the whole organisation; attaching needs an app credential or claims:read:org`;
@@ -86,7 +92,10 @@ export class ChannelsService implements OnApplicationBootstrap {
     return `${this.config.publicWsUrl}/channels/${channelId}`;
   }
 
-  async createForOrganisation(caller: Principal, dto: CreateOrganisationChannelDto): Promise<CreatedOrganisationChannelDto> {
+  async createForOrganisation(
+    caller: Principal,
+    dto: CreateOrganisationChannelDto,
+  ): Promise<CreatedOrganisationChannelDto> {
     if (dto.organisation_id !== caller.organisation_id) {
       throw new ForbiddenException('A credential may only create channels for its own organisation');
     }
@@ -96,7 +105,12 @@ export class ChannelsService implements OnApplicationBootstrap {
     if (caller.kind === 'user' && dto.user_id && dto.user_id !== caller.user_id) {
       throw new ForbiddenException('A user credential may only own its own channels');
     }
-    const channel = await this.create(caller, 'organisation_claims', dto.user_id ?? caller.user_id ?? null, dto.event_types ?? []);
+    const channel = await this.create(
+      caller,
+      'organisation_claims',
+      dto.user_id ?? caller.user_id ?? null,
+      dto.event_types ?? [],
+    );
     return {
       channel_id: channel.channel_id,
       subscription_type: channel.subscription_type,
@@ -110,7 +124,7 @@ export class ChannelsService implements OnApplicationBootstrap {
 
   async createForUser(caller: Principal, dto: CreateUserChannelDto): Promise<CreatedUserChannelDto> {
     if (caller.kind === 'user' && dto.user_id !== caller.user_id && !seesWholeOrganisation(caller)) {
-      throw new ForbiddenException("A user credential may only subscribe to its own claims");
+      throw new ForbiddenException('A user credential may only subscribe to its own claims');
     }
     const channel = await this.create(caller, 'user_claims', dto.user_id, dto.event_types ?? []);
     return {
@@ -123,7 +137,12 @@ export class ChannelsService implements OnApplicationBootstrap {
     };
   }
 
-  private async create(caller: Principal, type: ChannelRecord['subscription_type'], userId: string | null, eventTypes: string[]) {
+  private async create(
+    caller: Principal,
+    type: ChannelRecord['subscription_type'],
+    userId: string | null,
+    eventTypes: string[],
+  ) {
     const channel = {
       channel_id: newId('chan'),
       subscription_type: type,
@@ -140,7 +159,8 @@ export class ChannelsService implements OnApplicationBootstrap {
   }
 
   async list(caller: Principal, query: ListChannelsQueryDto): Promise<Page<ChannelSummaryDto>> {
-    if (query.organisation_id !== undefined && query.organisation_id !== caller.organisation_id) return pageOf([], query, 0);
+    if (query.organisation_id !== undefined && query.organisation_id !== caller.organisation_id)
+      return pageOf([], query, 0);
     const userId = listableUser(caller, query.user_id);
     if (userId === null) return pageOf([], query, 0);
     const { rows, total } = await this.store.list(
@@ -154,13 +174,20 @@ export class ChannelsService implements OnApplicationBootstrap {
 
   async get(caller: Principal, channelId: string): Promise<ChannelDetailDto> {
     const channel = await this.visible(caller, channelId);
-    return { ...toSummary(channel), event_count: channel.event_count, websocket_url: this.websocketUrl(channel.channel_id) };
+    return {
+      ...toSummary(channel),
+      event_count: channel.event_count,
+      websocket_url: this.websocketUrl(channel.channel_id),
+    };
   }
 
   async reconnect(caller: Principal, channelId: string): Promise<ReconnectResultDto> {
     const channel = await this.visible(caller, channelId);
     const head = await this.log.head();
-    const [missed, prunedThrough] = await Promise.all([this.log.countAfter(channel.cursor_seq, channelFilter(channel), head), this.log.prunedThrough()]);
+    const [missed, prunedThrough] = await Promise.all([
+      this.log.countAfter(channel.cursor_seq, channelFilter(channel), head),
+      this.log.prunedThrough(),
+    ]);
     const reconnectedAt = isoNow();
     await this.store.markReconnected(caller.organisation_id, channelId, reconnectedAt);
     // Clients attached right now catch up too; the next one to attach starts from the cursor.

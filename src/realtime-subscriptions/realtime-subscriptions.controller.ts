@@ -1,5 +1,13 @@
 import { Body, Controller, Delete, Get, Param, Post, Put, Query } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiCreatedResponse, ApiForbiddenResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBadRequestResponse,
+  ApiCreatedResponse,
+  ApiForbiddenResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
 import { Authenticated, CurrentPrincipal } from '../core/auth/decorators';
 import type { Principal } from '../core/auth/principal';
 import type { Page } from '../core/http/pagination';
@@ -20,7 +28,7 @@ import {
 @ApiTags('realtime-subscriptions')
 @Controller('api/v1/realtime-subscriptions')
 @Authenticated('events:read')
-@ApiNotFoundResponse({ description: "No such channel, or it belongs to another organisation or user." })
+@ApiNotFoundResponse({ description: 'No such channel, or it belongs to another organisation or user.' })
 export class RealtimeSubscriptionsController {
   constructor(private readonly channels: ChannelsService) {}
 
@@ -41,12 +49,19 @@ export class RealtimeSubscriptionsController {
   @Post('organisation')
   @ApiOperation({
     summary: 'Subscribe to all claim events in an organisation (subscribeToOrganisationClaims)',
-    description: 'Needs an app credential or the claims:read:org scope. Connect a raw WebSocket or a Socket.IO client to the returned `websocket_url`.',
+    description:
+      'Needs an app credential or the claims:read:org scope. Connect a raw WebSocket or a Socket.IO client to the returned `websocket_url`.',
   })
   @ApiCreatedResponse({ type: CreatedOrganisationChannelDto })
   @ApiBadRequestResponse({ description: 'Invalid body or an event type that is not a claim event type.' })
-  @ApiForbiddenResponse({ description: 'Requires scope events:read, and an app credential or claims:read:org; or the organisation is another one.' })
-  createOrganisation(@CurrentPrincipal() caller: Principal, @Body() dto: CreateOrganisationChannelDto): Promise<CreatedOrganisationChannelDto> {
+  @ApiForbiddenResponse({
+    description:
+      'Requires scope events:read, and an app credential or claims:read:org; or the organisation is another one.',
+  })
+  createOrganisation(
+    @CurrentPrincipal() caller: Principal,
+    @Body() dto: CreateOrganisationChannelDto,
+  ): Promise<CreatedOrganisationChannelDto> {
     return this.channels.createForOrganisation(caller, dto);
   }
 
@@ -54,7 +69,9 @@ export class RealtimeSubscriptionsController {
   @ApiOperation({ summary: "Subscribe to a specific user's claim events (subscribeToUserClaims)" })
   @ApiCreatedResponse({ type: CreatedUserChannelDto })
   @ApiBadRequestResponse({ description: 'Invalid body or an event type that is not a claim event type.' })
-  @ApiForbiddenResponse({ description: "Requires scope events:read; or a user credential subscribing to another user's claims." })
+  @ApiForbiddenResponse({
+    description: "Requires scope events:read; or a user credential subscribing to another user's claims.",
+  })
   createUser(@CurrentPrincipal() caller: Principal, @Body() dto: CreateUserChannelDto): Promise<CreatedUserChannelDto> {
     return this.channels.createForUser(caller, dto);
   }
@@ -67,12 +84,18 @@ export class RealtimeSubscriptionsController {
       '(and to clients attached now). A client may also attach with `last_seq` to resume from its own position.',
   })
   @ApiOkResponse({ type: ReconnectResultDto })
-  reconnect(@CurrentPrincipal() caller: Principal, @Param('channel_id') channelId: string): Promise<ReconnectResultDto> {
+  reconnect(
+    @CurrentPrincipal() caller: Principal,
+    @Param('channel_id') channelId: string,
+  ): Promise<ReconnectResultDto> {
     return this.channels.reconnect(caller, channelId);
   }
 
   @Delete(':channel_id')
-  @ApiOperation({ summary: 'Unsubscribe and close a realtime channel (unsubscribe)', description: 'Attached clients are disconnected with a reason.' })
+  @ApiOperation({
+    summary: 'Unsubscribe and close a realtime channel (unsubscribe)',
+    description: 'Attached clients are disconnected with a reason.',
+  })
   @ApiOkResponse({ type: ClosedChannelDto })
   close(@CurrentPrincipal() caller: Principal, @Param('channel_id') channelId: string): Promise<ClosedChannelDto> {
     return this.channels.close(caller, channelId);

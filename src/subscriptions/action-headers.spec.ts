@@ -12,29 +12,60 @@ describe('action headers', () => {
   it('masks every header value and keeps the names', () => {
     expect(maskActions(stored)).toEqual([
       { type: 'socket', room: 'desk' },
-      { type: 'webhook', url: 'https://a.example/hook', headers: { Authorization: HEADER_VALUE_MASK, 'x-team': HEADER_VALUE_MASK } },
+      {
+        type: 'webhook',
+        url: 'https://a.example/hook',
+        headers: { Authorization: HEADER_VALUE_MASK, 'x-team': HEADER_VALUE_MASK },
+      },
     ]);
     expect(stored[1].headers!.Authorization).toBe('Bearer secret');
   });
 
   it('puts the stored value back where a replace sends the mask (names case-insensitively, actions reordered)', () => {
-    const given: Action[] = [{ type: 'webhook', url: 'https://a.example/hook', headers: { authorization: HEADER_VALUE_MASK, 'x-team': 'ops' } }];
+    const given: Action[] = [
+      {
+        type: 'webhook',
+        url: 'https://a.example/hook',
+        headers: { authorization: HEADER_VALUE_MASK, 'x-team': 'ops' },
+      },
+    ];
     expect(restoreMaskedHeaders(given, stored)).toEqual({
-      actions: [{ type: 'webhook', url: 'https://a.example/hook', headers: { authorization: 'Bearer secret', 'x-team': 'ops' } }],
+      actions: [
+        {
+          type: 'webhook',
+          url: 'https://a.example/hook',
+          headers: { authorization: 'Bearer secret', 'x-team': 'ops' },
+        },
+      ],
       errors: [],
     });
   });
 
   it('refuses the mask for another url, an unknown header, or with nothing stored', () => {
-    const moved = restoreMaskedHeaders([{ type: 'webhook', url: 'https://evil.example/hook', headers: { authorization: HEADER_VALUE_MASK } }], stored);
+    const moved = restoreMaskedHeaders(
+      [{ type: 'webhook', url: 'https://evil.example/hook', headers: { authorization: HEADER_VALUE_MASK } }],
+      stored,
+    );
     expect(moved.errors.map((e) => e.field)).toEqual(['actions[0].headers.authorization']);
     expect(moved.actions[0].headers).toEqual({});
-    expect(restoreMaskedHeaders([{ type: 'webhook', url: 'https://a.example/hook', headers: { 'x-new': HEADER_VALUE_MASK } }], stored).errors).toHaveLength(1);
-    expect(restoreMaskedHeaders([{ type: 'webhook', url: 'https://a.example/hook', headers: { authorization: HEADER_VALUE_MASK } }], undefined).errors).toHaveLength(1);
+    expect(
+      restoreMaskedHeaders(
+        [{ type: 'webhook', url: 'https://a.example/hook', headers: { 'x-new': HEADER_VALUE_MASK } }],
+        stored,
+      ).errors,
+    ).toHaveLength(1);
+    expect(
+      restoreMaskedHeaders(
+        [{ type: 'webhook', url: 'https://a.example/hook', headers: { authorization: HEADER_VALUE_MASK } }],
+        undefined,
+      ).errors,
+    ).toHaveLength(1);
   });
 
   it('leaves actions without the mask as given', () => {
-    const given: Action[] = [{ type: 'webhook', url: 'https://b.example/hook', headers: { authorization: 'Bearer new' } }];
+    const given: Action[] = [
+      { type: 'webhook', url: 'https://b.example/hook', headers: { authorization: 'Bearer new' } },
+    ];
     expect(restoreMaskedHeaders(given, stored)).toEqual({ actions: given, errors: [] });
   });
 });

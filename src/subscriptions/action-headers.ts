@@ -32,7 +32,10 @@ function storedValue(headers: Record<string, string> | undefined, name: string):
  * value only ever goes to the url it was set for: if a webhook's url changes, its masked headers
  * must be given again, or anyone allowed to edit could send a partner's credential to their own server.
  */
-export function restoreMaskedHeaders(actions: Action[], stored: Action[] | undefined): { actions: Action[]; errors: FieldError[] } {
+export function restoreMaskedHeaders(
+  actions: Action[],
+  stored: Action[] | undefined,
+): { actions: Action[]; errors: FieldError[] } {
   const errors: FieldError[] = [];
   const restored = actions.map((action, i) => {
     if (!action.headers || !Object.values(action.headers).includes(HEADER_VALUE_MASK)) return action;
@@ -46,9 +49,15 @@ export function restoreMaskedHeaders(actions: Action[], stored: Action[] | undef
       const field = `actions[${i}].headers.${name}`;
       const kept = storedValue(counterpart?.headers, name);
       if (kept === undefined) {
-        errors.push({ field, message: `${field}: "${HEADER_VALUE_MASK}" stands for a stored value, and there is none to keep; give the value` });
+        errors.push({
+          field,
+          message: `${field}: "${HEADER_VALUE_MASK}" stands for a stored value, and there is none to keep; give the value`,
+        });
       } else if (action.type === 'webhook' && counterpart?.url !== action.url) {
-        errors.push({ field, message: `${field}: the webhook url changed, so give the value again; a stored header value is only sent to the url it was set for` });
+        errors.push({
+          field,
+          message: `${field}: the webhook url changed, so give the value again; a stored header value is only sent to the url it was set for`,
+        });
       } else {
         headers[name] = kept;
       }

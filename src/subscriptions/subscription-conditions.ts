@@ -44,7 +44,10 @@ export interface FailedCondition {
 
 /** A condition that cannot be saved; `field` is the path of the offending part, as clients address it. */
 export class InvalidConditionsError extends Error {
-  constructor(readonly field: string, message: string) {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
     super(message);
   }
 
@@ -120,17 +123,30 @@ function checkSize(conditions: object, field: string): void {
   let nodes = 0;
   while (stack.length) {
     const [value, depth] = stack.pop()!;
-    if (++nodes > MAX_CONDITIONS_NODES) throw new InvalidConditionsError(field, `${field} has more than ${MAX_CONDITIONS_NODES} values; that is the limit for one rule's conditions`);
+    if (++nodes > MAX_CONDITIONS_NODES)
+      throw new InvalidConditionsError(
+        field,
+        `${field} has more than ${MAX_CONDITIONS_NODES} values; that is the limit for one rule's conditions`,
+      );
     if (!value || typeof value !== 'object') continue;
-    if (depth > MAX_CONDITIONS_DEPTH) throw new InvalidConditionsError(field, `${field} is nested deeper than ${MAX_CONDITIONS_DEPTH} levels; that is the limit for one rule's conditions`);
+    if (depth > MAX_CONDITIONS_DEPTH)
+      throw new InvalidConditionsError(
+        field,
+        `${field} is nested deeper than ${MAX_CONDITIONS_DEPTH} levels; that is the limit for one rule's conditions`,
+      );
     for (const child of Object.values(value)) stack.push([child, depth + 1]);
   }
   const bytes = Buffer.byteLength(JSON.stringify(conditions));
-  if (bytes > MAX_CONDITIONS_BYTES) throw new InvalidConditionsError(field, `${field} is ${bytes} bytes as JSON; the limit for one rule's conditions is ${MAX_CONDITIONS_BYTES}`);
+  if (bytes > MAX_CONDITIONS_BYTES)
+    throw new InvalidConditionsError(
+      field,
+      `${field} is ${bytes} bytes as JSON; the limit for one rule's conditions is ${MAX_CONDITIONS_BYTES}`,
+    );
 }
 
 const isOperator = (key: string) => /^\$[a-zA-Z0-9_]+$/.test(key);
-const isPlainObject = (value: unknown): value is Record<string, unknown> => !!value && typeof value === 'object' && !Array.isArray(value);
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  !!value && typeof value === 'object' && !Array.isArray(value);
 
 /**
  * Copies a query with every `$regex` (and its `$options`) replaced by the RE2 operator. The walk
@@ -165,7 +181,9 @@ class RegexRewriter {
       else if (key === '$elemMatch') out[key] = this.elemMatch(value, here);
       else if (key === '$all' && Array.isArray(value)) {
         out[key] = value.map((item, i) =>
-          isPlainObject(item) && Object.keys(item)[0] === '$elemMatch' ? { ...item, $elemMatch: this.elemMatch(item.$elemMatch, `${here}[${i}].$elemMatch`) } : item,
+          isPlainObject(item) && Object.keys(item)[0] === '$elemMatch'
+            ? { ...item, $elemMatch: this.elemMatch(item.$elemMatch, `${here}[${i}].$elemMatch`) }
+            : item,
         );
       } else out[key] = value;
     }
@@ -181,12 +199,24 @@ class RegexRewriter {
 
   private regex(pattern: unknown, options: unknown, path: string, optionsPath: string): Re2Matcher {
     if (typeof pattern !== 'string') throw new InvalidConditionsError(path, `${path} must be a string pattern`);
-    if (pattern.length > MAX_REGEX_LENGTH) throw new InvalidConditionsError(path, `${path} is ${pattern.length} characters; the limit for a pattern is ${MAX_REGEX_LENGTH}`);
+    if (pattern.length > MAX_REGEX_LENGTH)
+      throw new InvalidConditionsError(
+        path,
+        `${path} is ${pattern.length} characters; the limit for a pattern is ${MAX_REGEX_LENGTH}`,
+      );
     let flags = 0;
     if (options !== undefined) {
-      if (typeof options !== 'string') throw new InvalidConditionsError(optionsPath, `${optionsPath} must be a string of the letters ${REGEX_OPTIONS}`);
+      if (typeof options !== 'string')
+        throw new InvalidConditionsError(
+          optionsPath,
+          `${optionsPath} must be a string of the letters ${REGEX_OPTIONS}`,
+        );
       for (const letter of options) {
-        if (!Object.hasOwn(FLAGS, letter)) throw new InvalidConditionsError(optionsPath, `${optionsPath}: option "${letter}" is not supported; use any of ${REGEX_OPTIONS}`);
+        if (!Object.hasOwn(FLAGS, letter))
+          throw new InvalidConditionsError(
+            optionsPath,
+            `${optionsPath}: option "${letter}" is not supported; use any of ${REGEX_OPTIONS}`,
+          );
         flags |= FLAGS[letter];
       }
     }
@@ -194,10 +224,17 @@ class RegexRewriter {
     try {
       re = RE2JS.compile(pattern, flags);
     } catch (err) {
-      throw new InvalidConditionsError(path, `${path}: not a valid RE2 pattern (no backreferences or lookaround): ${(err as Error).message}`);
+      throw new InvalidConditionsError(
+        path,
+        `${path}: not a valid RE2 pattern (no backreferences or lookaround): ${(err as Error).message}`,
+      );
     }
     const size = re.programSize();
-    if (size > MAX_REGEX_PROGRAM_SIZE) throw new InvalidConditionsError(path, `${path} is too complex: RE2 program size ${size}, the limit is ${MAX_REGEX_PROGRAM_SIZE}`);
+    if (size > MAX_REGEX_PROGRAM_SIZE)
+      throw new InvalidConditionsError(
+        path,
+        `${path} is too complex: RE2 program size ${size}, the limit is ${MAX_REGEX_PROGRAM_SIZE}`,
+      );
     this.cost += size;
     return new Re2Matcher(re);
   }
@@ -211,7 +248,11 @@ function assertNoNativeRegex(value: unknown, path: string): void {
     if (Array.isArray(node)) node.forEach((child, i) => stack.push([child, `${here}[${i}]`]));
     else if (isPlainObject(node)) {
       for (const [key, child] of Object.entries(node)) {
-        if (key === '$regex' || key === '$options') throw new InvalidConditionsError(`${here}.${key}`, `${here}.${key}: ${key} is only allowed in a field's condition`);
+        if (key === '$regex' || key === '$options')
+          throw new InvalidConditionsError(
+            `${here}.${key}`,
+            `${here}.${key}: ${key} is only allowed in a field's condition`,
+          );
         stack.push([child, `${here}.${key}`]);
       }
     }
@@ -244,7 +285,11 @@ export class CompiledConditions {
     }));
     return this.parts
       .filter((part) => !test(part.query, input))
-      .map((part) => ({ path: part.path, expected: part.expected, actual: part.path.startsWith('$') ? undefined : valueAt(input, part.path) }));
+      .map((part) => ({
+        path: part.path,
+        expected: part.expected,
+        actual: part.path.startsWith('$') ? undefined : valueAt(input, part.path),
+      }));
   }
 }
 
@@ -267,7 +312,10 @@ export const NEVER_MATCHES = new CompiledConditions({}, {}, new Query({ $nor: [{
  */
 export function compileConditions(conditions: unknown, field = 'conditions'): CompiledConditions {
   if (!isPlainObject(conditions)) {
-    throw new InvalidConditionsError(field, `${field} must be an object (a MongoDB-style query; {} matches every event)`);
+    throw new InvalidConditionsError(
+      field,
+      `${field} must be an object (a MongoDB-style query; {} matches every event)`,
+    );
   }
   checkSize(conditions, field);
   for (const operator of REFUSED_OPERATORS) {
@@ -278,7 +326,10 @@ export function compileConditions(conditions: unknown, field = 'conditions'): Co
   const rewritten = rewriter.query(conditions, field) as Record<string, unknown>;
   assertNoNativeRegex(rewritten, field);
   if (rewriter.cost > MAX_SUBSCRIPTION_REGEX_PROGRAM_SIZE) {
-    throw new InvalidConditionsError(field, `${field}: its patterns are too complex together: RE2 program size ${rewriter.cost}, the limit for a subscription is ${MAX_SUBSCRIPTION_REGEX_PROGRAM_SIZE}`);
+    throw new InvalidConditionsError(
+      field,
+      `${field}: its patterns are too complex together: RE2 program size ${rewriter.cost}, the limit for a subscription is ${MAX_SUBSCRIPTION_REGEX_PROGRAM_SIZE}`,
+    );
   }
   try {
     return new CompiledConditions(conditions, rewritten, new Query(rewritten, QUERY_OPTIONS), rewriter.cost);

@@ -16,11 +16,22 @@ const about = (user_id: string | null) => ({ user_id });
 
 describe('subscription owner', () => {
   it('records a plain user as narrowed to itself, with its key', () => {
-    expect(ownerOf(principal({}))).toEqual({ kind: 'user', user_id: 'usr_a', key_id: 'key_a', org_wide: false, can_read: true });
+    expect(ownerOf(principal({}))).toEqual({
+      kind: 'user',
+      user_id: 'usr_a',
+      key_id: 'key_a',
+      org_wide: false,
+      can_read: true,
+    });
   });
 
   it('records apps and claims:read:org holders as organisation-wide, a JWT without a key, and a missing events:read', () => {
-    expect(ownerOf(principal({ kind: 'app', user_id: undefined, key_id: 'key_app' }))).toMatchObject({ kind: 'app', user_id: null, org_wide: true, can_read: true });
+    expect(ownerOf(principal({ kind: 'app', user_id: undefined, key_id: 'key_app' }))).toMatchObject({
+      kind: 'app',
+      user_id: null,
+      org_wide: true,
+      can_read: true,
+    });
     expect(ownerOf(principal({ scopes: ['events:read', 'claims:read:org'] }))).toMatchObject({ org_wide: true });
     expect(ownerOf(principal({ credential: 'jwt', key_id: undefined }))).toMatchObject({ key_id: null });
     expect(ownerOf(principal({ scopes: ['subscriptions:write'] }))).toMatchObject({ can_read: false });

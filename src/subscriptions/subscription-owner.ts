@@ -1,4 +1,11 @@
-import { hasScope, readerOf, readsEvent, receivesEvents, type Principal, type PrincipalKind } from '../core/auth/principal';
+import {
+  hasScope,
+  readerOf,
+  readsEvent,
+  receivesEvents,
+  type Principal,
+  type PrincipalKind,
+} from '../core/auth/principal';
 import type { StoredEvent } from '../core/event-log/event.types';
 
 /**
@@ -22,7 +29,13 @@ export interface SubscriptionOwner {
 }
 
 /** An owner nobody recorded: what rows saved before the owner columns existed read as. */
-export const UNKNOWN_OWNER: SubscriptionOwner = { kind: null, user_id: null, key_id: null, org_wide: false, can_read: false };
+export const UNKNOWN_OWNER: SubscriptionOwner = {
+  kind: null,
+  user_id: null,
+  key_id: null,
+  org_wide: false,
+  can_read: false,
+};
 
 export function ownerOf(principal: Principal): SubscriptionOwner {
   const reader = readerOf(principal);
@@ -38,7 +51,9 @@ export function ownerOf(principal: Principal): SubscriptionOwner {
 /** The read rule applied with what was recorded at save time (revocation is checked where the owner is loaded). */
 export function ownerReads(owner: SubscriptionOwner, event: Pick<StoredEvent, 'user_id'>, now = Date.now()): boolean {
   if (owner.key_expires_at && Date.parse(owner.key_expires_at) <= now) return false;
-  return owner.kind !== null && owner.can_read && readsEvent({ orgWide: owner.org_wide, user_id: owner.user_id }, event);
+  return (
+    owner.kind !== null && owner.can_read && readsEvent({ orgWide: owner.org_wide, user_id: owner.user_id }, event)
+  );
 }
 
 /**
@@ -55,7 +70,9 @@ export function ownerIssue(owner: SubscriptionOwner, ownerKeyRevoked: boolean): 
   if (owner.kind === null) {
     return 'Saved before Herald recorded who owns a subscription: it delivers nothing until a credential saves it again (POST /api/v1/subscriptions/:id)';
   }
-  if (ownerKeyRevoked) return 'The API key that saved this subscription was revoked or has expired: it delivers nothing until another credential saves it again';
-  if (!owner.can_read) return 'The credential that saved this subscription lacks events:read: it delivers nothing until a credential with events:read saves it again';
+  if (ownerKeyRevoked)
+    return 'The API key that saved this subscription was revoked or has expired: it delivers nothing until another credential saves it again';
+  if (!owner.can_read)
+    return 'The credential that saved this subscription lacks events:read: it delivers nothing until a credential with events:read saves it again';
   return undefined;
 }

@@ -1,5 +1,13 @@
 import type { StoredEvent } from '../core/event-log/event.types';
-import { CompiledSubscriptionCache, compileSubscription, eventSubjects, firstMatchingRule, parseResource, parseTrigger, resourcesMatch } from './subscription-rules';
+import {
+  CompiledSubscriptionCache,
+  compileSubscription,
+  eventSubjects,
+  firstMatchingRule,
+  parseResource,
+  parseTrigger,
+  resourcesMatch,
+} from './subscription-rules';
 
 const event: StoredEvent = {
   seq: 3,
@@ -29,7 +37,15 @@ describe('subscription rules', () => {
     const subjects = eventSubjects(event);
     expect(resourcesMatch([{ kind: 'claims', id: '*' }], subjects)).toBe(true);
     expect(resourcesMatch([{ kind: 'claims', id: 'clm_1' }], subjects)).toBe(true);
-    expect(resourcesMatch([{ kind: 'claims', id: 'clm_2' }, { kind: 'channels', id: '*' }], subjects)).toBe(false);
+    expect(
+      resourcesMatch(
+        [
+          { kind: 'claims', id: 'clm_2' },
+          { kind: 'channels', id: '*' },
+        ],
+        subjects,
+      ),
+    ).toBe(false);
     expect(resourcesMatch([{ kind: 'users', id: 'usr_1' }], subjects)).toBe(true);
   });
 
@@ -43,7 +59,12 @@ describe('subscription rules', () => {
       ],
     });
     expect(firstMatchingRule(compiled, event)).toBe(2);
-    expect(firstMatchingRule(compileSubscription({ resources: ['claims/clm_2'], rules: [{ trigger: 'claim_approved', conditions: {} }] }), event)).toBe(-1);
+    expect(
+      firstMatchingRule(
+        compileSubscription({ resources: ['claims/clm_2'], rules: [{ trigger: 'claim_approved', conditions: {} }] }),
+        event,
+      ),
+    ).toBe(-1);
   });
 
   it('a stored rule that no longer compiles matches nothing and says why; the others still match', () => {
@@ -64,12 +85,22 @@ describe('subscription rules', () => {
     const first = cache.get({ id: 'wsub_1', rules, resources: ['claims/*'] });
     // The dispatcher reads a fresh copy of the record every batch.
     expect(cache.get({ id: 'wsub_1', rules: structuredClone(rules), resources: ['claims/*'] })).toBe(first);
-    const replaced = cache.get({ id: 'wsub_1', rules: [{ trigger: 'claim_approved', conditions: { 'data.amount': { $gte: 2000 } } }], resources: ['claims/*'] });
+    const replaced = cache.get({
+      id: 'wsub_1',
+      rules: [{ trigger: 'claim_approved', conditions: { 'data.amount': { $gte: 2000 } } }],
+      resources: ['claims/*'],
+    });
     expect(replaced).not.toBe(first);
     expect(firstMatchingRule(replaced, event)).toBe(-1);
     cache.get({ id: 'wsub_2', rules, resources: ['claims/*'] });
     cache.get({ id: 'wsub_3', rules, resources: ['claims/*'] });
     // Capacity 2: wsub_1 was the least recently used, so it is compiled anew.
-    expect(cache.get({ id: 'wsub_1', rules: [{ trigger: 'claim_approved', conditions: { 'data.amount': { $gte: 2000 } } }], resources: ['claims/*'] })).not.toBe(replaced);
+    expect(
+      cache.get({
+        id: 'wsub_1',
+        rules: [{ trigger: 'claim_approved', conditions: { 'data.amount': { $gte: 2000 } } }],
+        resources: ['claims/*'],
+      }),
+    ).not.toBe(replaced);
   });
 });

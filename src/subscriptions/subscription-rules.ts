@@ -30,7 +30,9 @@ export function parseResource(name: string): Resource | undefined {
 }
 
 /** The resource names an event is about; a subscription matches when one of its resources names one of these. */
-export function eventSubjects(event: Pick<StoredEvent, 'organisation_id' | 'user_id' | 'claim_id' | 'channel_id'>): Resource[] {
+export function eventSubjects(
+  event: Pick<StoredEvent, 'organisation_id' | 'user_id' | 'claim_id' | 'channel_id'>,
+): Resource[] {
   const subjects: Resource[] = [{ kind: 'organisations', id: event.organisation_id }];
   if (event.user_id) subjects.push({ kind: 'users', id: event.user_id });
   if (event.claim_id) subjects.push({ kind: 'claims', id: event.claim_id });
@@ -69,7 +71,10 @@ export function compileSubscription(subscription: { rules: Rule[]; resources: st
   };
 }
 
-export function triggerMatches(trigger: CompiledRule['trigger'], event: Pick<StoredEvent, 'type' | 'version'>): boolean {
+export function triggerMatches(
+  trigger: CompiledRule['trigger'],
+  event: Pick<StoredEvent, 'type' | 'version'>,
+): boolean {
   return trigger.type === event.type && (trigger.version === undefined || trigger.version === event.version);
 }
 
@@ -77,7 +82,9 @@ export function triggerMatches(trigger: CompiledRule['trigger'], event: Pick<Sto
 export function firstMatchingRule(subscription: CompiledSubscription, event: StoredEvent): number {
   if (!resourcesMatch(subscription.resources, eventSubjects(event))) return -1;
   let envelope: ReturnType<typeof toEnvelope> | undefined;
-  return subscription.rules.findIndex((rule) => triggerMatches(rule.trigger, event) && rule.conditions.matches((envelope ??= toEnvelope(event))));
+  return subscription.rules.findIndex(
+    (rule) => triggerMatches(rule.trigger, event) && rule.conditions.matches((envelope ??= toEnvelope(event))),
+  );
 }
 
 /** Compiled subscriptions kept between dispatcher batches; bounded, least recently used out first. */
@@ -98,7 +105,9 @@ export class CompiledSubscriptionCache {
   ) {}
 
   get(subscription: { id: string; rules: Rule[]; resources: string[] }): CompiledSubscription {
-    const fingerprint = createHash('sha256').update(JSON.stringify([subscription.rules, subscription.resources])).digest('base64');
+    const fingerprint = createHash('sha256')
+      .update(JSON.stringify([subscription.rules, subscription.resources]))
+      .digest('base64');
     const cached = this.entries.get(subscription.id);
     this.entries.delete(subscription.id);
     let entry = cached;

@@ -42,8 +42,16 @@ const largeClaims: SubscriptionTemplate<LargeClaimInputs> = {
     additionalProperties: false,
   },
   topics: [
-    { name: 'submitted', description: 'A large claim was submitted', rules: (i) => [{ trigger: 'claim_submitted', conditions: amountAtLeast(i) }] },
-    { name: 'approved', description: 'A large claim was approved', rules: (i) => [{ trigger: 'claim_approved', conditions: amountAtLeast(i) }] },
+    {
+      name: 'submitted',
+      description: 'A large claim was submitted',
+      rules: (i) => [{ trigger: 'claim_submitted', conditions: amountAtLeast(i) }],
+    },
+    {
+      name: 'approved',
+      description: 'A large claim was approved',
+      rules: (i) => [{ trigger: 'claim_approved', conditions: amountAtLeast(i) }],
+    },
   ],
 };
 
@@ -60,7 +68,12 @@ const rejections: SubscriptionTemplate<RejectionInputs> = {
     {
       name: 'rejected',
       description: 'A claim was rejected',
-      rules: (i) => [{ trigger: 'claim_rejected', conditions: i.with_reason_only ? { 'data.comment': { $exists: true, $ne: '' } } : {} }],
+      rules: (i) => [
+        {
+          trigger: 'claim_rejected',
+          conditions: i.with_reason_only ? { 'data.comment': { $exists: true, $ne: '' } } : {},
+        },
+      ],
     },
     {
       name: 'status',
@@ -80,7 +93,13 @@ const channelFollows: SubscriptionTemplate<ChannelFollowInputs> = {
     required: ['channel_id'],
     additionalProperties: false,
   },
-  topics: [{ name: 'follow', description: 'A user followed the channel', rules: (i) => [{ trigger: 'channel.follow', conditions: { channelid: i.channel_id } }] }],
+  topics: [
+    {
+      name: 'follow',
+      description: 'A user followed the channel',
+      rules: (i) => [{ trigger: 'channel.follow', conditions: { channelid: i.channel_id } }],
+    },
+  ],
 };
 
 function amountAtLeast(i: LargeClaimInputs): Record<string, unknown> {
@@ -95,26 +114,41 @@ const validators = new Map<string, ValidateFunction>(TEMPLATES.map((t) => [t.id,
 function inputError(e: ErrorObject): FieldError {
   const path = e.instancePath.replace(/^\//, '').replace(/\//g, '.');
   const missing = e.keyword === 'required' ? (e.params as { missingProperty: string }).missingProperty : undefined;
-  const extra = e.keyword === 'additionalProperties' ? (e.params as { additionalProperty: string }).additionalProperty : undefined;
+  const extra =
+    e.keyword === 'additionalProperties' ? (e.params as { additionalProperty: string }).additionalProperty : undefined;
   const name = missing ?? extra ?? path;
   const field = `template.inputs${name ? `.${name}` : ''}`;
-  const message = missing ? `${field} is required` : extra ? `${field} is not an input of this template` : `${field} ${e.message}`;
+  const message = missing
+    ? `${field} is required`
+    : extra
+      ? `${field} is not an input of this template`
+      : `${field} ${e.message}`;
   return { field, message };
 }
 
 /** Validates inputs against the template's schema and expands the chosen topics into rules. */
 export function expandTemplate(id: string, inputs: unknown, topics: string[]): { rules: Rule[]; errors: FieldError[] } {
   const template = TEMPLATES.find((t) => t.id === id);
-  if (!template) return { rules: [], errors: [{ field: 'template.id', message: `unknown template ${id}; known: ${TEMPLATES.map((t) => t.id).join(', ')}` }] };
+  if (!template)
+    return {
+      rules: [],
+      errors: [
+        { field: 'template.id', message: `unknown template ${id}; known: ${TEMPLATES.map((t) => t.id).join(', ')}` },
+      ],
+    };
   const validate = validators.get(id)!;
   const errors: FieldError[] = validate(inputs) ? [] : (validate.errors ?? []).map(inputError);
   const known = template.topics.map((t) => t.name);
   for (const topic of topics) {
-    if (!known.includes(topic)) errors.push({ field: 'template.topics', message: `unknown topic ${topic} of ${id}; known: ${known.join(', ')}` });
+    if (!known.includes(topic))
+      errors.push({ field: 'template.topics', message: `unknown topic ${topic} of ${id}; known: ${known.join(', ')}` });
   }
   if (!topics.length) errors.push({ field: 'template.topics', message: 'choose at least one topic' });
   if (errors.length) return { rules: [], errors };
-  return { rules: template.topics.filter((t) => topics.includes(t.name)).flatMap((t) => t.rules(inputs as never)), errors };
+  return {
+    rules: template.topics.filter((t) => topics.includes(t.name)).flatMap((t) => t.rules(inputs as never)),
+    errors,
+  };
 }
 
 export function describeTemplates() {

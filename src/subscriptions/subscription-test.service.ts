@@ -25,7 +25,8 @@ const MATCH_SEARCH_PAGES = 20;
 
 const THROWAWAY_SIGNATURE_NOTE =
   "webhook-signature here was made with a throwaway secret generated for this call, not the subscription's signing secret: it does not verify with it. Only mode send, by the subscription's owner, signs with the real secret.";
-const NO_SECRET_NOTE = 'There is no signing secret yet (a draft): this request was signed with a throwaway secret generated for this call.';
+const NO_SECRET_NOTE =
+  'There is no signing secret yet (a draft): this request was signed with a throwaway secret generated for this call.';
 
 export class TestSendForbiddenException extends ForbiddenException {
   constructor() {
@@ -102,11 +103,14 @@ export class SubscriptionTestService {
   async run(caller: Principal, workspaceId: string, dto: TestSubscriptionDto) {
     const mode = dto.mode ?? 'preview';
     const subscription = await this.resolveSubscription(caller, workspaceId, dto);
-    if (mode === 'send' && (!hasScope(caller, 'subscriptions:write') || !actsForOwner(caller, subscription.owner))) throw new TestSendForbiddenException();
+    if (mode === 'send' && (!hasScope(caller, 'subscriptions:write') || !actsForOwner(caller, subscription.owner)))
+      throw new TestSendForbiddenException();
     const event = await this.resolveInput(caller, workspaceId, subscription, dto);
     const envelope = toEnvelope(event);
     if (dto.ruleIndex !== undefined && dto.ruleIndex >= subscription.rules.length) {
-      throw new ValidationFailedException([{ field: 'ruleIndex', message: `ruleIndex must be below ${subscription.rules.length}` }]);
+      throw new ValidationFailedException([
+        { field: 'ruleIndex', message: `ruleIndex must be below ${subscription.rules.length}` },
+      ]);
     }
     // A draft was compiled when normalise validated it; compiling it again is cheap and keeps drafts out of the cache.
     const compiled = subscription.id ? this.subscriptions.compiledFor(subscription) : compileSubscription(subscription);
@@ -136,10 +140,13 @@ export class SubscriptionTestService {
     if (matched) {
       const payload = testPayload(envelope);
       const body = JSON.stringify(payload);
-      const endpoint = subscription.id && mode === 'send' ? await this.webhooks.getEndpoint(subscription.id) : undefined;
+      const endpoint =
+        subscription.id && mode === 'send' ? await this.webhooks.getEndpoint(subscription.id) : undefined;
       for (const [index, action] of subscription.actions.entries()) {
         if (action.type === 'webhook' && action.url) {
-          actions.push(await this.webhookAction(index, action, body, mode === 'send' ? { secret: endpoint?.secret } : undefined));
+          actions.push(
+            await this.webhookAction(index, action, body, mode === 'send' ? { secret: endpoint?.secret } : undefined),
+          );
         } else if (action.type === 'socket') {
           const room = rooms.workspace(caller.organisation_id, workspaceId, action.room);
           if (mode === 'send') this.realtime.emitToRooms([room], event.type, payload);
@@ -151,38 +158,82 @@ export class SubscriptionTestService {
   }
 
   /** Previews (`send` undefined) are signed with a throwaway secret; a send with the subscription's own (a draft has none). */
-  private async webhookAction(index: number, action: Action, body: string, send: { secret?: string } | undefined): Promise<ActionResult> {
+  private async webhookAction(
+    index: number,
+    action: Action,
+    body: string,
+    send: { secret?: string } | undefined,
+  ): Promise<ActionResult> {
     const secret = send?.secret ?? this.webhooks.generateSecret();
-    const signing = send?.secret ? { signed_with: 'subscription_secret' as const } : { signed_with: 'throwaway_secret' as const, note: send ? NO_SECRET_NOTE : THROWAWAY_SIGNATURE_NOTE };
-    const request = signedRequest({ url: action.url!, secret, headers: { ...action.headers, [TEST_HEADER]: 'true' } }, newId('dlv'), body, new Date());
+    const signing = send?.secret
+      ? { signed_with: 'subscription_secret' as const }
+      : { signed_with: 'throwaway_secret' as const, note: send ? NO_SECRET_NOTE : THROWAWAY_SIGNATURE_NOTE };
+    const request = signedRequest(
+      { url: action.url!, secret, headers: { ...action.headers, [TEST_HEADER]: 'true' } },
+      newId('dlv'),
+      body,
+      new Date(),
+    );
     if (!send) return { index, type: 'webhook', request: shown(request, action), ...signing, sent: false };
     const result = await this.sender.send(request);
     const ok = result.status !== undefined && result.status >= 200 && result.status < 300;
     const error = result.error ?? (ok || result.status === undefined ? undefined : describeStatus(result.status));
-    return { index, type: 'webhook', request: shown(request, action), ...signing, response: { status: result.status, error, duration_ms: result.duration_ms }, sent: true };
+    return {
+      index,
+      type: 'webhook',
+      request: shown(request, action),
+      ...signing,
+      response: { status: result.status, error, duration_ms: result.duration_ms },
+      sent: true,
+    };
   }
 
-  private async resolveSubscription(caller: Principal, workspaceId: string, dto: TestSubscriptionDto): Promise<SubscriptionRecord> {
-    if (dto.subscription !== undefined && dto.draft !== undefined) throw new BadRequestException('Give either subscription or draft, not both');
+  private async resolveSubscription(
+    caller: Principal,
+    workspaceId: string,
+    dto: TestSubscriptionDto,
+  ): Promise<SubscriptionRecord> {
+    if (dto.subscription !== undefined && dto.draft !== undefined)
+      throw new BadRequestException('Give either subscription or draft, not both');
     if (dto.subscription !== undefined) return this.subscriptions.require(caller, workspaceId, dto.subscription);
     if (!dto.draft) throw new ValidationFailedException([{ field: 'subscription', message: SUBSCRIPTION_OR_DRAFT }]);
     const normalised = await this.subscriptions.normalise(caller, dto.draft);
     const now = isoNow();
-    return { id: '', organisation_id: caller.organisation_id, workspace_id: workspaceId, ...normalised, issue: null, created_at: now, updated_at: now, owner: ownerOf(caller) };
+    return {
+      id: '',
+      organisation_id: caller.organisation_id,
+      workspace_id: workspaceId,
+      ...normalised,
+      issue: null,
+      created_at: now,
+      updated_at: now,
+      owner: ownerOf(caller),
+    };
   }
 
-  private async resolveInput(caller: Principal, workspaceId: string, subscription: SubscriptionRecord, dto: TestSubscriptionDto): Promise<StoredEvent> {
+  private async resolveInput(
+    caller: Principal,
+    workspaceId: string,
+    subscription: SubscriptionRecord,
+    dto: TestSubscriptionDto,
+  ): Promise<StoredEvent> {
     if (dto.input) return this.toTestEvent(caller, dto.input, 'input');
     const match = dto.test?.match;
     if (match) {
-      if (!subscription.id) throw new ValidationFailedException([{ field: 'test.match.hash', message: 'a past match needs an existing subscription' }]);
+      if (!subscription.id)
+        throw new ValidationFailedException([
+          { field: 'test.match.hash', message: 'a past match needs an existing subscription' },
+        ]);
       return this.findPastMatch(caller, workspaceId, subscription.id, match.hash);
     }
     const source = dto.test?.source;
     if (source !== undefined) {
       const items = Array.isArray(source) ? source : [source];
       const item = items[dto.test?.itemIndex ?? 0];
-      if (!item || typeof item !== 'object') throw new ValidationFailedException([{ field: 'test.itemIndex', message: `test.source has no item at index ${dto.test?.itemIndex ?? 0}` }]);
+      if (!item || typeof item !== 'object')
+        throw new ValidationFailedException([
+          { field: 'test.itemIndex', message: `test.source has no item at index ${dto.test?.itemIndex ?? 0}` },
+        ]);
       return this.toTestEvent(caller, item as Record<string, unknown>, 'test.source');
     }
     throw new ValidationFailedException([{ field: 'input', message: 'give input, test.source, or test.match.hash' }]);
@@ -192,11 +243,25 @@ export class SubscriptionTestService {
    * A past match hands back the event itself, so it follows the read rule: a caller that may not
    * read the event over REST gets the same answer as for a hash that never matched.
    */
-  private async findPastMatch(caller: Principal, workspaceId: string, subscriptionId: string, hash: string): Promise<StoredEvent> {
-    const notFound = new ValidationFailedException([{ field: 'test.match.hash', message: `no past match ${hash} for this subscription` }]);
+  private async findPastMatch(
+    caller: Principal,
+    workspaceId: string,
+    subscriptionId: string,
+    hash: string,
+  ): Promise<StoredEvent> {
+    const notFound = new ValidationFailedException([
+      { field: 'test.match.hash', message: `no past match ${hash} for this subscription` },
+    ]);
     let datetime: string | undefined;
     for (let page = 0; page < MATCH_SEARCH_PAGES; page++) {
-      const entries = await this.webhooks.listDeliveries({ organisation_id: caller.organisation_id, workspace_id: workspaceId, endpoint_id: subscriptionId, limit: 500, direction: 'before', datetime });
+      const entries = await this.webhooks.listDeliveries({
+        organisation_id: caller.organisation_id,
+        workspace_id: workspaceId,
+        endpoint_id: subscriptionId,
+        limit: 500,
+        direction: 'before',
+        datetime,
+      });
       const found = entries.find((e) => e.match_hash === hash);
       if (found) {
         const [event] = await this.log.readAfter(found.event_seq - 1, { organisation_id: caller.organisation_id }, 1);
@@ -204,7 +269,9 @@ export class SubscriptionTestService {
           if (!receivesEvents(caller) || !readsEvent(readerOf(caller), event)) throw notFound;
           return event;
         }
-        throw new ValidationFailedException([{ field: 'test.match.hash', message: 'the matched event is past retention' }]);
+        throw new ValidationFailedException([
+          { field: 'test.match.hash', message: 'the matched event is past retention' },
+        ]);
       }
       if (!entries.length) break;
       datetime = entries[entries.length - 1].created_at;
@@ -216,8 +283,12 @@ export class SubscriptionTestService {
   private toTestEvent(caller: Principal, raw: Record<string, unknown>, field: string): StoredEvent {
     const str = (v: unknown) => (typeof v === 'string' && v ? v : null);
     const type = str(raw.type);
-    if (!type) throw new ValidationFailedException([{ field: `${field}.type`, message: `${field}.type is required: an event type` }]);
-    const data = raw.data && typeof raw.data === 'object' && !Array.isArray(raw.data) ? (raw.data as Record<string, unknown>) : {};
+    if (!type)
+      throw new ValidationFailedException([
+        { field: `${field}.type`, message: `${field}.type is required: an event type` },
+      ]);
+    const data =
+      raw.data && typeof raw.data === 'object' && !Array.isArray(raw.data) ? (raw.data as Record<string, unknown>) : {};
     const now = isoNow();
     return {
       seq: Number(raw.sequence ?? raw.seq ?? 0) || 0,

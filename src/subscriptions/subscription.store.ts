@@ -130,7 +130,12 @@ export class SubscriptionStore {
     await b.run(m, `DELETE FROM workspace_subscriptions WHERE id = ${b.p(id)}`);
   }
 
-  async find(organisationId: string, workspaceId: string, id: string, m?: EntityManager): Promise<SubscriptionRecord | undefined> {
+  async find(
+    organisationId: string,
+    workspaceId: string,
+    id: string,
+    m?: EntityManager,
+  ): Promise<SubscriptionRecord | undefined> {
     const run = async (manager: EntityManager) => {
       const sql = this.sql();
       const rows = await sql.run(
@@ -166,7 +171,10 @@ export class SubscriptionStore {
       const keyIds = [...new Set(records.flatMap((r) => (r.owner.key_id ? [r.owner.key_id] : [])))];
       if (keyIds.length) {
         const keys = this.sql();
-        const expiries = await keys.run<{ id: string; expires_at: string | null }>(m, `SELECT id, expires_at FROM api_keys WHERE id IN (${keys.list(keyIds)})`);
+        const expiries = await keys.run<{ id: string; expires_at: string | null }>(
+          m,
+          `SELECT id, expires_at FROM api_keys WHERE id IN (${keys.list(keyIds)})`,
+        );
         const byKey = new Map(expiries.map((k) => [k.id, k.expires_at]));
         for (const r of records) if (r.owner.key_id) r.owner.key_expires_at = byKey.get(r.owner.key_id) ?? null;
       }
@@ -181,7 +189,10 @@ export class SubscriptionStore {
     const live = await this.db.read(async (m) => {
       const sql = this.sql();
       const list = sql.list(ids);
-      return sql.run<{ id: string }>(m, `SELECT id FROM api_keys WHERE id IN (${list}) AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ${sql.p(isoNow())})`);
+      return sql.run<{ id: string }>(
+        m,
+        `SELECT id FROM api_keys WHERE id IN (${list}) AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ${sql.p(isoNow())})`,
+      );
     });
     const alive = new Set(live.map((r) => r.id));
     return new Set(ids.filter((id) => !alive.has(id)));
@@ -190,7 +201,10 @@ export class SubscriptionStore {
   /** Subscriptions saved before owners were recorded (migration 1763900800000): they deliver nothing until saved again. */
   async countWithoutOwner(): Promise<number> {
     return this.db.read(async (m) => {
-      const rows = await this.sql().run<{ n: number | string }>(m, 'SELECT COUNT(*) AS n FROM workspace_subscriptions WHERE owner_kind IS NULL');
+      const rows = await this.sql().run<{ n: number | string }>(
+        m,
+        'SELECT COUNT(*) AS n FROM workspace_subscriptions WHERE owner_kind IS NULL',
+      );
       return Number(rows[0]?.n ?? 0);
     });
   }
@@ -201,7 +215,12 @@ export class SubscriptionStore {
    * (trigger, resource) index in one query, leaving out those whose owner cannot read (no
    * `events:read`, unknown, or its key revoked). Each event is then checked against them in memory.
    */
-  async candidates(m: EntityManager, organisationIds: string[], types: string[], subjects: Resource[]): Promise<SubscriptionRecord[]> {
+  async candidates(
+    m: EntityManager,
+    organisationIds: string[],
+    types: string[],
+    subjects: Resource[],
+  ): Promise<SubscriptionRecord[]> {
     if (!organisationIds.length || !types.length) return [];
     const idsByKind = new Map<string, Set<string>>();
     for (const s of subjects) idsByKind.set(s.kind, (idsByKind.get(s.kind) ?? new Set()).add(s.id));
@@ -224,8 +243,17 @@ export class SubscriptionStore {
     return rows.map(fromRow);
   }
 
-  async setState(m: EntityManager, id: string, state: SubscriptionState, issue: string | null, at: string): Promise<void> {
+  async setState(
+    m: EntityManager,
+    id: string,
+    state: SubscriptionState,
+    issue: string | null,
+    at: string,
+  ): Promise<void> {
     const sql = this.sql();
-    await sql.run(m, `UPDATE workspace_subscriptions SET state = ${sql.p(state)}, issue = ${sql.p(issue)}, updated_at = ${sql.p(at)} WHERE id = ${sql.p(id)}`);
+    await sql.run(
+      m,
+      `UPDATE workspace_subscriptions SET state = ${sql.p(state)}, issue = ${sql.p(issue)}, updated_at = ${sql.p(at)} WHERE id = ${sql.p(id)}`,
+    );
   }
 }

@@ -1,11 +1,24 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiHeader, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBadRequestResponse,
+  ApiHeader,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
 import { Authenticated, CurrentPrincipal, CurrentWorkspace } from '../core/auth/decorators';
 import type { Principal } from '../core/auth/principal';
 import { StandardErrorDto } from '../core/http/error.dto';
 import type { DeliveryLogEntry } from '../core/webhooks/webhook.types';
 import { WebhooksService } from '../core/webhooks/webhooks.service';
-import { AlertHistoryQueryDto, SUBSCRIPTION_OR_DRAFT, SubscriptionAlertLogDto, SubscriptionTestResultDto, TestSubscriptionDto } from './dto/subscription.dto';
+import {
+  AlertHistoryQueryDto,
+  SUBSCRIPTION_OR_DRAFT,
+  SubscriptionAlertLogDto,
+  SubscriptionTestResultDto,
+  TestSubscriptionDto,
+} from './dto/subscription.dto';
 import { SubscriptionTestService } from './subscription-test.service';
 import { SubscriptionsService } from './subscriptions.service';
 
@@ -29,7 +42,11 @@ function toAlertLog(e: DeliveryLogEntry): SubscriptionAlertLogDto {
 
 @ApiTags('subscriptions')
 @Controller('api/v2/subscriptions')
-@ApiHeader({ name: 'X-Workspace-Id', required: false, description: "The current workspace; defaults to the credential's first." })
+@ApiHeader({
+  name: 'X-Workspace-Id',
+  required: false,
+  description: "The current workspace; defaults to the credential's first.",
+})
 export class SubscriptionsV2Controller {
   constructor(
     private readonly tests: SubscriptionTestService,
@@ -52,7 +69,8 @@ export class SubscriptionsV2Controller {
   @ApiOkResponse({ type: SubscriptionTestResultDto })
   @ApiBadRequestResponse({
     type: StandardErrorDto,
-    description: 'Neither (or both) of `subscription` and `draft`, an invalid draft, no test input, a `ruleIndex` past the rules, an unknown past match.',
+    description:
+      'Neither (or both) of `subscription` and `draft`, an invalid draft, no test input, a `ruleIndex` past the rules, an unknown past match.',
     example: {
       statusCode: 400,
       error: 'Bad Request',
@@ -61,7 +79,11 @@ export class SubscriptionsV2Controller {
     },
   })
   @ApiNotFoundResponse({ description: 'No such subscription in the current workspace.' })
-  test(@CurrentPrincipal() caller: Principal, @CurrentWorkspace() workspace: string, @Body() dto: TestSubscriptionDto): Promise<SubscriptionTestResultDto> {
+  test(
+    @CurrentPrincipal() caller: Principal,
+    @CurrentWorkspace() workspace: string,
+    @Body() dto: TestSubscriptionDto,
+  ): Promise<SubscriptionTestResultDto> {
     return this.tests.run(caller, workspace, dto);
   }
 
@@ -74,14 +96,25 @@ export class SubscriptionsV2Controller {
       'Entry times (`created_at`, RFC 3339 UTC with microseconds) are unique within the workspace: pass the last `created_at` as the next `datetime` to see every entry exactly once.',
   })
   @ApiOkResponse({ type: [SubscriptionAlertLogDto] })
-  async history(@CurrentPrincipal() caller: Principal, @CurrentWorkspace() workspace: string, @Query() query: AlertHistoryQueryDto): Promise<SubscriptionAlertLogDto[]> {
-    const entries = await this.webhooks.listDeliveries({ organisation_id: caller.organisation_id, workspace_id: workspace, ...query });
+  async history(
+    @CurrentPrincipal() caller: Principal,
+    @CurrentWorkspace() workspace: string,
+    @Query() query: AlertHistoryQueryDto,
+  ): Promise<SubscriptionAlertLogDto[]> {
+    const entries = await this.webhooks.listDeliveries({
+      organisation_id: caller.organisation_id,
+      workspace_id: workspace,
+      ...query,
+    });
     return entries.map(toAlertLog);
   }
 
   @Get(':id/alerts/history')
   @Authenticated()
-  @ApiOperation({ summary: 'Delivery log of one subscription', description: 'Paged like `GET /api/v2/subscriptions/alerts/history`.' })
+  @ApiOperation({
+    summary: 'Delivery log of one subscription',
+    description: 'Paged like `GET /api/v2/subscriptions/alerts/history`.',
+  })
   @ApiOkResponse({ type: [SubscriptionAlertLogDto] })
   @ApiNotFoundResponse()
   async subscriptionHistory(
@@ -91,7 +124,12 @@ export class SubscriptionsV2Controller {
     @Query() query: AlertHistoryQueryDto,
   ): Promise<SubscriptionAlertLogDto[]> {
     await this.subscriptions.require(caller, workspace, id);
-    const entries = await this.webhooks.listDeliveries({ organisation_id: caller.organisation_id, workspace_id: workspace, endpoint_id: id, ...query });
+    const entries = await this.webhooks.listDeliveries({
+      organisation_id: caller.organisation_id,
+      workspace_id: workspace,
+      endpoint_id: id,
+      ...query,
+    });
     return entries.map(toAlertLog);
   }
 }

@@ -1,12 +1,31 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiCreatedResponse, ApiHeader, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBadRequestResponse,
+  ApiCreatedResponse,
+  ApiHeader,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
 import { Authenticated, CurrentPrincipal, CurrentWorkspace } from '../core/auth/decorators';
 import type { Principal } from '../core/auth/principal';
-import { ChangeStateDto, CreatedSubscriptionViewDto, OperationResultDto, SaveSubscriptionDto, SubscriptionTemplateDto, SubscriptionViewDto } from './dto/subscription.dto';
+import {
+  ChangeStateDto,
+  CreatedSubscriptionViewDto,
+  OperationResultDto,
+  SaveSubscriptionDto,
+  SubscriptionTemplateDto,
+  SubscriptionViewDto,
+} from './dto/subscription.dto';
 import { describeTemplates } from './subscription-templates';
 import { SubscriptionsService } from './subscriptions.service';
 
-const WORKSPACE_HEADER = { name: 'X-Workspace-Id', required: false, description: "The current workspace; defaults to the credential's first." };
+const WORKSPACE_HEADER = {
+  name: 'X-Workspace-Id',
+  required: false,
+  description: "The current workspace; defaults to the credential's first.",
+};
 
 @ApiTags('subscriptions')
 @Controller('api/v1')
@@ -24,10 +43,20 @@ export class SubscriptionsController {
 
   @Post('subscriptions')
   @Authenticated('subscriptions:write')
-  @ApiOperation({ summary: 'Create a subscription by rules or by template', description: '`signing_secret` (for webhook actions) is returned only here.' })
+  @ApiOperation({
+    summary: 'Create a subscription by rules or by template',
+    description: '`signing_secret` (for webhook actions) is returned only here.',
+  })
   @ApiCreatedResponse({ type: CreatedSubscriptionViewDto })
-  @ApiBadRequestResponse({ description: 'A missing field, an unknown trigger, a bad condition operator or a $regex RE2 cannot run (with its path), conditions over a size limit, a template input that breaks its schema.' })
-  create(@CurrentPrincipal() caller: Principal, @CurrentWorkspace() workspace: string, @Body() dto: SaveSubscriptionDto): Promise<CreatedSubscriptionViewDto> {
+  @ApiBadRequestResponse({
+    description:
+      'A missing field, an unknown trigger, a bad condition operator or a $regex RE2 cannot run (with its path), conditions over a size limit, a template input that breaks its schema.',
+  })
+  create(
+    @CurrentPrincipal() caller: Principal,
+    @CurrentWorkspace() workspace: string,
+    @Body() dto: SaveSubscriptionDto,
+  ): Promise<CreatedSubscriptionViewDto> {
     return this.subscriptions.create(caller, workspace, dto);
   }
 
@@ -36,7 +65,11 @@ export class SubscriptionsController {
   @ApiOperation({ summary: 'A subscription' })
   @ApiOkResponse({ type: SubscriptionViewDto })
   @ApiNotFoundResponse()
-  get(@CurrentPrincipal() caller: Principal, @CurrentWorkspace() workspace: string, @Param('id') id: string): Promise<SubscriptionViewDto> {
+  get(
+    @CurrentPrincipal() caller: Principal,
+    @CurrentWorkspace() workspace: string,
+    @Param('id') id: string,
+  ): Promise<SubscriptionViewDto> {
     return this.subscriptions.get(caller, workspace, id);
   }
 
@@ -46,7 +79,12 @@ export class SubscriptionsController {
   @ApiOperation({ summary: 'Replace a subscription (same shape as create)' })
   @ApiOkResponse({ type: SubscriptionViewDto })
   @ApiNotFoundResponse()
-  replace(@CurrentPrincipal() caller: Principal, @CurrentWorkspace() workspace: string, @Param('id') id: string, @Body() dto: SaveSubscriptionDto): Promise<SubscriptionViewDto> {
+  replace(
+    @CurrentPrincipal() caller: Principal,
+    @CurrentWorkspace() workspace: string,
+    @Param('id') id: string,
+    @Body() dto: SaveSubscriptionDto,
+  ): Promise<SubscriptionViewDto> {
     return this.subscriptions.replace(caller, workspace, id, dto);
   }
 
@@ -55,17 +93,29 @@ export class SubscriptionsController {
   @ApiOperation({ summary: 'Delete a subscription' })
   @ApiOkResponse({ type: OperationResultDto })
   @ApiNotFoundResponse()
-  delete(@CurrentPrincipal() caller: Principal, @CurrentWorkspace() workspace: string, @Param('id') id: string): Promise<OperationResultDto> {
+  delete(
+    @CurrentPrincipal() caller: Principal,
+    @CurrentWorkspace() workspace: string,
+    @Param('id') id: string,
+  ): Promise<OperationResultDto> {
     return this.subscriptions.delete(caller, workspace, id);
   }
 
   @Post('subscriptions/:id/state')
   @HttpCode(200)
   @Authenticated('subscriptions:write')
-  @ApiOperation({ summary: 'Change a subscription’s state', description: 'off: nothing is evaluated. blocked: matches are logged `blocked`, nothing is sent. on: resumes.' })
+  @ApiOperation({
+    summary: 'Change a subscription’s state',
+    description: 'off: nothing is evaluated. blocked: matches are logged `blocked`, nothing is sent. on: resumes.',
+  })
   @ApiOkResponse({ type: SubscriptionViewDto })
   @ApiNotFoundResponse()
-  setState(@CurrentPrincipal() caller: Principal, @CurrentWorkspace() workspace: string, @Param('id') id: string, @Body() dto: ChangeStateDto): Promise<SubscriptionViewDto> {
+  setState(
+    @CurrentPrincipal() caller: Principal,
+    @CurrentWorkspace() workspace: string,
+    @Param('id') id: string,
+    @Body() dto: ChangeStateDto,
+  ): Promise<SubscriptionViewDto> {
     return this.subscriptions.setState(caller, workspace, id, dto.state, dto.issue);
   }
 

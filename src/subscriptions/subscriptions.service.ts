@@ -16,8 +16,22 @@ import { WebhooksService } from '../core/webhooks/webhooks.service';
 import type { DeliveryRequest } from '../core/webhooks/webhook.types';
 import { maskActions, restoreMaskedHeaders, TEST_HEADER } from './action-headers';
 import type { CreatedSubscriptionViewDto, SaveSubscriptionDto, SubscriptionViewDto } from './dto/subscription.dto';
-import { compileConditions, InvalidConditionsError, MAX_SUBSCRIPTION_REGEX_PROGRAM_SIZE } from './subscription-conditions';
-import { COMPILED_SUBSCRIPTIONS_CACHED, CompiledSubscriptionCache, compileSubscription, eventSubjects, firstMatchingRule, parseResource, parseTrigger, type CompiledSubscription, type Rule } from './subscription-rules';
+import {
+  compileConditions,
+  InvalidConditionsError,
+  MAX_SUBSCRIPTION_REGEX_PROGRAM_SIZE,
+} from './subscription-conditions';
+import {
+  COMPILED_SUBSCRIPTIONS_CACHED,
+  CompiledSubscriptionCache,
+  compileSubscription,
+  eventSubjects,
+  firstMatchingRule,
+  parseResource,
+  parseTrigger,
+  type CompiledSubscription,
+  type Rule,
+} from './subscription-rules';
 import { ownerIssue, ownerOf, ownerReads } from './subscription-owner';
 import { expandTemplate } from './subscription-templates';
 import { SubscriptionStore, type Action, type SubscriptionRecord, type SubscriptionState } from './subscription.store';
@@ -52,9 +66,14 @@ export interface NormalisedSubscription {
 export class SubscriptionsService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('WorkspaceSubscriptions');
   /** Subscriptions with socket actions by organisation, compiled when loaded, for the live router on this node. */
-  private readonly socketSubscriptions = new Map<string, Map<string, { record: SubscriptionRecord; compiled: CompiledSubscription }>>();
+  private readonly socketSubscriptions = new Map<
+    string,
+    Map<string, { record: SubscriptionRecord; compiled: CompiledSubscription }>
+  >();
   /** Candidates of the durable router come fresh from the database each batch; their compiled form is kept here. */
-  private readonly compiled = new CompiledSubscriptionCache(COMPILED_SUBSCRIPTIONS_CACHED, (id, compiled) => this.warnUncompilable(id, compiled));
+  private readonly compiled = new CompiledSubscriptionCache(COMPILED_SUBSCRIPTIONS_CACHED, (id, compiled) =>
+    this.warnUncompilable(id, compiled),
+  );
   private readonly revokedOwnerKeys = new Set<string>();
   private unsubscribe: Unsubscribe[] = [];
 
@@ -68,7 +87,10 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    this.routers.registerDurable({ name: 'workspace-subscription-webhooks', route: (events, m) => this.routeWebhooks(events, m) });
+    this.routers.registerDurable({
+      name: 'workspace-subscription-webhooks',
+      route: (events, m) => this.routeWebhooks(events, m),
+    });
     this.routers.registerLive({ name: 'workspace-subscription-sockets', rooms: (event) => this.socketRooms(event) });
     this.unsubscribe.push(
       this.bus.on(CHANGED_TOPIC, (m) => void this.refreshSocketCache((m as { id: string }).id)),
@@ -78,7 +100,10 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
     for (const s of await this.store.withSocketActions()) this.cacheSocketSubscription(s);
     const ownerless = await this.store.countWithoutOwner();
     if (ownerless) {
-      this.logger.warn({ count: ownerless }, 'workspace subscriptions saved before owners were recorded deliver nothing until they are saved again (POST /api/v1/subscriptions/:id)');
+      this.logger.warn(
+        { count: ownerless },
+        'workspace subscriptions saved before owners were recorded deliver nothing until they are saved again (POST /api/v1/subscriptions/:id)',
+      );
     }
   }
 
@@ -110,19 +135,35 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
     return { ...(await this.view(record)), ...(secret ? { signing_secret: secret } : {}) };
   }
 
-  async replace(caller: Principal, workspaceId: string, id: string, dto: SaveSubscriptionDto): Promise<CreatedSubscriptionViewDto> {
+  async replace(
+    caller: Principal,
+    workspaceId: string,
+    id: string,
+    dto: SaveSubscriptionDto,
+  ): Promise<CreatedSubscriptionViewDto> {
     const existing = await this.require(caller, workspaceId, id);
     const normalised = await this.normalise(caller, dto, existing);
     const state = dto.state ?? (existing.state === 'blocked' ? 'blocked' : normalised.state);
     // Whoever replaces it becomes its owner: what it delivers follows that credential's rights from now on.
-    const record: SubscriptionRecord = { ...existing, ...normalised, state, issue: state === 'on' ? null : existing.issue, updated_at: isoNow(), owner: ownerOf(caller) };
+    const record: SubscriptionRecord = {
+      ...existing,
+      ...normalised,
+      state,
+      issue: state === 'on' ? null : existing.issue,
+      updated_at: isoNow(),
+      owner: ownerOf(caller),
+    };
     const endpoint = await this.webhooks.getEndpoint(id);
     // The engine may have blocked the endpoint on its own (410, failing too long); a replace that
     // does not name a state leaves that block in place, as it does a block set through /state.
     const endpointState = endpoint?.state === 'blocked' && dto.state === undefined ? 'blocked' : record.state;
     const secret = await this.db.transaction(async (m) => {
       await this.store.save(m, record, false);
-      return this.syncEndpoint(m, record, endpoint && { secret: endpoint.secret, state: endpoint.state, next: endpointState });
+      return this.syncEndpoint(
+        m,
+        record,
+        endpoint && { secret: endpoint.secret, state: endpoint.state, next: endpointState },
+      );
     });
     this.changed(id);
     return { ...(await this.view(record)), ...(secret ? { signing_secret: secret } : {}) };
@@ -148,12 +189,19 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
     return { success: true, id };
   }
 
-  async setState(caller: Principal, workspaceId: string, id: string, state: SubscriptionState, issue?: string): Promise<SubscriptionViewDto> {
+  async setState(
+    caller: Principal,
+    workspaceId: string,
+    id: string,
+    state: SubscriptionState,
+    issue?: string,
+  ): Promise<SubscriptionViewDto> {
     const record = await this.require(caller, workspaceId, id);
     const at = isoNow();
     const nextIssue = state === 'on' ? null : (issue ?? null);
     await this.db.transaction((m) => this.store.setState(m, id, state, nextIssue, at));
-    if (record.actions.some((a) => a.type === 'webhook')) await this.webhooks.setState(id, state, nextIssue ?? undefined);
+    if (record.actions.some((a) => a.type === 'webhook'))
+      await this.webhooks.setState(id, state, nextIssue ?? undefined);
     this.changed(id);
     return this.view({ ...record, state, issue: nextIssue, updated_at: at });
   }
@@ -207,7 +255,11 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
    * Validates a create/replace/draft payload into what is stored; every problem becomes a field
    * error. A replace (`existing`) may send the header mask back to keep a stored value.
    */
-  async normalise(caller: Principal, dto: SaveSubscriptionDto, existing?: SubscriptionRecord): Promise<NormalisedSubscription> {
+  async normalise(
+    caller: Principal,
+    dto: SaveSubscriptionDto,
+    existing?: SubscriptionRecord,
+  ): Promise<NormalisedSubscription> {
     const errors: FieldError[] = [];
     let rules: Rule[] = [];
     let template: SubscriptionRecord['template'] = null;
@@ -223,9 +275,15 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
         const trigger = parseTrigger(rule.trigger);
         const definition = this.catalog.get(trigger.type);
         if (!definition) {
-          errors.push({ field: `rules[${i}].trigger`, message: `unknown trigger ${rule.trigger}; the catalog has ${this.catalog.types().join(', ')}` });
+          errors.push({
+            field: `rules[${i}].trigger`,
+            message: `unknown trigger ${rule.trigger}; the catalog has ${this.catalog.types().join(', ')}`,
+          });
         } else if (trigger.version !== undefined && !definition.versions.includes(trigger.version)) {
-          errors.push({ field: `rules[${i}].trigger`, message: `${trigger.type} has versions ${definition.versions.join(', ')}` });
+          errors.push({
+            field: `rules[${i}].trigger`,
+            message: `${trigger.type} has versions ${definition.versions.join(', ')}`,
+          });
         }
         try {
           regexCost += compileConditions(rule.conditions, `rules[${i}].conditions`).regexCost;
@@ -235,14 +293,24 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
         }
       });
       if (regexCost > MAX_SUBSCRIPTION_REGEX_PROGRAM_SIZE) {
-        errors.push({ field: 'rules', message: `rules: the $regex patterns are too complex together: RE2 program size ${regexCost}, the limit for a subscription is ${MAX_SUBSCRIPTION_REGEX_PROGRAM_SIZE}` });
+        errors.push({
+          field: 'rules',
+          message: `rules: the $regex patterns are too complex together: RE2 program size ${regexCost}, the limit for a subscription is ${MAX_SUBSCRIPTION_REGEX_PROGRAM_SIZE}`,
+        });
       }
     }
     dto.resources.forEach((name, i) => {
       const resource = parseResource(name);
-      if (!resource) errors.push({ field: `resources[${i}]`, message: `resources[${i}] must be organisations/<id>, users/<id>, claims/<id> or channels/<id> (id may be *)` });
+      if (!resource)
+        errors.push({
+          field: `resources[${i}]`,
+          message: `resources[${i}] must be organisations/<id>, users/<id>, claims/<id> or channels/<id> (id may be *)`,
+        });
       else if (resource.kind === 'organisations' && resource.id !== '*' && resource.id !== caller.organisation_id) {
-        errors.push({ field: `resources[${i}]`, message: `resources[${i}] must be in the workspace's organisation ${caller.organisation_id}` });
+        errors.push({
+          field: `resources[${i}]`,
+          message: `resources[${i}] must be in the workspace's organisation ${caller.organisation_id}`,
+        });
       }
     });
     const given: Action[] = (dto.actions ?? []).map((a) => ({
@@ -257,11 +325,16 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
     const webhooks = actions.filter((a) => a.type === 'webhook');
     if (webhooks.length > 1) errors.push({ field: 'actions', message: 'at most one webhook action per subscription' });
     for (const [i, a] of actions.entries()) {
-      if (a.headers && !Object.values(a.headers).every((v) => typeof v === 'string')) errors.push({ field: `actions[${i}].headers`, message: 'header values must be strings' });
+      if (a.headers && !Object.values(a.headers).every((v) => typeof v === 'string'))
+        errors.push({ field: `actions[${i}].headers`, message: 'header values must be strings' });
       if (a.headers && Object.keys(a.headers).some((n) => n.toLowerCase() === TEST_HEADER)) {
         errors.push({ field: `actions[${i}].headers`, message: `${TEST_HEADER} is set by Herald on test sends only` });
       }
-      if (a.room !== undefined && !/^[A-Za-z0-9._:-]{1,64}$/.test(a.room)) errors.push({ field: `actions[${i}].room`, message: 'room must be 1-64 characters of letters, digits and ._:-' });
+      if (a.room !== undefined && !/^[A-Za-z0-9._:-]{1,64}$/.test(a.room))
+        errors.push({
+          field: `actions[${i}].room`,
+          message: 'room must be 1-64 characters of letters, digits and ._:-',
+        });
       if (a.type === 'webhook' && a.url) {
         try {
           await this.webhooks.assertDeliverableUrl(a.url);
@@ -270,8 +343,20 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
         }
       }
     }
-    if (errors.length) throw new ValidationFailedException(errors, `Invalid subscription: ${errors[0].message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}`);
-    return { template, rules, resources: dto.resources, actions, meta: { title: dto.meta?.title ?? null }, state: dto.state ?? 'on', rate_limit: dto.rate_limit ?? null };
+    if (errors.length)
+      throw new ValidationFailedException(
+        errors,
+        `Invalid subscription: ${errors[0].message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}`,
+      );
+    return {
+      template,
+      rules,
+      resources: dto.resources,
+      actions,
+      meta: { title: dto.meta?.title ?? null },
+      state: dto.state ?? 'on',
+      rate_limit: dto.rate_limit ?? null,
+    };
   }
 
   /**
@@ -301,7 +386,11 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
       secret,
       headers: webhook.headers ?? null,
       rate_limit_per_minute: record.rate_limit,
-      ...(!existing ? { state: record.state } : existing.next !== existing.state ? { state: existing.next, issue: record.issue } : {}),
+      ...(!existing
+        ? { state: record.state }
+        : existing.next !== existing.state
+          ? { state: existing.next, issue: record.issue }
+          : {}),
     });
     return existingSecret ? undefined : secret;
   }
@@ -327,7 +416,13 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
         const ruleIndex = firstMatchingRule(matcher, event);
         if (ruleIndex < 0) continue;
         const webhookIndex = subscription.actions.findIndex((a) => a.type === 'webhook');
-        requests.push({ endpoint_id: subscription.id, event, rule_index: ruleIndex, match_hash: matchHash(subscription.id, event.id), match_index: webhookIndex });
+        requests.push({
+          endpoint_id: subscription.id,
+          event,
+          rule_index: ruleIndex,
+          match_hash: matchHash(subscription.id, event.id),
+          match_index: webhookIndex,
+        });
       }
     }
     if (requests.length) await this.webhooks.enqueue(m, requests);
@@ -340,7 +435,8 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
     const targets: string[] = [];
     for (const { record: s, compiled } of subscriptions.values()) {
       if (s.state !== 'on' || !ownerReads(s.owner, event) || firstMatchingRule(compiled, event) < 0) continue;
-      for (const action of s.actions) if (action.type === 'socket') targets.push(rooms.workspace(s.organisation_id, s.workspace_id, action.room));
+      for (const action of s.actions)
+        if (action.type === 'socket') targets.push(rooms.workspace(s.organisation_id, s.workspace_id, action.room));
     }
     return targets;
   }
@@ -380,7 +476,8 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
   /** Rules saved before a limit existed (a pattern RE2 refuses, conditions too deep) are kept but match nothing. */
   private warnUncompilable(id: string, compiled: CompiledSubscription): void {
     for (const [ruleIndex, rule] of compiled.rules.entries()) {
-      if (rule.error) this.logger.warn({ id, ruleIndex, error: rule.error }, 'a stored rule no longer compiles; it matches nothing');
+      if (rule.error)
+        this.logger.warn({ id, ruleIndex, error: rule.error }, 'a stored rule no longer compiles; it matches nothing');
     }
   }
 }

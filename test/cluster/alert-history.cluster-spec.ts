@@ -36,17 +36,28 @@ describeCluster('cluster: alert history written by two nodes at once', () => {
   let subscription: string;
 
   beforeAll(async () => {
-    ({ a, b, database } = await startTwoNodes({ WEBHOOK_ALLOW_PRIVATE: 'true', DISPATCH_POLL_INTERVAL: '50ms', WEBHOOK_POLL_INTERVAL: '50ms' }));
+    ({ a, b, database } = await startTwoNodes({
+      WEBHOOK_ALLOW_PRIVATE: 'true',
+      DISPATCH_POLL_INTERVAL: '50ms',
+      WEBHOOK_POLL_INTERVAL: '50ms',
+    }));
     const producer = await mintKey(b, { org: ORG, scopes: ['events:publish'] });
     finance = await mintKey(a, { org: ORG, scopes: ['subscriptions:write', 'events:read'], workspaces: [WORKSPACE] });
     const created = await request(a.url)
       .post(V1)
       .set('X-Api-Key', finance)
-      .send({ rules: [{ trigger: 'claim_approved', conditions: {} }], resources: ['claims/*'], actions: [{ type: 'webhook', url: 'http://127.0.0.1:9/never' }] });
+      .send({
+        rules: [{ trigger: 'claim_approved', conditions: {} }],
+        resources: ['claims/*'],
+        actions: [{ type: 'webhook', url: 'http://127.0.0.1:9/never' }],
+      });
     expect(created.status).toBe(201);
     subscription = created.body.id;
     // Blocked: every match is logged, nothing is sent.
-    await request(a.url).post(`${V1}/${subscription}/state`).set('X-Api-Key', finance).send({ state: 'blocked', issue: 'paging test' });
+    await request(a.url)
+      .post(`${V1}/${subscription}/state`)
+      .set('X-Api-Key', finance)
+      .send({ state: 'blocked', issue: 'paging test' });
 
     const at = isoNow();
     const scope = { organisation_id: ORG, workspace_id: WORKSPACE, subscription_id: subscription };
@@ -54,8 +65,18 @@ describeCluster('cluster: alert history written by two nodes at once', () => {
       request(b.url)
         .post('/api/v1/events/batch')
         .set('X-Api-Key', producer)
-        .send({ events: Array.from({ length: REAL }, (_, i) => ({ type: 'claim_approved', claim_id: 'clm_history', data: { i } })) }),
-      ...[a, b].flatMap((node, n) => Array.from({ length: WRITERS }, (_, w) => insertLogRows(node, logRows(ROWS, at, { ...scope, tag: `n${n}w${w}` })))),
+        .send({
+          events: Array.from({ length: REAL }, (_, i) => ({
+            type: 'claim_approved',
+            claim_id: 'clm_history',
+            data: { i },
+          })),
+        }),
+      ...[a, b].flatMap((node, n) =>
+        Array.from({ length: WRITERS }, (_, w) =>
+          insertLogRows(node, logRows(ROWS, at, { ...scope, tag: `n${n}w${w}` })),
+        ),
+      ),
     ]);
     expect(published.status).toBe(201);
     await dispatchedThrough(a.url, published.body.events[REAL - 1].seq, 30_000);
@@ -81,11 +102,14 @@ describeCluster('cluster: alert history written by two nodes at once', () => {
   );
 
   it('both nodes answer the same pages', async () => {
-    const [fromA, fromB] = await Promise.all([a, b].map((node) => walkHistory(node.url, finance, `${V2}/alerts/history`, { limit: 100, direction: 'before' })));
+    const [fromA, fromB] = await Promise.all(
+      [a, b].map((node) => walkHistory(node.url, finance, `${V2}/alerts/history`, { limit: 100, direction: 'before' })),
+    );
     expect(fromB).toEqual(fromA);
     // Entries from the dispatcher and from both nodes' writers, all there.
     const entries = fromA.flat();
     expect(new Set(entries.map((e) => e.id)).size).toBe(TOTAL);
-    for (const node of ['n0', 'n1']) expect(entries.filter((e) => e.event_id.startsWith(`evt_${node}w`))).toHaveLength(WRITERS * ROWS);
+    for (const node of ['n0', 'n1'])
+      expect(entries.filter((e) => e.event_id.startsWith(`evt_${node}w`))).toHaveLength(WRITERS * ROWS);
   });
 });

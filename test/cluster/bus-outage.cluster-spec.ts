@@ -36,8 +36,17 @@ describeRedis('bus outage: Redis goes down and comes back', () => {
     // Every log line of this file's app instances, with the Logger instance that wrote it.
     for (const level of ['log', 'warn', 'error'] as const) {
       const original = Logger.prototype[level];
-      jest.spyOn(Logger.prototype, level).mockImplementation(function (this: Logger, message: unknown, ...rest: unknown[]) {
-        calls.push({ level, logger: this, fields: (typeof message === 'object' && message ? message : {}) as Record<string, unknown>, message: typeof rest[0] === 'string' ? rest[0] : message });
+      jest.spyOn(Logger.prototype, level).mockImplementation(function (
+        this: Logger,
+        message: unknown,
+        ...rest: unknown[]
+      ) {
+        calls.push({
+          level,
+          logger: this,
+          fields: (typeof message === 'object' && message ? message : {}) as Record<string, unknown>,
+          message: typeof rest[0] === 'string' ? rest[0] : message,
+        });
         return original.call(this, message, ...rest);
       } as (typeof Logger.prototype)[typeof level]);
     }
@@ -45,7 +54,8 @@ describeRedis('bus outage: Redis goes down and comes back', () => {
     database = createTestDatabase();
     const env = { REDIS_URL: redis.url, REDIS_PREFIX: `herald-outage-${database.id}` };
     nodes.push(await startTestApp({ database, env }));
-    if (services.databaseUrl) nodes.push(await startTestApp({ database, env: { ...env, HERALD_BOOTSTRAP_KEY: nodes[0].operatorToken } }));
+    if (services.databaseUrl)
+      nodes.push(await startTestApp({ database, env: { ...env, HERALD_BOOTSTRAP_KEY: nodes[0].operatorToken } }));
     producer = await mintKey(nodes[0], { org: 'org_outage', scopes: ['events:publish'] });
     reader = await mintKey(nodes[0], { org: 'org_outage', scopes: ['events:read'] });
   });
@@ -71,7 +81,9 @@ describeRedis('bus outage: Redis goes down and comes back', () => {
     nodes.forEach((node, i) => node.app.get(EventBus).onResume(() => resumed[i]++));
 
     await redis.kill();
-    await waitFor('every node to see Redis down', () => nodes.every((node) => !node.app.get(RedisConnections).available));
+    await waitFor('every node to see Redis down', () =>
+      nodes.every((node) => !node.app.get(RedisConnections).available),
+    );
     const during: number[] = [];
     for (let i = 0; i < N; i++) {
       const res = await publish(a.url, producer, { claim_id: `clm_${i}` });
@@ -84,7 +96,11 @@ describeRedis('bus outage: Redis goes down and comes back', () => {
 
     await waitFor('every event published during the outage', () => seen.length === N + 1, 15_000);
     expect(seen.map((m) => Number(m.payload.sequence))).toEqual([before.body.seq, ...during]);
-    await waitFor('every node to see Redis back', () => nodes.every((node) => node.app.get(RedisConnections).available), 15_000);
+    await waitFor(
+      'every node to see Redis back',
+      () => nodes.every((node) => node.app.get(RedisConnections).available),
+      15_000,
+    );
     await waitFor('every bus to report it resumed', () => resumed.every((n) => n === 1));
 
     // The bus works again: the next event arrives once, after the others.

@@ -66,13 +66,22 @@ describeCluster('cluster: the dispatcher fails over from a frozen node', () => {
       .set('X-Api-Key', employee)
       .send({ claim_id: CLAIM, user_id: USER, webhook_url: receiver.url });
     expect(subscription.status).toBe(201);
-    const channel = await request(a.url).post('/api/v1/realtime-subscriptions/user').set('X-Api-Key', employee).send({ user_id: USER });
+    const channel = await request(a.url)
+      .post('/api/v1/realtime-subscriptions/user')
+      .set('X-Api-Key', employee)
+      .send({ user_id: USER });
     expect(channel.status).toBe(201);
     const eventCount = async () =>
-      (await request(a.url).get(`/api/v1/realtime-subscriptions/${channel.body.channel_id}`).set('X-Api-Key', employee)).body.event_count as number;
+      (await request(a.url).get(`/api/v1/realtime-subscriptions/${channel.body.channel_id}`).set('X-Api-Key', employee))
+        .body.event_count as number;
     const deliveredIds = () => receiver.requests.map((r) => JSON.parse(r.body).id as string);
     const send = async (n: number) => {
-      const res = await publish(a.url, publisher, { type: 'comment_added', claim_id: CLAIM, user_id: USER, data: { n } });
+      const res = await publish(a.url, publisher, {
+        type: 'comment_added',
+        claim_id: CLAIM,
+        user_id: USER,
+        data: { n },
+      });
       expect(res.status).toBe(201);
       return res.body as { id: string; seq: number };
     };
@@ -97,7 +106,8 @@ describeCluster('cluster: the dispatcher fails over from a frozen node', () => {
     frozenBatches.shut();
     frozenLease.shut();
     const staleBatches = holdCalls(frozen.app.get(EventLog), 'processBatch', frozenBatches);
-    for (const method of ['acquire', 'renew', 'release'] as const) holdCalls(DispatcherLeaseStore.prototype, method, frozenLease, (args) => args[0] === frozenNode);
+    for (const method of ['acquire', 'renew', 'release'] as const)
+      holdCalls(DispatcherLeaseStore.prototype, method, frozenLease, (args) => args[0] === frozenNode);
     await waitFor('the frozen node stopped with a batch in hand', () => frozenBatches.waiting === 1);
 
     const during = await send(2);
@@ -112,7 +122,11 @@ describeCluster('cluster: the dispatcher fails over from a frozen node', () => {
     expect(await metric(other, 'herald_dispatcher_leadership_changes_total', { change: 'acquired' })).toBe(1);
     const takeover = logs.lines.filter((l) => l.message === 'dispatcher lease acquired' && l.fields.node === otherNode);
     expect(takeover).toEqual([
-      { level: 'log', message: 'dispatcher lease acquired', fields: expect.objectContaining({ term: firstTerm + 1, previousHolder: frozenNode, previousTerm: firstTerm }) },
+      {
+        level: 'log',
+        message: 'dispatcher lease acquired',
+        fields: expect.objectContaining({ term: firstTerm + 1, previousHolder: frozenNode, previousTerm: firstTerm }),
+      },
     ]);
 
     // Webhooks and channel counts carry on.
@@ -139,11 +153,20 @@ describeCluster('cluster: the dispatcher fails over from a frozen node', () => {
     const rows = async () =>
       (await other.app
         .get(Database)
-        .read((m) => m.query('SELECT event_id, COUNT(*) AS n FROM webhook_deliveries GROUP BY event_id'))) as { event_id: string; n: number | string }[];
+        .read((m) => m.query('SELECT event_id, COUNT(*) AS n FROM webhook_deliveries GROUP BY event_id'))) as {
+        event_id: string;
+        n: number | string;
+      }[];
     expect((await rows()).find((r) => r.event_id === waking.id)).toBeUndefined();
-    await waitFor('the woken node steps down', () => logs.lines.some((l) => l.message === 'dispatcher lease lost' && l.fields.node === frozenNode));
+    await waitFor('the woken node steps down', () =>
+      logs.lines.some((l) => l.message === 'dispatcher lease lost' && l.fields.node === frozenNode),
+    );
     expect(logs.lines.filter((l) => l.message === 'dispatcher lease lost' && l.fields.node === frozenNode)).toEqual([
-      { level: 'warn', message: 'dispatcher lease lost', fields: { node: frozenNode, term: firstTerm, reason: 'another node took the lease; the batch was rolled back' } },
+      {
+        level: 'warn',
+        message: 'dispatcher lease lost',
+        fields: { node: frozenNode, term: firstTerm, reason: 'another node took the lease; the batch was rolled back' },
+      },
     ]);
     expect(frozen.app.get(Dispatcher).isLeader).toBe(false);
     expect(await metric(frozen, 'herald_dispatcher_active')).toBe(0);

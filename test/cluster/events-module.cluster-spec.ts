@@ -40,30 +40,48 @@ describeCluster('cluster: seeds 001 and 004 across two nodes', () => {
     const sub = { type: 'channel.follow', sessionId: socket.id, condition: { channelId: 'chan-x' } };
     const res = await request(b.url).post('/v1/events/subscriptions').set('Authorization', `Bearer ${alice}`).send(sub);
     expect(res.status).toBe(200);
-    const listed = await request(b.url).get(`/v1/events/${socket.id}/subscriptions`).set('Authorization', `Bearer ${alice}`);
+    const listed = await request(b.url)
+      .get(`/v1/events/${socket.id}/subscriptions`)
+      .set('Authorization', `Bearer ${alice}`);
     expect(listed.body.data).toEqual([{ type: 'channel.follow', version: '1', condition: { channelId: 'chan-x' } }]);
     const event = await publish(b.url, producer, { type: 'channel.follow', channel_id: 'chan-x' });
     await waitFor('event on A', () => seen.length === 1);
     expect(seen[0].payload.id).toBe(event.body.id);
 
-    const del = await request(b.url).delete('/v1/events/subscriptions').set('Authorization', `Bearer ${alice}`).send(sub);
+    const del = await request(b.url)
+      .delete('/v1/events/subscriptions')
+      .set('Authorization', `Bearer ${alice}`)
+      .send(sub);
     expect(del.status).toBe(200);
-    const after = await request(b.url).get(`/v1/events/${socket.id}/subscriptions`).set('Authorization', `Bearer ${alice}`);
+    const after = await request(b.url)
+      .get(`/v1/events/${socket.id}/subscriptions`)
+      .set('Authorization', `Bearer ${alice}`);
     expect(after.body.data).toEqual([]);
   });
 
   it('a WebSocket client on node A is unsubscribed by a REST call on node B', async () => {
-    const conn = await connectWs(`${a.url}/api/v1/ws/subscribe?event_types=claim_approved,comment_added`, { headers: { 'X-Api-Key': alice } });
+    const conn = await connectWs(`${a.url}/api/v1/ws/subscribe?event_types=claim_approved,comment_added`, {
+      headers: { 'X-Api-Key': alice },
+    });
     conns.push(conn);
     const welcome = await conn.next((f) => f.type === 'welcome');
-    const res = await request(b.url).post('/api/v1/ws/unsubscribe').set('X-Api-Key', alice).send({ client_id: welcome.client_id, event_types: ['claim_approved'] });
+    const res = await request(b.url)
+      .post('/api/v1/ws/unsubscribe')
+      .set('X-Api-Key', alice)
+      .send({ client_id: welcome.client_id, event_types: ['claim_approved'] });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ client_id: welcome.client_id, user_id: 'usr_alice', event_types: ['comment_added'] });
-    const unknown = await request(b.url).post('/api/v1/ws/unsubscribe').set('X-Api-Key', alice).send({ client_id: 'wsc_00000000000000000000000000', event_types: [] });
+    const unknown = await request(b.url)
+      .post('/api/v1/ws/unsubscribe')
+      .set('X-Api-Key', alice)
+      .send({ client_id: 'wsc_00000000000000000000000000', event_types: [] });
     expect(unknown.status).toBe(404);
 
     // Its last type taken away on node B: it receives nothing, not everything, until it subscribes again.
-    const emptied = await request(b.url).post('/api/v1/ws/unsubscribe').set('X-Api-Key', alice).send({ client_id: welcome.client_id, event_types: ['comment_added'] });
+    const emptied = await request(b.url)
+      .post('/api/v1/ws/unsubscribe')
+      .set('X-Api-Key', alice)
+      .send({ client_id: welcome.client_id, event_types: ['comment_added'] });
     expect(emptied.body.event_types).toEqual([]);
     await conn.next((f) => f.type === 'subscriptions' && f.event_types.length === 0);
     await publish(b.url, producer, { type: 'claim_rejected', user_id: 'usr_alice' });

@@ -79,7 +79,9 @@ describeCluster('cluster: a frozen node cannot stall a healthy one', () => {
     const started = Date.now();
     try {
       // Past the bound the answer no longer matters: the request counts as stalled.
-      const res = await publish(b.url, app, { type: 'status_changed', user_id: 'usr_f', data }).timeout(PUBLISH_BOUND_MS + 3000);
+      const res = await publish(b.url, app, { type: 'status_changed', user_id: 'usr_f', data }).timeout(
+        PUBLISH_BOUND_MS + 3000,
+      );
       return { status: res.status, ms: Date.now() - started, at: Date.now(), seq: res.body?.seq };
     } catch {
       return { status: 0, ms: Date.now() - started, at: Date.now() };
@@ -111,7 +113,13 @@ describeCluster('cluster: a frozen node cannot stall a healthy one', () => {
 
   function attach(port: number, channelId: string) {
     return new Promise<{ socket: Socket; seen: { event: string; payload: any }[] }>((resolve, reject) => {
-      const socket = io(`ws://127.0.0.1:${port}/channels/${channelId}`, { transports: ['websocket'], reconnection: false, forceNew: true, autoConnect: false, auth: { token: employee } });
+      const socket = io(`ws://127.0.0.1:${port}/channels/${channelId}`, {
+        transports: ['websocket'],
+        reconnection: false,
+        forceNew: true,
+        autoConnect: false,
+        auth: { token: employee },
+      });
       const seen = record(socket, 'status_changed');
       sockets.push(socket);
       socket.once('connect', () => resolve({ socket, seen }));
@@ -134,7 +142,10 @@ describeCluster('cluster: a frozen node cannot stall a healthy one', () => {
   });
 
   it('a frozen transaction holding the channel row B flushes cursors to: B keeps publishing, and its cursor lands once the server ends that transaction', async () => {
-    const created = await request(b.url).post('/api/v1/realtime-subscriptions/user').set('X-Api-Key', employee).send({ user_id: 'usr_f' });
+    const created = await request(b.url)
+      .post('/api/v1/realtime-subscriptions/user')
+      .set('X-Api-Key', employee)
+      .send({ user_id: 'usr_f' });
     expect(created.status).toBe(201);
     const channelId = created.body.channel_id as string;
     const client = await attach(b.port, channelId);
@@ -142,13 +153,20 @@ describeCluster('cluster: a frozen node cannot stall a healthy one', () => {
     expect(warmUp.status).toBe(201);
     await waitFor('the first event on the channel', () => client.seen.length === 1);
 
-    const checker = new Client({ connectionString: b.config.database.url, options: `-c search_path=${b.config.database.schema}` });
+    const checker = new Client({
+      connectionString: b.config.database.url,
+      options: `-c search_path=${b.config.database.schema}`,
+    });
     await checker.connect();
     const frozen = await frozenNodeSession();
     try {
       await frozen.client.query('BEGIN');
-      await frozen.client.query('UPDATE realtime_channels SET cursor_seq = cursor_seq WHERE channel_id = $1', [channelId]);
-      const [{ pid: frozenPid }] = (await frozen.client.query('SELECT pg_backend_pid() AS pid')).rows as { pid: number }[];
+      await frozen.client.query('UPDATE realtime_channels SET cursor_seq = cursor_seq WHERE channel_id = $1', [
+        channelId,
+      ]);
+      const [{ pid: frozenPid }] = (await frozen.client.query('SELECT pg_backend_pid() AS pid')).rows as {
+        pid: number;
+      }[];
 
       // How many cursor flushes wait on the frozen transaction at once (only B has dirty cursors).
       let flushesWaiting = 0;
@@ -173,7 +191,9 @@ describeCluster('cluster: a frozen node cannot stall a healthy one', () => {
       const during = await publishWhile(frozen.ended);
       sampling = false;
       await sampler;
-      expect(await Promise.race([frozen.ended, 'still open'])).toMatchObject({ code: IDLE_IN_TRANSACTION_TIMEOUT_CODE });
+      expect(await Promise.race([frozen.ended, 'still open'])).toMatchObject({
+        code: IDLE_IN_TRANSACTION_TIMEOUT_CODE,
+      });
       expect(during.length).toBeGreaterThan(10);
       expect(during.filter((r) => r.status !== 201)).toEqual([]);
       expect(Math.max(...during.map((r) => r.ms))).toBeLessThanOrEqual(PUBLISH_BOUND_MS);
@@ -183,9 +203,13 @@ describeCluster('cluster: a frozen node cannot stall a healthy one', () => {
       // The server ended the frozen transaction: B's cursor flush goes through.
       const last = await timedPublish({ after: true });
       expect(last.status).toBe(201);
-      await waitFor('the last event on the channel', () => client.seen.some((m) => Number(m.payload.sequence) === last.seq));
+      await waitFor('the last event on the channel', () =>
+        client.seen.some((m) => Number(m.payload.sequence) === last.seq),
+      );
       await waitFor('the cursor stored', async () => {
-        const { rows } = await checker.query('SELECT cursor_seq FROM realtime_channels WHERE channel_id = $1', [channelId]);
+        const { rows } = await checker.query('SELECT cursor_seq FROM realtime_channels WHERE channel_id = $1', [
+          channelId,
+        ]);
         return Number(rows[0].cursor_seq) === last.seq;
       });
     } finally {

@@ -33,24 +33,38 @@ describeCluster('cluster: a key revoked on one node closes its connections on th
       .set('X-Api-Key', a.operatorToken)
       .send({ kind: 'user', organisation_id: 'org_crev', user_id: 'usr_crev', scopes: ['events:read'] });
     expect(key.status).toBe(201);
-    const channel = await request(a.url).post('/api/v1/realtime-subscriptions/user').set('X-Api-Key', key.body.token).send({ user_id: 'usr_crev' });
+    const channel = await request(a.url)
+      .post('/api/v1/realtime-subscriptions/user')
+      .set('X-Api-Key', key.body.token)
+      .send({ user_id: 'usr_crev' });
     expect(channel.status).toBe(201);
 
     const socket = await connectSocket(a.url, key.body.token);
     const channelSocket = await new Promise<Socket>((resolve, reject) => {
-      const s = io(channel.body.websocket_url, { transports: ['websocket'], reconnection: false, forceNew: true, auth: { token: key.body.token } });
+      const s = io(channel.body.websocket_url, {
+        transports: ['websocket'],
+        reconnection: false,
+        forceNew: true,
+        auth: { token: key.body.token },
+      });
       s.once('connect', () => resolve(s));
       s.once('connect_error', reject);
     });
     sockets.push(socket, channelSocket);
     const ws = await connectWs(`${a.url}/api/v1/ws/subscribe`, { headers: { 'X-Api-Key': key.body.token } });
-    const channelWs = await connectWs(channel.body.websocket_url.replace(/^ws/, 'http'), { headers: { 'X-Api-Key': key.body.token } });
+    const channelWs = await connectWs(channel.body.websocket_url.replace(/^ws/, 'http'), {
+      headers: { 'X-Api-Key': key.body.token },
+    });
     conns.push(ws, channelWs);
     await channelWs.next((f) => f.type === 'welcome', 'channel welcome');
     const closing = [record(socket, 'closing'), record(channelSocket, 'closing')];
-    const disconnects = [socket, channelSocket].map((s) => new Promise<string>((r) => s.once('disconnect', (why) => r(why))));
+    const disconnects = [socket, channelSocket].map(
+      (s) => new Promise<string>((r) => s.once('disconnect', (why) => r(why))),
+    );
 
-    expect((await request(b.url).delete(`/api/v1/api-keys/${key.body.key_id}`).set('X-Api-Key', a.operatorToken)).status).toBe(200);
+    expect(
+      (await request(b.url).delete(`/api/v1/api-keys/${key.body.key_id}`).set('X-Api-Key', a.operatorToken)).status,
+    ).toBe(200);
 
     expect(await Promise.all(disconnects)).toEqual(['io server disconnect', 'io server disconnect']);
     expect(closing.map((seen) => seen.map((m) => m.payload))).toEqual([

@@ -54,21 +54,35 @@ describeCluster('cluster: two nodes on Postgres + Redis', () => {
     expect(b.app.get(RealtimeService).server.sockets.sockets.has(socket.id!)).toBe(false);
 
     await fromB.joinRoom(socket.id!, 'room:managed-from-b');
-    await waitFor('room joined on A', () => a.app.get(RealtimeService).server.sockets.sockets.get(socket.id!)!.rooms.has('room:managed-from-b'));
+    await waitFor('room joined on A', () =>
+      a.app.get(RealtimeService).server.sockets.sockets.get(socket.id!)!.rooms.has('room:managed-from-b'),
+    );
     const session = await fromB.findSession(socket.id!);
     expect(session).toMatchObject({ id: socket.id, principal: { organisation_id: 'org_c', user_id: 'usr_c' } });
     expect(session!.rooms).toContain('room:managed-from-b');
 
     await fromB.leaveRoom(socket.id!, 'room:managed-from-b');
-    await waitFor('room left on A', () => !a.app.get(RealtimeService).server.sockets.sockets.get(socket.id!)!.rooms.has('room:managed-from-b'));
+    await waitFor(
+      'room left on A',
+      () => !a.app.get(RealtimeService).server.sockets.sockets.get(socket.id!)!.rooms.has('room:managed-from-b'),
+    );
   });
 
   it('a key revoked on node B stops working on node A at once, though A had it cached', async () => {
-    const created = await request(a.url).post('/api/v1/api-keys').set('X-Api-Key', a.operatorToken).send({ kind: 'app', organisation_id: 'org_c', scopes: ['events:read'] });
+    const created = await request(a.url)
+      .post('/api/v1/api-keys')
+      .set('X-Api-Key', a.operatorToken)
+      .send({ kind: 'app', organisation_id: 'org_c', scopes: ['events:read'] });
     const token = created.body.token;
     expect((await request(a.url).get('/api/v1/events').set('X-Api-Key', token)).status).toBe(200);
-    expect((await request(b.url).delete(`/api/v1/api-keys/${created.body.key_id}`).set('X-Api-Key', a.operatorToken)).status).toBe(200);
-    await waitFor('revocation on A', async () => (await request(a.url).get('/api/v1/events').set('X-Api-Key', token)).status === 401, 2000);
+    expect(
+      (await request(b.url).delete(`/api/v1/api-keys/${created.body.key_id}`).set('X-Api-Key', a.operatorToken)).status,
+    ).toBe(200);
+    await waitFor(
+      'revocation on A',
+      async () => (await request(a.url).get('/api/v1/events').set('X-Api-Key', token)).status === 401,
+      2000,
+    );
   });
 
   it('exactly one node runs the dispatcher', async () => {

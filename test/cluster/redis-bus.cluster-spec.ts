@@ -39,7 +39,9 @@ describeRedis('Redis: the bus and the Socket.IO adapter use disjoint channels', 
     try {
       // A cluster-wide broadcast goes through the adapter's Redis channels.
       t.app.get(RealtimeService).server.to('room-nobody-is-in').emit('probe', { n: 1 });
-      await waitFor('the adapter to publish under the prefix', () => everything.some((c) => c.startsWith(`${prefix}socket.io`)));
+      await waitFor('the adapter to publish under the prefix', () =>
+        everything.some((c) => c.startsWith(`${prefix}socket.io`)),
+      );
       // Redis has handed the adapter's message to every matching subscriber by now; what the
       // bus is sent next arrives after it on the same connection.
       bus.publish('bus-channel-probe', { n: 2 });

@@ -44,7 +44,10 @@ describeCluster('cluster: the per-endpoint cap holds across nodes', () => {
 
   it(`an endpoint holding every request open has at most ${ENDPOINT_CAP} in flight from both nodes together; after release all arrive once`, async () => {
     const reader = await mintKey(a, { org: ORG, scopes: ['events:read'] });
-    const created = await request(b.url).post('/api/v1/approval-notifications/subscriptions').set('X-Api-Key', reader).send({ claim_id: CLAIM, user_id: 'usr_ops', webhook_url: receiver.url });
+    const created = await request(b.url)
+      .post('/api/v1/approval-notifications/subscriptions')
+      .set('X-Api-Key', reader)
+      .send({ claim_id: CLAIM, user_id: 'usr_ops', webhook_url: receiver.url });
     expect(created.status).toBe(201);
     const verifier = new Webhook(created.body.signing_secret);
     receiver.hold();
@@ -53,7 +56,9 @@ describeCluster('cluster: the per-endpoint cap holds across nodes', () => {
     const res = await request(a.url)
       .post('/api/v1/events/batch')
       .set('X-Api-Key', publisher)
-      .send({ events: Array.from({ length: OWED }, (_, i) => ({ type: 'comment_added', claim_id: CLAIM, data: { i } })) });
+      .send({
+        events: Array.from({ length: OWED }, (_, i) => ({ type: 'comment_added', claim_id: CLAIM, data: { i } })),
+      });
     expect(res.status).toBe(201);
 
     await waitFor('the endpoint at its cap', () => receiver.inFlight >= ENDPOINT_CAP);
@@ -66,7 +71,9 @@ describeCluster('cluster: the per-endpoint cap holds across nodes', () => {
     await waitFor('every owed delivery', () => receiver.requests.length >= OWED, 20_000);
     await new Promise((r) => setTimeout(r, 500));
     expect(receiver.maxInFlight).toBe(ENDPOINT_CAP);
-    const events = receiver.requests.map((r) => (verifier.verify(r.body, r.headers as Record<string, string>) as { id: string }).id);
+    const events = receiver.requests.map(
+      (r) => (verifier.verify(r.body, r.headers as Record<string, string>) as { id: string }).id,
+    );
     expect([...events].sort()).toEqual(res.body.events.map((e: { id: string }) => e.id).sort());
     const log = await b.app.get(WebhooksService).listDeliveries({ organisation_id: ORG, limit: 100 });
     expect(log.every((d) => d.status === 'delivered' && d.attempts === 1)).toBe(true);

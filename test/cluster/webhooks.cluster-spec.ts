@@ -46,7 +46,9 @@ describeCluster('cluster: two nodes share the webhook queue', () => {
       node.app.get(RouterRegistry).registerDurable({
         name: 'webhooks-cluster',
         route: async (events, manager) => {
-          const requests = events.filter((e) => e.data.endpoint === endpointId).map((event) => ({ endpoint_id: endpointId, event }));
+          const requests = events
+            .filter((e) => e.data.endpoint === endpointId)
+            .map((event) => ({ endpoint_id: endpointId, event }));
           if (requests.length) await webhooks.enqueue(manager, requests);
         },
       });
@@ -54,9 +56,13 @@ describeCluster('cluster: two nodes share the webhook queue', () => {
     const secret = a.app.get(WebhooksService).generateSecret();
     receiver = await WebhookReceiver.start(secret);
     receiver.otherwise({ status: 200, delayMs: 20 });
-    await a.app.get(Database).transaction((m) =>
-      a.app.get(WebhooksService).saveEndpoint(m, { id: endpointId, kind: 'test', organisation_id: ORG, url: receiver.url, secret }),
-    );
+    await a.app
+      .get(Database)
+      .transaction((m) =>
+        a.app
+          .get(WebhooksService)
+          .saveEndpoint(m, { id: endpointId, kind: 'test', organisation_id: ORG, url: receiver.url, secret }),
+      );
     publisher = await mintKey(b, { org: ORG, scopes: ['events:publish'] });
   });
   afterAll(async () => {
@@ -70,7 +76,12 @@ describeCluster('cluster: two nodes share the webhook queue', () => {
     const res = await request(b.url)
       .post('/api/v1/events/batch')
       .set('X-Api-Key', publisher)
-      .send({ events: Array.from({ length: EVENTS }, (_, i) => ({ type: 'claim_approved', data: { endpoint: endpointId, i } })) });
+      .send({
+        events: Array.from({ length: EVENTS }, (_, i) => ({
+          type: 'claim_approved',
+          data: { endpoint: endpointId, i },
+        })),
+      });
     expect(res.status).toBe(201);
 
     await waitFor('every delivery received', () => new Set(receiver.ids()).size === EVENTS, 30_000);
@@ -79,7 +90,9 @@ describeCluster('cluster: two nodes share the webhook queue', () => {
     expect(receiver.requests).toHaveLength(EVENTS);
     expect(receiver.requests.every((r) => r.verified)).toBe(true);
 
-    const log = await a.app.get(WebhooksService).listDeliveries({ organisation_id: ORG, endpoint_id: endpointId, limit: 500 });
+    const log = await a.app
+      .get(WebhooksService)
+      .listDeliveries({ organisation_id: ORG, endpoint_id: endpointId, limit: 500 });
     expect(log).toHaveLength(EVENTS);
     expect(log.every((d) => d.status === 'delivered' && d.attempts === 1)).toBe(true);
     expect(new Set(log.map((d) => d.id))).toEqual(new Set(receiver.ids()));

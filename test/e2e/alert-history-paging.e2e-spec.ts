@@ -1,6 +1,13 @@
 import request from 'supertest';
 import { isoNow } from '../../src/core/http/time';
-import { HISTORY_LIMITS, insertLogRows, logRows, pagingProblems, walkHistory, type AlertEntry } from '../support/alert-history';
+import {
+  HISTORY_LIMITS,
+  insertLogRows,
+  logRows,
+  pagingProblems,
+  walkHistory,
+  type AlertEntry,
+} from '../support/alert-history';
 import { mintKey } from '../support/credentials';
 import { dispatchedThrough } from '../support/events';
 import { startTestApp, TestApp } from '../support/test-app';
@@ -28,18 +35,32 @@ describe('seed 003: alert history paging', () => {
   const workspaceTotal = subscriptionTotal + OTHER_SUBSCRIPTION;
 
   beforeAll(async () => {
-    t = await startTestApp({ env: { WEBHOOK_ALLOW_PRIVATE: 'true', DISPATCH_POLL_INTERVAL: '50ms', WEBHOOK_POLL_INTERVAL: '50ms' } });
+    t = await startTestApp({
+      env: { WEBHOOK_ALLOW_PRIVATE: 'true', DISPATCH_POLL_INTERVAL: '50ms', WEBHOOK_POLL_INTERVAL: '50ms' },
+    });
     const producer = await mintKey(t, { org: ORG, scopes: ['events:publish'] });
-    finance = await mintKey(t, { org: ORG, scopes: ['subscriptions:write', 'events:read'], workspaces: ['ws_alpha', 'ws_beta'] });
+    finance = await mintKey(t, {
+      org: ORG,
+      scopes: ['subscriptions:write', 'events:read'],
+      workspaces: ['ws_alpha', 'ws_beta'],
+    });
     const create = async (workspace: string, trigger: string) => {
       const res = await request(t.url)
         .post(V1)
         .set('X-Api-Key', finance)
         .set('X-Workspace-Id', workspace)
-        .send({ rules: [{ trigger, conditions: {} }], resources: ['claims/*'], actions: [{ type: 'webhook', url: 'http://127.0.0.1:9/never' }] });
+        .send({
+          rules: [{ trigger, conditions: {} }],
+          resources: ['claims/*'],
+          actions: [{ type: 'webhook', url: 'http://127.0.0.1:9/never' }],
+        });
       expect(res.status).toBe(201);
       // Blocked: every match is logged, nothing is sent.
-      await request(t.url).post(`${V1}/${res.body.id}/state`).set('X-Api-Key', finance).set('X-Workspace-Id', workspace).send({ state: 'blocked', issue: 'paging test' });
+      await request(t.url)
+        .post(`${V1}/${res.body.id}/state`)
+        .set('X-Api-Key', finance)
+        .set('X-Workspace-Id', workspace)
+        .send({ state: 'blocked', issue: 'paging test' });
       return res.body.id as string;
     };
     subscription = await create('ws_alpha', 'claim_approved');
@@ -49,22 +70,36 @@ describe('seed 003: alert history paging', () => {
     const res = await request(t.url)
       .post('/api/v1/events/batch')
       .set('X-Api-Key', producer)
-      .send({ events: Array.from({ length: REAL }, (_, i) => ({ type: 'claim_approved', claim_id: 'clm_history', data: { i } })) });
+      .send({
+        events: Array.from({ length: REAL }, (_, i) => ({
+          type: 'claim_approved',
+          claim_id: 'clm_history',
+          data: { i },
+        })),
+      });
     expect(res.status).toBe(201);
     await dispatchedThrough(t.url, res.body.events[REAL - 1].seq, 30_000);
 
     const at = isoNow();
     const scope = { organisation_id: ORG, workspace_id: 'ws_alpha', subscription_id: subscription };
-    for (const [i, count] of DIRECT.entries()) await insertLogRows(t, logRows(count, at, { ...scope, tag: `direct${i}` }));
+    for (const [i, count] of DIRECT.entries())
+      await insertLogRows(t, logRows(count, at, { ...scope, tag: `direct${i}` }));
     await insertLogRows(t, logRows(OTHER_SUBSCRIPTION, at, { ...scope, subscription_id: sibling, tag: 'sibling' }));
-    await insertLogRows(t, logRows(OTHER_WORKSPACE, at, { ...scope, workspace_id: 'ws_beta', subscription_id: elsewhere, tag: 'elsewhere' }));
+    await insertLogRows(
+      t,
+      logRows(OTHER_WORKSPACE, at, { ...scope, workspace_id: 'ws_beta', subscription_id: elsewhere, tag: 'elsewhere' }),
+    );
   }, 60_000);
   afterAll(async () => {
     await t?.close();
   });
 
-  const walk = (path: string, limit: number, direction: 'before' | 'after', extra: { datetime?: string; status?: string } = {}) =>
-    walkHistory(t.url, finance, path, { limit, direction, workspace: 'ws_alpha', ...extra });
+  const walk = (
+    path: string,
+    limit: number,
+    direction: 'before' | 'after',
+    extra: { datetime?: string; status?: string } = {},
+  ) => walkHistory(t.url, finance, path, { limit, direction, workspace: 'ws_alpha', ...extra });
 
   describe.each([
     ['the workspace', () => `${V2}/alerts/history`, () => workspaceTotal],
@@ -104,16 +139,34 @@ describe('seed 003: alert history paging', () => {
     const first = (await walk(path, 50, 'after', { datetime: '1970-01-01T00:00:00Z' }))[0];
     expect(first.map((e) => e.id)).toEqual(all.slice(0, 50).map((e) => e.id));
     const newest = (await walk(path, 50, 'before', { datetime: '2999-12-31T23:59:59+02:00' }))[0];
-    expect(newest.map((e) => e.id)).toEqual(all.slice(-50).reverse().map((e) => e.id));
+    expect(newest.map((e) => e.id)).toEqual(
+      all
+        .slice(-50)
+        .reverse()
+        .map((e) => e.id),
+    );
 
     // The same instant as an entry's created_at, written with an offset: strictly after / before it.
     const k = 700;
     const at = all[k].created_at;
     const shifted = new Date(Date.parse(at) + 2 * 3_600_000).toISOString().slice(0, 19) + at.slice(19, 26) + '+02:00';
-    const after = await request(t.url).get(path).query({ limit: 50, direction: 'after', datetime: shifted }).set('X-Api-Key', finance).set('X-Workspace-Id', 'ws_alpha');
+    const after = await request(t.url)
+      .get(path)
+      .query({ limit: 50, direction: 'after', datetime: shifted })
+      .set('X-Api-Key', finance)
+      .set('X-Workspace-Id', 'ws_alpha');
     expect(after.body.map((e: AlertEntry) => e.id)).toEqual(all.slice(k + 1, k + 51).map((e) => e.id));
-    const before = await request(t.url).get(path).query({ limit: 50, direction: 'before', datetime: at }).set('X-Api-Key', finance).set('X-Workspace-Id', 'ws_alpha');
-    expect(before.body.map((e: AlertEntry) => e.id)).toEqual(all.slice(k - 50, k).reverse().map((e) => e.id));
+    const before = await request(t.url)
+      .get(path)
+      .query({ limit: 50, direction: 'before', datetime: at })
+      .set('X-Api-Key', finance)
+      .set('X-Workspace-Id', 'ws_alpha');
+    expect(before.body.map((e: AlertEntry) => e.id)).toEqual(
+      all
+        .slice(k - 50, k)
+        .reverse()
+        .map((e) => e.id),
+    );
   });
 
   it('refuses a cursor that is not a date-time, and a limit outside 50, 100, 250, 500', async () => {
@@ -122,6 +175,8 @@ describe('seed 003: alert history paging', () => {
       expect(res.status).toBe(400);
       expect(JSON.stringify(res.body)).toMatch(/datetime/);
     }
-    expect((await request(t.url).get(`${V2}/alerts/history`).query({ limit: 60 }).set('X-Api-Key', finance)).status).toBe(400);
+    expect(
+      (await request(t.url).get(`${V2}/alerts/history`).query({ limit: 60 }).set('X-Api-Key', finance)).status,
+    ).toBe(400);
   });
 });

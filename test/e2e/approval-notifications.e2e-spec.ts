@@ -26,11 +26,15 @@ describe('seed 002: approval notifications', () => {
     await t?.close();
   });
 
-  const notify = (body: Record<string, unknown>, token = approvals) => request(t.url).post(BASE).set('X-Api-Key', token).send(body);
+  const notify = (body: Record<string, unknown>, token = approvals) =>
+    request(t.url).post(BASE).set('X-Api-Key', token).send(body);
 
   describe('buildNotificationPayload', () => {
     it('reproduces the seed’s rejected example byte for byte', async () => {
-      const res = await request(t.url).post(`${BASE}/payload`).set('X-Api-Key', recipient).send({ status: 'rejected', comment: 'Missing receipt for hotel stay.' });
+      const res = await request(t.url)
+        .post(`${BASE}/payload`)
+        .set('X-Api-Key', recipient)
+        .send({ status: 'rejected', comment: 'Missing receipt for hotel stay.' });
       expect(res.status).toBe(200);
       expect(res.text).toBe(
         JSON.stringify({
@@ -47,7 +51,13 @@ describe('seed 002: approval notifications', () => {
       const res = await request(t.url)
         .post(`${BASE}/payload`)
         .set('X-Api-Key', recipient)
-        .send({ status: 'approved', comment: 'All receipts verified.', amount: 4850, currency: 'NOK', claim_id: 'clm_9f2a3b4c' });
+        .send({
+          status: 'approved',
+          comment: 'All receipts verified.',
+          amount: 4850,
+          currency: 'NOK',
+          claim_id: 'clm_9f2a3b4c',
+        });
       expect(res.text).toBe(
         JSON.stringify({
           title: 'Expense claim approved',
@@ -80,10 +90,27 @@ describe('seed 002: approval notifications', () => {
       const mineSeen = record(mine, 'notification', 'status_changed', 'claim_approved');
       const theirsSeen = record(theirs, 'notification', 'status_changed', 'claim_approved');
 
-      const res = await notify({ claim_id: 'clm_9f2a3b4c', new_status: 'approved', recipient_user_id: 'usr_84cd12ef', comment: 'All receipts verified.', amount: 4850, currency: 'NOK' });
+      const res = await notify({
+        claim_id: 'clm_9f2a3b4c',
+        new_status: 'approved',
+        recipient_user_id: 'usr_84cd12ef',
+        comment: 'All receipts verified.',
+        amount: 4850,
+        currency: 'NOK',
+      });
       expect(res.status).toBe(201);
-      expect(Object.keys(res.body).sort()).toEqual(['claim_id', 'new_status', 'notification_id', 'recipient_user_id', 'sent_at']);
-      expect(res.body).toMatchObject({ claim_id: 'clm_9f2a3b4c', new_status: 'approved', recipient_user_id: 'usr_84cd12ef' });
+      expect(Object.keys(res.body).sort()).toEqual([
+        'claim_id',
+        'new_status',
+        'notification_id',
+        'recipient_user_id',
+        'sent_at',
+      ]);
+      expect(res.body).toMatchObject({
+        claim_id: 'clm_9f2a3b4c',
+        new_status: 'approved',
+        recipient_user_id: 'usr_84cd12ef',
+      });
       expect(res.body.notification_id).toMatch(/^notif_[0-9a-z]{26}$/);
 
       await waitFor('notification and both events', () => mineSeen.length === 3);
@@ -92,17 +119,27 @@ describe('seed 002: approval notifications', () => {
         notification_id: res.body.notification_id,
         new_status: 'approved',
         read: false,
-        payload: { title: 'Expense claim approved', body: 'Your expense claim for 4850.00 NOK has been approved.', action_url: '/claims/clm_9f2a3b4c' },
+        payload: {
+          title: 'Expense claim approved',
+          body: 'Your expense claim for 4850.00 NOK has been approved.',
+          action_url: '/claims/clm_9f2a3b4c',
+        },
       });
       const events = mineSeen.filter((m) => m.event !== 'notification');
       expect(events.map((m) => m.event)).toEqual(['status_changed', 'claim_approved']);
-      expect(events[0].payload).toMatchObject({ claimid: 'clm_9f2a3b4c', userid: 'usr_84cd12ef', data: { new_status: 'approved', notification_id: res.body.notification_id } });
+      expect(events[0].payload).toMatchObject({
+        claimid: 'clm_9f2a3b4c',
+        userid: 'usr_84cd12ef',
+        data: { new_status: 'approved', notification_id: res.body.notification_id },
+      });
       expect(Number(events[1].payload.sequence)).toBe(Number(events[0].payload.sequence) + 1);
 
       // A notification to the other user, as a marker: it reaches them and only them.
       const marker = await notify({ claim_id: 'clm_x', new_status: 'paid', recipient_user_id: 'usr_other' });
       await waitFor('marker', () => theirsSeen.some((m) => m.event === 'notification'));
-      expect(theirsSeen.filter((m) => m.event === 'notification').map((m) => m.payload.notification_id)).toEqual([marker.body.notification_id]);
+      expect(theirsSeen.filter((m) => m.event === 'notification').map((m) => m.payload.notification_id)).toEqual([
+        marker.body.notification_id,
+      ]);
       expect(mineSeen).toHaveLength(3);
 
       const detail = await request(t.url).get(`${BASE}/${res.body.notification_id}`).set('X-Api-Key', recipient);
@@ -136,7 +173,9 @@ describe('seed 002: approval notifications', () => {
       const res = await notify({ claim_id: 'clm_1', new_status: 'approvedish', recipient_user_id: 'u', extra: 1 });
       expect(res.status).toBe(400);
       expect(res.body.details.map((d: { field: string }) => d.field).sort()).toEqual(['extra', 'new_status']);
-      expect((await notify({ claim_id: 'clm_1', new_status: 'approved', recipient_user_id: 'u' }, recipient)).status).toBe(403);
+      expect(
+        (await notify({ claim_id: 'clm_1', new_status: 'approved', recipient_user_id: 'u' }, recipient)).status,
+      ).toBe(403);
     });
   });
 
@@ -144,29 +183,45 @@ describe('seed 002: approval notifications', () => {
     it('lists newest first with filters and pages; users see their own', async () => {
       const ids: string[] = [];
       for (const status of ['submitted', 'in_review', 'approved']) {
-        ids.push((await notify({ claim_id: 'clm_list', new_status: status, recipient_user_id: 'usr_84cd12ef' })).body.notification_id);
+        ids.push(
+          (await notify({ claim_id: 'clm_list', new_status: status, recipient_user_id: 'usr_84cd12ef' })).body
+            .notification_id,
+        );
       }
       await notify({ claim_id: 'clm_list', new_status: 'approved', recipient_user_id: 'usr_other' });
 
-      const byClaim = await request(t.url).get(`${BASE}?claim_id=clm_list&recipient_user_id=usr_84cd12ef`).set('X-Api-Key', approvals);
+      const byClaim = await request(t.url)
+        .get(`${BASE}?claim_id=clm_list&recipient_user_id=usr_84cd12ef`)
+        .set('X-Api-Key', approvals);
       expect(byClaim.status).toBe(200);
       expect(byClaim.body.data.map((n: { notification_id: string }) => n.notification_id)).toEqual([...ids].reverse());
       expect(byClaim.body.pagination).toEqual({ page: 1, limit: 20, total: 3 });
-      expect(Object.keys(byClaim.body.data[0]).sort()).toEqual(['claim_id', 'comment', 'new_status', 'notification_id', 'read', 'recipient_user_id', 'sent_at']);
+      expect(Object.keys(byClaim.body.data[0]).sort()).toEqual([
+        'claim_id',
+        'comment',
+        'new_status',
+        'notification_id',
+        'read',
+        'recipient_user_id',
+        'sent_at',
+      ]);
 
       const paged = await request(t.url).get(`${BASE}?claim_id=clm_list&limit=2&page=2`).set('X-Api-Key', approvals);
       expect(paged.body.data).toHaveLength(2);
       expect(paged.body.pagination).toEqual({ page: 2, limit: 2, total: 4 });
 
       const asRecipient = await request(t.url).get(`${BASE}?claim_id=clm_list`).set('X-Api-Key', recipient);
-      expect(asRecipient.body.data.every((n: { recipient_user_id: string }) => n.recipient_user_id === 'usr_84cd12ef')).toBe(true);
+      expect(
+        asRecipient.body.data.every((n: { recipient_user_id: string }) => n.recipient_user_id === 'usr_84cd12ef'),
+      ).toBe(true);
       expect(asRecipient.body.pagination.total).toBe(3);
       const snooping = await request(t.url).get(`${BASE}?recipient_user_id=usr_other`).set('X-Api-Key', recipient);
       expect(snooping.body.data).toEqual([]);
     });
 
     it('marks read and unread, filters by read, deletes', async () => {
-      const id = (await notify({ claim_id: 'clm_read', new_status: 'paid', recipient_user_id: 'usr_84cd12ef' })).body.notification_id;
+      const id = (await notify({ claim_id: 'clm_read', new_status: 'paid', recipient_user_id: 'usr_84cd12ef' })).body
+        .notification_id;
       const read = await request(t.url).put(`${BASE}/${id}`).set('X-Api-Key', recipient).send({ read: true });
       expect(read.status).toBe(200);
       expect(read.body).toEqual({ notification_id: id, read: true, updated_at: expect.any(String) });
@@ -174,8 +229,12 @@ describe('seed 002: approval notifications', () => {
       expect(readOnes.body.data.map((n: { notification_id: string }) => n.notification_id)).toEqual([id]);
       const unread = await request(t.url).put(`${BASE}/${id}`).set('X-Api-Key', recipient).send({ read: false });
       expect(unread.body.read).toBe(false);
-      expect((await request(t.url).get(`${BASE}?claim_id=clm_read&read=true`).set('X-Api-Key', recipient)).body.data).toEqual([]);
-      expect((await request(t.url).put(`${BASE}/${id}`).set('X-Api-Key', recipient).send({ read: 'yes' })).status).toBe(400);
+      expect(
+        (await request(t.url).get(`${BASE}?claim_id=clm_read&read=true`).set('X-Api-Key', recipient)).body.data,
+      ).toEqual([]);
+      expect((await request(t.url).put(`${BASE}/${id}`).set('X-Api-Key', recipient).send({ read: 'yes' })).status).toBe(
+        400,
+      );
 
       const del = await request(t.url).delete(`${BASE}/${id}`).set('X-Api-Key', recipient);
       expect(del.status).toBe(200);
@@ -184,10 +243,13 @@ describe('seed 002: approval notifications', () => {
     });
 
     it('another organisation, or another user, gets 404 on get, update and delete', async () => {
-      const id = (await notify({ claim_id: 'clm_t', new_status: 'approved', recipient_user_id: 'usr_84cd12ef' })).body.notification_id;
+      const id = (await notify({ claim_id: 'clm_t', new_status: 'approved', recipient_user_id: 'usr_84cd12ef' })).body
+        .notification_id;
       for (const token of [foreignApp, otherUser]) {
         expect((await request(t.url).get(`${BASE}/${id}`).set('X-Api-Key', token)).status).toBe(404);
-        expect((await request(t.url).put(`${BASE}/${id}`).set('X-Api-Key', token).send({ read: true })).status).toBe(404);
+        expect((await request(t.url).put(`${BASE}/${id}`).set('X-Api-Key', token).send({ read: true })).status).toBe(
+          404,
+        );
         expect((await request(t.url).delete(`${BASE}/${id}`).set('X-Api-Key', token)).status).toBe(404);
       }
       const still = await request(t.url).get(`${BASE}/${id}`).set('X-Api-Key', recipient);

@@ -24,14 +24,24 @@ describe('connection faults: a reset at any stage ends only that connection', ()
     const key = await request(server.url)
       .post('/api/v1/api-keys')
       .set('X-Api-Key', operator)
-      .send({ kind: 'user', organisation_id: 'org_faults', user_id: 'usr_faults', scopes: ['events:publish', 'events:read', 'claims:read:org'] });
+      .send({
+        kind: 'user',
+        organisation_id: 'org_faults',
+        user_id: 'usr_faults',
+        scopes: ['events:publish', 'events:read', 'claims:read:org'],
+      });
     expect(key.status).toBe(201);
     const channel = await request(server.url)
       .post('/api/v1/realtime-subscriptions/organisation')
       .set('X-Api-Key', key.body.token)
       .send({ organisation_id: 'org_faults', user_id: 'usr_faults' });
     expect(channel.status).toBe(201);
-    target = { host: '127.0.0.1', port: Number(new URL(server.url).port), token: key.body.token, channelId: channel.body.channel_id };
+    target = {
+      host: '127.0.0.1',
+      port: Number(new URL(server.url).port),
+      token: key.body.token,
+      channelId: channel.body.channel_id,
+    };
   });
 
   afterAll(async () => {
@@ -53,7 +63,10 @@ describe('connection faults: a reset at any stage ends only that connection', ()
     try {
       await ws.next((f) => f.type === 'welcome');
       const got = new Promise((resolve) => socket.once('claim_approved', resolve));
-      const published = await request(server.url).post('/api/v1/events').set('X-Api-Key', target.token).send({ type: 'claim_approved', user_id: 'usr_faults', data: {} });
+      const published = await request(server.url)
+        .post('/api/v1/events')
+        .set('X-Api-Key', target.token)
+        .send({ type: 'claim_approved', user_id: 'usr_faults', data: {} });
       expect(published.status).toBe(201);
       const frame = await ws.next((f) => f.type === 'event');
       expect(frame.event.id).toBe(published.body.id);

@@ -32,7 +32,11 @@ async function refusedWs(url: string, localAddress?: string): Promise<UpgradeRef
   throw new Error(`expected ${url} to be refused`);
 }
 
-async function refusedSocket(url: string, token: string, opts: { localAddress?: string } = {}): Promise<{ message: string; data?: { code: number } }> {
+async function refusedSocket(
+  url: string,
+  token: string,
+  opts: { localAddress?: string } = {},
+): Promise<{ message: string; data?: { code: number } }> {
   try {
     const socket = await connectSocket(url, token, opts);
     socket.close();
@@ -79,7 +83,10 @@ describe('per-client limits: one client cannot hold a node', () => {
 
     const refusal = await refusedWs(subscribeUrl(key), '127.0.0.5');
     expect(refusal.status).toBe(429);
-    expect(refusal.body).toMatchObject({ code: 429, message: expect.stringContaining('WS_MAX_SOCKETS_PER_CREDENTIAL is 3') });
+    expect(refusal.body).toMatchObject({
+      code: 429,
+      message: expect.stringContaining('WS_MAX_SOCKETS_PER_CREDENTIAL is 3'),
+    });
     const sio = await refusedSocket(t.url, key, { localAddress: '127.0.0.5' });
     expect(sio.data).toMatchObject({ code: 429 });
     expect(sio.message).toContain('WS_MAX_SOCKETS_PER_CREDENTIAL');
@@ -106,7 +113,12 @@ describe('per-client limits: one client cannot hold a node', () => {
     // A channel that does not exist: refused after authentication, before the socket is counted.
     for (let i = 0; i < 5; i++) {
       const err = await new Promise<{ data?: { code: number } }>((resolve) => {
-        const s = io(`${t.url}/channels/chan_01hzzzzzzzzzzzzzzzzzzzzzzz`, { transports: ['websocket'], reconnection: false, forceNew: true, auth: { token: key } });
+        const s = io(`${t.url}/channels/chan_01hzzzzzzzzzzzzzzzzzzzzzzz`, {
+          transports: ['websocket'],
+          reconnection: false,
+          forceNew: true,
+          auth: { token: key },
+        });
         s.once('connect_error', (e) => (s.close(), resolve(e as { data?: { code: number } })));
       });
       expect(err.data?.code).toBe(404);
@@ -115,15 +127,27 @@ describe('per-client limits: one client cannot hold a node', () => {
   });
 
   it('refuses a third client on a channel past CHANNEL_MAX_ATTACHMENTS, on both transports', async () => {
-    const keys = await Promise.all([1, 2, 3, 4].map(() => mintKey(t, { org: 'org_chan', user: 'usr_c', scopes: ['events:read'] })));
-    const channel = await request(t.url).post('/api/v1/realtime-subscriptions/user').set('X-Api-Key', keys[0]).send({ user_id: 'usr_c' });
+    const keys = await Promise.all(
+      [1, 2, 3, 4].map(() => mintKey(t, { org: 'org_chan', user: 'usr_c', scopes: ['events:read'] })),
+    );
+    const channel = await request(t.url)
+      .post('/api/v1/realtime-subscriptions/user')
+      .set('X-Api-Key', keys[0])
+      .send({ user_id: 'usr_c' });
     expect(channel.status).toBe(201);
     const path = `${t.url}/channels/${channel.body.channel_id}`;
     ws.push(await connectWs(`${path}?access_token=${keys[0]}`, { localAddress: '127.0.3.1' }));
-    sockets.push(await connectSocket(`${t.url}/channels/${channel.body.channel_id}`, keys[1], { localAddress: '127.0.3.2' }));
+    sockets.push(
+      await connectSocket(`${t.url}/channels/${channel.body.channel_id}`, keys[1], { localAddress: '127.0.3.2' }),
+    );
     const refusal = await refusedWs(`${path}?access_token=${keys[2]}`, '127.0.3.3');
-    expect(refusal).toMatchObject({ status: 429, body: { statusCode: 429, message: expect.stringContaining('CHANNEL_MAX_ATTACHMENTS') } });
-    const sio = await refusedSocket(`${t.url}/channels/${channel.body.channel_id}`, keys[3], { localAddress: '127.0.3.4' });
+    expect(refusal).toMatchObject({
+      status: 429,
+      body: { statusCode: 429, message: expect.stringContaining('CHANNEL_MAX_ATTACHMENTS') },
+    });
+    const sio = await refusedSocket(`${t.url}/channels/${channel.body.channel_id}`, keys[3], {
+      localAddress: '127.0.3.4',
+    });
     expect(sio.data).toMatchObject({ code: 429 });
   });
 

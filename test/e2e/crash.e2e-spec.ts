@@ -72,7 +72,11 @@ describe('crash: kill -9 while publishing', () => {
 
       const head = await metric(server.url, 'herald_event_log_head');
       expect(head).toBe(Math.max(...stored.map((e) => e.seq)));
-      await waitFor('dispatcher to catch up after restart', async () => (await metric(server.url, 'herald_dispatcher_checkpoint')) === head, 20_000);
+      await waitFor(
+        'dispatcher to catch up after restart',
+        async () => (await metric(server.url, 'herald_dispatcher_checkpoint')) === head,
+        20_000,
+      );
     } finally {
       await server.stop();
       await database.drop();

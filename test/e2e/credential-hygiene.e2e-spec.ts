@@ -59,7 +59,15 @@ describe('query-string credentials never reach the log', () => {
   });
 
   it('redacts access_token by its decoded name, however it is spelled, on every path that takes or logs it', async () => {
-    const spellings = ['access_token', 'access%5Ftoken', 'access%5ftoken', '%61ccess%5Ftoken', 'ACCESS_TOKEN', 'access_token[]', 'x=1;access_token'];
+    const spellings = [
+      'access_token',
+      'access%5Ftoken',
+      'access%5ftoken',
+      '%61ccess%5Ftoken',
+      'ACCESS_TOKEN',
+      'access_token[]',
+      'x=1;access_token',
+    ];
     const opened: WsConnection[] = [];
     try {
       for (const name of spellings) {
@@ -74,13 +82,17 @@ describe('query-string credentials never reach the log', () => {
       const ws = await connectWs(`${t.url}/api/v1/ws/subscribe?access%5Ftoken=${token}`);
       opened.push(ws);
       expect(await ws.next((f) => f.type === 'welcome', 'welcome')).toMatchObject({ user_id: 'usr_log' });
-      const answer = await socketIoHandshake(`${t.url.replace(/^http/, 'ws')}/socket.io/?EIO=4&transport=websocket&access%5Ftoken=${token}`);
+      const answer = await socketIoHandshake(
+        `${t.url.replace(/^http/, 'ws')}/socket.io/?EIO=4&transport=websocket&access%5Ftoken=${token}`,
+      );
       expect(answer).toMatch(/^40\{"sid":/);
       // The long-polling transport's handshake is plain HTTP, answered by engine.io before the access log.
       const polling = await fetch(`${t.url}/socket.io/?EIO=4&transport=polling&access%5Ftoken=${token}`);
       expect(polling.status).toBe(200);
       expect(await polling.text()).toMatch(/^0\{"sid":/);
-      const refused = await socketIoHandshake(`${t.url.replace(/^http/, 'ws')}/socket.io/?EIO=4&transport=websocket&access%5Ftoken=${token}x`);
+      const refused = await socketIoHandshake(
+        `${t.url.replace(/^http/, 'ws')}/socket.io/?EIO=4&transport=websocket&access%5Ftoken=${token}x`,
+      );
       expect(refused).toMatch(/^44/);
     } finally {
       for (const c of opened) c.ws.terminate();
@@ -88,7 +100,9 @@ describe('query-string credentials never reach the log', () => {
 
     await new Promise((r) => setTimeout(r, 100));
     // The requests were logged (so this test can fail), with the value hidden...
-    const lines = log.split('\n').filter((l) => l.includes('/api/v1/event-types?') || l.includes('/api/v1/ws/subscribe?'));
+    const lines = log
+      .split('\n')
+      .filter((l) => l.includes('/api/v1/event-types?') || l.includes('/api/v1/ws/subscribe?'));
     expect(lines.length).toBeGreaterThanOrEqual(spellings.length * 2);
     expect(log).toContain('/api/v1/event-types?access%5Ftoken=[redacted]');
     expect(log).toContain('/api/v1/ws/subscribe?%61ccess%5Ftoken=[redacted]');
@@ -117,9 +131,21 @@ describe('API key expiry and provenance', () => {
 
   it.each([
     ['a past time', '2020-01-01T00:00:00Z', 'expires_at must be in the future'],
-    ['a date without a time', '2031-01-01', 'expires_at must be an RFC 3339 date-time with a time zone, such as 2030-01-31T00:00:00Z'],
-    ['a time without a zone', '2031-01-01T00:00:00', 'expires_at must be an RFC 3339 date-time with a time zone, such as 2030-01-31T00:00:00Z'],
-    ['an impossible date', '2031-02-30T00:00:00Z', 'expires_at must be an RFC 3339 date-time with a time zone, such as 2030-01-31T00:00:00Z'],
+    [
+      'a date without a time',
+      '2031-01-01',
+      'expires_at must be an RFC 3339 date-time with a time zone, such as 2030-01-31T00:00:00Z',
+    ],
+    [
+      'a time without a zone',
+      '2031-01-01T00:00:00',
+      'expires_at must be an RFC 3339 date-time with a time zone, such as 2030-01-31T00:00:00Z',
+    ],
+    [
+      'an impossible date',
+      '2031-02-30T00:00:00Z',
+      'expires_at must be an RFC 3339 date-time with a time zone, such as 2030-01-31T00:00:00Z',
+    ],
     ['a number', 1924992000, 'expires_at must be an RFC 3339 date-time with a time zone, such as 2030-01-31T00:00:00Z'],
   ])('400 for expires_at as %s, with one detail', async (_name, expiresAt, message) => {
     const res = await create(t.operatorToken, { expires_at: expiresAt });
@@ -133,24 +159,44 @@ describe('API key expiry and provenance', () => {
     expect(res.body).toMatchObject({ expires_at: '2031-01-31T08:00:00.000Z', created_by: operatorKeyId });
     const forever = await create(t.operatorToken, {});
     expect(forever.body).toMatchObject({ expires_at: null, created_by: operatorKeyId });
-    const listed = await request(t.url).get('/api/v1/api-keys?organisation_id=org_exp').set('X-Api-Key', t.operatorToken);
+    const listed = await request(t.url)
+      .get('/api/v1/api-keys?organisation_id=org_exp')
+      .set('X-Api-Key', t.operatorToken);
     expect(listed.body).toEqual(
       expect.arrayContaining([
-        expect.objectContaining({ key_id: res.body.key_id, expires_at: '2031-01-31T08:00:00.000Z', created_by: operatorKeyId }),
+        expect.objectContaining({
+          key_id: res.body.key_id,
+          expires_at: '2031-01-31T08:00:00.000Z',
+          created_by: operatorKeyId,
+        }),
         expect.objectContaining({ key_id: forever.body.key_id, expires_at: null, created_by: operatorKeyId }),
       ]),
     );
     // The operator key itself was minted at bootstrap, not through the API.
     const all = await request(t.url).get('/api/v1/api-keys').set('X-Api-Key', t.operatorToken);
-    expect(all.body.find((k: { key_id: string }) => k.key_id === operatorKeyId)).toMatchObject({ created_by: 'operator', expires_at: null });
+    expect(all.body.find((k: { key_id: string }) => k.key_id === operatorKeyId)).toMatchObject({
+      created_by: 'operator',
+      expires_at: null,
+    });
   });
 
   it('documents expires_at and created_by in Swagger, with examples', async () => {
     const { schemas } = (await request(t.url).get('/docs-json')).body.components;
-    expect(schemas.CreateApiKeyDto.properties.expires_at).toMatchObject({ type: 'string', format: 'date-time', example: expect.any(String) });
+    expect(schemas.CreateApiKeyDto.properties.expires_at).toMatchObject({
+      type: 'string',
+      format: 'date-time',
+      example: expect.any(String),
+    });
     expect(schemas.CreateApiKeyDto.required ?? []).not.toContain('expires_at');
-    expect(schemas.ApiKeyDto.properties.expires_at).toMatchObject({ format: 'date-time', nullable: true, example: expect.any(String) });
-    expect(schemas.ApiKeyDto.properties.created_by).toMatchObject({ nullable: true, example: expect.stringMatching(/^key_/) });
+    expect(schemas.ApiKeyDto.properties.expires_at).toMatchObject({
+      format: 'date-time',
+      nullable: true,
+      example: expect.any(String),
+    });
+    expect(schemas.ApiKeyDto.properties.created_by).toMatchObject({
+      nullable: true,
+      example: expect.stringMatching(/^key_/),
+    });
   });
 
   it('created_by names the creating key, or the JWT subject (user) or organisation (app)', async () => {
@@ -178,7 +224,10 @@ describe('API key expiry and provenance', () => {
     const created = await create(t.operatorToken, { expires_at: expiresAt, scopes: ['events:read', 'users.read'] });
     expect(created.status).toBe(201);
     const key: string = created.body.token;
-    const channel = await request(t.url).post('/api/v1/realtime-subscriptions/user').set('X-Api-Key', key).send({ user_id: 'usr_exp' });
+    const channel = await request(t.url)
+      .post('/api/v1/realtime-subscriptions/user')
+      .set('X-Api-Key', key)
+      .send({ user_id: 'usr_exp' });
     expect(channel.status).toBe(201);
 
     // Used once on every transport before it expires, so the key sits in the principal cache.
@@ -195,7 +244,9 @@ describe('API key expiry and provenance', () => {
     const rest = await request(t.url).get('/api/v1/event-types').set('X-Api-Key', key);
     expect(rest.status).toBe(401);
     expect(rest.body).toEqual({ statusCode: 401, error: 'Unauthorized', message: 'API key expired' });
-    const bearer = await request(t.url).get('/v1/events/AAAAAAAAAAAAAAAAAAAA/subscriptions').set('Authorization', `Bearer ${key}`);
+    const bearer = await request(t.url)
+      .get('/v1/events/AAAAAAAAAAAAAAAAAAAA/subscriptions')
+      .set('Authorization', `Bearer ${key}`);
     expect(bearer.status).toBe(401);
     expect(bearer.body).toEqual({ success: false, message: 'API key expired' });
 
@@ -203,12 +254,20 @@ describe('API key expiry and provenance', () => {
       status: 401,
       body: { code: 401, message: 'API key expired' },
     });
-    await expect(connectWs(`${t.url}/api/v1/ws/subscribe?access_token=${key}`)).rejects.toMatchObject({ status: 401, body: { message: 'API key expired' } });
-    await expect(connectWs(channel.body.websocket_url.replace(/^ws/, 'http'), { headers: { 'X-Api-Key': key } })).rejects.toMatchObject({
+    await expect(connectWs(`${t.url}/api/v1/ws/subscribe?access_token=${key}`)).rejects.toMatchObject({
       status: 401,
       body: { message: 'API key expired' },
     });
-    await expect(connectSocket(t.url, key)).rejects.toMatchObject({ message: 'API key expired', data: { code: 401, message: 'API key expired' } });
+    await expect(
+      connectWs(channel.body.websocket_url.replace(/^ws/, 'http'), { headers: { 'X-Api-Key': key } }),
+    ).rejects.toMatchObject({
+      status: 401,
+      body: { message: 'API key expired' },
+    });
+    await expect(connectSocket(t.url, key)).rejects.toMatchObject({
+      message: 'API key expired',
+      data: { code: 401, message: 'API key expired' },
+    });
   });
 });
 
@@ -232,7 +291,12 @@ describe('migration 1763900900000 on keys made before it', () => {
         `('${id}', 'hash_${id}', 'hrld_x', 'app', 'org_m', '[]', '[]', ${operator}, ${createdBy === null ? 'NULL' : `'${createdBy}'`}, '2026-01-01T00:00:00.000Z')`;
       await before.query(
         `INSERT INTO api_keys (id, token_hash, token_hint, kind, organisation_id, workspace_ids, scopes, "operator", created_by, created_at) VALUES ` +
-          [row('key_op', true, null), row('key_bykey', false, 'key_op'), row('key_byjwt', false, 'usr_legacy'), row('key_unknown', false, null)].join(', '),
+          [
+            row('key_op', true, null),
+            row('key_bykey', false, 'key_op'),
+            row('key_byjwt', false, 'usr_legacy'),
+            row('key_unknown', false, null),
+          ].join(', '),
       );
       await before.destroy();
 

@@ -69,7 +69,11 @@ describePostgres('Postgres outage: 503 with Retry-After', () => {
     const published = await publish(t.url, producer, { claim_id: 'clm_down' });
     expect(published.status).toBe(503);
     expect(published.headers['retry-after']).toBe('5');
-    expect(published.body).toEqual({ statusCode: 503, error: 'Service Unavailable', message: expect.stringMatching(UNAVAILABLE) });
+    expect(published.body).toEqual({
+      statusCode: 503,
+      error: 'Service Unavailable',
+      message: expect.stringMatching(UNAVAILABLE),
+    });
 
     const ws = await request(t.url).get('/api/v1/ws/subscribe').set('X-Api-Key', UNKNOWN_KEY);
     expect(ws.status).toBe(503);
@@ -77,10 +81,19 @@ describePostgres('Postgres outage: 503 with Retry-After', () => {
     expect(ws.body).toEqual({
       code: 503,
       message: expect.stringMatching(UNAVAILABLE),
-      stack: [{ code: 503, description: expect.stringMatching(UNAVAILABLE), error: 'Service Unavailable', path: '/api/v1/ws/subscribe' }],
+      stack: [
+        {
+          code: 503,
+          description: expect.stringMatching(UNAVAILABLE),
+          error: 'Service Unavailable',
+          path: '/api/v1/ws/subscribe',
+        },
+      ],
     });
 
-    const sessions = await request(t.url).get('/v1/events/mO2rT1xq9bYk3LzA_7-c/subscriptions').set('Authorization', `Bearer ${UNKNOWN_KEY}`);
+    const sessions = await request(t.url)
+      .get('/v1/events/mO2rT1xq9bYk3LzA_7-c/subscriptions')
+      .set('Authorization', `Bearer ${UNKNOWN_KEY}`);
     expect(sessions.status).toBe(503);
     expect(sessions.headers['retry-after']).toBe('5');
     expect(sessions.body).toEqual({ success: false, message: expect.stringMatching(UNAVAILABLE) });
@@ -94,7 +107,11 @@ describePostgres('Postgres outage: 503 with Retry-After', () => {
     expect((await request(t.url).get('/healthz')).status).toBe(200);
 
     await proxy.up();
-    await waitFor('publishing to work again', async () => (await publish(t.url, producer, { claim_id: 'clm_back' })).status === 201, 15_000);
+    await waitFor(
+      'publishing to work again',
+      async () => (await publish(t.url, producer, { claim_id: 'clm_back' })).status === 201,
+      15_000,
+    );
     expect(stale((await request(t.url).get('/metrics')).text, 'herald_event_log_head')).toBe(0);
   });
 });
@@ -120,7 +137,11 @@ describeSqlite('SQLite busy: 503 with Retry-After', () => {
       const res = await publish(t.url, producer, { claim_id: 'clm_busy' });
       expect(res.status).toBe(503);
       expect(res.headers['retry-after']).toBe('5');
-      expect(res.body).toEqual({ statusCode: 503, error: 'Service Unavailable', message: expect.stringMatching(UNAVAILABLE) });
+      expect(res.body).toEqual({
+        statusCode: 503,
+        error: 'Service Unavailable',
+        message: expect.stringMatching(UNAVAILABLE),
+      });
     } finally {
       other.exec('ROLLBACK');
       other.close();

@@ -4,7 +4,14 @@ import { Database } from '../../src/core/database/database.service';
 import { Sql } from '../../src/core/database/sql';
 import { newId } from '../../src/core/http/ids';
 import { toIso } from '../../src/core/http/time';
-import { HISTORY_LIMITS, insertLogRows, LOG_TIME, logRows, pagingProblems, walkHistory } from '../support/alert-history';
+import {
+  HISTORY_LIMITS,
+  insertLogRows,
+  LOG_TIME,
+  logRows,
+  pagingProblems,
+  walkHistory,
+} from '../support/alert-history';
 import { mintKey } from '../support/credentials';
 import { startTestApp, TestApp } from '../support/test-app';
 
@@ -35,7 +42,10 @@ describe('migration: delivery log times', () => {
   const readLog = async (organisationId: string) =>
     db.read(async (m) => {
       const sql = new Sql(db.isPostgres);
-      return sql.run<LegacyRow>(m, `SELECT id, organisation_id, created_at FROM webhook_deliveries WHERE organisation_id = ${sql.p(organisationId)} ORDER BY created_at, id`);
+      return sql.run<LegacyRow>(
+        m,
+        `SELECT id, organisation_id, created_at FROM webhook_deliveries WHERE organisation_id = ${sql.p(organisationId)} ORDER BY created_at, id`,
+      );
     });
 
   beforeAll(async () => {
@@ -45,7 +55,11 @@ describe('migration: delivery log times', () => {
     const created = await request(t.url)
       .post(V1)
       .set('X-Api-Key', finance)
-      .send({ rules: [{ trigger: 'claim_approved', conditions: {} }], resources: ['claims/*'], actions: [{ type: 'webhook', url: 'http://127.0.0.1:9/never' }] });
+      .send({
+        rules: [{ trigger: 'claim_approved', conditions: {} }],
+        resources: ['claims/*'],
+        actions: [{ type: 'webhook', url: 'http://127.0.0.1:9/never' }],
+      });
     expect(created.status).toBe(201);
     subscription = created.body.id;
 
@@ -64,13 +78,17 @@ describe('migration: delivery log times', () => {
       ['org_legacy_other', 3, 1],
     ];
     for (const [organisation_id, offset, size] of groups)
-      for (let i = 0; i < size; i++) legacy.push({ id: newId('dlv'), organisation_id, created_at: toIso(base + offset) });
+      for (let i = 0; i < size; i++)
+        legacy.push({ id: newId('dlv'), organisation_id, created_at: toIso(base + offset) });
     await db.transaction(async (m) => {
       for (let i = 0; i < legacy.length; i += 200) {
         const sql = new Sql(db.isPostgres);
         const values = legacy
           .slice(i, i + 200)
-          .map((r, j) => `(${sql.list([r.id, subscription, r.organisation_id, 'ws_legacy', `evt_legacy_${i + j}`, i + j + 1, 0, null, 0, 'blocked', 'legacy', r.created_at, r.created_at])}, 0)`)
+          .map(
+            (r, j) =>
+              `(${sql.list([r.id, subscription, r.organisation_id, 'ws_legacy', `evt_legacy_${i + j}`, i + j + 1, 0, null, 0, 'blocked', 'legacy', r.created_at, r.created_at])}, 0)`,
+          )
           .join(', ');
         await sql.run(
           m,
@@ -87,22 +105,36 @@ describe('migration: delivery log times', () => {
 
   it('gives every entry a microsecond time, unique in its organisation, in the old page order', async () => {
     for (const org of [ORG, 'org_legacy_other']) {
-      const before = legacy.filter((r) => r.organisation_id === org).sort((x, y) => (x.created_at === y.created_at ? (x.id < y.id ? -1 : 1) : x.created_at < y.created_at ? -1 : 1));
+      const before = legacy
+        .filter((r) => r.organisation_id === org)
+        .sort((x, y) =>
+          x.created_at === y.created_at ? (x.id < y.id ? -1 : 1) : x.created_at < y.created_at ? -1 : 1,
+        );
       const after = await readLog(org);
       expect(after.map((r) => r.id)).toEqual(before.map((r) => r.id));
       expect(after.every((r) => LOG_TIME.test(r.created_at))).toBe(true);
       expect(new Set(after.map((r) => r.created_at)).size).toBe(after.length);
     }
     const times = new Map((await readLog(ORG)).map((r) => [r.id, r.created_at]));
-    const of = (offset: number) => legacy.filter((r) => r.organisation_id === ORG && r.created_at === toIso(Date.parse('2026-03-26T08:14:22.000Z') + offset));
+    const of = (offset: number) =>
+      legacy.filter(
+        (r) => r.organisation_id === ORG && r.created_at === toIso(Date.parse('2026-03-26T08:14:22.000Z') + offset),
+      );
     // An entry alone at its instant keeps it; a shared instant spreads over microseconds; more
     // than a thousand spill into the next milliseconds and push what follows along.
     expect(times.get(of(900)[0].id)).toBe('2026-03-26T08:14:22.900000Z');
-    expect([...of(0)].map((r) => times.get(r.id)).sort()).toEqual(['2026-03-26T08:14:22.000000Z', '2026-03-26T08:14:22.000001Z', '2026-03-26T08:14:22.000002Z']);
+    expect([...of(0)].map((r) => times.get(r.id)).sort()).toEqual([
+      '2026-03-26T08:14:22.000000Z',
+      '2026-03-26T08:14:22.000001Z',
+      '2026-03-26T08:14:22.000002Z',
+    ]);
     expect(times.get(of(1)[0].id)).toBe('2026-03-26T08:14:22.001000Z');
     const spilled = [...of(2)].map((r) => times.get(r.id)!).sort();
     expect([spilled[0], spilled[1099]]).toEqual(['2026-03-26T08:14:22.002000Z', '2026-03-26T08:14:22.003099Z']);
-    expect([...of(3)].map((r) => times.get(r.id)).sort()).toEqual(['2026-03-26T08:14:22.003100Z', '2026-03-26T08:14:22.003101Z']);
+    expect([...of(3)].map((r) => times.get(r.id)).sort()).toEqual([
+      '2026-03-26T08:14:22.003100Z',
+      '2026-03-26T08:14:22.003101Z',
+    ]);
     expect(times.get(of(4)[0].id)).toBe('2026-03-26T08:14:22.004000Z');
   });
 
@@ -122,7 +154,15 @@ describe('migration: delivery log times', () => {
 
   it('the migrated log and new entries after it page exactly', async () => {
     // New entries in the same millisecond as one another land after the migrated ones.
-    await insertLogRows(t, logRows(61, toIso(Date.parse('2026-03-26T08:14:22.000Z')), { organisation_id: ORG, workspace_id: 'ws_legacy', subscription_id: subscription, tag: 'new' }));
+    await insertLogRows(
+      t,
+      logRows(61, toIso(Date.parse('2026-03-26T08:14:22.000Z')), {
+        organisation_id: ORG,
+        workspace_id: 'ws_legacy',
+        subscription_id: subscription,
+        tag: 'new',
+      }),
+    );
     const total = legacy.filter((r) => r.organisation_id === ORG).length + 61;
     for (const limit of HISTORY_LIMITS)
       for (const direction of ['before', 'after'] as const) {

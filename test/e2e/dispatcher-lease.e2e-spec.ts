@@ -58,7 +58,13 @@ describe('the dispatcher lease on one node', () => {
     expect(taken).toMatchObject({ acquired: true, previous: { holder: node } });
     const term = (taken as { term: number }).term - 1;
     const lost = logs.lines.filter((l) => l.message === 'dispatcher lease lost' && l.fields.node === node);
-    expect(lost).toEqual([{ level: 'warn', message: 'dispatcher lease lost', fields: { node, term, reason: 'another node took the lease; the batch was rolled back' } }]);
+    expect(lost).toEqual([
+      {
+        level: 'warn',
+        message: 'dispatcher lease lost',
+        fields: { node, term, reason: 'another node took the lease; the batch was rolled back' },
+      },
+    ]);
     await new Promise((r) => setTimeout(r, 300));
     expect(await log.checkpoint(DISPATCHER_CONSUMER)).toBe(first.body.seq);
     expect(await metric(t, 'herald_dispatcher_active')).toBe(0);
@@ -72,7 +78,10 @@ describe('the dispatcher lease on one node', () => {
     await dispatchedThrough(t.url, second.body.seq);
     expect(await leases.current()).toMatchObject({ holder: node, term: term + 2 });
     const acquired = logs.lines.filter((l) => l.message === 'dispatcher lease acquired' && l.fields.node === node);
-    expect(acquired.at(-1)).toMatchObject({ level: 'log', fields: { term: term + 2, previousHolder: 'node-elsewhere', previousTerm: term + 1 } });
+    expect(acquired.at(-1)).toMatchObject({
+      level: 'log',
+      fields: { term: term + 2, previousHolder: 'node-elsewhere', previousTerm: term + 1 },
+    });
     expect(await metric(t, 'herald_dispatcher_term')).toBe(term + 2);
   });
 
@@ -97,7 +106,9 @@ describe('the dispatcher lease on one node', () => {
       } else {
         await new Promise((r) => setTimeout(r, 500));
         expect(restarted.app.get(Dispatcher).isLeader).toBe(false);
-        expect(await new DispatcherLeaseStore(restarted.app.get(Database)).current()).toMatchObject({ holder: crashedNode });
+        expect(await new DispatcherLeaseStore(restarted.app.get(Database)).current()).toMatchObject({
+          holder: crashedNode,
+        });
       }
     } finally {
       await restarted.close();

@@ -127,7 +127,10 @@ describe('event log retention and the durable dispatcher', () => {
 
       // The durable consumer falls behind (its node is down, a batch is slow): these stay unprocessed.
       await dispatcher.beforeApplicationShutdown();
-      const pending = [await publish(t.url, publisher, { data: { n: 2 } }), await publish(t.url, publisher, { data: { n: 3 } })];
+      const pending = [
+        await publish(t.url, publisher, { data: { n: 2 } }),
+        await publish(t.url, publisher, { data: { n: 3 } }),
+      ];
       expect(await log.checkpoint(DISPATCHER_CONSUMER)).toBe(processed.body.seq);
 
       expect(await log.prune(Date.now() + EIGHT_DAYS)).toBe(1);

@@ -37,9 +37,19 @@ describe('event pipeline: publish, fan-out, replay', () => {
     const aliceSeen = record(alice, 'claim_approved', 'claim_rejected');
     const otherSeen = record(sameNameOtherOrg, 'claim_approved', 'claim_rejected');
 
-    const res = await publish(t.url, publisherA, { user_id: 'usr_alice', claim_id: 'clm_1', data: { amount: 4850, currency: 'NOK' } });
+    const res = await publish(t.url, publisherA, {
+      user_id: 'usr_alice',
+      claim_id: 'clm_1',
+      data: { amount: 4850, currency: 'NOK' },
+    });
     expect(res.status).toBe(201);
-    expect(res.body).toMatchObject({ type: 'claim_approved', version: '1', organisation_id: 'org_a', user_id: 'usr_alice', claim_id: 'clm_1' });
+    expect(res.body).toMatchObject({
+      type: 'claim_approved',
+      version: '1',
+      organisation_id: 'org_a',
+      user_id: 'usr_alice',
+      claim_id: 'clm_1',
+    });
     expect(res.body.id).toMatch(/^evt_[0-9a-z]{26}$/);
     expect(res.body.seq).toBeGreaterThan(0);
 
@@ -117,15 +127,33 @@ describe('event pipeline: publish, fan-out, replay', () => {
 
   it('re-publishing an id taken by an event the user may not read is a 409 that tells nothing of it', async () => {
     const alice = await mintKey(t, { org: 'org_a', user: 'usr_alice', scopes: ['events:publish', 'events:read'] });
-    const coordinator = await mintKey(t, { org: 'org_a', user: 'usr_coord', scopes: ['events:publish', 'claims:read:org'] });
-    const bobs = await publish(t.url, publisherA, { type: 'claim_approved', id: 'dup-bob-1', user_id: 'usr_bob', claim_id: 'clm_bob', data: { salary: 'secret-4850' } });
-    const unowned = await publish(t.url, publisherA, { type: 'claim_approved', id: 'dup-org-1', data: { note: 'secret-org' } });
+    const coordinator = await mintKey(t, {
+      org: 'org_a',
+      user: 'usr_coord',
+      scopes: ['events:publish', 'claims:read:org'],
+    });
+    const bobs = await publish(t.url, publisherA, {
+      type: 'claim_approved',
+      id: 'dup-bob-1',
+      user_id: 'usr_bob',
+      claim_id: 'clm_bob',
+      data: { salary: 'secret-4850' },
+    });
+    const unowned = await publish(t.url, publisherA, {
+      type: 'claim_approved',
+      id: 'dup-org-1',
+      data: { note: 'secret-org' },
+    });
     expect([bobs.status, unowned.status]).toEqual([201, 201]);
 
     for (const id of ['dup-bob-1', 'dup-org-1']) {
       const res = await publish(t.url, alice, { type: 'claim_approved', id, data: {} });
       expect(res.status).toBe(409);
-      expect(res.body).toEqual({ statusCode: 409, error: 'Conflict', message: `Event id ${id} is already in use; publish under another id` });
+      expect(res.body).toEqual({
+        statusCode: 409,
+        error: 'Conflict',
+        message: `Event id ${id} is already in use; publish under another id`,
+      });
       expect(JSON.stringify(res.body)).not.toMatch(/secret|usr_bob|clm_bob|seq/);
     }
 
@@ -133,9 +161,18 @@ describe('event pipeline: publish, fan-out, replay', () => {
     const batch = await request(t.url)
       .post('/api/v1/events/batch')
       .set('X-Api-Key', alice)
-      .send({ events: [{ type: 'comment_added', id: 'alice-fresh-1', data: {} }, { type: 'claim_approved', id: 'dup-bob-1', data: {} }] });
+      .send({
+        events: [
+          { type: 'comment_added', id: 'alice-fresh-1', data: {} },
+          { type: 'claim_approved', id: 'dup-bob-1', data: {} },
+        ],
+      });
     expect(batch.status).toBe(409);
-    expect(batch.body).toEqual({ statusCode: 409, error: 'Conflict', message: 'Event id dup-bob-1 is already in use; publish under another id' });
+    expect(batch.body).toEqual({
+      statusCode: 409,
+      error: 'Conflict',
+      message: 'Event id dup-bob-1 is already in use; publish under another id',
+    });
     const fresh = await publish(t.url, alice, { type: 'comment_added', id: 'alice-fresh-1', data: {} });
     expect(fresh.status).toBe(201);
     expect(fresh.body.user_id).toBe('usr_alice');
@@ -169,31 +206,45 @@ describe('event pipeline: publish, fan-out, replay', () => {
     expect(c).toEqual(a);
     expect(d.id).toBe('prod-42');
 
-    const again = await request(t.url).post('/api/v1/events/batch').set('X-Api-Key', publisherA).send({ events: [{ type: 'claim_submitted', id: 'b-1', data: {} }] });
+    const again = await request(t.url)
+      .post('/api/v1/events/batch')
+      .set('X-Api-Key', publisherA)
+      .send({ events: [{ type: 'claim_submitted', id: 'b-1', data: {} }] });
     expect(again.status).toBe(200);
     expect(again.body.created).toBe(0);
   });
 
   it('rejects a batch over 500 and an empty one', async () => {
     const big = Array.from({ length: 501 }, () => ({ type: 'claim_submitted', data: {} }));
-    expect((await request(t.url).post('/api/v1/events/batch').set('X-Api-Key', publisherA).send({ events: big })).status).toBe(400);
-    expect((await request(t.url).post('/api/v1/events/batch').set('X-Api-Key', publisherA).send({ events: [] })).status).toBe(400);
+    expect(
+      (await request(t.url).post('/api/v1/events/batch').set('X-Api-Key', publisherA).send({ events: big })).status,
+    ).toBe(400);
+    expect(
+      (await request(t.url).post('/api/v1/events/batch').set('X-Api-Key', publisherA).send({ events: [] })).status,
+    ).toBe(400);
   });
 
   it('replays after a cursor, in seq order, paged, filtered by type', async () => {
     const start = (await publish(t.url, publisherA, { type: 'claim_rejected' })).body.seq as number;
     const published: number[] = [];
-    for (let i = 0; i < 5; i++) published.push((await publish(t.url, publisherA, { type: i % 2 ? 'claim_rejected' : 'comment_added', data: { i } })).body.seq);
+    for (let i = 0; i < 5; i++)
+      published.push(
+        (await publish(t.url, publisherA, { type: i % 2 ? 'claim_rejected' : 'comment_added', data: { i } })).body.seq,
+      );
 
     const page1 = await request(t.url).get(`/api/v1/events?after=${start}&limit=3`).set('X-Api-Key', publisherA);
     expect(page1.status).toBe(200);
     expect(page1.body.data.map((e: { seq: number }) => e.seq)).toEqual(published.slice(0, 3));
     expect(page1.body.has_more).toBe(true);
-    const page2 = await request(t.url).get(`/api/v1/events?after=${page1.body.next_after}&limit=3`).set('X-Api-Key', publisherA);
+    const page2 = await request(t.url)
+      .get(`/api/v1/events?after=${page1.body.next_after}&limit=3`)
+      .set('X-Api-Key', publisherA);
     expect(page2.body.data.map((e: { seq: number }) => e.seq)).toEqual(published.slice(3));
     expect(page2.body.has_more).toBe(false);
 
-    const rejected = await request(t.url).get(`/api/v1/events?after=${start}&type=claim_rejected`).set('X-Api-Key', publisherA);
+    const rejected = await request(t.url)
+      .get(`/api/v1/events?after=${start}&type=claim_rejected`)
+      .set('X-Api-Key', publisherA);
     expect(rejected.body.data.map((e: { data: { i: number } }) => e.data.i)).toEqual([1, 3]);
   });
 
@@ -214,7 +265,10 @@ describe('event pipeline: publish, fan-out, replay', () => {
     expect(res.body.message).toContain('channel.follow');
     expect(res.body.details[0].field).toBe('body.type');
 
-    const badVersion = await request(t.url).post('/api/v1/events').set('X-Api-Key', publisherA).send({ type: 'claim_approved', version: '9', data: {} });
+    const badVersion = await request(t.url)
+      .post('/api/v1/events')
+      .set('X-Api-Key', publisherA)
+      .send({ type: 'claim_approved', version: '9', data: {} });
     expect(badVersion.status).toBe(400);
     expect(badVersion.body.message).toBe('Unsupported version 9 of event type claim_approved');
   });
@@ -230,7 +284,10 @@ describe('event pipeline: publish, fan-out, replay', () => {
   it('checks scopes and organisation when publishing', async () => {
     expect((await publish(t.url, userA, {})).status).toBe(403);
     expect((await publish(t.url, publisherA, { organisation_id: 'org_b' })).status).toBe(403);
-    expect((await request(t.url).post('/api/v1/events').set('X-Api-Key', publisherA).send({ type: 'claim_approved' })).status).toBe(400);
+    expect(
+      (await request(t.url).post('/api/v1/events').set('X-Api-Key', publisherA).send({ type: 'claim_approved' }))
+        .status,
+    ).toBe(400);
     expect((await request(t.url).get('/api/v1/events').set('X-Api-Key', publisherB)).status).toBe(403);
   });
 
@@ -238,7 +295,14 @@ describe('event pipeline: publish, fan-out, replay', () => {
     const res = await request(t.url).get('/api/v1/event-types').set('X-Api-Key', userA);
     expect(res.status).toBe(200);
     const types = res.body.data.map((d: { type: string }) => d.type);
-    expect(types).toEqual(['claim_submitted', 'claim_approved', 'claim_rejected', 'status_changed', 'comment_added', 'channel.follow']);
+    expect(types).toEqual([
+      'claim_submitted',
+      'claim_approved',
+      'claim_rejected',
+      'status_changed',
+      'comment_added',
+      'channel.follow',
+    ]);
     expect(res.body.data.find((d: { type: string }) => d.type === 'channel.follow')).toEqual({
       type: 'channel.follow',
       versions: ['1'],

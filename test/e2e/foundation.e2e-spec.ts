@@ -18,7 +18,11 @@ describe('foundation: auth, errors, docs, operations', () => {
     it('401 without a credential, in the standard envelope', async () => {
       const res = await request(t.url).get('/api/v1/api-keys');
       expect(res.status).toBe(401);
-      expect(res.body).toEqual({ statusCode: 401, error: 'Unauthorized', message: expect.stringContaining('Missing credential') });
+      expect(res.body).toEqual({
+        statusCode: 401,
+        error: 'Unauthorized',
+        message: expect.stringContaining('Missing credential'),
+      });
     });
 
     it('401 for an unknown key and for a JWT with a bad signature', async () => {
@@ -31,7 +35,9 @@ describe('foundation: auth, errors, docs, operations', () => {
 
     it('the HERALD_BOOTSTRAP_KEY operator key works with both headers', async () => {
       expect((await request(t.url).get('/api/v1/api-keys').set('X-Api-Key', t.operatorToken)).status).toBe(200);
-      expect((await request(t.url).get('/api/v1/api-keys').set('Authorization', `Bearer ${t.operatorToken}`)).status).toBe(200);
+      expect(
+        (await request(t.url).get('/api/v1/api-keys').set('Authorization', `Bearer ${t.operatorToken}`)).status,
+      ).toBe(200);
     });
 
     it('key create → use → revoke → 401', async () => {
@@ -40,7 +46,13 @@ describe('foundation: auth, errors, docs, operations', () => {
         .set('X-Api-Key', t.operatorToken)
         .send({ kind: 'app', organisation_id: 'org_keys', scopes: ['admin'], name: 'ci' });
       expect(created.status).toBe(201);
-      expect(created.body).toMatchObject({ kind: 'app', organisation_id: 'org_keys', scopes: ['admin'], revoked_at: null, name: 'ci' });
+      expect(created.body).toMatchObject({
+        kind: 'app',
+        organisation_id: 'org_keys',
+        scopes: ['admin'],
+        revoked_at: null,
+        name: 'ci',
+      });
       expect(created.body.key_id).toMatch(/^key_[0-9a-z]{26}$/);
       const token: string = created.body.token;
 
@@ -60,7 +72,10 @@ describe('foundation: auth, errors, docs, operations', () => {
 
     it('an admin key manages only its own organisation', async () => {
       const admin = await mintKey(t, { org: 'org_a', scopes: ['admin'] });
-      const foreign = await request(t.url).post('/api/v1/api-keys').set('X-Api-Key', admin).send({ kind: 'app', organisation_id: 'org_b', scopes: [] });
+      const foreign = await request(t.url)
+        .post('/api/v1/api-keys')
+        .set('X-Api-Key', admin)
+        .send({ kind: 'app', organisation_id: 'org_b', scopes: [] });
       expect(foreign.status).toBe(403);
 
       const other = await request(t.url)
@@ -86,7 +101,12 @@ describe('foundation: auth, errors, docs, operations', () => {
       expect(res.body).toEqual([]);
     });
     it('401 for a JWT without exp, on REST, the raw WebSocket upgrade and the Socket.IO handshake', async () => {
-      const forever = await new SignJWT({ sub: 'usr_jwt', org: 'org_jwt', scope: 'admin events:read', token_type: 'user' })
+      const forever = await new SignJWT({
+        sub: 'usr_jwt',
+        org: 'org_jwt',
+        scope: 'admin events:read',
+        token_type: 'user',
+      })
         .setProtectedHeader({ alg: 'HS256' })
         .setIssuedAt()
         .sign(new TextEncoder().encode(TEST_JWT_SECRET));
@@ -94,16 +114,27 @@ describe('foundation: auth, errors, docs, operations', () => {
       const res = await request(t.url).get('/api/v1/api-keys').set('Authorization', `Bearer ${forever}`);
       expect(res.status).toBe(401);
       expect(res.body).toEqual({ statusCode: 401, error: 'Unauthorized', message });
-      await expect(connectWs(`${t.url}/api/v1/ws/subscribe?access_token=${forever}`)).rejects.toMatchObject({ status: 401, body: { message } });
+      await expect(connectWs(`${t.url}/api/v1/ws/subscribe?access_token=${forever}`)).rejects.toMatchObject({
+        status: 401,
+        body: { message },
+      });
       await expect(connectSocket(t.url, forever)).rejects.toMatchObject({ data: { code: 401, message } });
     });
 
     it('401 for a JWT living longer than AUTH_JWT_MAX_LIFETIME (24h by default)', async () => {
-      const yearLong = await signJwt({ sub: 'usr_jwt', org: 'org_jwt', scope: 'admin', token_type: 'user' }, { expiresIn: '365d' });
+      const yearLong = await signJwt(
+        { sub: 'usr_jwt', org: 'org_jwt', scope: 'admin', token_type: 'user' },
+        { expiresIn: '365d' },
+      );
       const res = await request(t.url).get('/api/v1/api-keys').set('Authorization', `Bearer ${yearLong}`);
       expect(res.status).toBe(401);
-      expect(res.body.message).toBe('Invalid bearer token: token lifetime (exp - iat) of 31536000 s exceeds the maximum of 86400 s');
-      const day = await signJwt({ sub: 'usr_jwt', org: 'org_jwt', scope: 'admin', token_type: 'user' }, { expiresIn: '24h' });
+      expect(res.body.message).toBe(
+        'Invalid bearer token: token lifetime (exp - iat) of 31536000 s exceeds the maximum of 86400 s',
+      );
+      const day = await signJwt(
+        { sub: 'usr_jwt', org: 'org_jwt', scope: 'admin', token_type: 'user' },
+        { expiresIn: '24h' },
+      );
       expect((await request(t.url).get('/api/v1/api-keys').set('Authorization', `Bearer ${day}`)).status).toBe(200);
     });
 
@@ -115,7 +146,11 @@ describe('foundation: auth, errors, docs, operations', () => {
         const jwt = await signJwt(claims);
         const res = await request(t.url).get('/api/v1/api-keys').set('Authorization', `Bearer ${jwt}`);
         expect(res.status).toBe(401);
-        expect(res.body).toEqual({ statusCode: 401, error: 'Unauthorized', message: 'Invalid bearer token: token claim "org" may not be "*"' });
+        expect(res.body).toEqual({
+          statusCode: 401,
+          error: 'Unauthorized',
+          message: 'Invalid bearer token: token claim "org" may not be "*"',
+        });
         expect(JSON.stringify(res.body)).not.toContain('operator');
       }
     });
@@ -133,7 +168,10 @@ describe('foundation: auth, errors, docs, operations', () => {
     });
 
     it('400 with a detail per broken field', async () => {
-      const res = await request(t.url).post('/api/v1/api-keys').set('X-Api-Key', t.operatorToken).send({ kind: 'robot', scopes: ['fly'] });
+      const res = await request(t.url)
+        .post('/api/v1/api-keys')
+        .set('X-Api-Key', t.operatorToken)
+        .send({ kind: 'robot', scopes: ['fly'] });
       expect(res.status).toBe(400);
       const fields = res.body.details.map((d: { field: string }) => d.field);
       expect(fields).toEqual(expect.arrayContaining(['kind', 'scopes']));
@@ -160,12 +198,22 @@ describe('foundation: auth, errors, docs, operations', () => {
     });
 
     it('seed 001 paths answer in the 001 envelope', async () => {
-      const res = await request(t.url).post('/api/v1/ws/unsubscribe').set('Content-Type', 'application/json').send('{oops');
+      const res = await request(t.url)
+        .post('/api/v1/ws/unsubscribe')
+        .set('Content-Type', 'application/json')
+        .send('{oops');
       expect(res.status).toBe(400);
       expect(res.body).toEqual({
         code: 400,
         message: 'Malformed JSON in request body',
-        stack: [{ code: 400, description: 'Malformed JSON in request body', error: 'Bad Request', path: '/api/v1/ws/unsubscribe' }],
+        stack: [
+          {
+            code: 400,
+            description: 'Malformed JSON in request body',
+            error: 'Bad Request',
+            path: '/api/v1/ws/unsubscribe',
+          },
+        ],
       });
     });
 
@@ -205,7 +253,9 @@ describe('foundation: auth, errors, docs, operations', () => {
       const res = await request(t.url).get('/metrics');
       expect(res.status).toBe(200);
       expect(res.text).toContain('herald_process_cpu_user_seconds_total');
-      expect(res.text).toMatch(/herald_http_request_duration_seconds_count\{method="GET",route="\/api\/v1\/api-keys",status="200"\} \d+/);
+      expect(res.text).toMatch(
+        /herald_http_request_duration_seconds_count\{method="GET",route="\/api\/v1\/api-keys",status="200"\} \d+/,
+      );
     });
 
     it('serves Swagger UI and an OpenAPI 3 document with every route', async () => {
@@ -241,8 +291,13 @@ describe('readiness with a stopped database', () => {
 
 /** `METHOD /path/{param}` for every route Express has, in OpenAPI's path syntax. */
 function registeredRoutes(t: TestApp): string[] {
-  const express = t.app.getHttpAdapter().getInstance() as { router?: { stack: unknown[] }; _router?: { stack: unknown[] } };
-  const stack = (express.router ?? express._router)!.stack as { route?: { path: string; methods: Record<string, boolean> } }[];
+  const express = t.app.getHttpAdapter().getInstance() as {
+    router?: { stack: unknown[] };
+    _router?: { stack: unknown[] };
+  };
+  const stack = (express.router ?? express._router)!.stack as {
+    route?: { path: string; methods: Record<string, boolean> };
+  }[];
   const out: string[] = [];
   for (const layer of stack) {
     if (!layer.route) continue;

@@ -35,7 +35,12 @@ describe('revoking an API key closes the connections it opened', () => {
 
   function attachChannel(websocketUrl: string, token: string): Promise<Socket> {
     return new Promise((resolve, reject) => {
-      const socket = io(websocketUrl, { transports: ['websocket'], reconnection: false, forceNew: true, auth: { token } });
+      const socket = io(websocketUrl, {
+        transports: ['websocket'],
+        reconnection: false,
+        forceNew: true,
+        auth: { token },
+      });
       socket.once('connect', () => resolve(socket));
       socket.once('connect_error', reject);
     });
@@ -64,7 +69,10 @@ describe('revoking an API key closes the connections it opened', () => {
   it('Socket.IO sockets (default and channel namespaces) and raw WebSockets (seed 001 and channels) of the key close with a reason; another key’s stay open', async () => {
     const doomed = await userKey();
     const kept = await userKey();
-    const channel = await request(t.url).post('/api/v1/realtime-subscriptions/user').set('X-Api-Key', kept.token).send({ user_id: 'usr_rev' });
+    const channel = await request(t.url)
+      .post('/api/v1/realtime-subscriptions/user')
+      .set('X-Api-Key', kept.token)
+      .send({ user_id: 'usr_rev' });
     expect(channel.status).toBe(201);
     const d = await connectAll(doomed.token, channel.body.websocket_url);
     const k = await connectAll(kept.token, channel.body.websocket_url);
@@ -85,17 +93,26 @@ describe('revoking an API key closes the connections it opened', () => {
     // The other key's connections are untouched and still deliver.
     const event = await publish(t.url, publisher, { type: 'status_changed', user_id: 'usr_rev' });
     expect(event.status).toBe(201);
-    await waitFor('the event on every connection of the other key', () =>
-      k.seen.socket.length === 1 &&
-      k.seen.channelSocket.length === 1 &&
-      k.ws.frames.some((f) => f.type === 'event') &&
-      k.channelWs.frames.some((f) => f.type === 'event'),
+    await waitFor(
+      'the event on every connection of the other key',
+      () =>
+        k.seen.socket.length === 1 &&
+        k.seen.channelSocket.length === 1 &&
+        k.ws.frames.some((f) => f.type === 'event') &&
+        k.channelWs.frames.some((f) => f.type === 'event'),
     );
-    expect([k.socket.connected, k.channelSocket.connected, k.ws.ws.readyState, k.channelWs.ws.readyState]).toEqual([true, true, 1, 1]);
+    expect([k.socket.connected, k.channelSocket.connected, k.ws.ws.readyState, k.channelWs.ws.readyState]).toEqual([
+      true,
+      true,
+      1,
+      1,
+    ]);
     expect(d.seen.socket).toEqual([]);
 
     // And the revoked key cannot open a new one.
     await expect(connectSocket(t.url, doomed.token)).rejects.toMatchObject({ data: { code: 401 } });
-    await expect(connectWs(`${t.url}/api/v1/ws/subscribe`, { headers: { 'X-Api-Key': doomed.token } })).rejects.toMatchObject({ status: 401 });
+    await expect(
+      connectWs(`${t.url}/api/v1/ws/subscribe`, { headers: { 'X-Api-Key': doomed.token } }),
+    ).rejects.toMatchObject({ status: 401 });
   });
 });

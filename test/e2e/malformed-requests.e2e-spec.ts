@@ -53,13 +53,21 @@ describe('malformed requests get a 4xx in their envelope', () => {
       });
     const parse = (response: string) => {
       const [head, body] = response.split('\r\n\r\n');
-      return { status: Number(head.split(' ')[1]), type: /content-type: ([^\r]+)/i.exec(head)?.[1], body: JSON.parse(body) };
+      return {
+        status: Number(head.split(' ')[1]),
+        type: /content-type: ([^\r]+)/i.exec(head)?.[1],
+        body: JSON.parse(body),
+      };
     };
 
     const standard = parse(await raw('/api/v1/events'));
     expect(standard.status).toBe(431);
     expect(standard.type).toMatch(/^application\/json/);
-    expect(standard.body).toEqual({ statusCode: 431, error: 'Request Header Fields Too Large', message: expect.any(String) });
+    expect(standard.body).toEqual({
+      statusCode: 431,
+      error: 'Request Header Fields Too Large',
+      message: expect.any(String),
+    });
 
     const seed004 = parse(await raw('/v1/events/abc/subscriptions'));
     expect(seed004.body).toEqual({ success: false, message: expect.any(String) });
@@ -69,15 +77,24 @@ describe('malformed requests get a 4xx in their envelope', () => {
   });
 
   it('a NUL in a path, query or JSON body is a 400 on every engine, before it reaches storage', async () => {
-    const path = await request(t.url).delete('/api/v1/approval-notifications/subscriptions/%00').set('X-Api-Key', t.operatorToken);
+    const path = await request(t.url)
+      .delete('/api/v1/approval-notifications/subscriptions/%00')
+      .set('X-Api-Key', t.operatorToken);
     expect(path.status).toBe(400);
     expect(path.body).toMatchObject({ statusCode: 400, message: expect.stringContaining('NUL') });
 
     const query = await request(t.url).get('/api/v1/events?type=claim%00approved').set('X-Api-Key', t.operatorToken);
     expect(query.status).toBe(400);
 
-    for (const body of ['{"type":"claim_approved","data":{"note":"a\\u0000b"}}', '{"type":"claim_approved","data":{"a\\u0000":1}}']) {
-      const res = await request(t.url).post('/api/v1/events').set('X-Api-Key', t.operatorToken).set('Content-Type', 'application/json').send(body);
+    for (const body of [
+      '{"type":"claim_approved","data":{"note":"a\\u0000b"}}',
+      '{"type":"claim_approved","data":{"a\\u0000":1}}',
+    ]) {
+      const res = await request(t.url)
+        .post('/api/v1/events')
+        .set('X-Api-Key', t.operatorToken)
+        .set('Content-Type', 'application/json')
+        .send(body);
       expect(res.status).toBe(400);
       expect(res.body.message).toContain('NUL');
     }

@@ -13,7 +13,8 @@ import { startTestApp, type TestApp } from '../support/test-app';
  */
 const PYTHON = '/usr/bin/python3';
 const available = spawnSync(PYTHON, ['-c', 'import socketio, websocket, requests'], { stdio: 'ignore' }).status === 0;
-if (!available && process.env.REQUIRE_PYTHON === '1') throw new Error('REQUIRE_PYTHON=1 but python3-socketio, python3-websocket or python3-requests is missing');
+if (!available && process.env.REQUIRE_PYTHON === '1')
+  throw new Error('REQUIRE_PYTHON=1 but python3-socketio, python3-websocket or python3-requests is missing');
 const describePython = available ? describe : describe.skip;
 
 describePython('Python clients (examples/python)', () => {
@@ -29,11 +30,22 @@ describePython('Python clients (examples/python)', () => {
   it('attaches to a channel from its websocket_url, subscribes its session by get_sid("/"), and reads a raw WebSocket', async () => {
     const key = await mintKey(t, { org: 'org_py', user: 'usr_py', scopes: ['events:read', 'users.read'] });
     const producer = await mintKey(t, { org: 'org_py', scopes: ['events:publish'] });
-    const channel = await request(t.url).post('/api/v1/realtime-subscriptions/user').set('X-Api-Key', key).send({ user_id: 'usr_py', event_types: ['status_changed'] });
+    const channel = await request(t.url)
+      .post('/api/v1/realtime-subscriptions/user')
+      .set('X-Api-Key', key)
+      .send({ user_id: 'usr_py', event_types: ['status_changed'] });
     expect(channel.status).toBe(201);
 
     const child = spawn(PYTHON, [join(process.cwd(), 'examples/python/channel_and_session.py')], {
-      env: { PATH: process.env.PATH ?? '', HERALD_URL: t.url, HERALD_KEY: key, CHANNEL_ID: channel.body.channel_id, FOLLOW_CHANNEL: 'chan_py_follow', MAX_MESSAGES: '3', TIMEOUT_S: '30' },
+      env: {
+        PATH: process.env.PATH ?? '',
+        HERALD_URL: t.url,
+        HERALD_KEY: key,
+        CHANNEL_ID: channel.body.channel_id,
+        FOLLOW_CHANNEL: 'chan_py_follow',
+        MAX_MESSAGES: '3',
+        TIMEOUT_S: '30',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const lines: { source: string; event: string; payload: any }[] = [];
@@ -48,11 +60,19 @@ describePython('Python clients (examples/python)', () => {
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
-      await waitFor('the Python client to be ready', () => lines.some((l) => l.source === 'ready') || child.exitCode !== null, 30_000);
+      await waitFor(
+        'the Python client to be ready',
+        () => lines.some((l) => l.source === 'ready') || child.exitCode !== null,
+        30_000,
+      );
       expect({ ready: lines.some((l) => l.source === 'ready'), stderr }).toEqual({ ready: true, stderr: '' });
 
       const status = await publish(t.url, producer, { type: 'status_changed', user_id: 'usr_py' });
-      const follow = await publish(t.url, producer, { type: 'channel.follow', channel_id: 'chan_py_follow', user_id: 'usr_other' });
+      const follow = await publish(t.url, producer, {
+        type: 'channel.follow',
+        channel_id: 'chan_py_follow',
+        user_id: 'usr_other',
+      });
       const comment = await publish(t.url, producer, { type: 'comment_added', user_id: 'usr_py' });
       expect(await exited).toBe(0);
 

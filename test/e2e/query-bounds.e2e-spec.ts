@@ -25,9 +25,12 @@ describe('numeric query values out of range', () => {
     expect(res.body.details.map((d: { field: string }) => d.field)).toEqual([field]);
   }
 
-  it.each(['99999999999999999999', '1e30', '9007199254740992', '9223372036854775808'])('GET /api/v1/events?after=%s is a 400 naming after', async (after) => {
-    expectFieldError(await get(`/api/v1/events?after=${after}`), 'after');
-  });
+  it.each(['99999999999999999999', '1e30', '9007199254740992', '9223372036854775808'])(
+    'GET /api/v1/events?after=%s is a 400 naming after',
+    async (after) => {
+      expectFieldError(await get(`/api/v1/events?after=${after}`), 'after');
+    },
+  );
 
   it('the largest cursor still answers, with nothing after it', async () => {
     await publish(t.url, app, {});

@@ -23,7 +23,13 @@ function attachSocket(
   events: string[] = [],
 ): Promise<{ socket: Socket; seen: { event: string; payload: any }[] }> {
   return new Promise((resolve, reject) => {
-    const socket = io(websocketUrl, { transports: ['websocket'], reconnection: false, forceNew: true, autoConnect: false, auth: { token, ...auth } });
+    const socket = io(websocketUrl, {
+      transports: ['websocket'],
+      reconnection: false,
+      forceNew: true,
+      autoConnect: false,
+      auth: { token, ...auth },
+    });
     const seen = record(socket, ...events);
     socket.once('connect', () => resolve({ socket, seen }));
     socket.once('connect_error', (err) => {
@@ -87,11 +93,20 @@ describe('seed 000: realtime approval subscriptions', () => {
     return attached;
   }
 
-  const statusOf = async (id: string, token = coordinator) => (await request(t.url).get(`${BASE}/${id}`).set('X-Api-Key', token)).body.status;
+  const statusOf = async (id: string, token = coordinator) =>
+    (await request(t.url).get(`${BASE}/${id}`).set('X-Api-Key', token)).body.status;
 
   it('creates channels with exactly the seed fields', async () => {
     const org = await orgChannel(['status_changed', 'claim_submitted', 'claim_approved', 'claim_rejected']);
-    expect(Object.keys(org).sort()).toEqual(['channel_id', 'created_at', 'organisation_id', 'status', 'subscription_type', 'user_id', 'websocket_url']);
+    expect(Object.keys(org).sort()).toEqual([
+      'channel_id',
+      'created_at',
+      'organisation_id',
+      'status',
+      'subscription_type',
+      'user_id',
+      'websocket_url',
+    ]);
     expect(org).toMatchObject({
       channel_id: expect.stringMatching(/^chan_[0-9a-z]{26}$/),
       subscription_type: 'organisation_claims',
@@ -101,7 +116,14 @@ describe('seed 000: realtime approval subscriptions', () => {
       websocket_url: `ws://127.0.0.1:${t.port}/channels/${org.channel_id}`,
     });
     const user = await userChannel(['status_changed', 'comment_added']);
-    expect(Object.keys(user).sort()).toEqual(['channel_id', 'created_at', 'status', 'subscription_type', 'user_id', 'websocket_url']);
+    expect(Object.keys(user).sort()).toEqual([
+      'channel_id',
+      'created_at',
+      'status',
+      'subscription_type',
+      'user_id',
+      'websocket_url',
+    ]);
     expect(user).toMatchObject({ subscription_type: 'user_claims', user_id: 'usr_84cd12ef' });
   });
 
@@ -110,9 +132,12 @@ describe('seed 000: realtime approval subscriptions', () => {
     const view = async () => {
       const one = (await request(t.url).get(`${BASE}/${user.channel_id}`).set('X-Api-Key', employee)).body.status;
       const listed = async (status: string) =>
-        ((await request(t.url).get(`${BASE}?status=${status}&limit=100`).set('X-Api-Key', employee)).body.data as { channel_id: string; status: string }[]).find(
-          (c) => c.channel_id === user.channel_id,
-        );
+        (
+          (await request(t.url).get(`${BASE}?status=${status}&limit=100`).set('X-Api-Key', employee)).body.data as {
+            channel_id: string;
+            status: string;
+          }[]
+        ).find((c) => c.channel_id === user.channel_id);
       const connected = await listed('connected');
       const disconnected = await listed('disconnected');
       return { one, inConnected: connected?.status ?? null, inDisconnected: disconnected?.status ?? null };
@@ -142,15 +167,34 @@ describe('seed 000: realtime approval subscriptions', () => {
   });
 
   it('400 for an event type that is not a claim type, naming the allowed ones', async () => {
-    const res = await request(t.url).post(`${BASE}/user`).set('X-Api-Key', employee).send({ user_id: 'usr_84cd12ef', event_types: ['channel.follow'] });
+    const res = await request(t.url)
+      .post(`${BASE}/user`)
+      .set('X-Api-Key', employee)
+      .send({ user_id: 'usr_84cd12ef', event_types: ['channel.follow'] });
     expect(res.status).toBe(400);
-    expect(res.body.details[0]).toEqual({ field: 'event_types', message: `each event type must be one of ${CLAIM_TYPES.join(', ')}` });
+    expect(res.body.details[0]).toEqual({
+      field: 'event_types',
+      message: `each event type must be one of ${CLAIM_TYPES.join(', ')}`,
+    });
   });
 
   it('403 for creating in another organisation, an org channel as a plain user, or another user’s channel', async () => {
-    expect((await request(t.url).post(`${BASE}/organisation`).set('X-Api-Key', app).send({ organisation_id: 'org_002' })).status).toBe(403);
-    expect((await request(t.url).post(`${BASE}/organisation`).set('X-Api-Key', employee).send({ organisation_id: 'org_001' })).status).toBe(403);
-    expect((await request(t.url).post(`${BASE}/user`).set('X-Api-Key', otherEmployee).send({ user_id: 'usr_84cd12ef' })).status).toBe(403);
+    expect(
+      (await request(t.url).post(`${BASE}/organisation`).set('X-Api-Key', app).send({ organisation_id: 'org_002' }))
+        .status,
+    ).toBe(403);
+    expect(
+      (
+        await request(t.url)
+          .post(`${BASE}/organisation`)
+          .set('X-Api-Key', employee)
+          .send({ organisation_id: 'org_001' })
+      ).status,
+    ).toBe(403);
+    expect(
+      (await request(t.url).post(`${BASE}/user`).set('X-Api-Key', otherEmployee).send({ user_id: 'usr_84cd12ef' }))
+        .status,
+    ).toBe(403);
   });
 
   it('an organisation channel receives only its organisation’s events of the chosen types; a user channel only that user’s', async () => {
@@ -158,7 +202,11 @@ describe('seed 000: realtime approval subscriptions', () => {
     const user = await userChannel(['status_changed']);
     const orgClient = await attach(org.websocket_url, coordinator);
     const userClient = await attach(user.websocket_url, employee);
-    await waitFor('both connected', async () => (await statusOf(org.channel_id)) === 'connected' && (await statusOf(user.channel_id, employee)) === 'connected');
+    await waitFor(
+      'both connected',
+      async () =>
+        (await statusOf(org.channel_id)) === 'connected' && (await statusOf(user.channel_id, employee)) === 'connected',
+    );
 
     const a = await publish(t.url, app, { type: 'claim_approved', user_id: 'usr_someone' });
     await publish(t.url, app, { type: 'comment_added', user_id: 'usr_someone' });
@@ -172,9 +220,16 @@ describe('seed 000: realtime approval subscriptions', () => {
     await new Promise((res) => setTimeout(res, 200));
     expect(orgClient.seen.map((m) => m.payload.id)).toEqual([a.body.id, r.body.id]);
     expect(userClient.seen.map((m) => m.payload.id)).toEqual([s.body.id]);
-    expect(userClient.seen[0]).toMatchObject({ event: 'status_changed', payload: { specversion: '1.0', sequence: String(s.body.seq) } });
+    expect(userClient.seen[0]).toMatchObject({
+      event: 'status_changed',
+      payload: { specversion: '1.0', sequence: String(s.body.seq) },
+    });
 
-    await waitFor('counts', async () => (await request(t.url).get(`${BASE}/${org.channel_id}`).set('X-Api-Key', coordinator)).body.event_count === 2);
+    await waitFor(
+      'counts',
+      async () =>
+        (await request(t.url).get(`${BASE}/${org.channel_id}`).set('X-Api-Key', coordinator)).body.event_count === 2,
+    );
     const detail = await request(t.url).get(`${BASE}/${org.channel_id}`).set('X-Api-Key', coordinator);
     expect(detail.body).toEqual({
       channel_id: org.channel_id,
@@ -202,7 +257,13 @@ describe('seed 000: realtime approval subscriptions', () => {
     const pattern = [true, true, false, true, false, true, false, true]; // 5 matching, 3 not
     for (let i = 0; i < pattern.length; i++) {
       const matching = pattern[i];
-      const res = await publish(t.url, app, matching ? { type: i % 2 ? 'status_changed' : 'comment_added', user_id: 'usr_84cd12ef', data: { i } } : { type: 'claim_approved', user_id: 'usr_84cd12ef', data: { i } });
+      const res = await publish(
+        t.url,
+        app,
+        matching
+          ? { type: i % 2 ? 'status_changed' : 'comment_added', user_id: 'usr_84cd12ef', data: { i } }
+          : { type: 'claim_approved', user_id: 'usr_84cd12ef', data: { i } },
+      );
       if (matching) missed.push(res.body.seq);
     }
     expect(missed).toHaveLength(5);
@@ -229,20 +290,33 @@ describe('seed 000: realtime approval subscriptions', () => {
   it('a raw WebSocket client works from the same websocket_url, and resumes exactly from last_seq', async () => {
     const user = await userChannel();
     const seqs: number[] = [];
-    for (let i = 0; i < 4; i++) seqs.push((await publish(t.url, app, { type: 'comment_added', user_id: 'usr_84cd12ef', data: { i } })).body.seq);
-    const conn = await connectWs(`${user.websocket_url.replace(/^ws/, 'http')}?last_seq=${seqs[1]}`, { headers: { Authorization: `Bearer ${employee}` } });
+    for (let i = 0; i < 4; i++)
+      seqs.push((await publish(t.url, app, { type: 'comment_added', user_id: 'usr_84cd12ef', data: { i } })).body.seq);
+    const conn = await connectWs(`${user.websocket_url.replace(/^ws/, 'http')}?last_seq=${seqs[1]}`, {
+      headers: { Authorization: `Bearer ${employee}` },
+    });
     conns.push(conn);
     const welcome = await conn.next((f) => f.type === 'welcome');
-    expect(welcome).toEqual({ type: 'welcome', channel_id: user.channel_id, resume_after: seqs[1], from_seq: seqs[2], complete: true });
+    expect(welcome).toEqual({
+      type: 'welcome',
+      channel_id: user.channel_id,
+      resume_after: seqs[1],
+      from_seq: seqs[2],
+      complete: true,
+    });
     await waitFor('replayed events', () => conn.frames.filter((f) => f.type === 'event').length >= 2);
     expect(conn.frames.filter((f) => f.type === 'event').map((f) => Number(f.event.sequence))).toEqual(seqs.slice(2));
 
-    await expect(connectWs(`${user.websocket_url.replace(/^ws/, 'http')}`, { headers: { 'X-Api-Key': otherEmployee } })).rejects.toMatchObject({ status: 404 });
+    await expect(
+      connectWs(`${user.websocket_url.replace(/^ws/, 'http')}`, { headers: { 'X-Api-Key': otherEmployee } }),
+    ).rejects.toMatchObject({ status: 404 });
     await expect(connectWs(`${user.websocket_url.replace(/^ws/, 'http')}`)).rejects.toMatchObject({ status: 401 });
   });
 
   it('a malformed channel path on upgrade is a 400, and the server stays up', async () => {
-    await expect(connectWs(`${t.url}/channels/%ZZ`, { headers: { 'X-Api-Key': employee } })).rejects.toMatchObject({ status: 400 });
+    await expect(connectWs(`${t.url}/channels/%ZZ`, { headers: { 'X-Api-Key': employee } })).rejects.toMatchObject({
+      status: 400,
+    });
     expect((await request(t.url).get('/healthz')).status).toBe(200);
   });
 
@@ -305,7 +379,8 @@ describe('seed 000: realtime approval subscriptions', () => {
     }
     const client = await attach(org.websocket_url, coordinator);
     await waitFor('replay under way', () => client.seen.length > 0, 20_000);
-    for (let i = 0; i < 20; i++) expected.push((await publish(t.url, app, { type: 'status_changed', data: { live: i } })).body.seq);
+    for (let i = 0; i < 20; i++)
+      expected.push((await publish(t.url, app, { type: 'status_changed', data: { live: i } })).body.seq);
     await waitFor('all 10,020 events', () => client.seen.length >= 10_020, 60_000);
     await new Promise((r) => setTimeout(r, 200));
     expect(client.seen.map((m) => Number(m.payload.sequence))).toEqual(expected);
@@ -315,7 +390,9 @@ describe('seed 000: realtime approval subscriptions', () => {
     const user = await userChannel();
     for (const token of [foreignApp, otherEmployee]) {
       expect((await request(t.url).get(`${BASE}/${user.channel_id}`).set('X-Api-Key', token)).status).toBe(404);
-      expect((await request(t.url).put(`${BASE}/${user.channel_id}/reconnect`).set('X-Api-Key', token)).status).toBe(404);
+      expect((await request(t.url).put(`${BASE}/${user.channel_id}/reconnect`).set('X-Api-Key', token)).status).toBe(
+        404,
+      );
       expect((await request(t.url).delete(`${BASE}/${user.channel_id}`).set('X-Api-Key', token)).status).toBe(404);
     }
     expect((await request(t.url).get(`${BASE}/${user.channel_id}`).set('X-Api-Key', employee)).status).toBe(200);
@@ -329,13 +406,17 @@ describe('seed 000: realtime approval subscriptions', () => {
     expect(mine.status).toBe(200);
     expect(mine.body.data.length).toBeGreaterThan(0);
     for (const c of mine.body.data) expect(c.user_id).toBe('usr_84cd12ef');
-    const orgOnly = await request(t.url).get(`${BASE}?subscription_type=organisation_claims&organisation_id=org_001`).set('X-Api-Key', coordinator);
+    const orgOnly = await request(t.url)
+      .get(`${BASE}?subscription_type=organisation_claims&organisation_id=org_001`)
+      .set('X-Api-Key', coordinator);
     for (const c of orgOnly.body.data) expect(c.subscription_type).toBe('organisation_claims');
     const page = await request(t.url).get(`${BASE}?page=2&limit=2`).set('X-Api-Key', coordinator);
     expect(page.body.pagination).toMatchObject({ page: 2, limit: 2 });
     expect(page.body.pagination.total).toBeGreaterThanOrEqual(mine.body.data.length);
     expect(page.body.data).toHaveLength(2);
-    expect((await request(t.url).get(`${BASE}?organisation_id=org_002`).set('X-Api-Key', coordinator)).body.data).toEqual([]);
+    expect(
+      (await request(t.url).get(`${BASE}?organisation_id=org_002`).set('X-Api-Key', coordinator)).body.data,
+    ).toEqual([]);
     expect((await request(t.url).get(`${BASE}?limit=500`).set('X-Api-Key', coordinator)).status).toBe(400);
     expect((await request(t.url).get(`${BASE}?status=maybe`).set('X-Api-Key', coordinator)).status).toBe(400);
   });
@@ -362,15 +443,26 @@ describe('seed 000: realtime approval subscriptions', () => {
   it('counts survive a restart', async () => {
     const user = await userChannel(['claim_submitted']);
     for (let i = 0; i < 3; i++) await publish(t.url, app, { type: 'claim_submitted', user_id: 'usr_84cd12ef' });
-    await waitFor('count of 3', async () => (await request(t.url).get(`${BASE}/${user.channel_id}`).set('X-Api-Key', employee)).body.event_count === 3);
+    await waitFor(
+      'count of 3',
+      async () =>
+        (await request(t.url).get(`${BASE}/${user.channel_id}`).set('X-Api-Key', employee)).body.event_count === 3,
+    );
     for (const s of sockets) s.close();
     sockets.length = 0;
     await t.close();
-    t = await startTestApp({ database, env: { HERALD_BOOTSTRAP_KEY: t.operatorToken, DISPATCH_POLL_INTERVAL: '50ms' } });
+    t = await startTestApp({
+      database,
+      env: { HERALD_BOOTSTRAP_KEY: t.operatorToken, DISPATCH_POLL_INTERVAL: '50ms' },
+    });
     const after = await request(t.url).get(`${BASE}/${user.channel_id}`).set('X-Api-Key', employee);
     expect(after.status).toBe(200);
     // Nobody ever attached: it is still connected, waiting for its first client, across the restart.
-    expect(after.body).toMatchObject({ event_count: 3, status: 'connected', websocket_url: `ws://127.0.0.1:${t.port}/channels/${user.channel_id}` });
+    expect(after.body).toMatchObject({
+      event_count: 3,
+      status: 'connected',
+      websocket_url: `ws://127.0.0.1:${t.port}/channels/${user.channel_id}`,
+    });
     const reconnect = await request(t.url).put(`${BASE}/${user.channel_id}/reconnect`).set('X-Api-Key', employee);
     expect(reconnect.body.missed_events).toBe(3);
   });
@@ -386,7 +478,11 @@ async function pollingClient(url: string, namespace: string, auth: Record<string
   const { sid } = JSON.parse(open.slice(1)) as { sid: string };
   const endpoint = `${base}&sid=${sid}`;
   const post = async (body: string) => {
-    const res = await fetch(endpoint, { method: 'POST', body, headers: { 'Content-Type': 'text/plain;charset=UTF-8' } });
+    const res = await fetch(endpoint, {
+      method: 'POST',
+      body,
+      headers: { 'Content-Type': 'text/plain;charset=UTF-8' },
+    });
     expect(res.status).toBe(200);
   };
   await post(`40${namespace},${JSON.stringify(auth)}`);
@@ -424,7 +520,10 @@ describe('seed 000: channel clients that read slowly', () => {
   });
 
   async function userChannel() {
-    const res = await request(t.url).post(`${BASE}/user`).set('X-Api-Key', employee).send({ user_id: 'usr_slow', event_types: ['status_changed'] });
+    const res = await request(t.url)
+      .post(`${BASE}/user`)
+      .set('X-Api-Key', employee)
+      .send({ user_id: 'usr_slow', event_types: ['status_changed'] });
     expect(res.status).toBe(201);
     return res.body as { channel_id: string; websocket_url: string };
   }
@@ -435,7 +534,13 @@ describe('seed 000: channel clients that read slowly', () => {
       const res = await request(t.url)
         .post('/api/v1/events/batch')
         .set('X-Api-Key', app)
-        .send({ events: Array.from({ length: 500 }, (_, i) => ({ type: 'status_changed', user_id: 'usr_slow', data: { b, i, pad: 'x'.repeat(padding) } })) });
+        .send({
+          events: Array.from({ length: 500 }, (_, i) => ({
+            type: 'status_changed',
+            user_id: 'usr_slow',
+            data: { b, i, pad: 'x'.repeat(padding) },
+          })),
+        });
       expect(res.status).toBe(201);
       seqs.push(...res.body.events.map((e: { seq: number }) => e.seq));
     }
@@ -443,7 +548,9 @@ describe('seed 000: channel clients that read slowly', () => {
   }
 
   /** Events after the channel's stored cursor: what has not been handed to a client yet. */
-  const notYetSent = async (channelId: string) => (await request(t.url).put(`${BASE}/${channelId}/reconnect`).set('X-Api-Key', employee)).body.missed_events as number;
+  const notYetSent = async (channelId: string) =>
+    (await request(t.url).put(`${BASE}/${channelId}/reconnect`).set('X-Api-Key', employee)).body
+      .missed_events as number;
 
   it('a Socket.IO replay to a client that does not read queues about the per-client limit, then carries on as it reads', async () => {
     const channel = await userChannel();
@@ -491,32 +598,59 @@ describe('seed 000: attaching from before the retention window', () => {
   });
 
   it('the welcome says the replay is incomplete when retention pruned part of the range, over both transports', async () => {
-    const channel = (await request(t.url).post(`${BASE}/user`).set('X-Api-Key', employee).send({ user_id: 'usr_ret', event_types: ['status_changed'] })).body;
+    const channel = (
+      await request(t.url)
+        .post(`${BASE}/user`)
+        .set('X-Api-Key', employee)
+        .send({ user_id: 'usr_ret', event_types: ['status_changed'] })
+    ).body;
     const old: number[] = [];
-    for (let i = 0; i < 3; i++) old.push((await publish(t.url, app, { type: 'status_changed', user_id: 'usr_ret', data: { i } })).body.seq);
+    for (let i = 0; i < 3; i++)
+      old.push((await publish(t.url, app, { type: 'status_changed', user_id: 'usr_ret', data: { i } })).body.seq);
     // Everything so far is past a 7-day retention as seen from 8 days on (retention never
     // prunes what the dispatcher has not processed yet).
     await dispatchedThrough(t.url, old[2]);
     expect(await t.app.get(EventLog).prune(Date.now() + 8 * 24 * 3600 * 1000)).toBeGreaterThanOrEqual(3);
-    const kept = (await publish(t.url, app, { type: 'status_changed', user_id: 'usr_ret', data: { kept: true } })).body.seq;
+    const kept = (await publish(t.url, app, { type: 'status_changed', user_id: 'usr_ret', data: { kept: true } })).body
+      .seq;
     const wsUrl = channel.websocket_url.replace(/^ws/, 'http');
 
     const behind = await connectWs(`${wsUrl}?last_seq=${old[0]}`, { headers: { 'X-Api-Key': employee } });
     conns.push(behind);
-    expect(await behind.next((f) => f.type === 'welcome')).toEqual({ type: 'welcome', channel_id: channel.channel_id, resume_after: old[0], from_seq: kept, complete: false });
+    expect(await behind.next((f) => f.type === 'welcome')).toEqual({
+      type: 'welcome',
+      channel_id: channel.channel_id,
+      resume_after: old[0],
+      from_seq: kept,
+      complete: false,
+    });
     await behind.next((f) => f.type === 'event', 'the retained event');
     expect(behind.frames.map((f) => f.type)).toEqual(['welcome', 'event']);
     expect(Number(behind.frames[1].event.sequence)).toBe(kept);
 
-    const socket = await attachSocket(channel.websocket_url, employee, { last_seq: old[0] }, ['welcome', 'status_changed']);
+    const socket = await attachSocket(channel.websocket_url, employee, { last_seq: old[0] }, [
+      'welcome',
+      'status_changed',
+    ]);
     sockets.push(socket.socket);
     await waitFor('the retained event over Socket.IO', () => socket.seen.length >= 2);
     expect(socket.seen.map((m) => m.event)).toEqual(['welcome', 'status_changed']);
-    expect(socket.seen[0].payload).toEqual({ channel_id: channel.channel_id, resume_after: old[0], from_seq: kept, complete: false });
+    expect(socket.seen[0].payload).toEqual({
+      channel_id: channel.channel_id,
+      resume_after: old[0],
+      from_seq: kept,
+      complete: false,
+    });
 
     // Resuming from the last pruned seq loses nothing.
     const current = await connectWs(`${wsUrl}?last_seq=${old[2]}`, { headers: { 'X-Api-Key': employee } });
     conns.push(current);
-    expect(await current.next((f) => f.type === 'welcome')).toEqual({ type: 'welcome', channel_id: channel.channel_id, resume_after: old[2], from_seq: kept, complete: true });
+    expect(await current.next((f) => f.type === 'welcome')).toEqual({
+      type: 'welcome',
+      channel_id: channel.channel_id,
+      resume_after: old[2],
+      from_seq: kept,
+      complete: true,
+    });
   });
 });

@@ -24,11 +24,17 @@ describe('event seqs stay gap-free when appends fail', () => {
   let db: Database;
   let publisher: string;
 
-  const event = (data: Record<string, unknown> = {}, type = 'claim_approved'): NewEvent => ({ type, version: '1', organisation_id: ORG, data });
+  const event = (data: Record<string, unknown> = {}, type = 'claim_approved'): NewEvent => ({
+    type,
+    version: '1',
+    organisation_id: ORG,
+    data,
+  });
   const failAfterInsert = async () => {
     throw new Error('work alongside the append failed');
   };
-  const seqsAfter = async (after: number) => (await log.readAfter(after, { organisation_id: ORG }, 1000)).map((e) => e.seq);
+  const seqsAfter = async (after: number) =>
+    (await log.readAfter(after, { organisation_id: ORG }, 1000)).map((e) => e.seq);
 
   beforeAll(async () => {
     t = await startTestApp({ env: { DATABASE_LOCK_TIMEOUT: '1s' } });
@@ -44,7 +50,9 @@ describe('event seqs stay gap-free when appends fail', () => {
         );
         await m.query('CREATE TRIGGER poison AFTER INSERT ON events FOR EACH ROW EXECUTE FUNCTION poison_event()');
       } else {
-        await m.query(`CREATE TRIGGER poison AFTER INSERT ON events WHEN NEW.type = '${POISON}' BEGIN SELECT RAISE(ABORT, 'poisoned append'); END`);
+        await m.query(
+          `CREATE TRIGGER poison AFTER INSERT ON events WHEN NEW.type = '${POISON}' BEGIN SELECT RAISE(ABORT, 'poisoned append'); END`,
+        );
       }
     });
   });
@@ -55,14 +63,21 @@ describe('event seqs stay gap-free when appends fail', () => {
     expect(first.status).toBe(201);
 
     // Work committed alongside the events fails after they were numbered and inserted.
-    await expect(log.append([event({ n: 2 }), event({ n: 3 })], failAfterInsert)).rejects.toThrow('work alongside the append failed');
+    await expect(log.append([event({ n: 2 }), event({ n: 3 })], failAfterInsert)).rejects.toThrow(
+      'work alongside the append failed',
+    );
     // The INSERT itself fails, on the group-commit path.
     await expect(log.append([event({ n: 4 }, POISON)])).rejects.toThrow('poisoned append');
     // The batch endpoint's one transaction fails as a whole.
     const batch = await request(t.url)
       .post('/api/v1/events/batch')
       .set('X-Api-Key', publisher)
-      .send({ events: [{ type: 'claim_approved', data: {} }, { type: POISON, data: {} }] });
+      .send({
+        events: [
+          { type: 'claim_approved', data: {} },
+          { type: POISON, data: {} },
+        ],
+      });
     expect(batch.status).not.toBe(201);
 
     const next = await publish(t.url, publisher, { data: { n: 5 } });
@@ -83,7 +98,9 @@ describe('event seqs stay gap-free when appends fail', () => {
       }
     });
     // Each in a transaction of its own (a poisoned group commit would fail its group-mates too).
-    const failures = Array.from({ length: 20 }, (_, i) => expect(log.append([event({ failing: i })], failAfterInsert)).rejects.toThrow());
+    const failures = Array.from({ length: 20 }, (_, i) =>
+      expect(log.append([event({ failing: i })], failAfterInsert)).rejects.toThrow(),
+    );
     await Promise.all([...publishers, ...failures]);
 
     const sorted = [...acknowledged].sort((a, b) => a - b);
@@ -125,52 +142,60 @@ describe('event seqs stay gap-free when appends fail', () => {
     }
   });
 
-  onPostgres('a writer frozen on the append lock: appends fail with 55P03 after DATABASE_LOCK_TIMEOUT, and no seq is lost', async () => {
-    const holder = new Client({ connectionString: services.databaseUrl });
-    await holder.connect();
-    try {
-      const before = await log.head();
-      await holder.query('BEGIN');
-      await holder.query('SELECT pg_advisory_xact_lock($1)', [APPEND_LOCK_KEY]);
-      await expect(log.append([event({ blocked: true })])).rejects.toMatchObject({ code: '55P03' });
-      // Over HTTP it is a server-side failure the producer may retry, never a hang or a 201.
-      const refused = await publish(t.url, publisher, {});
-      expect([500, 503]).toContain(refused.status);
-      await holder.query('ROLLBACK');
+  onPostgres(
+    'a writer frozen on the append lock: appends fail with 55P03 after DATABASE_LOCK_TIMEOUT, and no seq is lost',
+    async () => {
+      const holder = new Client({ connectionString: services.databaseUrl });
+      await holder.connect();
+      try {
+        const before = await log.head();
+        await holder.query('BEGIN');
+        await holder.query('SELECT pg_advisory_xact_lock($1)', [APPEND_LOCK_KEY]);
+        await expect(log.append([event({ blocked: true })])).rejects.toMatchObject({ code: '55P03' });
+        // Over HTTP it is a server-side failure the producer may retry, never a hang or a 201.
+        const refused = await publish(t.url, publisher, {});
+        expect([500, 503]).toContain(refused.status);
+        await holder.query('ROLLBACK');
+
+        const next = await publish(t.url, publisher, {});
+        expect(next.status).toBe(201);
+        expect(next.body.seq).toBe(before + 1);
+      } finally {
+        await holder.end();
+      }
+    },
+  );
+
+  onPostgres(
+    'the events table no longer draws seqs from a sequence; the migration reverts and re-applies cleanly',
+    async () => {
+      const seqDefault = async () =>
+        (
+          await db.read((m) =>
+            m.query(
+              `SELECT column_default FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'events' AND column_name = 'seq'`,
+            ),
+          )
+        )[0].column_default as string | null;
+      expect(await seqDefault()).toBeNull();
+
+      const migration = new ExplicitEventSeqs1763901200000();
+      const head = await log.head();
+      await db.transaction((m) => migration.down(m.queryRunner!));
+      expect(await seqDefault()).toContain('nextval');
+      // The restored sequence carries on after the last seq assigned.
+      const [row] = await db.transaction((m) =>
+        m.query(
+          `INSERT INTO events (id, type, version, organisation_id, data, occurred_at, received_at)
+         VALUES ('evt_reverted', 'claim_approved', '1', '${ORG}', '{}', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z') RETURNING seq`,
+        ),
+      );
+      expect(Number(row.seq)).toBe(head + 1);
+      await db.transaction((m) => migration.up(m.queryRunner!));
+      expect(await seqDefault()).toBeNull();
 
       const next = await publish(t.url, publisher, {});
-      expect(next.status).toBe(201);
-      expect(next.body.seq).toBe(before + 1);
-    } finally {
-      await holder.end();
-    }
-  });
-
-  onPostgres('the events table no longer draws seqs from a sequence; the migration reverts and re-applies cleanly', async () => {
-    const seqDefault = async () =>
-      (
-        await db.read((m) =>
-          m.query(`SELECT column_default FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'events' AND column_name = 'seq'`),
-        )
-      )[0].column_default as string | null;
-    expect(await seqDefault()).toBeNull();
-
-    const migration = new ExplicitEventSeqs1763901200000();
-    const head = await log.head();
-    await db.transaction((m) => migration.down(m.queryRunner!));
-    expect(await seqDefault()).toContain('nextval');
-    // The restored sequence carries on after the last seq assigned.
-    const [row] = await db.transaction((m) =>
-      m.query(
-        `INSERT INTO events (id, type, version, organisation_id, data, occurred_at, received_at)
-         VALUES ('evt_reverted', 'claim_approved', '1', '${ORG}', '{}', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z') RETURNING seq`,
-      ),
-    );
-    expect(Number(row.seq)).toBe(head + 1);
-    await db.transaction((m) => migration.up(m.queryRunner!));
-    expect(await seqDefault()).toBeNull();
-
-    const next = await publish(t.url, publisher, {});
-    expect(next.body.seq).toBe(head + 2);
-  });
+      expect(next.body.seq).toBe(head + 2);
+    },
+  );
 });

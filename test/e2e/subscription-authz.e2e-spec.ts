@@ -41,7 +41,10 @@ describe('workspace subscriptions: authorization inside an organisation', () => 
   });
 
   async function keyWithId(body: Record<string, unknown>): Promise<{ key_id: string; token: string }> {
-    const res = await request(t.url).post('/api/v1/api-keys').set('X-Api-Key', t.operatorToken).send({ organisation_id: ORG, ...body });
+    const res = await request(t.url)
+      .post('/api/v1/api-keys')
+      .set('X-Api-Key', t.operatorToken)
+      .send({ organisation_id: ORG, ...body });
     if (res.status !== 201) throw new Error(`key: ${res.status} ${JSON.stringify(res.body)}`);
     return res.body;
   }
@@ -78,18 +81,33 @@ describe('workspace subscriptions: authorization inside an organisation', () => 
   /** A real socket.io-client in its workspace room and the named `rooms`. */
   function watch(token: string, ...rooms: string[]): Promise<Socket> {
     return new Promise((resolve, reject) => {
-      const socket = io(t.url, { transports: ['websocket'], reconnection: false, forceNew: true, auth: { token, rooms } });
+      const socket = io(t.url, {
+        transports: ['websocket'],
+        reconnection: false,
+        forceNew: true,
+        auth: { token, rooms },
+      });
       sockets.push(socket);
       socket.once('connect', () => resolve(socket));
       socket.once('connect_error', reject);
     });
   }
 
-  const save = (token: string, body: Record<string, unknown>, id?: string) => request(t.url).post(id ? `${V1}/${id}` : V1).set('X-Api-Key', token).send(body);
-  const test = (token: string, body: Record<string, unknown>) => request(t.url).post(`${V2}/test`).set('X-Api-Key', token).send(body);
-  const emit = (spec: PublishSpec) => publish(t.url, producer, spec).then((res) => res.body as { id: string; seq: number });
+  const save = (token: string, body: Record<string, unknown>, id?: string) =>
+    request(t.url)
+      .post(id ? `${V1}/${id}` : V1)
+      .set('X-Api-Key', token)
+      .send(body);
+  const test = (token: string, body: Record<string, unknown>) =>
+    request(t.url).post(`${V2}/test`).set('X-Api-Key', token).send(body);
+  const emit = (spec: PublishSpec) =>
+    publish(t.url, producer, spec).then((res) => res.body as { id: string; seq: number });
   const historyOf = async (token: string, id: string) =>
-    ((await request(t.url).get(`${V2}/${id}/alerts/history`).query({ limit: 500 }).set('X-Api-Key', token)).body as { event_id: string }[]).map((e) => e.event_id);
+    (
+      (await request(t.url).get(`${V2}/${id}/alerts/history`).query({ limit: 500 }).set('X-Api-Key', token)).body as {
+        event_id: string;
+      }[]
+    ).map((e) => e.event_id);
   const ids = (seen: { payload: { id: string } }[]) => seen.map((m) => m.payload.id);
   const bodyIds = (r: WebhookReceiver) => r.requests.map((q) => JSON.parse(q.body).id as string);
 
@@ -120,7 +138,10 @@ describe('workspace subscriptions: authorization inside an organisation', () => 
       const body = (url: string) => ({
         rules: [{ trigger: 'claim_approved', conditions: {} }],
         resources: ['users/*', 'claims/*'],
-        actions: [{ type: 'webhook', url }, { type: 'socket', room: 'desk' }],
+        actions: [
+          { type: 'webhook', url },
+          { type: 'socket', room: 'desk' },
+        ],
       });
       const mine = await save(tm.alice, body(hooks.url));
       expect(mine.status).toBe(201);
@@ -129,7 +150,12 @@ describe('workspace subscriptions: authorization inside an organisation', () => 
       expect(orgWide.status).toBe(201);
 
       const warmup = await untilLive(seen, { type: 'claim_approved', user_id: tm.ids.alice, claim_id: 'clm_a' });
-      const bobs = await emit({ type: 'claim_approved', user_id: tm.ids.bob, claim_id: 'clm_b', data: { private: 'bob' } });
+      const bobs = await emit({
+        type: 'claim_approved',
+        user_id: tm.ids.bob,
+        claim_id: 'clm_b',
+        data: { private: 'bob' },
+      });
       const nobodys = await emit({ type: 'claim_approved', claim_id: 'clm_n' });
       const sentinel = await emit({ type: 'claim_approved', user_id: tm.ids.alice, claim_id: 'clm_a' });
 
@@ -145,23 +171,37 @@ describe('workspace subscriptions: authorization inside an organisation', () => 
       expect(bodyIds(hooks)).not.toContain(bobs.id);
       expect(bodyIds(hooks)).not.toContain(nobodys.id);
       // The same events do reach an organisation-wide owner: the narrowing is the owner's, not the events'.
-      await waitFor('bob’s and the user-less event for the app', () => [bobs.id, nobodys.id].every((id) => bodyIds(appHooks).includes(id)));
+      await waitFor('bob’s and the user-less event for the app', () =>
+        [bobs.id, nobodys.id].every((id) => bodyIds(appHooks).includes(id)),
+      );
     });
 
     it('an owner without events:read gets nothing, by webhook or socket, and the view says why', async () => {
       const tm = await team();
       const hooks = await receiver();
-      const writeOnly = await mintKey(t, { org: ORG, user: `${tm.ws}_writer`, scopes: ['subscriptions:write'], workspaces: [tm.ws] });
+      const writeOnly = await mintKey(t, {
+        org: ORG,
+        user: `${tm.ws}_writer`,
+        scopes: ['subscriptions:write'],
+        workspaces: [tm.ws],
+      });
       const watcher = await watch(tm.watcher, 'desk-n');
       const seen = record(watcher, 'claim_approved', 'comment_added');
       const silent = await save(writeOnly, {
         rules: [{ trigger: 'claim_approved', conditions: {} }],
         resources: ['users/*', 'claims/*'],
-        actions: [{ type: 'webhook', url: hooks.url }, { type: 'socket', room: 'desk-n' }],
+        actions: [
+          { type: 'webhook', url: hooks.url },
+          { type: 'socket', room: 'desk-n' },
+        ],
       });
       expect(silent.status).toBe(201);
       // The sentinel: an app's subscription into the same room, on another trigger.
-      const sentinelSub = await save(tm.app, { rules: [{ trigger: 'comment_added', conditions: {} }], resources: ['claims/*'], actions: [{ type: 'socket', room: 'desk-n' }] });
+      const sentinelSub = await save(tm.app, {
+        rules: [{ trigger: 'comment_added', conditions: {} }],
+        resources: ['claims/*'],
+        actions: [{ type: 'socket', room: 'desk-n' }],
+      });
       expect(sentinelSub.status).toBe(201);
       await untilLive(seen, { type: 'comment_added', claim_id: 'clm_warm' });
 
@@ -176,7 +216,10 @@ describe('workspace subscriptions: authorization inside an organisation', () => 
       expect(hooks.requests).toEqual([]);
       expect(bodyIds(hooks)).not.toContain(anyone.id);
       expect(silent.body).toMatchObject({ state: 'blocked', issue: expect.stringContaining('events:read') });
-      expect((await request(t.url).get(`${V1}/${silent.body.id}`).set('X-Api-Key', tm.bare)).body).toMatchObject({ state: 'blocked', issue: expect.stringContaining('events:read') });
+      expect((await request(t.url).get(`${V1}/${silent.body.id}`).set('X-Api-Key', tm.bare)).body).toMatchObject({
+        state: 'blocked',
+        issue: expect.stringContaining('events:read'),
+      });
     });
 
     it('revoking the owner’s API key stops its subscription, by webhook and by socket', async () => {
@@ -187,10 +230,17 @@ describe('workspace subscriptions: authorization inside an organisation', () => 
       const sub = await save(tm.alice, {
         rules: [{ trigger: 'claim_approved', conditions: {} }],
         resources: [`users/${tm.ids.alice}`],
-        actions: [{ type: 'webhook', url: hooks.url }, { type: 'socket', room: 'desk-r' }],
+        actions: [
+          { type: 'webhook', url: hooks.url },
+          { type: 'socket', room: 'desk-r' },
+        ],
       });
       expect(sub.status).toBe(201);
-      await save(tm.app, { rules: [{ trigger: 'comment_added', conditions: {} }], resources: ['claims/*'], actions: [{ type: 'socket', room: 'desk-r' }] });
+      await save(tm.app, {
+        rules: [{ trigger: 'comment_added', conditions: {} }],
+        resources: ['claims/*'],
+        actions: [{ type: 'socket', room: 'desk-r' }],
+      });
       const before = await untilLive(seen, { type: 'claim_approved', user_id: tm.ids.alice, claim_id: 'clm_r' });
       await untilLive(seen, { type: 'comment_added', claim_id: 'clm_warm' });
       await waitFor('a delivery before the revocation', () => bodyIds(hooks).some((id) => before.includes(id)));
@@ -223,14 +273,25 @@ describe('workspace subscriptions: authorization inside an organisation', () => 
       const sub = await save(expiring.token, {
         rules: [{ trigger: 'claim_approved', conditions: {} }],
         resources: [`users/${tm.ids.alice}`],
-        actions: [{ type: 'webhook', url: hooks.url }, { type: 'socket', room: 'desk-x' }],
+        actions: [
+          { type: 'webhook', url: hooks.url },
+          { type: 'socket', room: 'desk-x' },
+        ],
       });
       expect(sub.status).toBe(201);
-      await save(tm.app, { rules: [{ trigger: 'comment_added', conditions: {} }], resources: ['claims/*'], actions: [{ type: 'socket', room: 'desk-x' }] });
+      await save(tm.app, {
+        rules: [{ trigger: 'comment_added', conditions: {} }],
+        resources: ['claims/*'],
+        actions: [{ type: 'socket', room: 'desk-x' }],
+      });
       const before = await untilLive(seen, { type: 'claim_approved', user_id: tm.ids.alice, claim_id: 'clm_x' });
       await waitFor('a delivery before the expiry', () => bodyIds(hooks).some((id) => before.includes(id)));
 
-      await waitFor('the key to expire', async () => (await request(t.url).get('/api/v1/events').set('X-Api-Key', expiring.token)).status === 401, 10_000);
+      await waitFor(
+        'the key to expire',
+        async () => (await request(t.url).get('/api/v1/events').set('X-Api-Key', expiring.token)).status === 401,
+        10_000,
+      );
       const after = await emit({ type: 'claim_approved', user_id: tm.ids.alice, claim_id: 'clm_x' });
       const sentinel = await emit({ type: 'comment_added', claim_id: 'clm_xs' });
       await waitFor('the sentinel over the socket', () => ids(seen).includes(sentinel.id));
@@ -248,7 +309,14 @@ describe('workspace subscriptions: authorization inside an organisation', () => 
       const after = await watch(tm.watcher, 'desk-p2');
       const seenBefore = record(before, 'claim_approved');
       const seenAfter = record(after, 'claim_approved');
-      const body = (room: string) => ({ rules: [{ trigger: 'claim_approved', conditions: {} }], resources: ['users/*'], actions: [{ type: 'webhook', url: hooks.url }, { type: 'socket', room }] });
+      const body = (room: string) => ({
+        rules: [{ trigger: 'claim_approved', conditions: {} }],
+        resources: ['users/*'],
+        actions: [
+          { type: 'webhook', url: hooks.url },
+          { type: 'socket', room },
+        ],
+      });
       const sub = await save(tm.app, body('desk-p'));
       await untilLive(seenBefore, { type: 'claim_approved', user_id: tm.ids.bob, claim_id: 'clm_p' });
 
@@ -271,21 +339,37 @@ describe('workspace subscriptions: authorization inside an organisation', () => 
     const subscription = (url: string, room: string) => ({
       rules: [{ trigger: 'claim_approved', conditions: {} }],
       resources: ['users/*'],
-      actions: [{ type: 'webhook', url, headers: { authorization: 'Bearer partner-token-2', 'x-team': 'finance' } }, { type: 'socket', room }],
+      actions: [
+        { type: 'webhook', url, headers: { authorization: 'Bearer partner-token-2', 'x-team': 'finance' } },
+        { type: 'socket', room },
+      ],
     });
 
     it('preview never signs with the subscription’s secret and never shows header values, for the owner or anyone else', async () => {
       const tm = await team();
       const hooks = await receiver();
       const sub = await save(tm.alice, subscription(hooks.url, 'desk-t'));
-      const input = { type: 'claim_approved', user_id: tm.ids.alice, claim_id: 'clm_t', sequence: '424242', data: { amount: 1 } };
+      const input = {
+        type: 'claim_approved',
+        user_id: tm.ids.alice,
+        claim_id: 'clm_t',
+        sequence: '424242',
+        data: { amount: 1 },
+      };
       for (const caller of [tm.alice, tm.bob, tm.app]) {
         const preview = await test(caller, { subscription: sub.body.id, mode: 'preview', input });
         expect(preview.status).toBe(200);
         expect(preview.body.matched).toBe(true);
         const [webhook, socket] = preview.body.actions;
-        expect(() => new Webhook(sub.body.signing_secret).verify(webhook.request.body, webhook.request.headers)).toThrow();
-        expect(webhook).toMatchObject({ type: 'webhook', sent: false, signed_with: 'throwaway_secret', note: expect.stringContaining('throwaway') });
+        expect(() =>
+          new Webhook(sub.body.signing_secret).verify(webhook.request.body, webhook.request.headers),
+        ).toThrow();
+        expect(webhook).toMatchObject({
+          type: 'webhook',
+          sent: false,
+          signed_with: 'throwaway_secret',
+          note: expect.stringContaining('throwaway'),
+        });
         expect(webhook.request.headers).toMatchObject({ 'herald-test': 'true', authorization: MASK, 'x-team': MASK });
         expect(JSON.stringify(preview.body)).not.toContain('partner-token-2');
         expect(JSON.parse(webhook.request.body)).toMatchObject({ test: true, userid: tm.ids.alice });
@@ -302,8 +386,18 @@ describe('workspace subscriptions: authorization inside an organisation', () => 
       const watcher = await watch(tm.watcher, 'desk-t');
       const seen = record(watcher, 'claim_approved');
       const sub = await save(tm.alice, subscription(hooks.url, 'desk-t'));
-      const forged = { type: 'claim_approved', user_id: tm.ids.bob, claim_id: 'clm_forged', sequence: '999', data: { amount: 1_000_000 } };
-      const refused = await test(tm.bob, { subscription: sub.body.id, mode: 'send', input: { ...forged, user_id: tm.ids.alice } });
+      const forged = {
+        type: 'claim_approved',
+        user_id: tm.ids.bob,
+        claim_id: 'clm_forged',
+        sequence: '999',
+        data: { amount: 1_000_000 },
+      };
+      const refused = await test(tm.bob, {
+        subscription: sub.body.id,
+        mode: 'send',
+        input: { ...forged, user_id: tm.ids.alice },
+      });
       expect(refused.status).toBe(403);
       expect(refused.body).toMatchObject({ statusCode: 403, error: 'Forbidden' });
       const bare = await test(tm.bare, { subscription: sub.body.id, mode: 'send', input: forged });
@@ -312,7 +406,11 @@ describe('workspace subscriptions: authorization inside an organisation', () => 
       expect(hooks.requests).toEqual([]);
 
       // Sentinel for the room: the owner's own send arrives, and it is the only message.
-      const own = await test(tm.alice, { subscription: sub.body.id, mode: 'send', input: { type: 'claim_approved', user_id: tm.ids.alice, claim_id: 'clm_own' } });
+      const own = await test(tm.alice, {
+        subscription: sub.body.id,
+        mode: 'send',
+        input: { type: 'claim_approved', user_id: tm.ids.alice, claim_id: 'clm_own' },
+      });
       expect(own.status).toBe(200);
       await waitFor('the owner’s test message', () => seen.length >= 1);
       expect(seen.map((m) => m.payload.claimid)).toEqual(['clm_own']);
@@ -325,17 +423,31 @@ describe('workspace subscriptions: authorization inside an organisation', () => 
       const watcher = await watch(tm.watcher, 'desk-s');
       const seen = record(watcher, 'claim_approved');
       const sub = await save(tm.alice, subscription(hooks.url, 'desk-s'));
-      const input = { type: 'claim_approved', user_id: tm.ids.alice, claim_id: 'clm_s', sequence: '424242', data: { amount: 5 } };
+      const input = {
+        type: 'claim_approved',
+        user_id: tm.ids.alice,
+        claim_id: 'clm_s',
+        sequence: '424242',
+        data: { amount: 5 },
+      };
       const sent = await test(tm.alice, { subscription: sub.body.id, mode: 'send', input });
       expect(sent.status).toBe(200);
       expect(hooks.requests).toHaveLength(1);
       const [received] = hooks.requests;
-      const payload = new Webhook(sub.body.signing_secret).verify(received.body, received.headers as Record<string, string>) as Record<string, unknown>;
+      const payload = new Webhook(sub.body.signing_secret).verify(
+        received.body,
+        received.headers as Record<string, string>,
+      ) as Record<string, unknown>;
       expect(payload).toMatchObject({ test: true, type: 'claim_approved', claimid: 'clm_s', data: { amount: 5 } });
       expect(payload).not.toHaveProperty('sequence');
       expect(received.headers['herald-test']).toBe('true');
       expect(received.headers.authorization).toBe('Bearer partner-token-2');
-      expect(sent.body.actions[0]).toMatchObject({ type: 'webhook', sent: true, signed_with: 'subscription_secret', response: { status: 200 } });
+      expect(sent.body.actions[0]).toMatchObject({
+        type: 'webhook',
+        sent: true,
+        signed_with: 'subscription_secret',
+        response: { status: 200 },
+      });
       expect(JSON.stringify(sent.body)).not.toContain('partner-token-2');
 
       await waitFor('the test message over the socket', () => seen.length >= 1);
@@ -351,26 +463,47 @@ describe('workspace subscriptions: authorization inside an organisation', () => 
       const tm = await team();
       const hooks = await receiver();
       const sub = await save(tm.alice, subscription(hooks.url, 'desk-f'));
-      const res = await test(tm.alice, { subscription: sub.body.id, mode: 'send', input: { type: 'claim_approved', user_id: tm.ids.bob, claim_id: 'clm_f' } });
+      const res = await test(tm.alice, {
+        subscription: sub.body.id,
+        mode: 'send',
+        input: { type: 'claim_approved', user_id: tm.ids.bob, claim_id: 'clm_f' },
+      });
       expect(res.status).toBe(200);
       expect(res.body).toMatchObject({ matched: false, actions: [] });
-      expect(res.body.rules[0]).toMatchObject({ trigger_matched: true, resources_matched: true, readable: false, matched: false });
+      expect(res.body.rules[0]).toMatchObject({
+        trigger_matched: true,
+        resources_matched: true,
+        readable: false,
+        matched: false,
+      });
       expect(hooks.requests).toEqual([]);
     });
 
     it('a past match is replayed only for a caller that may read its event', async () => {
       const tm = await team();
       const hooks = await receiver();
-      const sub = await save(tm.app, { rules: [{ trigger: 'claim_submitted', conditions: {} }], resources: ['users/*'], actions: [{ type: 'webhook', url: hooks.url }] });
-      const event = await emit({ type: 'claim_submitted', user_id: tm.ids.bob, claim_id: 'clm_m', data: { iban: 'NO93-bob-private' } });
+      const sub = await save(tm.app, {
+        rules: [{ trigger: 'claim_submitted', conditions: {} }],
+        resources: ['users/*'],
+        actions: [{ type: 'webhook', url: hooks.url }],
+      });
+      const event = await emit({
+        type: 'claim_submitted',
+        user_id: tm.ids.bob,
+        claim_id: 'clm_m',
+        data: { iban: 'NO93-bob-private' },
+      });
       let match: { hash: string; index: number } | undefined;
       await waitFor('the match in the log', async () => {
-        match = (await request(t.url).get(`${V2}/${sub.body.id}/alerts/history`).set('X-Api-Key', tm.alice)).body[0]?.match;
+        match = (await request(t.url).get(`${V2}/${sub.body.id}/alerts/history`).set('X-Api-Key', tm.alice)).body[0]
+          ?.match;
         return Boolean(match);
       });
       const asAlice = await test(tm.alice, { subscription: sub.body.id, test: { match } });
       expect(asAlice.status).toBe(400);
-      expect(asAlice.body.details).toEqual([{ field: 'test.match.hash', message: `no past match ${match!.hash} for this subscription` }]);
+      expect(asAlice.body.details).toEqual([
+        { field: 'test.match.hash', message: `no past match ${match!.hash} for this subscription` },
+      ]);
       expect(JSON.stringify(asAlice.body)).not.toContain('NO93-bob-private');
       for (const reader of [tm.bob, tm.app]) {
         const replay = await test(reader, { subscription: sub.body.id, test: { match } });
@@ -396,8 +529,15 @@ describe('workspace subscriptions: authorization inside an organisation', () => 
         const one = await request(t.url).get(`${V1}/${created.body.id}`).set('X-Api-Key', member);
         const all = await request(t.url).get(V1).set('X-Api-Key', member);
         expect(one.status).toBe(200);
-        expect(one.body.actions[0]).toEqual({ type: 'webhook', url: hooks.url, headers: { authorization: MASK, 'x-team': MASK } });
-        expect(all.body.find((s: { id: string }) => s.id === created.body.id).actions[0].headers).toEqual({ authorization: MASK, 'x-team': MASK });
+        expect(one.body.actions[0]).toEqual({
+          type: 'webhook',
+          url: hooks.url,
+          headers: { authorization: MASK, 'x-team': MASK },
+        });
+        expect(all.body.find((s: { id: string }) => s.id === created.body.id).actions[0].headers).toEqual({
+          authorization: MASK,
+          'x-team': MASK,
+        });
         expect(JSON.stringify([one.body, all.body])).not.toContain('partner-token-3');
       }
 
@@ -409,14 +549,20 @@ describe('workspace subscriptions: authorization inside an organisation', () => 
       const [delivered] = hooks.requests;
       expect(delivered.headers.authorization).toBe('Bearer partner-token-3');
       expect(delivered.headers['x-team']).toBe('ops');
-      expect(new Webhook(created.body.signing_secret).verify(delivered.body, delivered.headers as Record<string, string>)).toMatchObject({ id: event.id });
+      expect(
+        new Webhook(created.body.signing_secret).verify(delivered.body, delivered.headers as Record<string, string>),
+      ).toMatchObject({ id: event.id });
     });
 
     it('the mask cannot carry a stored value to another url, nor stand in where nothing is stored', async () => {
       const tm = await team();
       const hooks = await receiver();
       const elsewhere = await receiver();
-      const body = (headers: Record<string, string>, url: string) => ({ rules: [{ trigger: 'claim_rejected', conditions: {} }], resources: ['claims/clm_u'], actions: [{ type: 'webhook', url, headers }] });
+      const body = (headers: Record<string, string>, url: string) => ({
+        rules: [{ trigger: 'claim_rejected', conditions: {} }],
+        resources: ['claims/clm_u'],
+        actions: [{ type: 'webhook', url, headers }],
+      });
       const created = await save(tm.app, body({ authorization: 'Bearer partner-token-4' }, hooks.url));
       const moved = await save(tm.alice, body({ authorization: MASK }, elsewhere.url), created.body.id);
       expect(moved.status).toBe(400);
@@ -440,9 +586,26 @@ describe('workspace subscriptions saved before owners were recorded', () => {
     let socket: Socket | undefined;
     try {
       const producer = await mintKey(t, { org: ORG, scopes: ['events:publish'] });
-      const app = await mintKey(t, { org: ORG, kind: 'app', scopes: ['subscriptions:write', 'events:read'], workspaces: ['ws_legacy'] });
-      const watcher = await mintKey(t, { org: ORG, user: 'usr_legacy_watcher', scopes: ['events:read'], workspaces: ['ws_legacy'] });
-      const body = { rules: [{ trigger: 'claim_approved', conditions: {} }], resources: ['claims/*'], actions: [{ type: 'webhook', url: hooks.url }, { type: 'socket', room: 'legacy' }] };
+      const app = await mintKey(t, {
+        org: ORG,
+        kind: 'app',
+        scopes: ['subscriptions:write', 'events:read'],
+        workspaces: ['ws_legacy'],
+      });
+      const watcher = await mintKey(t, {
+        org: ORG,
+        user: 'usr_legacy_watcher',
+        scopes: ['events:read'],
+        workspaces: ['ws_legacy'],
+      });
+      const body = {
+        rules: [{ trigger: 'claim_approved', conditions: {} }],
+        resources: ['claims/*'],
+        actions: [
+          { type: 'webhook', url: hooks.url },
+          { type: 'socket', room: 'legacy' },
+        ],
+      };
       const legacy = await request(t.url).post(V1).set('X-Api-Key', app).send(body);
       expect(legacy.status).toBe(201);
 
@@ -462,16 +625,26 @@ describe('workspace subscriptions saved before owners were recorded', () => {
       const sentinelSub = await request(t.url)
         .post(V1)
         .set('X-Api-Key', app)
-        .send({ rules: [{ trigger: 'comment_added', conditions: {} }], resources: ['claims/*'], actions: [{ type: 'socket', room: 'legacy' }] });
+        .send({
+          rules: [{ trigger: 'comment_added', conditions: {} }],
+          resources: ['claims/*'],
+          actions: [{ type: 'socket', room: 'legacy' }],
+        });
       expect(sentinelSub.status).toBe(201);
 
       socket = await new Promise<Socket>((resolve, reject) => {
-        const s = io(t.url, { transports: ['websocket'], reconnection: false, forceNew: true, auth: { token: watcher, rooms: ['legacy'] } });
+        const s = io(t.url, {
+          transports: ['websocket'],
+          reconnection: false,
+          forceNew: true,
+          auth: { token: watcher, rooms: ['legacy'] },
+        });
         s.once('connect', () => resolve(s));
         s.once('connect_error', reject);
       });
       const seen = record(socket, 'claim_approved', 'comment_added');
-      const publishOne = async (spec: PublishSpec) => (await publish(t.url, producer, spec)).body as { id: string; seq: number };
+      const publishOne = async (spec: PublishSpec) =>
+        (await publish(t.url, producer, spec)).body as { id: string; seq: number };
       // The sentinel subscription is live on the new node before the event that must not arrive.
       await waitFor('the sentinel subscription live', async () => {
         const warm = await publishOne({ type: 'comment_added', claim_id: 'clm_l' });
@@ -492,7 +665,9 @@ describe('workspace subscriptions saved before owners were recorded', () => {
       const resaved = await request(t.url).post(`${V1}/${legacy.body.id}`).set('X-Api-Key', app).send(body);
       expect(resaved.body).toMatchObject({ state: 'on', issue: null });
       const again = await publishOne({ type: 'claim_approved', claim_id: 'clm_l' });
-      await waitFor('a delivery after the re-save', () => hooks.requests.some((r) => JSON.parse(r.body).id === again.id));
+      await waitFor('a delivery after the re-save', () =>
+        hooks.requests.some((r) => JSON.parse(r.body).id === again.id),
+      );
     } finally {
       socket?.close();
       await hooks.close();

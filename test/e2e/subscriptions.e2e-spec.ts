@@ -18,11 +18,20 @@ describe('seed 003: workspace subscriptions', () => {
 
   beforeAll(async () => {
     t = await startTestApp({
-      env: { WEBHOOK_ALLOW_PRIVATE: 'true', DISPATCH_POLL_INTERVAL: '50ms', WEBHOOK_POLL_INTERVAL: '50ms', WEBHOOK_RETRY_SCHEDULE: '200ms' },
+      env: {
+        WEBHOOK_ALLOW_PRIVATE: 'true',
+        DISPATCH_POLL_INTERVAL: '50ms',
+        WEBHOOK_POLL_INTERVAL: '50ms',
+        WEBHOOK_RETRY_SCHEDULE: '200ms',
+      },
     });
     receiver = await WebhookReceiver.start('whsec_' + Buffer.from('unused-secret-unused-secret').toString('base64'));
     producer = await mintKey(t, { org: 'org_001', scopes: ['events:publish'] });
-    finance = await mintKey(t, { org: 'org_001', scopes: ['subscriptions:write', 'events:read'], workspaces: ['ws_finance', 'ws_ops'] });
+    finance = await mintKey(t, {
+      org: 'org_001',
+      scopes: ['subscriptions:write', 'events:read'],
+      workspaces: ['ws_finance', 'ws_ops'],
+    });
     otherWorkspace = await mintKey(t, { org: 'org_001', scopes: ['subscriptions:write'], workspaces: ['ws_other'] });
   });
   afterAll(async () => {
@@ -64,15 +73,30 @@ describe('seed 003: workspace subscriptions', () => {
     });
 
     it('accepts the template shape, expanding topics into rules', async () => {
-      const res = await create({ template: { id: 'large-claims', inputs: { min_amount: 5000, currency: 'NOK' }, topics: ['submitted', 'approved'] }, resources: ['claims/*'] });
+      const res = await create({
+        template: {
+          id: 'large-claims',
+          inputs: { min_amount: 5000, currency: 'NOK' },
+          topics: ['submitted', 'approved'],
+        },
+        resources: ['claims/*'],
+      });
       expect(res.status).toBe(201);
       expect(res.body.rules).toEqual([
         { trigger: 'claim_submitted', conditions: { 'data.amount': { $gte: 5000 }, 'data.currency': 'NOK' } },
         { trigger: 'claim_approved', conditions: { 'data.amount': { $gte: 5000 }, 'data.currency': 'NOK' } },
       ]);
-      expect(res.body.template).toEqual({ id: 'large-claims', inputs: { min_amount: 5000, currency: 'NOK' }, topics: ['submitted', 'approved'] });
+      expect(res.body.template).toEqual({
+        id: 'large-claims',
+        inputs: { min_amount: 5000, currency: 'NOK' },
+        topics: ['submitted', 'approved'],
+      });
       const templates = await request(t.url).get('/api/v1/subscription-templates').set('X-Api-Key', finance);
-      expect(templates.body.map((x: { id: string }) => x.id)).toEqual(['large-claims', 'rejections', 'channel-follows']);
+      expect(templates.body.map((x: { id: string }) => x.id)).toEqual([
+        'large-claims',
+        'rejections',
+        'channel-follows',
+      ]);
     });
 
     it.each([
@@ -91,15 +115,30 @@ describe('seed 003: workspace subscriptions', () => {
     it('400 for a trigger not in the catalog, a bad operator (with its path), a bad resource, broken template inputs', async () => {
       const trigger = await create({ rules: [{ trigger: 'claim_exploded', conditions: {} }], resources: ['claims/*'] });
       expect(trigger.status).toBe(400);
-      expect(trigger.body.details[0]).toMatchObject({ field: 'rules[0].trigger', message: expect.stringContaining('unknown trigger claim_exploded') });
-      const operator = await create({ rules: [{ trigger: 'claim_approved', conditions: { 'data.amount': { $gtx: 5 } } }], resources: ['claims/*'] });
+      expect(trigger.body.details[0]).toMatchObject({
+        field: 'rules[0].trigger',
+        message: expect.stringContaining('unknown trigger claim_exploded'),
+      });
+      const operator = await create({
+        rules: [{ trigger: 'claim_approved', conditions: { 'data.amount': { $gtx: 5 } } }],
+        resources: ['claims/*'],
+      });
       expect(operator.status).toBe(400);
       expect(operator.body.details[0].field).toBe('rules[0].conditions.data.amount.$gtx');
-      const resource = await create({ rules: [{ trigger: 'claim_approved', conditions: {} }], resources: ['invoices/1', 'organisations/org_999'] });
+      const resource = await create({
+        rules: [{ trigger: 'claim_approved', conditions: {} }],
+        resources: ['invoices/1', 'organisations/org_999'],
+      });
       expect(resource.body.details.map((d: { field: string }) => d.field)).toEqual(['resources[0]', 'resources[1]']);
-      const inputs = await create({ template: { id: 'large-claims', inputs: { min_amount: 'lots' }, topics: ['approved'] }, resources: ['claims/*'] });
+      const inputs = await create({
+        template: { id: 'large-claims', inputs: { min_amount: 'lots' }, topics: ['approved'] },
+        resources: ['claims/*'],
+      });
       expect(inputs.status).toBe(400);
-      expect(inputs.body.details[0]).toEqual({ field: 'template.inputs.min_amount', message: 'template.inputs.min_amount must be number' });
+      expect(inputs.body.details[0]).toEqual({
+        field: 'template.inputs.min_amount',
+        message: 'template.inputs.min_amount must be number',
+      });
     });
   });
 
@@ -112,41 +151,80 @@ describe('seed 003: workspace subscriptions', () => {
       });
       const verifier = new Webhook(sub.body.signing_secret);
       const before = receiver.requests.length;
-      const hit = await publish(t.url, producer, { type: 'claim_approved', claim_id: 'clm_big', data: { amount: 1500 } });
+      const hit = await publish(t.url, producer, {
+        type: 'claim_approved',
+        claim_id: 'clm_big',
+        data: { amount: 1500 },
+      });
       await publish(t.url, producer, { type: 'claim_approved', claim_id: 'clm_big', data: { amount: 10 } });
       await publish(t.url, producer, { type: 'claim_rejected', claim_id: 'clm_big', data: { amount: 5000 } });
       await publish(t.url, producer, { type: 'claim_approved', claim_id: 'clm_small', data: { amount: 5000 } });
-      const viaUser = await publish(t.url, producer, { type: 'claim_approved', claim_id: 'clm_small', user_id: 'usr_1', data: { amount: 5000 } });
-      const mine = () => receiver.requests.slice(before).filter((r) => {
-        try {
-          verifier.verify(r.body, r.headers as Record<string, string>);
-          return true;
-        } catch {
-          return false;
-        }
+      const viaUser = await publish(t.url, producer, {
+        type: 'claim_approved',
+        claim_id: 'clm_small',
+        user_id: 'usr_1',
+        data: { amount: 5000 },
       });
+      const mine = () =>
+        receiver.requests.slice(before).filter((r) => {
+          try {
+            verifier.verify(r.body, r.headers as Record<string, string>);
+            return true;
+          } catch {
+            return false;
+          }
+        });
       await waitFor('two deliveries', () => mine().length >= 2);
       await new Promise((r) => setTimeout(r, 300));
       expect(mine().map((r) => JSON.parse(r.body).id)).toEqual([hit.body.id, viaUser.body.id]);
 
       const logged = () => request(t.url).get(`${V2}/${sub.body.id}/alerts/history`).set('X-Api-Key', finance);
-      await waitFor('both deliveries logged as delivered', async () => ((await logged()).body as { status: string }[]).filter((e) => e.status === 'delivered').length === 2);
+      await waitFor(
+        'both deliveries logged as delivered',
+        async () =>
+          ((await logged()).body as { status: string }[]).filter((e) => e.status === 'delivered').length === 2,
+      );
       const history = await logged();
       expect(history.status).toBe(200);
       expect(history.body).toHaveLength(2);
-      expect(history.body[0]).toMatchObject({ subscription_id: sub.body.id, event_id: viaUser.body.id, rule_index: 0, action: 'webhook', status: 'delivered', attempts: 1, response_status: 200 });
+      expect(history.body[0]).toMatchObject({
+        subscription_id: sub.body.id,
+        event_id: viaUser.body.id,
+        rule_index: 0,
+        action: 'webhook',
+        status: 'delivered',
+        attempts: 1,
+        response_status: 200,
+      });
       expect(history.body[0].match).toEqual({ hash: expect.stringMatching(/^[0-9a-f]{16}$/), index: 0 });
     });
 
     it('socket actions emit into the workspace room', async () => {
       // A user of the workspace: it gets no organisation-wide events, only its workspace room.
-      const opsUser = await mintKey(t, { org: 'org_001', user: 'usr_ops', scopes: ['events:read'], workspaces: ['ws_ops'] });
+      const opsUser = await mintKey(t, {
+        org: 'org_001',
+        user: 'usr_ops',
+        scopes: ['events:read'],
+        workspaces: ['ws_ops'],
+      });
       const socket = await connectSocket(t.url, opsUser);
       const seen = record(socket, 'comment_added');
-      await create({ rules: [{ trigger: 'comment_added', conditions: { 'data.urgent': true } }], resources: ['claims/*'], actions: [{ type: 'socket' }] }, finance, 'ws_ops');
+      await create(
+        {
+          rules: [{ trigger: 'comment_added', conditions: { 'data.urgent': true } }],
+          resources: ['claims/*'],
+          actions: [{ type: 'socket' }],
+        },
+        finance,
+        'ws_ops',
+      );
       await new Promise((r) => setTimeout(r, 200));
       await publish(t.url, producer, { type: 'comment_added', claim_id: 'clm_s', data: { urgent: false } });
-      const urgent = await publish(t.url, producer, { type: 'comment_added', claim_id: 'clm_s', data: { urgent: true } });
+      const urgent = await publish(t.url, producer, {
+        type: 'comment_added',
+        claim_id: 'clm_s',
+        data: { urgent: true },
+      });
       await waitFor('urgent comment over the socket', () => seen.length >= 1);
       await new Promise((r) => setTimeout(r, 200));
       expect(seen.map((m) => m.payload.id)).toEqual([urgent.body.id]);
@@ -154,21 +232,38 @@ describe('seed 003: workspace subscriptions', () => {
     });
 
     it('state off is not evaluated; blocked is logged blocked; on resumes', async () => {
-      const sub = await create({ rules: [{ trigger: 'status_changed', conditions: {} }], resources: ['claims/clm_state'], actions: [{ type: 'webhook', url: receiver.url }] });
+      const sub = await create({
+        rules: [{ trigger: 'status_changed', conditions: {} }],
+        resources: ['claims/clm_state'],
+        actions: [{ type: 'webhook', url: receiver.url }],
+      });
       const id = sub.body.id;
       const off = await request(t.url).post(`${V1}/${id}/state`).set('X-Api-Key', finance).send({ state: 'off' });
       expect(off.body.state).toBe('off');
       const whileOff = await publish(t.url, producer, { type: 'status_changed', claim_id: 'clm_state' });
       // State is read when the durable path handles the event, so let it pass while still off.
       await dispatchedThrough(t.url, whileOff.body.seq);
-      const blocked = await request(t.url).post(`${V1}/${id}/state`).set('X-Api-Key', finance).send({ state: 'blocked', issue: 'paused by finance' });
+      const blocked = await request(t.url)
+        .post(`${V1}/${id}/state`)
+        .set('X-Api-Key', finance)
+        .send({ state: 'blocked', issue: 'paused by finance' });
       expect(blocked.body).toMatchObject({ state: 'blocked', issue: 'paused by finance' });
       const whileBlocked = await publish(t.url, producer, { type: 'status_changed', claim_id: 'clm_state' });
-      await waitFor('a blocked log entry', async () => (await request(t.url).get(`${V2}/${id}/alerts/history?status=blocked`).set('X-Api-Key', finance)).body.length === 1);
+      await waitFor(
+        'a blocked log entry',
+        async () =>
+          (await request(t.url).get(`${V2}/${id}/alerts/history?status=blocked`).set('X-Api-Key', finance)).body
+            .length === 1,
+      );
       const on = await request(t.url).post(`${V1}/${id}/state`).set('X-Api-Key', finance).send({ state: 'on' });
       expect(on.body).toMatchObject({ state: 'on', issue: null });
       const afterOn = await publish(t.url, producer, { type: 'status_changed', claim_id: 'clm_state' });
-      await waitFor('a delivered entry', async () => (await request(t.url).get(`${V2}/${id}/alerts/history?status=delivered`).set('X-Api-Key', finance)).body.length === 1);
+      await waitFor(
+        'a delivered entry',
+        async () =>
+          (await request(t.url).get(`${V2}/${id}/alerts/history?status=delivered`).set('X-Api-Key', finance)).body
+            .length === 1,
+      );
       const all = await request(t.url).get(`${V2}/${id}/alerts/history`).set('X-Api-Key', finance);
       expect(all.body.map((e: { event_id: string; status: string }) => [e.event_id, e.status])).toEqual([
         [afterOn.body.id, 'delivered'],
@@ -186,11 +281,16 @@ describe('seed 003: workspace subscriptions', () => {
     });
 
     it('a replace that turns the subscription on turns its webhook on: the next match is delivered', async () => {
-      const hooks = await WebhookReceiver.start('whsec_' + Buffer.from('replace-on-secret-replace-on').toString('base64'));
+      const hooks = await WebhookReceiver.start(
+        'whsec_' + Buffer.from('replace-on-secret-replace-on').toString('base64'),
+      );
       try {
         const sub = await create(body('clm_replace_on', hooks.url, 'off'));
         expect(sub.status).toBe(201);
-        const replaced = await request(t.url).post(`${V1}/${sub.body.id}`).set('X-Api-Key', finance).send(body('clm_replace_on', hooks.url, 'on'));
+        const replaced = await request(t.url)
+          .post(`${V1}/${sub.body.id}`)
+          .set('X-Api-Key', finance)
+          .send(body('clm_replace_on', hooks.url, 'on'));
         expect(replaced.status).toBe(200);
         expect(replaced.body).toMatchObject({ id: sub.body.id, state: 'on', issue: null });
         expect(replaced.body.signing_secret).toBeUndefined();
@@ -198,12 +298,22 @@ describe('seed 003: workspace subscriptions', () => {
         const hit = await publish(t.url, producer, { type: 'claim_rejected', claim_id: 'clm_replace_on' });
         await waitFor('the delivery after the replace', () => hooks.requests.length >= 1);
         const verifier = new Webhook(sub.body.signing_secret);
-        const payload = verifier.verify(hooks.requests[0].body, hooks.requests[0].headers as Record<string, string>) as { id: string };
+        const payload = verifier.verify(
+          hooks.requests[0].body,
+          hooks.requests[0].headers as Record<string, string>,
+        ) as { id: string };
         expect(payload.id).toBe(hit.body.id);
         // Received is not yet recorded: wait for the log to say delivered.
         const entries = async () =>
-          ((await request(t.url).get(`${V2}/${sub.body.id}/alerts/history`).set('X-Api-Key', finance)).body as { event_id: string; status: string }[]).map((e) => [e.event_id, e.status]);
-        await waitFor('the delivery to be logged', async () => (await entries()).some(([, status]) => status === 'delivered'));
+          (
+            (await request(t.url).get(`${V2}/${sub.body.id}/alerts/history`).set('X-Api-Key', finance)).body as {
+              event_id: string;
+              status: string;
+            }[]
+          ).map((e) => [e.event_id, e.status]);
+        await waitFor('the delivery to be logged', async () =>
+          (await entries()).some(([, status]) => status === 'delivered'),
+        );
         expect(await entries()).toEqual([[hit.body.id, 'delivered']]);
       } finally {
         await hooks.close();
@@ -211,20 +321,38 @@ describe('seed 003: workspace subscriptions', () => {
     });
 
     it('a replace that turns the subscription off turns its webhook off: an owed retry is cancelled, not sent', async () => {
-      const hooks = await WebhookReceiver.start('whsec_' + Buffer.from('replace-off-secret-replace-off').toString('base64'));
+      const hooks = await WebhookReceiver.start(
+        'whsec_' + Buffer.from('replace-off-secret-replace-off').toString('base64'),
+      );
       try {
         // The first attempt fails and asks for its retry two seconds later.
         hooks.reply({ status: 503, headers: { 'retry-after': '2' } });
         const sub = await create(body('clm_replace_off', hooks.url, 'on'));
         const owed = await publish(t.url, producer, { type: 'claim_rejected', claim_id: 'clm_replace_off' });
-        const entries = async () => (await request(t.url).get(`${V2}/${sub.body.id}/alerts/history`).set('X-Api-Key', finance)).body as { event_id: string; status: string; attempts: number }[];
-        await waitFor('the failed first attempt', async () => (await entries()).some((e) => e.attempts === 1 && e.status === 'pending'));
+        const entries = async () =>
+          (await request(t.url).get(`${V2}/${sub.body.id}/alerts/history`).set('X-Api-Key', finance)).body as {
+            event_id: string;
+            status: string;
+            attempts: number;
+          }[];
+        await waitFor('the failed first attempt', async () =>
+          (await entries()).some((e) => e.attempts === 1 && e.status === 'pending'),
+        );
 
-        const replaced = await request(t.url).post(`${V1}/${sub.body.id}`).set('X-Api-Key', finance).send(body('clm_replace_off', hooks.url, 'off'));
+        const replaced = await request(t.url)
+          .post(`${V1}/${sub.body.id}`)
+          .set('X-Api-Key', finance)
+          .send(body('clm_replace_off', hooks.url, 'off'));
         expect(replaced.status).toBe(200);
         expect(replaced.body.state).toBe('off');
-        await waitFor('the owed retry cancelled', async () => (await entries()).some((e) => e.status === 'cancelled'), 5000);
-        expect((await entries()).map((e) => [e.event_id, e.status, e.attempts])).toEqual([[owed.body.id, 'cancelled', 1]]);
+        await waitFor(
+          'the owed retry cancelled',
+          async () => (await entries()).some((e) => e.status === 'cancelled'),
+          5000,
+        );
+        expect((await entries()).map((e) => [e.event_id, e.status, e.attempts])).toEqual([
+          [owed.body.id, 'cancelled', 1],
+        ]);
         expect(hooks.requests).toHaveLength(1);
       } finally {
         await hooks.close();
@@ -246,7 +374,11 @@ describe('seed 003: workspace subscriptions', () => {
       const preview = await request(t.url)
         .post(`${V2}/test`)
         .set('X-Api-Key', finance)
-        .send({ subscription: sub.body.id, mode: 'preview', input: { type: 'claim_approved', claim_id: 'clm_t', data: { amount: 500, currency: 'NOK' } } });
+        .send({
+          subscription: sub.body.id,
+          mode: 'preview',
+          input: { type: 'claim_approved', claim_id: 'clm_t', data: { amount: 500, currency: 'NOK' } },
+        });
       expect(preview.status).toBe(200);
       expect(preview.body.matched).toBe(false);
       expect(preview.body.rules[0]).toEqual({
@@ -263,42 +395,102 @@ describe('seed 003: workspace subscriptions', () => {
       const matching = await request(t.url)
         .post(`${V2}/test`)
         .set('X-Api-Key', finance)
-        .send({ subscription: sub.body.id, ruleIndex: 0, input: { type: 'claim_approved', claim_id: 'clm_t', data: { amount: 2500, currency: 'NOK' } } });
+        .send({
+          subscription: sub.body.id,
+          ruleIndex: 0,
+          input: { type: 'claim_approved', claim_id: 'clm_t', data: { amount: 2500, currency: 'NOK' } },
+        });
       expect(matching.body.matched).toBe(true);
       expect(matching.body.rules).toHaveLength(1);
-      expect(matching.body.actions[0]).toMatchObject({ type: 'webhook', sent: false, signed_with: 'throwaway_secret', request: { url: receiver.url, method: 'POST' } });
+      expect(matching.body.actions[0]).toMatchObject({
+        type: 'webhook',
+        sent: false,
+        signed_with: 'throwaway_secret',
+        request: { url: receiver.url, method: 'POST' },
+      });
       // A preview is never signed with the subscription's secret: it would be a signing oracle.
-      expect(() => new Webhook(sub.body.signing_secret).verify(matching.body.actions[0].request.body, matching.body.actions[0].request.headers)).toThrow();
+      expect(() =>
+        new Webhook(sub.body.signing_secret).verify(
+          matching.body.actions[0].request.body,
+          matching.body.actions[0].request.headers,
+        ),
+      ).toThrow();
       await new Promise((r) => setTimeout(r, 300));
       expect(receiver.requests.length).toBe(before);
 
       const sent = await request(t.url)
         .post(`${V2}/test`)
         .set('X-Api-Key', finance)
-        .send({ subscription: sub.body.id, mode: 'send', test: { source: [{ type: 'claim_rejected', claim_id: 'a' }, { type: 'claim_rejected', claim_id: 'b' }], itemIndex: 1 } });
-      expect(sent.body.actions[0]).toMatchObject({ sent: true, signed_with: 'subscription_secret', response: { status: 200 } });
+        .send({
+          subscription: sub.body.id,
+          mode: 'send',
+          test: {
+            source: [
+              { type: 'claim_rejected', claim_id: 'a' },
+              { type: 'claim_rejected', claim_id: 'b' },
+            ],
+            itemIndex: 1,
+          },
+        });
+      expect(sent.body.actions[0]).toMatchObject({
+        sent: true,
+        signed_with: 'subscription_secret',
+        response: { status: 200 },
+      });
       expect(receiver.requests.length).toBe(before + 1);
       const received = receiver.requests[before];
-      expect(JSON.parse(new Webhook(sub.body.signing_secret).verify(received.body, received.headers as Record<string, string>) ? received.body : '{}').claimid).toBe('b');
-      expect((await request(t.url).get(`${V2}/${sub.body.id}/alerts/history`).set('X-Api-Key', finance)).body).toEqual([]);
+      expect(
+        JSON.parse(
+          new Webhook(sub.body.signing_secret).verify(received.body, received.headers as Record<string, string>)
+            ? received.body
+            : '{}',
+        ).claimid,
+      ).toBe('b');
+      expect((await request(t.url).get(`${V2}/${sub.body.id}/alerts/history`).set('X-Api-Key', finance)).body).toEqual(
+        [],
+      );
     });
 
     it('tests a draft, and replays a past match by its hash', async () => {
       const draft = await request(t.url)
         .post(`${V2}/test`)
         .set('X-Api-Key', finance)
-        .send({ draft: { rules: [{ trigger: 'comment_added', conditions: { 'data.text': { $regex: 'receipt' } } }], resources: ['claims/*'], actions: [{ type: 'socket', room: 'desk' }] }, input: { type: 'comment_added', claim_id: 'c', data: { text: 'missing receipt' } } });
+        .send({
+          draft: {
+            rules: [{ trigger: 'comment_added', conditions: { 'data.text': { $regex: 'receipt' } } }],
+            resources: ['claims/*'],
+            actions: [{ type: 'socket', room: 'desk' }],
+          },
+          input: { type: 'comment_added', claim_id: 'c', data: { text: 'missing receipt' } },
+        });
       expect(draft.status).toBe(200);
-      expect(draft.body).toMatchObject({ subscription_id: null, matched: true, actions: [{ type: 'socket', emit: { room: 'ws:org_001:ws_finance:room:desk', event: 'comment_added' }, sent: false }] });
+      expect(draft.body).toMatchObject({
+        subscription_id: null,
+        matched: true,
+        actions: [
+          { type: 'socket', emit: { room: 'ws:org_001:ws_finance:room:desk', event: 'comment_added' }, sent: false },
+        ],
+      });
 
-      const sub = await create({ rules: [{ trigger: 'claim_submitted', conditions: {} }], resources: ['claims/clm_replay'], actions: [{ type: 'webhook', url: receiver.url }] });
-      const event = await publish(t.url, producer, { type: 'claim_submitted', claim_id: 'clm_replay', data: { amount: 7 } });
+      const sub = await create({
+        rules: [{ trigger: 'claim_submitted', conditions: {} }],
+        resources: ['claims/clm_replay'],
+        actions: [{ type: 'webhook', url: receiver.url }],
+      });
+      const event = await publish(t.url, producer, {
+        type: 'claim_submitted',
+        claim_id: 'clm_replay',
+        data: { amount: 7 },
+      });
       let entry: { match: { hash: string; index: number } } | undefined;
       await waitFor('a log entry', async () => {
         entry = (await request(t.url).get(`${V2}/${sub.body.id}/alerts/history`).set('X-Api-Key', finance)).body[0];
         return Boolean(entry);
       });
-      const replay = await request(t.url).post(`${V2}/test`).set('X-Api-Key', finance).send({ subscription: sub.body.id, test: { match: entry!.match } });
+      const replay = await request(t.url)
+        .post(`${V2}/test`)
+        .set('X-Api-Key', finance)
+        .send({ subscription: sub.body.id, test: { match: entry!.match } });
       expect(replay.status).toBe(200);
       expect(replay.body.input).toMatchObject({ id: event.body.id, data: { amount: 7 } });
       expect(replay.body.matched).toBe(true);
@@ -309,12 +501,19 @@ describe('seed 003: workspace subscriptions', () => {
     it('another workspace’s subscriptions and history are invisible', async () => {
       const mine = await create({ rules: [{ trigger: 'claim_approved', conditions: {} }], resources: ['claims/*'] });
       expect((await request(t.url).get(`${V1}/${mine.body.id}`).set('X-Api-Key', otherWorkspace)).status).toBe(404);
-      expect((await request(t.url).get(`${V1}/${mine.body.id}`).set('X-Api-Key', finance).set('X-Workspace-Id', 'ws_ops')).status).toBe(404);
+      expect(
+        (await request(t.url).get(`${V1}/${mine.body.id}`).set('X-Api-Key', finance).set('X-Workspace-Id', 'ws_ops'))
+          .status,
+      ).toBe(404);
       expect((await request(t.url).delete(`${V1}/${mine.body.id}`).set('X-Api-Key', otherWorkspace)).status).toBe(404);
-      expect((await request(t.url).get(`${V2}/${mine.body.id}/alerts/history`).set('X-Api-Key', otherWorkspace)).status).toBe(404);
+      expect(
+        (await request(t.url).get(`${V2}/${mine.body.id}/alerts/history`).set('X-Api-Key', otherWorkspace)).status,
+      ).toBe(404);
       expect((await request(t.url).get(`${V2}/alerts/history`).set('X-Api-Key', otherWorkspace)).body).toEqual([]);
       expect((await request(t.url).get(V1).set('X-Api-Key', otherWorkspace)).body).toEqual([]);
-      expect((await request(t.url).get(V1).set('X-Api-Key', finance).set('X-Workspace-Id', 'ws_other')).status).toBe(403);
+      expect((await request(t.url).get(V1).set('X-Api-Key', finance).set('X-Workspace-Id', 'ws_other')).status).toBe(
+        403,
+      );
     });
 
     it('delete answers an OperationResult', async () => {
@@ -325,15 +524,28 @@ describe('seed 003: workspace subscriptions', () => {
     });
 
     it('pages 1,200 entries written in bursts in both directions: every entry exactly once', async () => {
-      const sub = await create({ rules: [{ trigger: 'status_changed', conditions: {} }], resources: ['claims/clm_history'], actions: [{ type: 'webhook', url: receiver.url }] });
+      const sub = await create({
+        rules: [{ trigger: 'status_changed', conditions: {} }],
+        resources: ['claims/clm_history'],
+        actions: [{ type: 'webhook', url: receiver.url }],
+      });
       // Blocked: every match is logged, nothing is sent, so the log fills fast.
-      await request(t.url).post(`${V1}/${sub.body.id}/state`).set('X-Api-Key', finance).send({ state: 'blocked', issue: 'history test' });
+      await request(t.url)
+        .post(`${V1}/${sub.body.id}/state`)
+        .set('X-Api-Key', finance)
+        .send({ state: 'blocked', issue: 'history test' });
       let last = 0;
       for (let b = 0; b < 3; b++) {
         const res = await request(t.url)
           .post('/api/v1/events/batch')
           .set('X-Api-Key', producer)
-          .send({ events: Array.from({ length: 400 }, (_, i) => ({ type: 'status_changed', claim_id: 'clm_history', data: { b, i } })) });
+          .send({
+            events: Array.from({ length: 400 }, (_, i) => ({
+              type: 'status_changed',
+              claim_id: 'clm_history',
+              data: { b, i },
+            })),
+          });
         last = res.body.events[399].seq;
       }
       await dispatchedThrough(t.url, last, 30_000);
@@ -359,7 +571,9 @@ describe('seed 003: workspace subscriptions', () => {
       expect(new Set(newestFirst).size).toBe(1200);
       expect(new Set(oldestFirst)).toEqual(new Set(newestFirst));
       expect(oldestFirst).toHaveLength(1200);
-      const all = (await request(t.url).get(path).query({ limit: 500 }).set('X-Api-Key', finance)).body as { created_at: string }[];
+      const all = (await request(t.url).get(path).query({ limit: 500 }).set('X-Api-Key', finance)).body as {
+        created_at: string;
+      }[];
       // Entry times are unique within the workspace, however many were written in one millisecond.
       expect(new Set(all.map((e) => e.created_at)).size).toBe(all.length);
     }, 60_000);

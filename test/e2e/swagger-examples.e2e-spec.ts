@@ -38,7 +38,8 @@ function shapeProblems(live: unknown, example: unknown, at = '$'): string[] {
   for (const key of Object.keys(e)) if (!(key in l)) problems.push(`${at}.${key}: in the example, not sent`);
   for (const key of Object.keys(l)) if (!(key in e)) problems.push(`${at}.${key}: sent, not in the example`);
   for (const key of Object.keys(e).filter((k) => k in l)) {
-    if (LITERAL_KEYS.has(key) && kind(e[key]) !== 'object' && l[key] !== e[key]) problems.push(`${at}.${key}: ${JSON.stringify(l[key])} != example ${JSON.stringify(e[key])}`);
+    if (LITERAL_KEYS.has(key) && kind(e[key]) !== 'object' && l[key] !== e[key])
+      problems.push(`${at}.${key}: ${JSON.stringify(l[key])} != example ${JSON.stringify(e[key])}`);
     problems.push(...shapeProblems(l[key], e[key], `${at}.${key}`));
   }
   return problems;
@@ -52,7 +53,11 @@ function strict(schema: Schema): Schema {
   for (const [key, value] of Object.entries(schema)) {
     if (key === '$ref' && typeof value === 'string') out.$ref = value.replace('#/components/schemas/', '');
     else if (key === 'example' || key === 'examples') out[key] = value;
-    else out[key] = key === 'properties' ? Object.fromEntries(Object.entries(value as Schema).map(([k, v]) => [k, strict(v as Schema)])) : strict(value as Schema);
+    else
+      out[key] =
+        key === 'properties'
+          ? Object.fromEntries(Object.entries(value as Schema).map(([k, v]) => [k, strict(v as Schema)]))
+          : strict(value as Schema);
   }
   if (out.properties && out.additionalProperties === undefined) out.additionalProperties = false;
   // OpenAPI 3.0 writes a nullable reference as `nullable` beside `allOf: [$ref]`.
@@ -101,7 +106,9 @@ describe('Swagger: every documented example is what the server sends', () => {
 
   function schemaErrors(schema: Schema, body: unknown): string[] {
     const validate: ValidateFunction = ajv.compile(strict(schema));
-    return validate(body) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath || '$'} ${e.message} ${JSON.stringify(e.params)}`);
+    return validate(body)
+      ? []
+      : (validate.errors ?? []).map((e) => `${e.instancePath || '$'} ${e.message} ${JSON.stringify(e.params)}`);
   }
 
   /** The live answer matches the documented schema and example; `exact` when the example is the body itself. */
@@ -129,7 +136,13 @@ describe('Swagger: every documented example is what the server sends', () => {
 
   describe('001: GET /api/v1/ws/subscribe', () => {
     it('400: an upgrade naming an unknown event type', async () => {
-      expectDocumented('get', WS_SUBSCRIBE, await refusal(`${t.url}${WS_SUBSCRIBE}?event_types=claim_exploded`, { 'X-Api-Key': reader }), 400, true);
+      expectDocumented(
+        'get',
+        WS_SUBSCRIBE,
+        await refusal(`${t.url}${WS_SUBSCRIBE}?event_types=claim_exploded`, { 'X-Api-Key': reader }),
+        400,
+        true,
+      );
     });
 
     it('401: an upgrade or a plain GET without a credential', async () => {
@@ -138,7 +151,13 @@ describe('Swagger: every documented example is what the server sends', () => {
     });
 
     it('403: an upgrade with a credential that may not read events', async () => {
-      expectDocumented('get', WS_SUBSCRIBE, await refusal(`${t.url}${WS_SUBSCRIBE}`, { 'X-Api-Key': noScopes }), 403, true);
+      expectDocumented(
+        'get',
+        WS_SUBSCRIBE,
+        await refusal(`${t.url}${WS_SUBSCRIBE}`, { 'X-Api-Key': noScopes }),
+        403,
+        true,
+      );
     });
 
     it('426: a plain GET with a credential', async () => {
@@ -157,14 +176,34 @@ describe('Swagger: every documented example is what the server sends', () => {
     const path = '/api/v1/ws/unsubscribe';
 
     it('400, 404 and 403', async () => {
-      const post = (token: string, body: unknown) => request(t.url).post(path).set('X-Api-Key', token).send(body as object);
+      const post = (token: string, body: unknown) =>
+        request(t.url)
+          .post(path)
+          .set('X-Api-Key', token)
+          .send(body as object);
       expectDocumented('post', path, await post(alice, { event_types: ['claim_approved'] }), 400, true);
-      expectDocumented('post', path, await post(alice, { client_id: 'wsc_01jd3m7k2q8w6t5v4x3y2z1a0b', event_types: ['claim_approved'] }), 404, true);
+      expectDocumented(
+        'post',
+        path,
+        await post(alice, { client_id: 'wsc_01jd3m7k2q8w6t5v4x3y2z1a0b', event_types: ['claim_approved'] }),
+        404,
+        true,
+      );
       const conn = await connectWs(`${t.url}${WS_SUBSCRIBE}`, { headers: { 'X-Api-Key': alice } });
       open.push(conn);
       const welcome = await conn.next((f) => f.type === 'welcome', 'welcome');
-      expectDocumented('post', path, await post(bob, { client_id: welcome.client_id, event_types: ['claim_approved'] }), 403);
-      expectDocumented('post', path, await post(alice, { client_id: welcome.client_id, event_types: ['claim_approved'] }), 200);
+      expectDocumented(
+        'post',
+        path,
+        await post(bob, { client_id: welcome.client_id, event_types: ['claim_approved'] }),
+        403,
+      );
+      expectDocumented(
+        'post',
+        path,
+        await post(alice, { client_id: welcome.client_id, event_types: ['claim_approved'] }),
+        200,
+      );
     });
   });
 
@@ -186,21 +225,34 @@ describe('Swagger: every documented example is what the server sends', () => {
               { trigger: 'claim_rejected', conditions: {} },
             ],
             resources: ['claims/*'],
-            actions: [{ type: 'webhook', url: 'http://127.0.0.1:9/hook', headers: { 'x-team': 'finance' } }, { type: 'socket' }],
+            actions: [
+              { type: 'webhook', url: 'http://127.0.0.1:9/hook', headers: { 'x-team': 'finance' } },
+              { type: 'socket' },
+            ],
           },
           input: { type: 'claim_approved', claim_id: 'clm_9f2a3b4c', data: { amount: 4850, currency: 'NOK' } },
         });
-      expect(live.body).toMatchObject({ matched: true, rules: [{ matched: true }, { matched: false }], actions: [{ type: 'webhook' }, { type: 'socket' }] });
+      expect(live.body).toMatchObject({
+        matched: true,
+        rules: [{ matched: true }, { matched: false }],
+        actions: [{ type: 'webhook' }, { type: 'socket' }],
+      });
       expectDocumented('post', '/api/v2/subscriptions/test', live, 200);
     });
 
     it('POST /api/v2/subscriptions/test: 400 without subscription or draft', async () => {
-      const live = await request(t.url).post('/api/v2/subscriptions/test').set('X-Api-Key', finance).send({ input: { type: 'claim_approved' } });
+      const live = await request(t.url)
+        .post('/api/v2/subscriptions/test')
+        .set('X-Api-Key', finance)
+        .send({ input: { type: 'claim_approved' } });
       expectDocumented('post', '/api/v2/subscriptions/test', live, 400, true);
     });
 
     it('POST /api/v1/subscriptions: 400 for a missing field', async () => {
-      const live = await request(t.url).post('/api/v1/subscriptions').set('X-Api-Key', finance).send({ rules: [{ trigger: 'claim_approved', conditions: {} }] });
+      const live = await request(t.url)
+        .post('/api/v1/subscriptions')
+        .set('X-Api-Key', finance)
+        .send({ rules: [{ trigger: 'claim_approved', conditions: {} }] });
       expectDocumented('post', '/api/v1/subscriptions', live, 400, true);
     });
 
@@ -208,11 +260,25 @@ describe('Swagger: every documented example is what the server sends', () => {
       const created = await request(t.url)
         .post('/api/v1/subscriptions')
         .set('X-Api-Key', finance)
-        .send({ rules: [{ trigger: 'claim_approved', conditions: {} }], resources: ['claims/*'], actions: [{ type: 'webhook', url: 'http://127.0.0.1:9/hook' }] });
+        .send({
+          rules: [{ trigger: 'claim_approved', conditions: {} }],
+          resources: ['claims/*'],
+          actions: [{ type: 'webhook', url: 'http://127.0.0.1:9/hook' }],
+        });
       expect(created.body).toMatchObject({ meta: { title: null }, issue: null, rate_limit: null });
       expectDocumented('post', '/api/v1/subscriptions', created, 201);
-      expectDocumented('get', '/api/v1/subscriptions/{id}', await request(t.url).get(`/api/v1/subscriptions/${created.body.id}`).set('X-Api-Key', finance), 200);
-      expectDocumented('get', '/api/v1/subscriptions', await request(t.url).get('/api/v1/subscriptions').set('X-Api-Key', finance), 200);
+      expectDocumented(
+        'get',
+        '/api/v1/subscriptions/{id}',
+        await request(t.url).get(`/api/v1/subscriptions/${created.body.id}`).set('X-Api-Key', finance),
+        200,
+      );
+      expectDocumented(
+        'get',
+        '/api/v1/subscriptions',
+        await request(t.url).get('/api/v1/subscriptions').set('X-Api-Key', finance),
+        200,
+      );
       const tested = await request(t.url)
         .post('/api/v2/subscriptions/test')
         .set('X-Api-Key', finance)
@@ -222,23 +288,47 @@ describe('Swagger: every documented example is what the server sends', () => {
     });
 
     it('GET /api/v1/subscriptions/{id}: 404', async () => {
-      expectDocumented('get', '/api/v1/subscriptions/{id}', await request(t.url).get('/api/v1/subscriptions/wsub_nothing').set('X-Api-Key', finance), 404);
+      expectDocumented(
+        'get',
+        '/api/v1/subscriptions/{id}',
+        await request(t.url).get('/api/v1/subscriptions/wsub_nothing').set('X-Api-Key', finance),
+        404,
+      );
     });
   });
 
   it('responses with nullable fields: api keys, events, 000, 002', async () => {
-    const key = await request(t.url).post('/api/v1/api-keys').set('X-Api-Key', t.operatorToken).send({ kind: 'app', organisation_id: 'org_001', scopes: ['events:publish'] });
+    const key = await request(t.url)
+      .post('/api/v1/api-keys')
+      .set('X-Api-Key', t.operatorToken)
+      .send({ kind: 'app', organisation_id: 'org_001', scopes: ['events:publish'] });
     expectDocumented('post', '/api/v1/api-keys', key, 201);
-    expectDocumented('get', '/api/v1/api-keys', await request(t.url).get('/api/v1/api-keys').set('X-Api-Key', t.operatorToken), 200);
-    const event = await request(t.url).post('/api/v1/events').set('X-Api-Key', key.body.token).send({ type: 'claim_approved', claim_id: 'clm_9f2a3b4c', data: {} });
+    expectDocumented(
+      'get',
+      '/api/v1/api-keys',
+      await request(t.url).get('/api/v1/api-keys').set('X-Api-Key', t.operatorToken),
+      200,
+    );
+    const event = await request(t.url)
+      .post('/api/v1/events')
+      .set('X-Api-Key', key.body.token)
+      .send({ type: 'claim_approved', claim_id: 'clm_9f2a3b4c', data: {} });
     expect(event.body).toMatchObject({ user_id: null, claim_id: 'clm_9f2a3b4c' });
     expectDocumented('post', '/api/v1/events', event, 201);
-    const channel = await request(t.url).post('/api/v1/realtime-subscriptions/user').set('X-Api-Key', alice).send({ user_id: 'usr_alice' });
+    const channel = await request(t.url)
+      .post('/api/v1/realtime-subscriptions/user')
+      .set('X-Api-Key', alice)
+      .send({ user_id: 'usr_alice' });
     expectDocumented('post', '/api/v1/realtime-subscriptions/user', channel, 201);
-    const detail = await request(t.url).get(`/api/v1/realtime-subscriptions/${channel.body.channel_id}`).set('X-Api-Key', alice);
+    const detail = await request(t.url)
+      .get(`/api/v1/realtime-subscriptions/${channel.body.channel_id}`)
+      .set('X-Api-Key', alice);
     expectDocumented('get', '/api/v1/realtime-subscriptions/{channel_id}', detail, 200);
     const notifier = await mintKey(t, { scopes: ['notifications:write'] });
-    const notified = await request(t.url).post('/api/v1/approval-notifications').set('X-Api-Key', notifier).send({ claim_id: 'clm_1', new_status: 'approved', recipient_user_id: 'usr_alice' });
+    const notified = await request(t.url)
+      .post('/api/v1/approval-notifications')
+      .set('X-Api-Key', notifier)
+      .send({ claim_id: 'clm_1', new_status: 'approved', recipient_user_id: 'usr_alice' });
     expectDocumented('post', '/api/v1/approval-notifications', notified, 201);
     const list = await request(t.url).get('/api/v1/approval-notifications').set('X-Api-Key', alice);
     expect(list.body.data[0]).toMatchObject({ comment: null });
@@ -246,13 +336,28 @@ describe('Swagger: every documented example is what the server sends', () => {
   });
 
   it('000 and 002: 400 for a missing field', async () => {
-    expectDocumented('post', '/api/v1/realtime-subscriptions/user', await request(t.url).post('/api/v1/realtime-subscriptions/user').set('X-Api-Key', alice).send({}), 400, true);
-    const notify = await request(t.url).post('/api/v1/approval-notifications').set('X-Api-Key', t.operatorToken).send({ new_status: 'approved', recipient_user_id: 'usr_alice' });
+    expectDocumented(
+      'post',
+      '/api/v1/realtime-subscriptions/user',
+      await request(t.url).post('/api/v1/realtime-subscriptions/user').set('X-Api-Key', alice).send({}),
+      400,
+      true,
+    );
+    const notify = await request(t.url)
+      .post('/api/v1/approval-notifications')
+      .set('X-Api-Key', t.operatorToken)
+      .send({ new_status: 'approved', recipient_user_id: 'usr_alice' });
     expectDocumented('post', '/api/v1/approval-notifications', notify, 400, true);
   });
 
   it('004: POST /v1/events/subscriptions 401 without a credential', async () => {
-    expectDocumented('post', '/v1/events/subscriptions', await request(t.url).post('/v1/events/subscriptions').send({}), 401, true);
+    expectDocumented(
+      'post',
+      '/v1/events/subscriptions',
+      await request(t.url).post('/v1/events/subscriptions').send({}),
+      401,
+      true,
+    );
   });
 
   it('every documented 401 is what a request without a credential gets, in its family', async () => {
@@ -262,7 +367,10 @@ describe('Swagger: every documented example is what the server sends', () => {
         if (!doc.paths[path][method].responses?.['401']) continue;
         const url = path.replace(/\{[^}]+\}/g, 'x_1');
         const live = await request(t.url)[method as 'get'](url);
-        expect({ op: `${method} ${path}`, problems: shapeProblems(live.body, documented(method, path, 401).example) }).toEqual({ op: `${method} ${path}`, problems: [] });
+        expect({
+          op: `${method} ${path}`,
+          problems: shapeProblems(live.body, documented(method, path, 401).example),
+        }).toEqual({ op: `${method} ${path}`, problems: [] });
         if (url === path) expectDocumented(method, path, live, 401, true);
         checked++;
       }
@@ -278,7 +386,10 @@ describe('Swagger: every documented example is what the server sends', () => {
         const url = path.replace(/\{[^}]+\}/g, 'x_1');
         const live = await request(t.url)[method as 'get'](url).set('X-Api-Key', noScopes);
         expect(`${method} ${path} ${live.status}`).toBe(`${method} ${path} 403`);
-        expect({ op: `${method} ${path}`, problems: shapeProblems(live.body, documented(method, path, 403).example) }).toEqual({ op: `${method} ${path}`, problems: [] });
+        expect({
+          op: `${method} ${path}`,
+          problems: shapeProblems(live.body, documented(method, path, 403).example),
+        }).toEqual({ op: `${method} ${path}`, problems: [] });
         if (url === path) expectDocumented(method, path, live, 403, true);
         checked++;
       }
@@ -294,7 +405,8 @@ describe('Swagger: every documented example is what the server sends', () => {
     for (const [name, schema] of Object.entries(doc.components.schemas)) {
       for (const [property, propertySchema] of Object.entries((schema.properties ?? {}) as Record<string, Schema>)) {
         if (propertySchema.example === undefined || KNOWN_OFF.has(`${name}.${property}`)) continue;
-        for (const error of schemaErrors(propertySchema, propertySchema.example)) problems.push(`${name}.${property}: ${error}`);
+        for (const error of schemaErrors(propertySchema, propertySchema.example))
+          problems.push(`${name}.${property}: ${error}`);
       }
     }
     expect(problems).toEqual([]);
@@ -306,9 +418,13 @@ describe('Swagger: every documented example is what the server sends', () => {
         for (const status of Object.keys(operation.responses ?? {}).filter((s) => /^[45]/.test(s))) {
           const { schema, example } = documented(method, path, Number(status));
           if (example === undefined) continue;
-          expect({ op: `${method} ${path} ${status}`, errors: schemaErrors(schema, example) }).toEqual({ op: `${method} ${path} ${status}`, errors: [] });
+          expect({ op: `${method} ${path} ${status}`, errors: schemaErrors(schema, example) }).toEqual({
+            op: `${method} ${path} ${status}`,
+            errors: [],
+          });
           const code = (example as Record<string, unknown>).code ?? (example as Record<string, unknown>).statusCode;
-          if (code !== undefined) expect(`${method} ${path} ${status}: ${String(code)}`).toBe(`${method} ${path} ${status}: ${status}`);
+          if (code !== undefined)
+            expect(`${method} ${path} ${status}: ${String(code)}`).toBe(`${method} ${path} ${status}: ${status}`);
         }
       }
     }

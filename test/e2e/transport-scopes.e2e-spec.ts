@@ -63,7 +63,10 @@ describe('authorization inside an organisation: scopes on every transport, one p
     it('refuses a raw WebSocket (001) without events:read with 403 in the 001 body', async () => {
       const bare = await mintKey(t, { org: ORG, user: 'usr_bare' });
       const refusal = await wsRefusal(`${t.url}/api/v1/ws/subscribe?access_token=${bare}`);
-      expect(refusal).toMatchObject({ status: 403, body: { code: 403, message: 'Missing scope: events:read', stack: [{ code: 403, error: 'Forbidden' }] } });
+      expect(refusal).toMatchObject({
+        status: 403,
+        body: { code: 403, message: 'Missing scope: events:read', stack: [{ code: 403, error: 'Forbidden' }] },
+      });
       const publisherOnly = await wsRefusal(`${t.url}/api/v1/ws/subscribe?access_token=${producer}`);
       expect(publisherOnly?.status).toBe(403);
     });
@@ -80,7 +83,12 @@ describe('authorization inside an organisation: scopes on every transport, one p
       expect(joined.status).toBe(200);
       expect((await publish(t.url, producer, { type: 'claim_approved', user_id: 'usr_sess' })).status).toBe(201);
       expect(
-        (await request(t.url).post('/api/v1/approval-notifications').set('X-Api-Key', producer).send({ claim_id: 'clm_s', new_status: 'approved', recipient_user_id: 'usr_sess' })).status,
+        (
+          await request(t.url)
+            .post('/api/v1/approval-notifications')
+            .set('X-Api-Key', producer)
+            .send({ claim_id: 'clm_s', new_status: 'approved', recipient_user_id: 'usr_sess' })
+        ).status,
       ).toBe(201);
       // The sentinel, published last, reaches the session room: anything owed before it would have come first.
       await publish(t.url, producer, { type: 'channel.follow', channel_id: 'chan_scopes', user_id: 'usr_other' });
@@ -120,14 +128,25 @@ describe('authorization inside an organisation: scopes on every transport, one p
     it('an organisation channel made while holding claims:read:org is refused (403) to the same user once that scope is gone', async () => {
       const orgWide = await mintKey(t, { org: ORG, user: 'usr_lead', scopes: ['events:read', 'claims:read:org'] });
       const narrowed = await mintKey(t, { org: ORG, user: 'usr_lead', scopes: ['events:read'] });
-      const created = await request(t.url).post('/api/v1/realtime-subscriptions/organisation').set('X-Api-Key', orgWide).send({ organisation_id: ORG, user_id: 'usr_lead' });
+      const created = await request(t.url)
+        .post('/api/v1/realtime-subscriptions/organisation')
+        .set('X-Api-Key', orgWide)
+        .send({ organisation_id: ORG, user_id: 'usr_lead' });
       expect(created.status).toBe(201);
       const id = created.body.channel_id as string;
 
       const raw = await wsRefusal(`${t.url}/channels/${id}?access_token=${narrowed}`);
-      expect(raw).toMatchObject({ status: 403, body: { statusCode: 403, message: expect.stringContaining('claims:read:org') } });
+      expect(raw).toMatchObject({
+        status: 403,
+        body: { statusCode: 403, message: expect.stringContaining('claims:read:org') },
+      });
       const sio = await new Promise<{ data?: { code: number } }>((resolve) => {
-        const s = io(`${t.url}/channels/${id}`, { transports: ['websocket'], reconnection: false, forceNew: true, auth: { token: narrowed } });
+        const s = io(`${t.url}/channels/${id}`, {
+          transports: ['websocket'],
+          reconnection: false,
+          forceNew: true,
+          auth: { token: narrowed },
+        });
         s.once('connect', () => (s.close(), resolve({})));
         s.once('connect_error', (e) => (s.close(), resolve(e as { data?: { code: number } })));
       });
@@ -141,7 +160,10 @@ describe('authorization inside an organisation: scopes on every transport, one p
     it('a user channel is refused (403) to its own user’s credential without events:read', async () => {
       const reader = await mintKey(t, { org: ORG, user: 'usr_chan', scopes: ['events:read'] });
       const bare = await mintKey(t, { org: ORG, user: 'usr_chan' });
-      const created = await request(t.url).post('/api/v1/realtime-subscriptions/user').set('X-Api-Key', reader).send({ user_id: 'usr_chan' });
+      const created = await request(t.url)
+        .post('/api/v1/realtime-subscriptions/user')
+        .set('X-Api-Key', reader)
+        .send({ user_id: 'usr_chan' });
       expect(created.status).toBe(201);
       const refusal = await wsRefusal(`${t.url}/channels/${created.body.channel_id}?access_token=${bare}`);
       expect(refusal).toMatchObject({ status: 403, body: { message: 'Missing scope: events:read' } });
@@ -150,20 +172,36 @@ describe('authorization inside an organisation: scopes on every transport, one p
 
   describe('one producer rule', () => {
     it('a plain user may notify only itself, as it may publish only about itself', async () => {
-      const user = await mintKey(t, { org: ORG, user: 'usr_writer', scopes: ['notifications:write', 'events:publish'] });
-      const forOther = await request(t.url).post('/api/v1/approval-notifications').set('X-Api-Key', user).send({ claim_id: 'clm_p', new_status: 'approved', recipient_user_id: 'usr_victim' });
+      const user = await mintKey(t, {
+        org: ORG,
+        user: 'usr_writer',
+        scopes: ['notifications:write', 'events:publish'],
+      });
+      const forOther = await request(t.url)
+        .post('/api/v1/approval-notifications')
+        .set('X-Api-Key', user)
+        .send({ claim_id: 'clm_p', new_status: 'approved', recipient_user_id: 'usr_victim' });
       expect(forOther.status).toBe(403);
       expect(forOther.body.message).toContain('own user');
       const event = await publish(t.url, user, { type: 'claim_approved', user_id: 'usr_victim' });
       expect(event.status).toBe(403);
-      const forSelf = await request(t.url).post('/api/v1/approval-notifications').set('X-Api-Key', user).send({ claim_id: 'clm_p', new_status: 'approved', recipient_user_id: 'usr_writer' });
+      const forSelf = await request(t.url)
+        .post('/api/v1/approval-notifications')
+        .set('X-Api-Key', user)
+        .send({ claim_id: 'clm_p', new_status: 'approved', recipient_user_id: 'usr_writer' });
       expect(forSelf.status).toBe(201);
-      const byApp = await request(t.url).post('/api/v1/approval-notifications').set('X-Api-Key', producer).send({ claim_id: 'clm_p', new_status: 'approved', recipient_user_id: 'usr_victim' });
+      const byApp = await request(t.url)
+        .post('/api/v1/approval-notifications')
+        .set('X-Api-Key', producer)
+        .send({ claim_id: 'clm_p', new_status: 'approved', recipient_user_id: 'usr_victim' });
       expect(byApp.status).toBe(201);
       // Nothing of the refused request reached the log.
       const reader = await mintKey(t, { org: ORG, scopes: ['events:read'] });
       const log = await request(t.url).get('/api/v1/events?after=0&limit=500').set('X-Api-Key', reader);
-      const aboutVictim = log.body.data.filter((e: { user_id: string | null; data: { claim_id?: string } }) => e.user_id === 'usr_victim' && e.data.claim_id === 'clm_p');
+      const aboutVictim = log.body.data.filter(
+        (e: { user_id: string | null; data: { claim_id?: string } }) =>
+          e.user_id === 'usr_victim' && e.data.claim_id === 'clm_p',
+      );
       expect(aboutVictim.map((e: { type: string }) => e.type)).toEqual(['status_changed', 'claim_approved']);
     });
   });

@@ -23,7 +23,11 @@ describe('crash: kill -9 with webhook deliveries pending', () => {
       const key = await request(server.url)
         .post('/api/v1/api-keys')
         .set('X-Api-Key', operator)
-        .send({ kind: 'app', organisation_id: 'org_crash', scopes: ['notifications:write', 'events:publish', 'events:read'] });
+        .send({
+          kind: 'app',
+          organisation_id: 'org_crash',
+          scopes: ['notifications:write', 'events:publish', 'events:read'],
+        });
       const token = key.body.token as string;
       const sub = await request(server.url)
         .post('/api/v1/approval-notifications/subscriptions')
@@ -34,7 +38,9 @@ describe('crash: kill -9 with webhook deliveries pending', () => {
       const published = await request(server.url)
         .post('/api/v1/events/batch')
         .set('X-Api-Key', token)
-        .send({ events: Array.from({ length: 30 }, (_, i) => ({ type: 'comment_added', claim_id: 'clm_crash', data: { i } })) });
+        .send({
+          events: Array.from({ length: 30 }, (_, i) => ({ type: 'comment_added', claim_id: 'clm_crash', data: { i } })),
+        });
       expect(published.status).toBe(201);
       const eventIds = published.body.events.map((e: { id: string }) => e.id).sort();
 
@@ -44,7 +50,11 @@ describe('crash: kill -9 with webhook deliveries pending', () => {
       await receiver.up();
       server = await startChildServer(env);
 
-      await waitFor('all 30 events delivered', () => new Set(receiver.requests.map((r) => JSON.parse(r.body).id)).size === 30, 100_000);
+      await waitFor(
+        'all 30 events delivered',
+        () => new Set(receiver.requests.map((r) => JSON.parse(r.body).id)).size === 30,
+        100_000,
+      );
       const byWebhookId = new Map<string, Set<string>>();
       const verifier = new Webhook(sub.body.signing_secret);
       for (const r of receiver.requests) {

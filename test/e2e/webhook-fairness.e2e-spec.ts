@@ -50,10 +50,15 @@ describe('webhook fairness across organisations', () => {
 
   async function tenant(org: string, claim: string): Promise<Tenant> {
     // The receiver's own check uses a throwaway secret; requests are verified with the subscription's.
-    const receiver = await WebhookReceiver.start('whsec_' + Buffer.from('unused-secret-unused-secret').toString('base64'));
+    const receiver = await WebhookReceiver.start(
+      'whsec_' + Buffer.from('unused-secret-unused-secret').toString('base64'),
+    );
     receivers.push(receiver);
     const reader = await mintKey(t, { org, scopes: ['events:read'] });
-    const created = await request(t.url).post(SUBSCRIPTIONS).set('X-Api-Key', reader).send({ claim_id: claim, user_id: 'usr_ops', webhook_url: receiver.url });
+    const created = await request(t.url)
+      .post(SUBSCRIPTIONS)
+      .set('X-Api-Key', reader)
+      .send({ claim_id: claim, user_id: 'usr_ops', webhook_url: receiver.url });
     expect(created.status).toBe(201);
     const publisher = await mintKey(t, { org, scopes: ['events:publish'] });
     return { org, claim, publisher, receiver, verifier: new Webhook(created.body.signing_secret) };
@@ -63,14 +68,18 @@ describe('webhook fairness across organisations', () => {
     const res = await request(t.url)
       .post('/api/v1/events/batch')
       .set('X-Api-Key', to.publisher)
-      .send({ events: Array.from({ length: count }, (_, i) => ({ type: 'comment_added', claim_id: to.claim, data: { i } })) });
+      .send({
+        events: Array.from({ length: count }, (_, i) => ({ type: 'comment_added', claim_id: to.claim, data: { i } })),
+      });
     expect(res.status).toBe(201);
     return res.body.events.map((e: { id: string }) => e.id);
   }
 
   /** The event ids the receiver got, each request's signature checked with the subscription's secret. */
   function eventsAt(to: Tenant): string[] {
-    return to.receiver.requests.map((r) => (to.verifier.verify(r.body, r.headers as Record<string, string>) as { id: string }).id);
+    return to.receiver.requests.map(
+      (r) => (to.verifier.verify(r.body, r.headers as Record<string, string>) as { id: string }).id,
+    );
   }
 
   it('a receiver that holds every request open gets at most its cap; another organisation’s webhook still arrives; after release all arrive once', async () => {
@@ -118,7 +127,11 @@ describe('webhook fairness across organisations', () => {
     await waitFor('the second endpoint at its cap', () => second.receiver.inFlight >= ENDPOINT_CAP);
     // Every slot is held now (2 + 2 of 4), so the quick organisation's webhooks wait for one.
     const quickOwed = await publish(quick, 3);
-    await waitFor('the quick organisation’s deliveries queued', async () => (await t.app.get(WebhooksService).listDeliveries({ organisation_id: quick.org, limit: 10 })).length === 3);
+    await waitFor(
+      'the quick organisation’s deliveries queued',
+      async () =>
+        (await t.app.get(WebhooksService).listDeliveries({ organisation_id: quick.org, limit: 10 })).length === 3,
+    );
     expect(quick.receiver.requests).toHaveLength(0);
 
     // The second endpoint answers the two it holds, then holds again whatever it gets next. Its
@@ -133,7 +146,11 @@ describe('webhook fairness across organisations', () => {
 
     second.receiver.release();
     first.receiver.release();
-    await waitFor('both backlogs', () => first.receiver.requests.length >= OWED && second.receiver.requests.length >= OWED, 20_000);
+    await waitFor(
+      'both backlogs',
+      () => first.receiver.requests.length >= OWED && second.receiver.requests.length >= OWED,
+      20_000,
+    );
     await new Promise((r) => setTimeout(r, 300));
     expect([...eventsAt(first)].sort()).toEqual([...firstOwed].sort());
     expect([...eventsAt(second)].sort()).toEqual([...secondOwed].sort());

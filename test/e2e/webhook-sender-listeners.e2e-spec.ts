@@ -40,7 +40,12 @@ describe('webhook sender: many requests in flight under one shutdown signal', ()
     const shutdown = new AbortController();
     const results: Promise<SendResult>[] = [];
     for (let i = 0; i < IN_FLIGHT; i++) {
-      results.push(sender.send({ url: `${url}?n=${i}`, method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }, shutdown.signal));
+      results.push(
+        sender.send(
+          { url: `${url}?n=${i}`, method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' },
+          shutdown.signal,
+        ),
+      );
     }
     await waitFor(`${IN_FLIGHT} requests at the receiver`, () => held.length === IN_FLIGHT);
 

@@ -49,7 +49,13 @@ describe('webhook delivery', () => {
       route: async (events, manager) => {
         const requests = events
           .filter((e) => typeof e.data.endpoint === 'string')
-          .map((event) => ({ endpoint_id: event.data.endpoint as string, event, rule_index: 0, match_hash: `m_${event.seq}`, match_index: 0 }));
+          .map((event) => ({
+            endpoint_id: event.data.endpoint as string,
+            event,
+            rule_index: 0,
+            match_hash: `m_${event.seq}`,
+            match_index: 0,
+          }));
         if (requests.length) await webhooks.enqueue(manager, requests);
       },
     });
@@ -65,12 +71,20 @@ describe('webhook delivery', () => {
     const receiver = await WebhookReceiver.start(secret);
     receivers.push(receiver);
     const id = newId('sub');
-    await t.app.get(Database).transaction((m) => webhooks.saveEndpoint(m, { id, kind: 'test', organisation_id: ORG, url: receiver.url, secret, ...extra }));
+    await t.app
+      .get(Database)
+      .transaction((m) =>
+        webhooks.saveEndpoint(m, { id, kind: 'test', organisation_id: ORG, url: receiver.url, secret, ...extra }),
+      );
     return { id, receiver };
   }
 
   async function send(endpointId: string, data: Record<string, unknown> = {}): Promise<string> {
-    const res = await publish(t.url, publisher, { type: 'claim_approved', claim_id: 'clm_1', data: { endpoint: endpointId, ...data } });
+    const res = await publish(t.url, publisher, {
+      type: 'claim_approved',
+      claim_id: 'clm_1',
+      data: { endpoint: endpointId, ...data },
+    });
     expect(res.status).toBe(201);
     return res.body.id as string;
   }
@@ -79,7 +93,12 @@ describe('webhook delivery', () => {
     const res = await request(t.url)
       .post('/api/v1/events/batch')
       .set('X-Api-Key', publisher)
-      .send({ events: Array.from({ length: count }, (_, i) => ({ type: 'claim_approved', data: { endpoint: endpointId, i } })) });
+      .send({
+        events: Array.from({ length: count }, (_, i) => ({
+          type: 'claim_approved',
+          data: { endpoint: endpointId, i },
+        })),
+      });
     expect(res.status).toBe(201);
     return res.body.events.map((e: { id: string }) => e.id);
   }
@@ -88,7 +107,11 @@ describe('webhook delivery', () => {
     return webhooks.listDeliveries({ organisation_id: ORG, endpoint_id: endpointId, limit: 500 });
   }
 
-  async function settled(endpointId: string, eventId: string, status: DeliveryLogEntry['status']): Promise<DeliveryLogEntry> {
+  async function settled(
+    endpointId: string,
+    eventId: string,
+    status: DeliveryLogEntry['status'],
+  ): Promise<DeliveryLogEntry> {
     let found: DeliveryLogEntry | undefined;
     await waitFor(`${status} delivery of ${eventId}`, async () => {
       found = (await deliveries(endpointId)).find((d) => d.event_id === eventId);
@@ -106,7 +129,11 @@ describe('webhook delivery', () => {
     const [received] = receiver.requests;
     expect(received.verified).toBe(true);
     expect(received.id).toBe(delivery.id);
-    expect(received.headers).toMatchObject({ 'content-type': 'application/json', 'user-agent': 'Herald-Webhooks/1', 'x-tenant': 'acme' });
+    expect(received.headers).toMatchObject({
+      'content-type': 'application/json',
+      'user-agent': 'Herald-Webhooks/1',
+      'x-tenant': 'acme',
+    });
     expect(JSON.parse(received.body)).toMatchObject({
       specversion: '1.0',
       id: eventId,
@@ -116,9 +143,19 @@ describe('webhook delivery', () => {
       organisationid: ORG,
       data: { endpoint: id, amount: 4850 },
     });
-    expect(delivery).toMatchObject({ endpoint_id: id, attempts: 1, response_status: 200, error: null, rule_index: 0, match_hash: `m_${delivery.event_seq}`, match_index: 0 });
+    expect(delivery).toMatchObject({
+      endpoint_id: id,
+      attempts: 1,
+      response_status: 200,
+      error: null,
+      rule_index: 0,
+      match_hash: `m_${delivery.event_seq}`,
+      match_index: 0,
+    });
     expect(delivery.delivered_at).not.toBeNull();
-    expect(await webhooks.listAttempts(ORG, delivery.id)).toEqual([expect.objectContaining({ attempt: 1, outcome: 'delivered', response_status: 200, error: null })]);
+    expect(await webhooks.listAttempts(ORG, delivery.id)).toEqual([
+      expect.objectContaining({ attempt: 1, outcome: 'delivered', response_status: 200, error: null }),
+    ]);
     // Another organisation cannot read this log.
     expect(await webhooks.listDeliveries({ organisation_id: 'org_other', endpoint_id: id, limit: 50 })).toEqual([]);
     expect(await webhooks.listAttempts('org_other', delivery.id)).toEqual([]);
@@ -136,7 +173,12 @@ describe('webhook delivery', () => {
     expect(receiver.requests.every((r) => r.verified)).toBe(true);
     expect(receiver.requests[1].at - receiver.requests[0].at).toBeGreaterThanOrEqual(MIN_BACKOFF_MS);
     expect(await webhooks.listAttempts(ORG, delivery.id)).toEqual([
-      expect.objectContaining({ attempt: 1, outcome: 'retrying', response_status: 500, error: 'HTTP 500 Internal Server Error' }),
+      expect.objectContaining({
+        attempt: 1,
+        outcome: 'retrying',
+        response_status: 500,
+        error: 'HTTP 500 Internal Server Error',
+      }),
       expect.objectContaining({ attempt: 2, outcome: 'delivered', response_status: 200 }),
     ]);
   });
@@ -146,7 +188,12 @@ describe('webhook delivery', () => {
     receiver.reply({ status: 400 });
     const eventId = await send(id);
     const delivery = await settled(id, eventId, 'failed');
-    expect(delivery).toMatchObject({ attempts: 1, response_status: 400, error: 'HTTP 400 Bad Request', delivered_at: null });
+    expect(delivery).toMatchObject({
+      attempts: 1,
+      response_status: 400,
+      error: 'HTTP 400 Bad Request',
+      delivered_at: null,
+    });
     await sleep(700);
     expect(receiver.requests).toHaveLength(1);
     expect((await deliveries(id))[0]).toMatchObject({ status: 'failed', attempts: 1 });
@@ -169,10 +216,15 @@ describe('webhook delivery', () => {
     const first = await send(id);
     expect(await settled(id, first, 'failed')).toMatchObject({ attempts: 1, response_status: 410 });
     await waitFor('endpoint blocked', async () => (await webhooks.getEndpoint(id))?.state === 'blocked');
-    expect((await webhooks.getEndpoint(id))!.issue).toMatch(/^Receiver answered 410 Gone on \d{4}-\d\d-\d\dT[\d:.]+Z; deliveries stopped/);
+    expect((await webhooks.getEndpoint(id))!.issue).toMatch(
+      /^Receiver answered 410 Gone on \d{4}-\d\d-\d\dT[\d:.]+Z; deliveries stopped/,
+    );
 
     const later = await send(id);
-    expect(await settled(id, later, 'blocked')).toMatchObject({ attempts: 0, error: expect.stringMatching(/410 Gone/) });
+    expect(await settled(id, later, 'blocked')).toMatchObject({
+      attempts: 0,
+      error: expect.stringMatching(/410 Gone/),
+    });
     await sleep(300);
     expect(receiver.requests).toHaveLength(1);
 
@@ -188,7 +240,9 @@ describe('webhook delivery', () => {
     receiver.otherwise({ status: 422 });
     for (let i = 0; i < 3; i++) await settled(id, await send(id), 'failed');
     await waitFor('endpoint blocked', async () => (await webhooks.getEndpoint(id))?.state === 'blocked');
-    expect((await webhooks.getEndpoint(id))!.issue).toMatch(/Blocked automatically on .*: every attempt since .* has failed \(.*3 failed attempts, 3 failed deliveries\); last error: HTTP 422 Unprocessable Entity/);
+    expect((await webhooks.getEndpoint(id))!.issue).toMatch(
+      /Blocked automatically on .*: every attempt since .* has failed \(.*3 failed attempts, 3 failed deliveries\); last error: HTTP 422 Unprocessable Entity/,
+    );
     await settled(id, await send(id), 'blocked');
     expect(receiver.requests).toHaveLength(3);
   });
@@ -261,13 +315,29 @@ describe('webhook delivery', () => {
     await db.transaction(async (m) => {
       await t.app.get(DeliveryStore).insert(m, rows);
       const sql = new Sql(db.isPostgres);
-      await sql.run(m, `UPDATE webhook_deliveries SET lease_until = ${sql.p(deadLease)} WHERE id IN (${sql.list(rows.slice(0, 10).map((r) => r.id))})`);
+      await sql.run(
+        m,
+        `UPDATE webhook_deliveries SET lease_until = ${sql.p(deadLease)} WHERE id IN (${sql.list(rows.slice(0, 10).map((r) => r.id))})`,
+      );
     });
     // Recorded as delivered, not just received: a row whose result is still being written is pending.
-    await waitFor('the two rows not leased delivered', async () => (await deliveries(id)).filter((d) => d.status === 'delivered').length === 2);
-    expect([...receiver.ids()].sort()).toEqual(rows.slice(10).map((r) => r.id).sort());
+    await waitFor(
+      'the two rows not leased delivered',
+      async () => (await deliveries(id)).filter((d) => d.status === 'delivered').length === 2,
+    );
+    expect([...receiver.ids()].sort()).toEqual(
+      rows
+        .slice(10)
+        .map((r) => r.id)
+        .sort(),
+    );
     const leased = (await deliveries(id)).filter((d) => d.status === 'pending');
-    expect(leased.map((d) => d.id).sort()).toEqual(rows.slice(0, 10).map((r) => r.id).sort());
+    expect(leased.map((d) => d.id).sort()).toEqual(
+      rows
+        .slice(0, 10)
+        .map((r) => r.id)
+        .sort(),
+    );
   });
 
   it('deliveries over the endpoint rate limit are logged rate_limited and not sent', async () => {
@@ -282,7 +352,10 @@ describe('webhook delivery', () => {
     expect(ds.filter((d) => d.status === 'delivered')).toHaveLength(3);
     const limited = ds.filter((d) => d.status === 'rate_limited');
     expect(limited).toHaveLength(2);
-    expect(limited[0]).toMatchObject({ attempts: 0, error: "Over the subscription's limit of 3 deliveries per minute; not sent" });
+    expect(limited[0]).toMatchObject({
+      attempts: 0,
+      error: "Over the subscription's limit of 3 deliveries per minute; not sent",
+    });
     expect(receiver.requests).toHaveLength(3);
   });
 
@@ -327,8 +400,16 @@ describe('webhook delivery', () => {
       occurred_at: isoNow(),
       received_at: isoNow(),
     };
-    const preview = webhooks.buildRequest({ url: receiver.url, secret, headers: { 'x-extra': '1' } }, event, 'dlv_preview');
-    expect(preview).toMatchObject({ url: receiver.url, method: 'POST', headers: { 'webhook-id': 'dlv_preview', 'x-extra': '1' } });
+    const preview = webhooks.buildRequest(
+      { url: receiver.url, secret, headers: { 'x-extra': '1' } },
+      event,
+      'dlv_preview',
+    );
+    expect(preview).toMatchObject({
+      url: receiver.url,
+      method: 'POST',
+      headers: { 'webhook-id': 'dlv_preview', 'x-extra': '1' },
+    });
     expect(JSON.parse(preview.body)).toMatchObject({ id: 'evt_preview', subject: 'claims/clm_9' });
 
     receiver.reply({ status: 503 });
@@ -337,9 +418,14 @@ describe('webhook delivery', () => {
     const ok = await webhooks.sendOnce({ url: receiver.url, secret, headers: {} }, event);
     expect(ok.status).toBe(200);
     expect(ok.error).toBeUndefined();
-    expect(receiver.requests.map((r) => r.id)).toEqual([failed.request.headers['webhook-id'], ok.request.headers['webhook-id']]);
+    expect(receiver.requests.map((r) => r.id)).toEqual([
+      failed.request.headers['webhook-id'],
+      ok.request.headers['webhook-id'],
+    ]);
     expect(receiver.requests.every((r) => r.verified)).toBe(true);
-    expect(await webhooks.listDeliveries({ organisation_id: ORG, limit: 500 })).not.toContainEqual(expect.objectContaining({ event_id: 'evt_preview' }));
+    expect(await webhooks.listDeliveries({ organisation_id: ORG, limit: 500 })).not.toContainEqual(
+      expect.objectContaining({ event_id: 'evt_preview' }),
+    );
   });
 
   it('publishes delivery metrics', async () => {
@@ -389,7 +475,12 @@ describe('webhook delivery', () => {
       });
       // One enqueue call writes all its rows within the same millisecond.
       for (const size of GROUPS) {
-        await db.transaction((m) => webhooks.enqueue(m, Array.from({ length: size }, () => ({ endpoint_id: endpointId, event: event() }))));
+        await db.transaction((m) =>
+          webhooks.enqueue(
+            m,
+            Array.from({ length: size }, () => ({ endpoint_id: endpointId, event: event() })),
+          ),
+        );
         await sleep(3);
       }
       all = (await webhooks.listDeliveries({ organisation_id: PAGING_ORG, limit: 500 })).map((d) => d.id);
@@ -399,7 +490,13 @@ describe('webhook delivery', () => {
       const pages: DeliveryLogEntry[][] = [];
       let datetime: string | undefined;
       for (;;) {
-        const page = await webhooks.listDeliveries({ organisation_id: PAGING_ORG, endpoint_id: endpointId, limit, direction, datetime });
+        const page = await webhooks.listDeliveries({
+          organisation_id: PAGING_ORG,
+          endpoint_id: endpointId,
+          limit,
+          direction,
+          datetime,
+        });
         if (!page.length) return pages;
         pages.push(page);
         datetime = page[page.length - 1].created_at;
@@ -429,13 +526,19 @@ describe('webhook delivery', () => {
     });
 
     it('filters by status and stays within the organisation', async () => {
-      expect(await webhooks.listDeliveries({ organisation_id: PAGING_ORG, status: 'delivered', limit: 50 })).toEqual([]);
-      expect(await webhooks.listDeliveries({ organisation_id: PAGING_ORG, status: 'blocked', limit: 500 })).toHaveLength(all.length);
+      expect(await webhooks.listDeliveries({ organisation_id: PAGING_ORG, status: 'delivered', limit: 50 })).toEqual(
+        [],
+      );
+      expect(
+        await webhooks.listDeliveries({ organisation_id: PAGING_ORG, status: 'blocked', limit: 500 }),
+      ).toHaveLength(all.length);
       expect(await webhooks.listDeliveries({ organisation_id: ORG, endpoint_id: endpointId, limit: 50 })).toEqual([]);
     });
 
     it('refuses a cursor that is not a date-time', async () => {
-      await expect(webhooks.listDeliveries({ organisation_id: PAGING_ORG, limit: 50, datetime: 'yesterday' })).rejects.toThrow(/datetime/);
+      await expect(
+        webhooks.listDeliveries({ organisation_id: PAGING_ORG, limit: 50, datetime: 'yesterday' }),
+      ).rejects.toThrow(/datetime/);
     });
   });
 
@@ -498,11 +601,26 @@ describe('webhook SSRF guard (WEBHOOK_ALLOW_PRIVATE off)', () => {
   });
 
   it('refuses private targets again at send time, for IP literals and for names resolving to them', async () => {
-    const event = { seq: 1, id: 'evt_ssrf', type: 'claim_approved', version: '1', organisation_id: 'org_ssrf', user_id: null, claim_id: null, channel_id: null, data: {}, occurred_at: isoNow(), received_at: isoNow() };
+    const event = {
+      seq: 1,
+      id: 'evt_ssrf',
+      type: 'claim_approved',
+      version: '1',
+      organisation_id: 'org_ssrf',
+      user_id: null,
+      claim_id: null,
+      channel_id: null,
+      data: {},
+      occurred_at: isoNow(),
+      received_at: isoNow(),
+    };
     const byIp = await webhooks.sendOnce({ url: receiver.url, secret, headers: {} }, event);
     expect(byIp.status).toBeUndefined();
     expect(byIp.error).toMatch(/127\.0\.0\.1 is a loopback address/);
-    const byName = await webhooks.sendOnce({ url: receiver.url.replace('127.0.0.1', 'localhost'), secret, headers: {} }, event);
+    const byName = await webhooks.sendOnce(
+      { url: receiver.url.replace('127.0.0.1', 'localhost'), secret, headers: {} },
+      event,
+    );
     expect(byName.status).toBeUndefined();
     expect(byName.error).toMatch(/localhost resolves to .*loopback/);
     expect(receiver.requests).toHaveLength(0);

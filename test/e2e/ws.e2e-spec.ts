@@ -28,7 +28,8 @@ describe('seed 001: raw WebSocket notifications', () => {
   });
 
   async function connect(token: string, query = '', header: 'bearer' | 'api-key' = 'bearer'): Promise<WsConnection> {
-    const headers: Record<string, string> = header === 'bearer' ? { Authorization: `Bearer ${token}` } : { 'X-Api-Key': token };
+    const headers: Record<string, string> =
+      header === 'bearer' ? { Authorization: `Bearer ${token}` } : { 'X-Api-Key': token };
     const conn = await connectWs(`${t.url}/api/v1/ws/subscribe${query}`, { headers });
     open.push(conn);
     await conn.next((f) => f.type === 'welcome', 'welcome');
@@ -44,16 +45,31 @@ describe('seed 001: raw WebSocket notifications', () => {
         body: {
           code: 401,
           message: 'Missing credential: send Authorization: Bearer <token> or X-Api-Key',
-          stack: [{ code: 401, description: 'Missing credential: send Authorization: Bearer <token> or X-Api-Key', error: 'Unauthorized', path: '/api/v1/ws/subscribe' }],
+          stack: [
+            {
+              code: 401,
+              description: 'Missing credential: send Authorization: Bearer <token> or X-Api-Key',
+              error: 'Unauthorized',
+              path: '/api/v1/ws/subscribe',
+            },
+          ],
         },
       });
-      await expect(connectWs(`${t.url}/api/v1/ws/subscribe`, { headers: { 'X-Api-Key': 'hrld_bad' } })).rejects.toMatchObject({ status: 401, body: { code: 401 } });
+      await expect(
+        connectWs(`${t.url}/api/v1/ws/subscribe`, { headers: { 'X-Api-Key': 'hrld_bad' } }),
+      ).rejects.toMatchObject({ status: 401, body: { code: 401 } });
     });
 
     it('refuses an unknown event type with 400', async () => {
-      await expect(connectWs(`${t.url}/api/v1/ws/subscribe?event_types=claim_exploded`, { headers: { 'X-Api-Key': alice } })).rejects.toMatchObject({
+      await expect(
+        connectWs(`${t.url}/api/v1/ws/subscribe?event_types=claim_exploded`, { headers: { 'X-Api-Key': alice } }),
+      ).rejects.toMatchObject({
         status: 400,
-        body: { code: 400, message: expect.stringContaining('Unknown event type(s) claim_exploded'), stack: [{ path: 'event_types' }] },
+        body: {
+          code: 400,
+          message: expect.stringContaining('Unknown event type(s) claim_exploded'),
+          stack: [{ path: 'event_types' }],
+        },
       });
     });
 
@@ -63,7 +79,9 @@ describe('seed 001: raw WebSocket notifications', () => {
       expect(plain.body).toEqual({
         code: 426,
         message: expect.stringContaining('only speaks WebSocket'),
-        stack: [{ code: 426, description: expect.any(String), error: 'Upgrade Required', path: '/api/v1/ws/subscribe' }],
+        stack: [
+          { code: 426, description: expect.any(String), error: 'Upgrade Required', path: '/api/v1/ws/subscribe' },
+        ],
       });
       const anonymous = await request(t.url).get('/api/v1/ws/subscribe');
       expect(anonymous.status).toBe(401);
@@ -99,7 +117,12 @@ describe('seed 001: raw WebSocket notifications', () => {
       await mine.next((f) => f.type === 'event', 'alice event');
       expect(events(everything)).toHaveLength(4);
       expect(events(mine).map((e) => e.id)).toEqual([a.body.id]);
-      expect(events(mine)[0]).toMatchObject({ specversion: '1.0', type: 'claim_approved', userid: 'usr_alice', sequence: String(a.body.seq) });
+      expect(events(mine)[0]).toMatchObject({
+        specversion: '1.0',
+        type: 'claim_approved',
+        userid: 'usr_alice',
+        sequence: String(a.body.seq),
+      });
       send(foreign, { action: 'ping' });
       await foreign.next((f) => f.type === 'pong');
       expect(events(foreign)).toEqual([]);
@@ -108,7 +131,10 @@ describe('seed 001: raw WebSocket notifications', () => {
     it('subscribe and unsubscribe frames change what arrives', async () => {
       const conn = await connect(alice, '?event_types=claim_approved');
       send(conn, { action: 'subscribe', event_types: ['comment_added'] });
-      expect(await conn.next((f) => f.type === 'subscriptions')).toEqual({ type: 'subscriptions', event_types: ['claim_approved', 'comment_added'] });
+      expect(await conn.next((f) => f.type === 'subscriptions')).toEqual({
+        type: 'subscriptions',
+        event_types: ['claim_approved', 'comment_added'],
+      });
       send(conn, { action: 'unsubscribe', event_types: ['claim_approved'] });
       await conn.next((f) => f.type === 'subscriptions' && f.event_types.length === 1);
       await publish(t.url, app, { type: 'claim_approved', user_id: 'usr_alice' });
@@ -122,7 +148,11 @@ describe('seed 001: raw WebSocket notifications', () => {
     it('answers bad JSON, unknown actions, bad subscribe frames and oversized frames with an error frame and keeps the connection', async () => {
       const conn = await connect(alice);
       send(conn, '{not json');
-      expect(await conn.next((f) => f.type === 'error')).toEqual({ type: 'error', code: 'bad_json', message: 'Frame is not valid JSON' });
+      expect(await conn.next((f) => f.type === 'error')).toEqual({
+        type: 'error',
+        code: 'bad_json',
+        message: 'Frame is not valid JSON',
+      });
       send(conn, { action: 'dance' });
       await conn.next((f) => f.type === 'error' && f.code === 'unknown_action');
       send(conn, { action: 'subscribe', event_types: ['nope'] });
@@ -166,7 +196,10 @@ describe('seed 001: raw WebSocket notifications', () => {
         .send({ client_id: viaRest.frames[0].client_id, event_types: ['claim_approved'], user_id: 'usr_alice' });
       expect(emptied.body.event_types).toEqual([]);
       send(viaFrame, { action: 'unsubscribe', event_types: ['claim_approved'] });
-      expect(await viaFrame.next((f) => f.type === 'subscriptions')).toEqual({ type: 'subscriptions', event_types: [] });
+      expect(await viaFrame.next((f) => f.type === 'subscriptions')).toEqual({
+        type: 'subscriptions',
+        event_types: [],
+      });
       await viaRest.next((f) => f.type === 'subscriptions');
 
       await publish(t.url, app, { type: 'claim_approved', user_id: 'usr_alice' });
@@ -186,7 +219,10 @@ describe('seed 001: raw WebSocket notifications', () => {
     it('403 for another user’s client, 404 for an unknown one or another organisation’s, 400 and 401 in the 001 body', async () => {
       const conn = await connect(alice);
       const clientId = conn.frames[0].client_id;
-      const asBob = await request(t.url).post('/api/v1/ws/unsubscribe').set('X-Api-Key', bob).send({ client_id: clientId, event_types: ['claim_approved'] });
+      const asBob = await request(t.url)
+        .post('/api/v1/ws/unsubscribe')
+        .set('X-Api-Key', bob)
+        .send({ client_id: clientId, event_types: ['claim_approved'] });
       expect(asBob.status).toBe(403);
       expect(asBob.body).toMatchObject({ code: 403, stack: [{ code: 403, error: 'Forbidden' }] });
       const wrongUser = await request(t.url)
@@ -194,7 +230,10 @@ describe('seed 001: raw WebSocket notifications', () => {
         .set('X-Api-Key', alice)
         .send({ client_id: clientId, event_types: ['claim_approved'], user_id: 'usr_bob' });
       expect(wrongUser.status).toBe(403);
-      const foreign = await request(t.url).post('/api/v1/ws/unsubscribe').set('X-Api-Key', otherOrg).send({ client_id: clientId, event_types: ['claim_approved'] });
+      const foreign = await request(t.url)
+        .post('/api/v1/ws/unsubscribe')
+        .set('X-Api-Key', otherOrg)
+        .send({ client_id: clientId, event_types: ['claim_approved'] });
       expect(foreign.status).toBe(404);
       const unknown = await request(t.url)
         .post('/api/v1/ws/unsubscribe')
@@ -202,10 +241,17 @@ describe('seed 001: raw WebSocket notifications', () => {
         .send({ client_id: 'wsc_00000000000000000000000000', event_types: ['claim_approved'] });
       expect(unknown.status).toBe(404);
       expect(unknown.body).toMatchObject({ code: 404, message: expect.stringContaining('not connected') });
-      const bad = await request(t.url).post('/api/v1/ws/unsubscribe').set('X-Api-Key', alice).send({ client_id: 'nope', event_types: 'claim_approved' });
+      const bad = await request(t.url)
+        .post('/api/v1/ws/unsubscribe')
+        .set('X-Api-Key', alice)
+        .send({ client_id: 'nope', event_types: 'claim_approved' });
       expect(bad.status).toBe(400);
-      expect(bad.body.stack.map((s: { path: string }) => s.path)).toEqual(expect.arrayContaining(['client_id', 'event_types']));
-      const anonymous = await request(t.url).post('/api/v1/ws/unsubscribe').send({ client_id: clientId, event_types: [] });
+      expect(bad.body.stack.map((s: { path: string }) => s.path)).toEqual(
+        expect.arrayContaining(['client_id', 'event_types']),
+      );
+      const anonymous = await request(t.url)
+        .post('/api/v1/ws/unsubscribe')
+        .send({ client_id: clientId, event_types: [] });
       expect(anonymous.status).toBe(401);
       expect(anonymous.body).toMatchObject({ code: 401, message: expect.stringContaining('Missing credential') });
       // Nothing was removed by the refused calls.
@@ -228,8 +274,16 @@ describe('seed 001: raw WebSocket notifications', () => {
         expect(res.status).toBe(201);
         ids.push(...res.body.events.map((e: { id: string }) => e.id));
       }
-      await waitFor('fast client to receive all 160 events', () => events(fast).filter((e) => e.type === 'status_changed').length >= 160, 30_000);
-      expect(events(fast).filter((e) => e.type === 'status_changed').map((e) => e.id)).toEqual(ids);
+      await waitFor(
+        'fast client to receive all 160 events',
+        () => events(fast).filter((e) => e.type === 'status_changed').length >= 160,
+        30_000,
+      );
+      expect(
+        events(fast)
+          .filter((e) => e.type === 'status_changed')
+          .map((e) => e.id),
+      ).toEqual(ids);
       (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();
       const closed = await slow.closed;
       expect([1013, 1006]).toContain(closed.code);

@@ -44,13 +44,34 @@ export const NASTY_STRINGS = [
 ];
 
 export const nastyString = fc.constantFrom(...NASTY_STRINGS);
-export const someString = fc.oneof({ weight: 3, arbitrary: fc.string({ maxLength: 40 }) }, { weight: 2, arbitrary: nastyString }, { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 20 }) });
+export const someString = fc.oneof(
+  { weight: 3, arbitrary: fc.string({ maxLength: 40 }) },
+  { weight: 2, arbitrary: nastyString },
+  { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 20 }) },
+);
 
-const nastyNumber = fc.constantFrom(0, -1, 1, 0.5, -0.0001, 1e21, 2 ** 53 + 1, 2 ** 63, -(2 ** 63), Number.MAX_VALUE, 1e-300);
+const nastyNumber = fc.constantFrom(
+  0,
+  -1,
+  1,
+  0.5,
+  -0.0001,
+  1e21,
+  2 ** 53 + 1,
+  2 ** 63,
+  -(2 ** 63),
+  Number.MAX_VALUE,
+  1e-300,
+);
 const anyJson = fc.jsonValue({ maxDepth: 3 });
 
 /** Any value at all, for replacing a well-typed one. */
-const wrongValue: fc.Arbitrary<unknown> = fc.oneof(anyJson, nastyString, nastyNumber, fc.constantFrom(null, [], {}, true, false));
+const wrongValue: fc.Arbitrary<unknown> = fc.oneof(
+  anyJson,
+  nastyString,
+  nastyNumber,
+  fc.constantFrom(null, [], {}, true, false),
+);
 
 /**
  * Values shaped by a JSON schema from the OpenAPI document, each part sometimes replaced by
@@ -71,7 +92,11 @@ function shapedBy(doc: OpenApiDocument, schema: Schema, depth: number): fc.Arbit
   const example = schema.example !== undefined ? [fc.constant(schema.example)] : [];
   switch (schema.type) {
     case 'string':
-      return fc.oneof(...example, someString, ...(schema.format === 'date-time' ? [fc.date({ noInvalidDate: true }).map((d) => d.toISOString())] : []));
+      return fc.oneof(
+        ...example,
+        someString,
+        ...(schema.format === 'date-time' ? [fc.date({ noInvalidDate: true }).map((d) => d.toISOString())] : []),
+      );
     case 'integer':
       return fc.oneof(...example, fc.integer({ min: schema.minimum ?? -5, max: schema.maximum ?? 1000 }), nastyNumber);
     case 'number':
@@ -79,21 +104,42 @@ function shapedBy(doc: OpenApiDocument, schema: Schema, depth: number): fc.Arbit
     case 'boolean':
       return fc.oneof(fc.boolean(), fc.constantFrom('true', 1, 'yes'));
     case 'array':
-      return fc.oneof(...example, fc.array(fromSchema(doc, schema.items, depth + 1), { maxLength: schema.maxItems ? Math.min(schema.maxItems + 2, 8) : 6 }));
+      return fc.oneof(
+        ...example,
+        fc.array(fromSchema(doc, schema.items, depth + 1), {
+          maxLength: schema.maxItems ? Math.min(schema.maxItems + 2, 8) : 6,
+        }),
+      );
     case 'object':
     case undefined: {
       const props = (schema.properties ?? {}) as Record<string, Schema>;
       const keys = Object.keys(props);
-      if (!keys.length) return fc.oneof(...example, fc.dictionary(fc.oneof(someString, fc.constantFrom('$gt', '$where', '$expr', 'data.amount')), anyJson, { maxKeys: 4 }));
+      if (!keys.length)
+        return fc.oneof(
+          ...example,
+          fc.dictionary(fc.oneof(someString, fc.constantFrom('$gt', '$where', '$expr', 'data.amount')), anyJson, {
+            maxKeys: 4,
+          }),
+        );
       const required: string[] = schema.required ?? [];
       const record = fc.record(
         Object.fromEntries(keys.map((k) => [k, fromSchema(doc, props[k], depth + 1)])),
         // Usually send the required keys, so validation of the rest is reached.
         { requiredKeys: required.filter((k) => keys.includes(k)) },
       );
-      const withoutRequired = fc.record(Object.fromEntries(keys.map((k) => [k, fromSchema(doc, props[k], depth + 1)])), { requiredKeys: [] });
-      const withExtra = fc.tuple(record, someString, anyJson).map(([r, k, v]) => ({ ...(r as object), [k || 'extra']: v }));
-      return fc.oneof({ weight: 6, arbitrary: record }, { weight: 1, arbitrary: withoutRequired }, { weight: 1, arbitrary: withExtra }, ...example.map((e) => ({ weight: 1, arbitrary: e })));
+      const withoutRequired = fc.record(
+        Object.fromEntries(keys.map((k) => [k, fromSchema(doc, props[k], depth + 1)])),
+        { requiredKeys: [] },
+      );
+      const withExtra = fc
+        .tuple(record, someString, anyJson)
+        .map(([r, k, v]) => ({ ...(r as object), [k || 'extra']: v }));
+      return fc.oneof(
+        { weight: 6, arbitrary: record },
+        { weight: 1, arbitrary: withoutRequired },
+        { weight: 1, arbitrary: withExtra },
+        ...example.map((e) => ({ weight: 1, arbitrary: e })),
+      );
     }
     default:
       return anyJson;

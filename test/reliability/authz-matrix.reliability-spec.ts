@@ -76,24 +76,54 @@ const ORG_A = 'org_matrix_a';
 const ORG_B = 'org_matrix_b';
 const ALL = ['events:publish', 'events:read', 'notifications:write', 'subscriptions:write', 'users.read'];
 
-async function call(f: Pick<Fixtures, 't' | 'tokens'>, cred: Cred, method: string, req: Req): Promise<{ status: number; body: any }> {
+async function call(
+  f: Pick<Fixtures, 't' | 'tokens'>,
+  cred: Cred,
+  method: string,
+  req: Req,
+): Promise<{ status: number; body: any }> {
   const token = f.tokens[cred];
   const headers: Record<string, string> = { ...(req.headers ?? {}) };
   if (token) headers.authorization = `Bearer ${token}`;
   if (req.body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${f.t.url}${req.path}`, { method, headers, body: req.body === undefined ? undefined : JSON.stringify(req.body) });
+  const res = await fetch(`${f.t.url}${req.path}`, {
+    method,
+    headers,
+    body: req.body === undefined ? undefined : JSON.stringify(req.body),
+  });
   return { status: res.status, body: await readBody(res) };
 }
 
-async function created(f: Pick<Fixtures, 't' | 'tokens'>, cred: Cred, path: string, body: unknown, field: string, headers?: Record<string, string>): Promise<string> {
+async function created(
+  f: Pick<Fixtures, 't' | 'tokens'>,
+  cred: Cred,
+  path: string,
+  body: unknown,
+  field: string,
+  headers?: Record<string, string>,
+): Promise<string> {
   const res = await call(f, cred, 'POST', { path, body, headers });
-  if (res.status !== 201 || typeof res.body?.[field] !== 'string') throw new Error(`fixture POST ${path}: ${res.status} ${JSON.stringify(res.body)}`);
+  if (res.status !== 201 || typeof res.body?.[field] !== 'string')
+    throw new Error(`fixture POST ${path}: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body[field];
 }
 
-const claimWebhook = (user: string) => ({ claim_id: 'clm_matrix', user_id: user, webhook_url: 'http://127.0.0.1:9/hook' });
-const workspaceSubscription = { rules: [{ trigger: 'claim_approved', conditions: {} }], resources: [`organisations/${ORG_A}`], actions: [{ type: 'socket' }] };
-const follow = (f: Fixtures) => ({ type: 'channel.follow', version: '1', sessionId: f.session.id, condition: { channelId: 'chan_followed' } });
+const claimWebhook = (user: string) => ({
+  claim_id: 'clm_matrix',
+  user_id: user,
+  webhook_url: 'http://127.0.0.1:9/hook',
+});
+const workspaceSubscription = {
+  rules: [{ trigger: 'claim_approved', conditions: {} }],
+  resources: [`organisations/${ORG_A}`],
+  actions: [{ type: 'socket' }],
+};
+const follow = (f: Fixtures) => ({
+  type: 'channel.follow',
+  version: '1',
+  sessionId: f.session.id,
+  condition: { channelId: 'chan_followed' },
+});
 
 const ROWS: Row[] = [
   // Keys
@@ -103,10 +133,25 @@ const ROWS: Row[] = [
     owner: 'adminA',
     ownerStatus: 201,
     request: () => ({ path: '/api/v1/api-keys', body: { kind: 'app', scopes: ['events:read'] } }),
-    otherOrg: { as: 'appB', expect: 403, request: () => ({ path: '/api/v1/api-keys', body: { kind: 'app', organisation_id: ORG_A, scopes: ['events:read'] } }) },
+    otherOrg: {
+      as: 'appB',
+      expect: 403,
+      request: () => ({
+        path: '/api/v1/api-keys',
+        body: { kind: 'app', organisation_id: ORG_A, scopes: ['events:read'] },
+      }),
+    },
     missingScopeAs: 'appA',
   },
-  { op: 'GET /api/v1/api-keys', scope: 'admin', owner: 'adminA', ownerStatus: 200, request: () => ({ path: `/api/v1/api-keys?organisation_id=${ORG_A}` }), otherOrg: { as: 'appB', expect: 'hidden' }, missingScopeAs: 'appA' },
+  {
+    op: 'GET /api/v1/api-keys',
+    scope: 'admin',
+    owner: 'adminA',
+    ownerStatus: 200,
+    request: () => ({ path: `/api/v1/api-keys?organisation_id=${ORG_A}` }),
+    otherOrg: { as: 'appB', expect: 'hidden' },
+    missingScopeAs: 'appA',
+  },
   {
     op: 'DELETE /api/v1/api-keys/{key_id}',
     scope: 'admin',
@@ -122,16 +167,33 @@ const ROWS: Row[] = [
     scope: 'events:publish',
     owner: 'appA',
     ownerStatus: 201,
-    request: () => ({ path: '/api/v1/events', body: { type: 'claim_approved', claim_id: 'clm_matrix', user_id: 'usr_a1', data: {} } }),
-    otherOrg: { as: 'appB', expect: 403, request: () => ({ path: '/api/v1/events', body: { type: 'claim_approved', organisation_id: ORG_A, data: {} } }) },
+    request: () => ({
+      path: '/api/v1/events',
+      body: { type: 'claim_approved', claim_id: 'clm_matrix', user_id: 'usr_a1', data: {} },
+    }),
+    otherOrg: {
+      as: 'appB',
+      expect: 403,
+      request: () => ({ path: '/api/v1/events', body: { type: 'claim_approved', organisation_id: ORG_A, data: {} } }),
+    },
   },
   {
     op: 'POST /api/v1/events/batch',
     scope: 'events:publish',
     owner: 'appA',
     ownerStatus: 201,
-    request: () => ({ path: '/api/v1/events/batch', body: { events: [{ type: 'claim_approved', claim_id: 'clm_matrix', data: {} }] } }),
-    otherOrg: { as: 'appB', expect: 403, request: () => ({ path: '/api/v1/events/batch', body: { events: [{ type: 'claim_approved', organisation_id: ORG_A, data: {} }] } }) },
+    request: () => ({
+      path: '/api/v1/events/batch',
+      body: { events: [{ type: 'claim_approved', claim_id: 'clm_matrix', data: {} }] },
+    }),
+    otherOrg: {
+      as: 'appB',
+      expect: 403,
+      request: () => ({
+        path: '/api/v1/events/batch',
+        body: { events: [{ type: 'claim_approved', organisation_id: ORG_A, data: {} }] },
+      }),
+    },
   },
   {
     op: 'GET /api/v1/events',
@@ -142,15 +204,35 @@ const ROWS: Row[] = [
     otherOrg: { as: 'appB', expect: 'hidden' },
     otherUser: { as: 'userA2', expect: 'hidden' },
   },
-  { op: 'GET /api/v1/event-types', owner: 'userA1', ownerStatus: 200, request: () => ({ path: '/api/v1/event-types' }) },
+  {
+    op: 'GET /api/v1/event-types',
+    owner: 'userA1',
+    ownerStatus: 200,
+    request: () => ({ path: '/api/v1/event-types' }),
+  },
   // 001
-  { op: 'GET /api/v1/ws/subscribe', owner: 'userA1', ownerStatus: 426, request: () => ({ path: '/api/v1/ws/subscribe' }) },
+  {
+    op: 'GET /api/v1/ws/subscribe',
+    owner: 'userA1',
+    ownerStatus: 426,
+    request: () => ({ path: '/api/v1/ws/subscribe' }),
+  },
   {
     op: 'POST /api/v1/ws/unsubscribe',
     owner: 'userA1',
     ownerStatus: 200,
-    request: (f) => ({ path: '/api/v1/ws/unsubscribe', body: { client_id: f.wsClientId, event_types: ['claim_rejected'], user_id: 'usr_a1' } }),
-    otherUser: { as: 'userA2', expect: 403, request: (f) => ({ path: '/api/v1/ws/unsubscribe', body: { client_id: f.wsClientId, event_types: ['claim_rejected'], user_id: 'usr_a2' } }) },
+    request: (f) => ({
+      path: '/api/v1/ws/unsubscribe',
+      body: { client_id: f.wsClientId, event_types: ['claim_rejected'], user_id: 'usr_a1' },
+    }),
+    otherUser: {
+      as: 'userA2',
+      expect: 403,
+      request: (f) => ({
+        path: '/api/v1/ws/unsubscribe',
+        body: { client_id: f.wsClientId, event_types: ['claim_rejected'], user_id: 'usr_a2' },
+      }),
+    },
     otherOrg: { as: 'appB', expect: 404 },
   },
   // 004, under both prefixes
@@ -246,16 +328,28 @@ const ROWS: Row[] = [
     ownerStatus: 200,
     request: () => ({ path: '/api/v1/approval-notifications?limit=100' }),
     otherOrg: { as: 'appB', expect: 'hidden' },
-    otherUser: { as: 'userA2', expect: 'hidden', request: () => ({ path: '/api/v1/approval-notifications?limit=100&recipient_user_id=usr_a1' }) },
+    otherUser: {
+      as: 'userA2',
+      expect: 'hidden',
+      request: () => ({ path: '/api/v1/approval-notifications?limit=100&recipient_user_id=usr_a1' }),
+    },
   },
   {
     op: 'POST /api/v1/approval-notifications',
     scope: 'notifications:write',
     owner: 'appA',
     ownerStatus: 201,
-    request: () => ({ path: '/api/v1/approval-notifications', body: { claim_id: 'clm_matrix', new_status: 'approved', recipient_user_id: 'usr_a1' } }),
+    request: () => ({
+      path: '/api/v1/approval-notifications',
+      body: { claim_id: 'clm_matrix', new_status: 'approved', recipient_user_id: 'usr_a1' },
+    }),
   },
-  { op: 'POST /api/v1/approval-notifications/payload', owner: 'userA1', ownerStatus: 200, request: () => ({ path: '/api/v1/approval-notifications/payload', body: { status: 'approved' } }) },
+  {
+    op: 'POST /api/v1/approval-notifications/payload',
+    owner: 'userA1',
+    ownerStatus: 200,
+    request: () => ({ path: '/api/v1/approval-notifications/payload', body: { status: 'approved' } }),
+  },
   {
     op: 'POST /api/v1/approval-notifications/subscriptions',
     scope: 'events:read',
@@ -269,20 +363,23 @@ const ROWS: Row[] = [
     scope: 'events:read',
     owner: 'userA1',
     ownerStatus: 200,
-    request: async (f) => ({ path: `/api/v1/approval-notifications/subscriptions/${await f.make.claimSubscription()}` }),
+    request: async (f) => ({
+      path: `/api/v1/approval-notifications/subscriptions/${await f.make.claimSubscription()}`,
+    }),
     otherOrg: { as: 'appB', expect: 404 },
     otherUser: { as: 'userA2', expect: 404 },
   },
-  ...(['GET', 'PUT', 'DELETE'] as const).map(
-    (method): Row => ({
-      op: `${method} /api/v1/approval-notifications/{notification_id}`,
-      owner: 'userA1',
-      ownerStatus: 200,
-      request: async (f) => ({ path: `/api/v1/approval-notifications/${await f.make.notification()}`, body: method === 'PUT' ? { read: true } : undefined }),
-      otherOrg: { as: 'appB', expect: 404 },
-      otherUser: { as: 'userA2', expect: 404 },
+  ...(['GET', 'PUT', 'DELETE'] as const).map((method): Row => ({
+    op: `${method} /api/v1/approval-notifications/{notification_id}`,
+    owner: 'userA1',
+    ownerStatus: 200,
+    request: async (f) => ({
+      path: `/api/v1/approval-notifications/${await f.make.notification()}`,
+      body: method === 'PUT' ? { read: true } : undefined,
     }),
-  ),
+    otherOrg: { as: 'appB', expect: 404 },
+    otherUser: { as: 'userA2', expect: 404 },
+  })),
   // 003: scoped to the current workspace; userA2 works in another workspace of the same organisation.
   {
     op: 'GET /api/v1/subscriptions',
@@ -302,27 +399,36 @@ const ROWS: Row[] = [
     request: () => ({ path: '/api/v1/subscriptions', body: workspaceSubscription }),
     otherOrg: { as: 'appB', expect: 400 },
   },
-  ...(['GET', 'POST', 'DELETE'] as const).map(
-    (method): Row => ({
-      op: `${method} /api/v1/subscriptions/{id}`,
-      scope: method === 'GET' ? undefined : 'subscriptions:write',
-      owner: 'appA',
-      ownerStatus: 200,
-      request: async (f) => ({ path: `/api/v1/subscriptions/${await f.make.workspaceSubscription()}`, body: method === 'POST' ? workspaceSubscription : undefined }),
-      otherOrg: { as: 'appB', expect: 404 },
-      otherUser: { as: 'userA2', expect: 404 },
+  ...(['GET', 'POST', 'DELETE'] as const).map((method): Row => ({
+    op: `${method} /api/v1/subscriptions/{id}`,
+    scope: method === 'GET' ? undefined : 'subscriptions:write',
+    owner: 'appA',
+    ownerStatus: 200,
+    request: async (f) => ({
+      path: `/api/v1/subscriptions/${await f.make.workspaceSubscription()}`,
+      body: method === 'POST' ? workspaceSubscription : undefined,
     }),
-  ),
+    otherOrg: { as: 'appB', expect: 404 },
+    otherUser: { as: 'userA2', expect: 404 },
+  })),
   {
     op: 'POST /api/v1/subscriptions/{id}/state',
     scope: 'subscriptions:write',
     owner: 'appA',
     ownerStatus: 200,
-    request: async (f) => ({ path: `/api/v1/subscriptions/${await f.make.workspaceSubscription()}/state`, body: { state: 'off' } }),
+    request: async (f) => ({
+      path: `/api/v1/subscriptions/${await f.make.workspaceSubscription()}/state`,
+      body: { state: 'off' },
+    }),
     otherOrg: { as: 'appB', expect: 404 },
     otherUser: { as: 'userA2', expect: 404 },
   },
-  { op: 'GET /api/v1/subscription-templates', owner: 'userA1', ownerStatus: 200, request: () => ({ path: '/api/v1/subscription-templates' }) },
+  {
+    op: 'GET /api/v1/subscription-templates',
+    owner: 'userA1',
+    ownerStatus: 200,
+    request: () => ({ path: '/api/v1/subscription-templates' }),
+  },
   {
     op: 'POST /api/v2/subscriptions/test',
     scope: 'subscriptions:write',
@@ -330,7 +436,11 @@ const ROWS: Row[] = [
     ownerStatus: 200,
     request: async (f) => ({
       path: '/api/v2/subscriptions/test',
-      body: { subscription: await f.make.workspaceSubscription(), mode: 'preview', input: { type: 'claim_approved', organisation_id: ORG_A, data: {} } },
+      body: {
+        subscription: await f.make.workspaceSubscription(),
+        mode: 'preview',
+        input: { type: 'claim_approved', organisation_id: ORG_A, data: {} },
+      },
     }),
     otherOrg: { as: 'appB', expect: 404 },
     otherUser: { as: 'userA2', expect: 404 },
@@ -379,8 +489,14 @@ describe('authorization matrix', () => {
       appB: await key({ kind: 'app', org: ORG_B, scopes: [...ALL, 'admin'], workspaces: ['ws_b'] }),
       userB1: await key({ user: 'usr_a1', org: ORG_B, scopes: ALL, workspaces: ['ws_b'] }),
       revoked,
-      expiredJwt: await signJwt({ sub: 'usr_a1', org: ORG_A, scope: ALL.join(' '), workspaces: ['ws_a'] }, { expiresIn: Math.floor(Date.now() / 1000) - 60 }),
-      otherSecretJwt: await signJwt({ sub: 'usr_a1', org: ORG_A, scope: ALL.join(' '), workspaces: ['ws_a'] }, { secret: 'a-different-secret-that-is-32-bytes-long!!' }),
+      expiredJwt: await signJwt(
+        { sub: 'usr_a1', org: ORG_A, scope: ALL.join(' '), workspaces: ['ws_a'] },
+        { expiresIn: Math.floor(Date.now() / 1000) - 60 },
+      ),
+      otherSecretJwt: await signJwt(
+        { sub: 'usr_a1', org: ORG_A, scope: ALL.join(' '), workspaces: ['ws_a'] },
+        { secret: 'a-different-secret-that-is-32-bytes-long!!' },
+      ),
       starOrgJwt: await signJwt({ org: '*', scope: 'admin', token_type: 'app', workspaces: ['ws_a'] }),
       garbage: 'hrld_this_is_not_a_key',
       none: undefined,
@@ -390,17 +506,65 @@ describe('authorization matrix', () => {
 
     const remember = (id: string) => (f.secrets.add(id), id);
     f.make = {
-      orgChannel: async () => remember(await created(f, 'appA', '/api/v1/realtime-subscriptions/organisation', { organisation_id: ORG_A }, 'channel_id')),
-      userChannel: async () => remember(await created(f, 'userA1', '/api/v1/realtime-subscriptions/user', { user_id: 'usr_a1' }, 'channel_id')),
+      orgChannel: async () =>
+        remember(
+          await created(
+            f,
+            'appA',
+            '/api/v1/realtime-subscriptions/organisation',
+            { organisation_id: ORG_A },
+            'channel_id',
+          ),
+        ),
+      userChannel: async () =>
+        remember(
+          await created(f, 'userA1', '/api/v1/realtime-subscriptions/user', { user_id: 'usr_a1' }, 'channel_id'),
+        ),
       notification: async () =>
-        remember(await created(f, 'appA', '/api/v1/approval-notifications', { claim_id: 'clm_matrix', new_status: 'approved', recipient_user_id: 'usr_a1' }, 'notification_id')),
-      claimSubscription: async () => remember(await created(f, 'userA1', '/api/v1/approval-notifications/subscriptions', claimWebhook('usr_a1'), 'subscription_id')),
-      workspaceSubscription: async () => remember(await created(f, 'appA', '/api/v1/subscriptions', workspaceSubscription, 'id')),
-      apiKey: async () => remember(await created(f, 'adminA', '/api/v1/api-keys', { kind: 'app', scopes: ['events:read'] }, 'key_id')),
-      event: async () => remember(await created(f, 'appA', '/api/v1/events', { type: 'claim_approved', user_id: 'usr_a1', claim_id: 'clm_matrix', data: {} }, 'id')),
+        remember(
+          await created(
+            f,
+            'appA',
+            '/api/v1/approval-notifications',
+            { claim_id: 'clm_matrix', new_status: 'approved', recipient_user_id: 'usr_a1' },
+            'notification_id',
+          ),
+        ),
+      claimSubscription: async () =>
+        remember(
+          await created(
+            f,
+            'userA1',
+            '/api/v1/approval-notifications/subscriptions',
+            claimWebhook('usr_a1'),
+            'subscription_id',
+          ),
+        ),
+      workspaceSubscription: async () =>
+        remember(await created(f, 'appA', '/api/v1/subscriptions', workspaceSubscription, 'id')),
+      apiKey: async () =>
+        remember(await created(f, 'adminA', '/api/v1/api-keys', { kind: 'app', scopes: ['events:read'] }, 'key_id')),
+      event: async () =>
+        remember(
+          await created(
+            f,
+            'appA',
+            '/api/v1/events',
+            { type: 'claim_approved', user_id: 'usr_a1', claim_id: 'clm_matrix', data: {} },
+            'id',
+          ),
+        ),
     };
     // Something of every kind exists before the list rows run, so `hidden` has something to hide.
-    await Promise.all([f.make.orgChannel(), f.make.userChannel(), f.make.notification(), f.make.claimSubscription(), f.make.workspaceSubscription(), f.make.apiKey(), f.make.event()]);
+    await Promise.all([
+      f.make.orgChannel(),
+      f.make.userChannel(),
+      f.make.notification(),
+      f.make.claimSubscription(),
+      f.make.workspaceSubscription(),
+      f.make.apiKey(),
+      f.make.event(),
+    ]);
 
     f.session = await connectSocket(t.url, f.tokens.userA1);
     f.wsClient = await connectWs(`${t.url}/api/v1/ws/subscribe`, { headers: { 'X-Api-Key': f.tokens.userA1! } });
@@ -420,7 +584,11 @@ describe('authorization matrix', () => {
     for (const row of ROWS) {
       const op = documented.find((o) => `${o.method} ${o.path}` === row.op)!;
       expect({ op: row.op, secured: op.secured }).toEqual({ op: row.op, secured: true });
-      if (row.scope) expect({ op: row.op, forbidden: op.forbidden }).toEqual({ op: row.op, forbidden: expect.stringContaining(row.scope) });
+      if (row.scope)
+        expect({ op: row.op, forbidden: op.forbidden }).toEqual({
+          op: row.op,
+          forbidden: expect.stringContaining(row.scope),
+        });
     }
   });
 
@@ -437,11 +605,15 @@ describe('authorization matrix', () => {
         const res = await call(f, cred, method, req);
         if (expected === 'hidden') {
           const leaked = [...f.secrets].filter((id) => JSON.stringify(res.body).includes(id));
-          if (res.status !== 200 || leaked.length) outcomes.push(`${label}: ${res.status}, leaked ${leaked.join(', ')}`);
+          if (res.status !== 200 || leaked.length)
+            outcomes.push(`${label}: ${res.status}, leaked ${leaked.join(', ')}`);
           return;
         }
         const problem = res.status === expected ? envelopeProblem(family, res.status, res.body) : null;
-        if (res.status !== expected || problem) outcomes.push(`${label} as ${cred}: expected ${expected}, got ${res.status} ${problem ?? ''} ${JSON.stringify(res.body)}`);
+        if (res.status !== expected || problem)
+          outcomes.push(
+            `${label} as ${cred}: expected ${expected}, got ${res.status} ${problem ?? ''} ${JSON.stringify(res.body)}`,
+          );
       };
 
       const req = await row.request(f);
@@ -452,13 +624,28 @@ describe('authorization matrix', () => {
         const headers = row.op === 'GET /api/v1/subscriptions' ? { 'x-workspace-id': 'ws_a' } : undefined;
         await expectDenied('wrong kind', row.wrongKind.as, { ...req, headers }, row.wrongKind.expect);
       }
-      if (row.otherOrg) await expectDenied('other organisation', row.otherOrg.as ?? 'appB', row.otherOrg.request ? await row.otherOrg.request(f) : req, row.otherOrg.expect);
-      if (row.otherUser) await expectDenied('other user', row.otherUser.as ?? 'userA2', row.otherUser.request ? await row.otherUser.request(f) : req, row.otherUser.expect);
+      if (row.otherOrg)
+        await expectDenied(
+          'other organisation',
+          row.otherOrg.as ?? 'appB',
+          row.otherOrg.request ? await row.otherOrg.request(f) : req,
+          row.otherOrg.expect,
+        );
+      if (row.otherUser)
+        await expectDenied(
+          'other user',
+          row.otherUser.as ?? 'userA2',
+          row.otherUser.request ? await row.otherUser.request(f) : req,
+          row.otherUser.expect,
+        );
 
       // Last, on the same resource: the owner is let through, so nothing above was a blanket refusal
       // and no denied request removed or changed what the owner relies on.
       const owner = await call(f, row.owner, method, req);
-      if (owner.status !== row.ownerStatus) outcomes.push(`owner ${row.owner}: expected ${row.ownerStatus}, got ${owner.status} ${JSON.stringify(owner.body)}`);
+      if (owner.status !== row.ownerStatus)
+        outcomes.push(
+          `owner ${row.owner}: expected ${row.ownerStatus}, got ${owner.status} ${JSON.stringify(owner.body)}`,
+        );
       expect(outcomes).toEqual([]);
     });
   }
@@ -479,9 +666,24 @@ describe('authorization matrix', () => {
         (s) => (s.close(), 'connected'),
         (err: { data?: { code?: number } }) => err.data?.code ?? 'refused',
       );
-    const INSIDE: { item: string; who: 'plain user' | 'other user' | 'missing scope' | 'revoked role'; check: () => Promise<unknown>; expect: unknown }[] = [
-      { item: 'Socket.IO without events:read or users.read', who: 'missing scope', check: () => handshake('', f.tokens.bareAppA!), expect: 403 },
-      { item: 'raw WebSocket (001) without events:read', who: 'missing scope', check: () => upgrade('/api/v1/ws/subscribe', f.tokens.bareUserA1!), expect: 403 },
+    const INSIDE: {
+      item: string;
+      who: 'plain user' | 'other user' | 'missing scope' | 'revoked role';
+      check: () => Promise<unknown>;
+      expect: unknown;
+    }[] = [
+      {
+        item: 'Socket.IO without events:read or users.read',
+        who: 'missing scope',
+        check: () => handshake('', f.tokens.bareAppA!),
+        expect: 403,
+      },
+      {
+        item: 'raw WebSocket (001) without events:read',
+        who: 'missing scope',
+        check: () => upgrade('/api/v1/ws/subscribe', f.tokens.bareUserA1!),
+        expect: 403,
+      },
       {
         item: "a channel's websocket_url without events:read",
         who: 'missing scope',
@@ -499,20 +701,36 @@ describe('authorization matrix', () => {
             body: JSON.stringify({ organisation_id: ORG_A, user_id: 'usr_a1' }),
           });
           const channel = ((await res.json()) as { channel_id: string }).channel_id;
-          return [await upgrade(`/channels/${channel}`, f.tokens.userA1!), await handshake(`/channels/${channel}`, f.tokens.userA1!), await upgrade(`/channels/${channel}`, lead)];
+          return [
+            await upgrade(`/channels/${channel}`, f.tokens.userA1!),
+            await handshake(`/channels/${channel}`, f.tokens.userA1!),
+            await upgrade(`/channels/${channel}`, lead),
+          ];
         },
         expect: [403, 403, 101],
       },
       {
         item: 'an approval notification for another user',
         who: 'plain user',
-        check: async () => (await call(f, 'userA1', 'POST', { path: '/api/v1/approval-notifications', body: { claim_id: 'clm_matrix', new_status: 'approved', recipient_user_id: 'usr_a2' } })).status,
+        check: async () =>
+          (
+            await call(f, 'userA1', 'POST', {
+              path: '/api/v1/approval-notifications',
+              body: { claim_id: 'clm_matrix', new_status: 'approved', recipient_user_id: 'usr_a2' },
+            })
+          ).status,
         expect: 403,
       },
       {
         item: 'an event about another user',
         who: 'plain user',
-        check: async () => (await call(f, 'userA1', 'POST', { path: '/api/v1/events', body: { type: 'claim_approved', user_id: 'usr_a2', data: {} } })).status,
+        check: async () =>
+          (
+            await call(f, 'userA1', 'POST', {
+              path: '/api/v1/events',
+              body: { type: 'claim_approved', user_id: 'usr_a2', data: {} },
+            })
+          ).status,
         expect: 403,
       },
       {
@@ -521,7 +739,14 @@ describe('authorization matrix', () => {
         check: async () => {
           const res = await call(f, 'userA1', 'POST', {
             path: '/api/v2/subscriptions/test',
-            body: { draft: { rules: [{ trigger: 'claim_approved', conditions: {} }], resources: ['users/*'], actions: [{ type: 'socket' }] }, input: { type: 'claim_approved', user_id: 'usr_a2', data: {} } },
+            body: {
+              draft: {
+                rules: [{ trigger: 'claim_approved', conditions: {} }],
+                resources: ['users/*'],
+                actions: [{ type: 'socket' }],
+              },
+              input: { type: 'claim_approved', user_id: 'usr_a2', data: {} },
+            },
           });
           return [res.status, res.body.matched, res.body.rules?.[0]?.readable];
         },
@@ -532,7 +757,10 @@ describe('authorization matrix', () => {
         who: 'other user',
         check: async () => {
           const member = await mintKey(f.t, { user: 'usr_a3', org: ORG_A, scopes: ALL, workspaces: ['ws_a'] });
-          const saved = await call(f, 'appA', 'POST', { path: '/api/v1/subscriptions', body: { ...workspaceSubscription, actions: [{ type: 'webhook', url: 'http://127.0.0.1:9/hook' }] } });
+          const saved = await call(f, 'appA', 'POST', {
+            path: '/api/v1/subscriptions',
+            body: { ...workspaceSubscription, actions: [{ type: 'webhook', url: 'http://127.0.0.1:9/hook' }] },
+          });
           const sub = saved.body.id as string;
           const res = (mode: string) =>
             fetch(`${f.t.url}/api/v2/subscriptions/test`, {
@@ -541,7 +769,12 @@ describe('authorization matrix', () => {
               body: JSON.stringify({ subscription: sub, mode, input: { type: 'claim_approved', data: {} } }),
             });
           const send = await res('send');
-          const preview = (await (await call(f, 'appA', 'POST', { path: '/api/v2/subscriptions/test', body: { subscription: sub, mode: 'preview', input: { type: 'claim_approved', data: {} } } })).body) as {
+          const preview = (await (
+            await call(f, 'appA', 'POST', {
+              path: '/api/v2/subscriptions/test',
+              body: { subscription: sub, mode: 'preview', input: { type: 'claim_approved', data: {} } },
+            })
+          ).body) as {
             actions: { signed_with?: string }[];
           };
           return [send.status, preview.actions.map((a) => a.signed_with)];
@@ -554,10 +787,23 @@ describe('authorization matrix', () => {
         check: async () => {
           const saved = await call(f, 'appA', 'POST', {
             path: '/api/v1/subscriptions',
-            body: { ...workspaceSubscription, actions: [{ type: 'webhook', url: 'http://127.0.0.1:9/hook', headers: { authorization: 'Bearer partner-secret' } }] },
+            body: {
+              ...workspaceSubscription,
+              actions: [
+                {
+                  type: 'webhook',
+                  url: 'http://127.0.0.1:9/hook',
+                  headers: { authorization: 'Bearer partner-secret' },
+                },
+              ],
+            },
           });
           const view = await call(f, 'bareAppA', 'GET', { path: `/api/v1/subscriptions/${saved.body.id}` });
-          return [view.status, JSON.stringify(view.body).includes('partner-secret'), view.body.actions?.[0]?.headers?.authorization];
+          return [
+            view.status,
+            JSON.stringify(view.body).includes('partner-secret'),
+            view.body.actions?.[0]?.headers?.authorization,
+          ];
         },
         expect: [200, false, '********'],
       },
@@ -569,8 +815,13 @@ describe('authorization matrix', () => {
           const secret = new TextEncoder().encode(TEST_JWT_SECRET);
           const claims = { sub: 'usr_a1', org: ORG_A, scope: ALL.join(' ') };
           const noExp = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().sign(secret);
-          const longLived = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('30d').sign(secret);
-          const get = (token: string) => fetch(`${f.t.url}/api/v1/events`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.status);
+          const longLived = await new SignJWT(claims)
+            .setProtectedHeader({ alg: 'HS256' })
+            .setIssuedAt()
+            .setExpirationTime('30d')
+            .sign(secret);
+          const get = (token: string) =>
+            fetch(`${f.t.url}/api/v1/events`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.status);
           return [await get(noExp), await get(longLived)];
         },
         expect: [401, 401],
@@ -579,7 +830,10 @@ describe('authorization matrix', () => {
         item: 'an API key past its expires_at, on REST and on a socket',
         who: 'revoked role',
         check: async () => {
-          const res = await call(f, 'adminA', 'POST', { path: '/api/v1/api-keys', body: { kind: 'app', scopes: ['events:read'], expires_at: new Date(Date.now() + 1500).toISOString() } });
+          const res = await call(f, 'adminA', 'POST', {
+            path: '/api/v1/api-keys',
+            body: { kind: 'app', scopes: ['events:read'], expires_at: new Date(Date.now() + 1500).toISOString() },
+          });
           const token = res.body.token as string;
           const before = (await fetch(`${f.t.url}/api/v1/events`, { headers: { 'x-api-key': token } })).status;
           await new Promise((r) => setTimeout(r, 1600));
@@ -591,7 +845,12 @@ describe('authorization matrix', () => {
       {
         item: 'a seed-004 sessionId that is not a socket id',
         who: 'plain user',
-        check: async () => (await call(f, 'userA1', 'GET', { path: `/api/v1/events/${encodeURIComponent('org:org_matrix_a')}/subscriptions` })).status,
+        check: async () =>
+          (
+            await call(f, 'userA1', 'GET', {
+              path: `/api/v1/events/${encodeURIComponent('org:org_matrix_a')}/subscriptions`,
+            })
+          ).status,
         expect: 400,
       },
     ];
@@ -605,11 +864,17 @@ describe('authorization matrix', () => {
   it('the upgrade and the Socket.IO handshake refuse missing, bad and revoked credentials', async () => {
     for (const cred of UNAUTHENTICATED) {
       const token = f.tokens[cred];
-      const refusal = await connectWs(`${f.t.url}/api/v1/ws/subscribe`, { headers: token ? { 'X-Api-Key': token } : {} }).then(
+      const refusal = await connectWs(`${f.t.url}/api/v1/ws/subscribe`, {
+        headers: token ? { 'X-Api-Key': token } : {},
+      }).then(
         (conn) => (conn.ws.close(), null),
         (err: UpgradeRefusal) => err,
       );
-      expect({ cred, status: refusal?.status, problem: refusal && envelopeProblem('seed001', refusal.status, refusal.body) }).toEqual({ cred, status: 401, problem: null });
+      expect({
+        cred,
+        status: refusal?.status,
+        problem: refusal && envelopeProblem('seed001', refusal.status, refusal.body),
+      }).toEqual({ cred, status: 401, problem: null });
       const socketError = await connectSocket(f.t.url, token).then(
         (s) => (s.close(), null),
         (err: Error) => err.message,

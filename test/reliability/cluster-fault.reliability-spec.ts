@@ -76,10 +76,17 @@ describeCluster('reliability: cluster fault run (kill -9 one of two nodes under 
 
   /** Both nodes' output, for failure messages. */
   const outputs = () =>
-    servers.map((s, i) => `--- node ${i === 0 ? 'A' : 'B'} (${s.url}, pid ${s.process.pid}, exit ${s.process.exitCode ?? s.process.signalCode ?? 'running'}) ---\n${s.output().slice(-4000)}`).join('\n');
+    servers
+      .map(
+        (s, i) =>
+          `--- node ${i === 0 ? 'A' : 'B'} (${s.url}, pid ${s.process.pid}, exit ${s.process.exitCode ?? s.process.signalCode ?? 'running'}) ---\n${s.output().slice(-4000)}`,
+      )
+      .join('\n');
   /** Only the one SIGKILL of the run may end a node; any other exit is a crash. */
   const assertNodesUp = (when: string) => {
-    const crashed = servers.map((s, i) => ({ node: i === 0 ? 'A' : 'B', exit: s.process.exitCode ?? s.process.signalCode })).filter((s) => s.exit !== null);
+    const crashed = servers
+      .map((s, i) => ({ node: i === 0 ? 'A' : 'B', exit: s.process.exitCode ?? s.process.signalCode }))
+      .filter((s) => s.exit !== null);
     if (crashed.length) fail(`a node exited by itself ${when}`, crashed);
   };
   const fail = (what: string, details: unknown): never => {
@@ -111,7 +118,18 @@ describeCluster('reliability: cluster fault run (kill -9 one of two nodes under 
   }
 
   function attach(index: number, channel: string, user: string, node: 0 | 1): Promise<Client> {
-    const client: Client = { index, channel, user, node, seqs: [], last: 0, connects: 0, resumedFrom: [], reconnects: [], socket: undefined as unknown as Socket };
+    const client: Client = {
+      index,
+      channel,
+      user,
+      node,
+      seqs: [],
+      last: 0,
+      connects: 0,
+      resumedFrom: [],
+      reconnects: [],
+      socket: undefined as unknown as Socket,
+    };
     const socket = io(`${servers[node].url}/channels/${channel}`, {
       transports: ['websocket'],
       forceNew: true,
@@ -157,7 +175,13 @@ describeCluster('reliability: cluster fault run (kill -9 one of two nodes under 
       // Whatever failed, the nodes' own account of it goes with the message.
       // (Errors from Node's own modules are not `instanceof Error` in Jest's sandbox.)
       const e = err as { message?: string; stack?: string };
-      throw new Error(`${e?.message ?? String(err)}\n${(e?.stack ?? '').split('\n').filter((l) => /^\s+at /.test(l)).slice(0, 6).join('\n')}\n${outputs()}`);
+      throw new Error(
+        `${e?.message ?? String(err)}\n${(e?.stack ?? '')
+          .split('\n')
+          .filter((l) => /^\s+at /.test(l))
+          .slice(0, 6)
+          .join('\n')}\n${outputs()}`,
+      );
     }
   }, 240_000);
 
@@ -166,7 +190,11 @@ describeCluster('reliability: cluster fault run (kill -9 one of two nodes under 
     const created = await request(servers[0].url)
       .post('/api/v1/api-keys')
       .set('X-Api-Key', operator)
-      .send({ kind: 'app', organisation_id: ORG, scopes: ['events:publish', 'events:read', 'claims:read:org', 'notifications:write'] });
+      .send({
+        kind: 'app',
+        organisation_id: ORG,
+        scopes: ['events:publish', 'events:read', 'claims:read:org', 'notifications:write'],
+      });
     if (created.status !== 201) fail('minting a key failed', created.body);
     token = created.body.token;
 
@@ -174,7 +202,11 @@ describeCluster('reliability: cluster fault run (kill -9 one of two nodes under 
     const secrets = new Map<string, string>();
     for (let c = 0; c < CLAIMS; c++) {
       const claim = `clm_fault_${c}`;
-      const res = await api(c % 2, 'post', '/api/v1/approval-notifications/subscriptions', { claim_id: claim, user_id: `usr_fault_${c}`, webhook_url: receiver.url });
+      const res = await api(c % 2, 'post', '/api/v1/approval-notifications/subscriptions', {
+        claim_id: claim,
+        user_id: `usr_fault_${c}`,
+        webhook_url: receiver.url,
+      });
       if (res.status !== 201) fail('subscribing failed', res.body);
       secrets.set(claim, res.body.signing_secret);
     }
@@ -183,13 +215,24 @@ describeCluster('reliability: cluster fault run (kill -9 one of two nodes under 
     const channels: { channel: string; user: string }[] = [];
     for (let u = 0; u < USERS; u++) {
       const user = `usr_fault_${u}`;
-      const res = await api(u % 2, 'post', '/api/v1/realtime-subscriptions/user', { user_id: user, event_types: EVENT_TYPES });
+      const res = await api(u % 2, 'post', '/api/v1/realtime-subscriptions/user', {
+        user_id: user,
+        event_types: EVENT_TYPES,
+      });
       if (res.status !== 201) fail('creating a channel failed', res.body);
       channels.push({ channel: res.body.channel_id, user });
     }
-    const wanted = channels.flatMap(({ channel, user }, u) => Array.from({ length: SOCKETS_PER_CHANNEL }, (_, j) => ({ channel, user, node: ((u * SOCKETS_PER_CHANNEL + j) % 2) as 0 | 1 })));
+    const wanted = channels.flatMap(({ channel, user }, u) =>
+      Array.from({ length: SOCKETS_PER_CHANNEL }, (_, j) => ({
+        channel,
+        user,
+        node: ((u * SOCKETS_PER_CHANNEL + j) % 2) as 0 | 1,
+      })),
+    );
     for (let i = 0; i < wanted.length; i += 50) {
-      clients.push(...(await Promise.all(wanted.slice(i, i + 50).map((w, j) => attach(i + j, w.channel, w.user, w.node)))));
+      clients.push(
+        ...(await Promise.all(wanted.slice(i, i + 50).map((w, j) => attach(i + j, w.channel, w.user, w.node)))),
+      );
     }
     expect(clients).toHaveLength(1_000);
 
@@ -204,12 +247,22 @@ describeCluster('reliability: cluster fault run (kill -9 one of two nodes under 
       const target = down[node] ? 1 - node : node;
       const events = Array.from({ length: EVENTS_PER_NODE_PER_TICK }, () => {
         const n = k++;
-        const e = { id: `fault_${n}`, type: EVENT_TYPES[n % 2], user_id: `usr_fault_${n % USERS}`, claim_id: `clm_fault_${n % CLAIMS}`, data: { n } };
+        const e = {
+          id: `fault_${n}`,
+          type: EVENT_TYPES[n % 2],
+          user_id: `usr_fault_${n % USERS}`,
+          claim_id: `clm_fault_${n % CLAIMS}`,
+          data: { n },
+        };
         published.set(e.id, { id: e.id, user: e.user_id, claim: e.claim_id });
         return e;
       });
       const url = servers[target].url;
-      const done = fetch(`${url}/api/v1/events/batch`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': token }, body: JSON.stringify({ events }) })
+      const done = fetch(`${url}/api/v1/events/batch`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': token },
+        body: JSON.stringify({ events }),
+      })
         .then(async (res) => {
           if (res.status !== 201) throw new Error(String(res.status));
           const body = (await res.json()) as { events: { id: string; seq: number }[] };
@@ -249,7 +302,7 @@ describeCluster('reliability: cluster fault run (kill -9 one of two nodes under 
 
     // 1. Every event that got a 2xx is in the log, once, under the seq it was acknowledged with.
     const log: { id: string; seq: number; user_id?: string; claim_id?: string; type: string }[] = [];
-    for (let after = 0; ; ) {
+    for (let after = 0; ;) {
       const page = await api(1, 'get', `/api/v1/events?after=${after}&limit=1000`);
       if (page.status !== 200) fail('reading the log failed', page.body);
       log.push(...page.body.data);
@@ -258,10 +311,12 @@ describeCluster('reliability: cluster fault run (kill -9 one of two nodes under 
     }
     const bySeq = log.map((e) => e.seq);
     const ids = log.map((e) => e.id);
-    if (new Set(ids).size !== ids.length) fail('an event id is in the log twice', ids.filter((id, i) => ids.indexOf(id) !== i).slice(0, 20));
+    if (new Set(ids).size !== ids.length)
+      fail('an event id is in the log twice', ids.filter((id, i) => ids.indexOf(id) !== i).slice(0, 20));
     const inLog = new Map(log.map((e) => [e.id, e.seq]));
     const lost = [...acked].filter(([id, seq]) => inLog.get(id) !== seq);
-    if (lost.length) fail(`${lost.length} acknowledged events are missing from the log or under another seq`, lost.slice(0, 20));
+    if (lost.length)
+      fail(`${lost.length} acknowledged events are missing from the log or under another seq`, lost.slice(0, 20));
     const strays = ids.filter((id) => !acked.has(id) && !uncertain.has(id));
     if (strays.length) fail('the log holds events nobody published', strays.slice(0, 20));
     expect(bySeq).toEqual([...bySeq].sort((x, y) => x - y));
@@ -281,7 +336,14 @@ describeCluster('reliability: cluster fault run (kill -9 one of two nodes under 
       100_000,
     ).catch(() => {
       const got = deliveredIds();
-      fail('webhooks owed were not delivered', { missing: owed.filter((e) => !got.has(e.id)).map((e) => e.id).slice(0, 20), owed: owed.length, received: receiver.requests.length });
+      fail('webhooks owed were not delivered', {
+        missing: owed
+          .filter((e) => !got.has(e.id))
+          .map((e) => e.id)
+          .slice(0, 20),
+        owed: owed.length,
+        received: receiver.requests.length,
+      });
     });
     await sleep(500);
     const webhookIdsByEvent = new Map<string, Set<string>>();
@@ -297,10 +359,16 @@ describeCluster('reliability: cluster fault run (kill -9 one of two nodes under 
       webhookIdsByEvent.set(body.id, (webhookIdsByEvent.get(body.id) ?? new Set()).add(r.id));
       eventsByWebhookId.set(r.id, (eventsByWebhookId.get(r.id) ?? new Set()).add(body.id));
     }
-    if (unverified.length) fail('webhook signatures did not verify with the subscription secret', unverified.slice(0, 20));
-    const splitDeliveries = [...webhookIdsByEvent].filter(([, s]) => s.size !== 1).map(([id, s]) => ({ event: id, webhook_ids: [...s] }));
-    if (splitDeliveries.length) fail('an event was delivered under more than one webhook-id', splitDeliveries.slice(0, 20));
-    const mixed = [...eventsByWebhookId].filter(([, s]) => s.size !== 1).map(([id, s]) => ({ webhook_id: id, events: [...s] }));
+    if (unverified.length)
+      fail('webhook signatures did not verify with the subscription secret', unverified.slice(0, 20));
+    const splitDeliveries = [...webhookIdsByEvent]
+      .filter(([, s]) => s.size !== 1)
+      .map(([id, s]) => ({ event: id, webhook_ids: [...s] }));
+    if (splitDeliveries.length)
+      fail('an event was delivered under more than one webhook-id', splitDeliveries.slice(0, 20));
+    const mixed = [...eventsByWebhookId]
+      .filter(([, s]) => s.size !== 1)
+      .map(([id, s]) => ({ webhook_id: id, events: [...s] }));
     if (mixed.length) fail('one webhook-id carried different events', mixed.slice(0, 20));
     const notOwed = [...webhookIdsByEvent.keys()].filter((id) => !inLog.has(id));
     if (notOwed.length) fail('webhooks were delivered for events not in the log', notOwed.slice(0, 20));
@@ -309,7 +377,9 @@ describeCluster('reliability: cluster fault run (kill -9 one of two nodes under 
     // 3. Every socket gets exactly its channel's events, in seq order: no hole, no duplicate —
     //    including those of the killed node, which resumed from the last seq they saw.
     const expectedByUser = new Map<string, number[]>();
-    for (const e of log) if (e.user_id && EVENT_TYPES.includes(e.type)) expectedByUser.set(e.user_id, [...(expectedByUser.get(e.user_id) ?? []), e.seq]);
+    for (const e of log)
+      if (e.user_id && EVENT_TYPES.includes(e.type))
+        expectedByUser.set(e.user_id, [...(expectedByUser.get(e.user_id) ?? []), e.seq]);
     const complete = (c: Client) => c.seqs.length >= (expectedByUser.get(c.user)?.length ?? 0);
     await waitFor('every socket caught up', () => clients.every(complete), 60_000).catch(() => undefined);
     const wrong = clients
@@ -327,13 +397,20 @@ describeCluster('reliability: cluster fault run (kill -9 one of two nodes under 
           received: c.seqs.length,
           expected: expected.length,
           first_difference: at < 0 ? c.seqs.length : at,
-          around: { received: c.seqs.slice(Math.max(0, at - 2), at + 3), expected: expected.slice(Math.max(0, at - 2), at + 3) },
+          around: {
+            received: c.seqs.slice(Math.max(0, at - 2), at + 3),
+            expected: expected.slice(Math.max(0, at - 2), at + 3),
+          },
           holes: expected.filter((s) => !seen.has(s)).slice(0, 10),
           duplicates: c.seqs.filter((s, i) => c.seqs.indexOf(s) !== i).slice(0, 10),
         };
       })
       .filter(Boolean);
-    if (wrong.length) fail(`${wrong.length} of ${clients.length} sockets did not get exactly their channel's events in order`, wrong.slice(0, 10));
+    if (wrong.length)
+      fail(
+        `${wrong.length} of ${clients.length} sockets did not get exactly their channel's events in order`,
+        wrong.slice(0, 10),
+      );
 
     assertNodesUp('while webhooks and sockets caught up');
 
@@ -341,11 +418,21 @@ describeCluster('reliability: cluster fault run (kill -9 one of two nodes under 
     // the channels had a gap to fill (events were published while A was down).
     const ofA = clients.filter((c) => c.node === 0);
     const notReconnected = ofA.filter((c) => c.connects < 2).map((c) => c.index);
-    if (notReconnected.length) fail(`${notReconnected.length} clients of the killed node never reconnected`, notReconnected.slice(0, 20));
+    if (notReconnected.length)
+      fail(`${notReconnected.length} clients of the killed node never reconnected`, notReconnected.slice(0, 20));
     // Events a client received after reconnecting that had been acknowledged before it did: the gap it was owed.
-    const gapEvents = ofA.map((c) => c.reconnects.reduce((n, r, i) => n + c.seqs.slice(r.received, c.reconnects[i + 1]?.received).filter((s) => s <= r.head).length, 0));
+    const gapEvents = ofA.map((c) =>
+      c.reconnects.reduce(
+        (n, r, i) => n + c.seqs.slice(r.received, c.reconnects[i + 1]?.received).filter((s) => s <= r.head).length,
+        0,
+      ),
+    );
     const resumedWithGap = gapEvents.filter((n) => n > 0).length;
-    if (resumedWithGap < ofA.length / 2) fail('too few reconnecting clients had a gap to fill: the fault did not hit the run', { resumedWithGap, clients: ofA.length });
+    if (resumedWithGap < ofA.length / 2)
+      fail('too few reconnecting clients had a gap to fill: the fault did not hit the run', {
+        resumedWithGap,
+        clients: ofA.length,
+      });
     expect(restartedAt).toBeGreaterThan(killedAt);
 
     // eslint-disable-next-line no-console

@@ -115,7 +115,10 @@ describeCluster('cluster outages: a paused node, a Postgres restart, a Redis out
   }
 
   it('keeps publishing, moves the dispatcher, answers 503 during a database outage, catches live clients up, and loses nothing', async () => {
-    const channel = await request(servers[0].url).post('/api/v1/realtime-subscriptions/organisation').set('X-Api-Key', token).send({ organisation_id: ORG });
+    const channel = await request(servers[0].url)
+      .post('/api/v1/realtime-subscriptions/organisation')
+      .set('X-Api-Key', token)
+      .send({ organisation_id: ORG });
     expect(channel.status).toBe(201);
     for (const node of [0, 1, 0, 1] as const) clients.push(await attach(node, channel.body.channel_id));
 
@@ -132,7 +135,12 @@ describeCluster('cluster outages: a paused node, a Postgres restart, a Redis out
           const res = await fetch(`${servers[node].url}/api/v1/events`, {
             method: 'POST',
             headers: { 'content-type': 'application/json', 'x-api-key': token },
-            body: JSON.stringify({ type: 'status_changed', claim_id: CLAIM, user_id: 'usr_outage', data: { node, i, phase } }),
+            body: JSON.stringify({
+              type: 'status_changed',
+              claim_id: CLAIM,
+              user_id: 'usr_outage',
+              data: { node, i, phase },
+            }),
             signal: AbortSignal.timeout(30_000),
           });
           statuses.push({ node, status: res.status, started, ended: Date.now() });
@@ -158,7 +166,12 @@ describeCluster('cluster outages: a paused node, a Postgres restart, a Redis out
     servers[0].process.kill('SIGSTOP');
     const pausedAt = Date.now();
     pauseWindow = { from: pausedAt, to: Infinity };
-    if (aWasActive) await waitFor('node B to take the dispatcher lease', async () => (await metric(1, 'herald_dispatcher_active')) === 1, 3 * LEASE_MS + 2000);
+    if (aWasActive)
+      await waitFor(
+        'node B to take the dispatcher lease',
+        async () => (await metric(1, 'herald_dispatcher_active')) === 1,
+        3 * LEASE_MS + 2000,
+      );
     const movedAfter = Date.now() - pausedAt;
     await sleep(Math.max(0, PAUSE_MS - (Date.now() - pausedAt)));
     servers[0].process.kill('SIGCONT');
@@ -192,16 +205,22 @@ describeCluster('cluster outages: a paused node, a Postgres restart, a Redis out
     // An outage answers 503, never 500 (the nodes' error lines say why, if one did). Requests
     // node A had in flight while it was frozen are left out: what they meet when it wakes (its
     // sessions ended by the server meanwhile) is the paused node's own affair, not an outage.
-    const frozenInFlight = (r: (typeof statuses)[number]) => r.node === 0 && r.started < pauseWindow.to && r.ended > pauseWindow.from;
+    const frozenInFlight = (r: (typeof statuses)[number]) =>
+      r.node === 0 && r.started < pauseWindow.to && r.ended > pauseWindow.from;
     const errorLines = servers.flatMap((s) => s.output().split('\n')).filter((l) => /"level":50/.test(l));
     const other5xx = statuses.filter((r) => r.status >= 500 && r.status !== 503 && !frozenInFlight(r));
-    expect({ other5xx, errorLines: other5xx.length ? errorLines.slice(0, 5) : [] }).toEqual({ other5xx: [], errorLines: [] });
+    expect({ other5xx, errorLines: other5xx.length ? errorLines.slice(0, 5) : [] }).toEqual({
+      other5xx: [],
+      errorLines: [],
+    });
     expect(statuses.map((r) => r.status)).toContain(503);
 
     // The log has no hole, and holds every acknowledged event.
     const log: { id: string; seq: number }[] = [];
-    for (let after = 0; ; ) {
-      const page = await request(servers[1].url).get(`/api/v1/events?after=${after}&limit=1000`).set('X-Api-Key', token);
+    for (let after = 0; ;) {
+      const page = await request(servers[1].url)
+        .get(`/api/v1/events?after=${after}&limit=1000`)
+        .set('X-Api-Key', token);
       log.push(...page.body.data);
       if (!page.body.has_more) break;
       after = page.body.next_after;
@@ -213,7 +232,11 @@ describeCluster('cluster outages: a paused node, a Postgres restart, a Redis out
 
     // Live clients catch up without a new event: each socket gets every event of the log, once, in order.
     const channelSeqs = log.map((e) => e.seq);
-    await waitFor('every socket to catch up', () => clients.every((c) => channelSeqs.every((s) => c.seqs.includes(s))), 45_000);
+    await waitFor(
+      'every socket to catch up',
+      () => clients.every((c) => channelSeqs.every((s) => c.seqs.includes(s))),
+      45_000,
+    );
     for (const c of clients) {
       expect(new Set(c.seqs).size).toBe(c.seqs.length);
       expect([...c.seqs].sort((x, y) => x - y)).toEqual(c.seqs);

@@ -27,7 +27,8 @@ export function envelopeProblem(family: Family, status: number, body: unknown): 
       if (b.details !== undefined) {
         if (!Array.isArray(b.details)) return 'details must be an array';
         for (const d of b.details as Record<string, unknown>[]) {
-          if (typeof d?.field !== 'string' || typeof d?.message !== 'string') return `bad details entry ${JSON.stringify(d)}`;
+          if (typeof d?.field !== 'string' || typeof d?.message !== 'string')
+            return `bad details entry ${JSON.stringify(d)}`;
         }
       }
       return onlyKeys(b, ['statusCode', 'error', 'message', 'details']);
@@ -37,7 +38,12 @@ export function envelopeProblem(family: Family, status: number, body: unknown): 
       if (!str('message')) return 'message must be a non-empty string';
       if (!Array.isArray(b.stack) || b.stack.length === 0) return 'stack must be a non-empty array';
       for (const s of b.stack as Record<string, unknown>[]) {
-        if (s?.code !== status || typeof s.description !== 'string' || typeof s.error !== 'string' || typeof s.path !== 'string') {
+        if (
+          s?.code !== status ||
+          typeof s.description !== 'string' ||
+          typeof s.error !== 'string' ||
+          typeof s.path !== 'string'
+        ) {
           return `bad stack entry ${JSON.stringify(s)}`;
         }
       }
@@ -105,7 +111,8 @@ export function operationsOf(doc: OpenApiDocument): Operation[] {
 
 export function resolve(doc: OpenApiDocument, schema: Schema): Schema {
   let s = schema;
-  for (let i = 0; s?.$ref && i < 10; i++) s = doc.components.schemas[String(s.$ref).replace('#/components/schemas/', '')];
+  for (let i = 0; s?.$ref && i < 10; i++)
+    s = doc.components.schemas[String(s.$ref).replace('#/components/schemas/', '')];
   return s ?? {};
 }
 

@@ -31,7 +31,12 @@ export async function walkHistory(
   for (;;) {
     const req = request(url)
       .get(path)
-      .query({ limit: query.limit, direction: query.direction, ...(query.status ? { status: query.status } : {}), ...(datetime ? { datetime } : {}) })
+      .query({
+        limit: query.limit,
+        direction: query.direction,
+        ...(query.status ? { status: query.status } : {}),
+        ...(datetime ? { datetime } : {}),
+      })
       .set('X-Api-Key', token);
     if (query.workspace) req.set('X-Workspace-Id', query.workspace);
     const res = await req;
@@ -48,13 +53,19 @@ export async function walkHistory(
  * What the seed promises of a walk over `total` entries: every entry exactly once, in time
  * order for the direction, every page exactly `limit` long but the last.
  */
-export function pagingProblems(pages: AlertEntry[][], limit: number, direction: 'before' | 'after', total: number): string[] {
+export function pagingProblems(
+  pages: AlertEntry[][],
+  limit: number,
+  direction: 'before' | 'after',
+  total: number,
+): string[] {
   const problems: string[] = [];
   const entries = pages.flat();
   if (entries.length !== total) problems.push(`${entries.length} entries seen, ${total} in the log`);
   if (new Set(entries.map((e) => e.id)).size !== entries.length) problems.push('an entry was seen twice');
   pages.forEach((page, i) => {
-    if (i < pages.length - 1 ? page.length !== limit : page.length < 1 || page.length > limit) problems.push(`page ${i + 1} of ${pages.length} holds ${page.length} entries (limit ${limit})`);
+    if (i < pages.length - 1 ? page.length !== limit : page.length < 1 || page.length > limit)
+      problems.push(`page ${i + 1} of ${pages.length} holds ${page.length} entries (limit ${limit})`);
   });
   const bad = entries.find((e) => !LOG_TIME.test(e.created_at));
   if (bad) problems.push(`created_at ${bad.created_at} is not in the log's form`);
@@ -69,7 +80,11 @@ export function pagingProblems(pages: AlertEntry[][], limit: number, direction: 
 }
 
 /** `count` final log rows for one subscription, all made at the wall-clock instant `at`. */
-export function logRows(count: number, at: string, scope: { organisation_id: string; workspace_id: string; subscription_id: string; tag: string }): NewDelivery[] {
+export function logRows(
+  count: number,
+  at: string,
+  scope: { organisation_id: string; workspace_id: string; subscription_id: string; tag: string },
+): NewDelivery[] {
   return Array.from({ length: count }, (_, i) => ({
     id: newId('dlv'),
     endpoint_id: scope.subscription_id,

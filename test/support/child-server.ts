@@ -22,7 +22,10 @@ export interface ChildServer {
 /** Runs the built server (`npm run build`) in a child process, as production does. */
 export async function startChildServer(env: Record<string, string>): Promise<ChildServer> {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build first (npm test does)`);
-  const child = spawn(process.execPath, [MAIN], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [MAIN], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
@@ -56,7 +59,10 @@ export async function startChildServer(env: Record<string, string>): Promise<Chi
 }
 
 /** The environment of a child server on `database`: a free port, an operator key, quiet logs, Redis when the run has it. */
-export async function childServerEnv(database: TestDatabase, extra: Record<string, string> = {}): Promise<{ env: Record<string, string>; operator: string }> {
+export async function childServerEnv(
+  database: TestDatabase,
+  extra: Record<string, string> = {},
+): Promise<{ env: Record<string, string>; operator: string }> {
   const operator = `hrld_child_${randomBytes(12).toString('hex')}`;
   const env = {
     PORT: String(await freePort()),

@@ -33,18 +33,24 @@ export class Gate {
  * Holds every call of `object[method]` at `gate` (those `when` picks, if given) before it runs.
  * Returns the promises of the held calls, so a test can see how each one ended.
  */
-export function holdCalls<T extends object, K extends keyof T>(object: T, method: K, gate: Gate, when: (args: unknown[]) => boolean = () => true): Promise<unknown>[] {
+export function holdCalls<T extends object, K extends keyof T>(
+  object: T,
+  method: K,
+  gate: Gate,
+  when: (args: unknown[]) => boolean = () => true,
+): Promise<unknown>[] {
   const real = object[method] as (...args: unknown[]) => Promise<unknown>;
   const held: Promise<unknown>[] = [];
   // jest's typings cannot follow a method picked by a key type parameter.
-  (jest.spyOn as (o: object, m: string) => { mockImplementation(f: (...args: unknown[]) => unknown): void })(object, method as string).mockImplementation(
-    function (this: unknown, ...args: unknown[]) {
-      if (!when(args)) return real.apply(this, args);
-      const call = gate.pass().then(() => real.apply(this, args));
-      held.push(call);
-      return call;
-    },
-  );
+  (jest.spyOn as (o: object, m: string) => { mockImplementation(f: (...args: unknown[]) => unknown): void })(
+    object,
+    method as string,
+  ).mockImplementation(function (this: unknown, ...args: unknown[]) {
+    if (!when(args)) return real.apply(this, args);
+    const call = gate.pass().then(() => real.apply(this, args));
+    held.push(call);
+    return call;
+  });
   return held;
 }
 
@@ -64,7 +70,8 @@ export function captureLogs(): { lines: LogLine[]; restore(): void } {
     const real = Logger.prototype[level] as (...args: unknown[]) => void;
     return jest.spyOn(Logger.prototype, level).mockImplementation(function (this: Logger, ...args: unknown[]) {
       const [first, second] = args;
-      if (typeof first === 'object' && first !== null && typeof second === 'string') lines.push({ level, message: second, fields: first as Record<string, unknown> });
+      if (typeof first === 'object' && first !== null && typeof second === 'string')
+        lines.push({ level, message: second, fields: first as Record<string, unknown> });
       else if (typeof first === 'string') lines.push({ level, message: first, fields: {} });
       real.apply(this, args);
     });

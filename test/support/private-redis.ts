@@ -36,9 +36,13 @@ export class PrivateRedis {
   }
 
   async start(): Promise<void> {
-    const child = spawn(this.binary, ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-      stdio: 'ignore',
-    });
+    const child = spawn(
+      this.binary,
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      {
+        stdio: 'ignore',
+      },
+    );
     this.process = child;
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
     await waitFor('the private redis-server to answer', () => {

@@ -56,7 +56,9 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     LOG_LEVEL: services.logLevel,
     HERALD_BOOTSTRAP_KEY: operatorToken,
     AUTH_JWT_SECRET: TEST_JWT_SECRET,
-    ...(services.redisUrl && options.redis !== false ? { REDIS_URL: services.redisUrl, REDIS_PREFIX: `herald-test-${database.id}` } : {}),
+    ...(services.redisUrl && options.redis !== false
+      ? { REDIS_URL: services.redisUrl, REDIS_PREFIX: `herald-test-${database.id}` }
+      : {}),
     ...database.env,
     ...options.env,
   };
@@ -84,7 +86,9 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
  * Two instances on one fresh database (and so one Redis prefix) sharing the operator key: a
  * cluster. The caller closes both and drops `database`.
  */
-export async function startTwoNodes(env: Record<string, string> = {}): Promise<{ a: TestApp; b: TestApp; database: TestDatabase }> {
+export async function startTwoNodes(
+  env: Record<string, string> = {},
+): Promise<{ a: TestApp; b: TestApp; database: TestDatabase }> {
   const database = createTestDatabase();
   const a = await startTestApp({ database, env });
   try {

@@ -144,7 +144,15 @@ export class WebhookReceiver {
     this.mostUnanswered = Math.max(this.mostUnanswered, this.unanswered);
     res.once('close', () => this.unanswered--);
     const reply = this.holding ?? this.script.shift() ?? this.fallback;
-    this.requests.push({ id: flat['webhook-id'] ?? '', headers, body, verified, verifyError, at: Date.now(), answered: reply.hang ? 'hang' : (reply.status ?? 200) });
+    this.requests.push({
+      id: flat['webhook-id'] ?? '',
+      headers,
+      body,
+      verified,
+      verifyError,
+      at: Date.now(),
+      answered: reply.hang ? 'hang' : (reply.status ?? 200),
+    });
     if (reply.hang) {
       this.hanging.add(res);
       res.on('close', () => this.hanging.delete(res));

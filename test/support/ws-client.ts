@@ -14,7 +14,10 @@ export interface UpgradeRefusal {
 
 /** Opens a real `ws` client; rejects with the HTTP status and JSON body when the upgrade is refused. */
 /** `localAddress` (e.g. 127.0.0.2) makes the connection come from another loopback address. */
-export function connectWs(url: string, opts: { headers?: Record<string, string>; localAddress?: string } = {}): Promise<WsConnection> {
+export function connectWs(
+  url: string,
+  opts: { headers?: Record<string, string>; localAddress?: string } = {},
+): Promise<WsConnection> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url.replace(/^http/, 'ws'), { headers: opts.headers, localAddress: opts.localAddress });
     const frames: any[] = [];
@@ -29,11 +32,15 @@ export function connectWs(url: string, opts: { headers?: Record<string, string>;
         }
       }
     });
-    const closed = new Promise<{ code: number; reason: string }>((r) => ws.on('close', (code, reason) => r({ code, reason: reason.toString() })));
+    const closed = new Promise<{ code: number; reason: string }>((r) =>
+      ws.on('close', (code, reason) => r({ code, reason: reason.toString() })),
+    );
     ws.on('unexpected-response', (_req, res) => {
       let body = '';
       res.on('data', (c) => (body += c));
-      res.on('end', () => reject({ status: res.statusCode ?? 0, body: body ? JSON.parse(body) : undefined } satisfies UpgradeRefusal));
+      res.on('end', () =>
+        reject({ status: res.statusCode ?? 0, body: body ? JSON.parse(body) : undefined } satisfies UpgradeRefusal),
+      );
     });
     ws.on('error', (err) => reject(err));
     ws.on('open', () =>

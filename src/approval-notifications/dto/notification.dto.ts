@@ -1,6 +1,18 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsBoolean, IsIn, IsNumber, IsOptional, IsString, Length, Matches, Max, Min, ValidateBy, ValidateIf } from 'class-validator';
+import {
+  IsBoolean,
+  IsIn,
+  IsNumber,
+  IsOptional,
+  IsString,
+  Length,
+  Matches,
+  Max,
+  Min,
+  ValidateBy,
+  ValidateIf,
+} from 'class-validator';
 import { PageQueryDto, PaginationDto } from '../../core/http/pagination';
 import { IsPresent } from '../../core/http/validation';
 import { CLAIM_STATUSES, ISO_CURRENCIES, type ClaimStatus } from '../notification-payload';
@@ -173,7 +185,10 @@ export class ClaimSubscriptionDto {
 }
 
 export class CreatedClaimSubscriptionDto extends ClaimSubscriptionDto {
-  @ApiProperty({ example: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', description: 'Verifies the webhook-signature header (Standard Webhooks). Shown only here.' })
+  @ApiProperty({
+    example: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+    description: 'Verifies the webhook-signature header (Standard Webhooks). Shown only here.',
+  })
   signing_secret: string;
 }
 

@@ -1,5 +1,13 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBadRequestResponse,
+  ApiCreatedResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiQuery,
+  ApiTags,
+} from '@nestjs/swagger';
 import { ApiKeysService } from './api-keys.service';
 import { Authenticated, CurrentPrincipal } from './decorators';
 import { ApiKeyDto, CreateApiKeyDto, CreatedApiKeyDto, RevokedApiKeyDto } from './dto/api-key.dto';
@@ -19,7 +27,9 @@ export class ApiKeysController {
       '`created_by` records the creating credential.',
   })
   @ApiCreatedResponse({ type: CreatedApiKeyDto })
-  @ApiBadRequestResponse({ description: 'A field is invalid, e.g. `expires_at` is not an RFC 3339 date-time or not in the future.' })
+  @ApiBadRequestResponse({
+    description: 'A field is invalid, e.g. `expires_at` is not an RFC 3339 date-time or not in the future.',
+  })
   create(@CurrentPrincipal() caller: Principal, @Body() dto: CreateApiKeyDto): Promise<CreatedApiKeyDto> {
     return this.keys.create(caller, dto);
   }

@@ -1,4 +1,10 @@
-import { BadRequestException, ForbiddenException, Injectable, NotFoundException, OnApplicationBootstrap } from '@nestjs/common';
+import {
+  BadRequestException,
+  ForbiddenException,
+  Injectable,
+  NotFoundException,
+  OnApplicationBootstrap,
+} from '@nestjs/common';
 import { EntityManager, IsNull } from 'typeorm';
 import { EventBus } from '../bus/event-bus';
 import { Database } from '../database/database.service';
@@ -119,7 +125,9 @@ export class ApiKeysService implements OnApplicationBootstrap {
       this.cache.delete(hash);
       return { status: 'expired' };
     }
-    const key = await this.db.read((m) => m.findOne(ApiKeyEntity, { where: { token_hash: hash, revoked_at: IsNull() } }));
+    const key = await this.db.read((m) =>
+      m.findOne(ApiKeyEntity, { where: { token_hash: hash, revoked_at: IsNull() } }),
+    );
     if (!key || hasExpired(key.expires_at)) {
       this.cache.delete(hash);
       return { status: key ? 'expired' : 'unknown' };
@@ -132,7 +140,8 @@ export class ApiKeysService implements OnApplicationBootstrap {
 
   async create(caller: Principal, dto: CreateApiKeyDto): Promise<CreatedApiKeyDto> {
     const organisationId = dto.organisation_id ?? (caller.operator ? undefined : caller.organisation_id);
-    if (!organisationId) throw new ForbiddenException('organisation_id is required when the operator key creates a key');
+    if (!organisationId)
+      throw new ForbiddenException('organisation_id is required when the operator key creates a key');
     if (!caller.operator && organisationId !== caller.organisation_id) {
       throw new ForbiddenException('An admin key may only create keys for its own organisation');
     }
@@ -175,7 +184,11 @@ export class ApiKeysService implements OnApplicationBootstrap {
   async list(caller: Principal, organisationId?: string): Promise<ApiKeyDto[]> {
     const org = caller.operator ? organisationId : caller.organisation_id;
     const keys = await this.db.read((m) =>
-      m.find(ApiKeyEntity, { where: org ? { organisation_id: org } : {}, order: { created_at: 'DESC', id: 'DESC' }, take: 1000 }),
+      m.find(ApiKeyEntity, {
+        where: org ? { organisation_id: org } : {},
+        order: { created_at: 'DESC', id: 'DESC' },
+        take: 1000,
+      }),
     );
     return keys.map(toDto);
   }
@@ -183,7 +196,8 @@ export class ApiKeysService implements OnApplicationBootstrap {
   async revoke(caller: Principal, id: string): Promise<RevokedApiKeyDto> {
     const { revokedAt, tokenHash } = await this.db.transaction(async (m) => {
       const key = await m.findOne(ApiKeyEntity, { where: { id } });
-      if (!key || (!caller.operator && key.organisation_id !== caller.organisation_id)) throw new ApiKeyNotFoundException(id);
+      if (!key || (!caller.operator && key.organisation_id !== caller.organisation_id))
+        throw new ApiKeyNotFoundException(id);
       if (!key.revoked_at) {
         key.revoked_at = isoNow();
         await m.update(ApiKeyEntity, { id }, { revoked_at: key.revoked_at });

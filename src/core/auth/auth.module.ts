@@ -13,7 +13,13 @@ import { OperatorKeyBootstrap } from './operator-key.bootstrap';
 @Module({
   imports: [TypeOrmModule.forFeature([ApiKeyEntity])],
   controllers: [ApiKeysController],
-  providers: [ApiKeysService, JwtVerifier, Authenticator, OperatorKeyBootstrap, { provide: APP_GUARD, useClass: AuthGuard }],
+  providers: [
+    ApiKeysService,
+    JwtVerifier,
+    Authenticator,
+    OperatorKeyBootstrap,
+    { provide: APP_GUARD, useClass: AuthGuard },
+  ],
   exports: [Authenticator, ApiKeysService],
 })
 export class AuthModule {}

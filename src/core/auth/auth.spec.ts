@@ -41,7 +41,9 @@ describe('ApiKeysService lookup (in-memory SQLite)', () => {
   let keys: ApiKeysService;
 
   beforeAll(async () => {
-    dataSource = await new DataSource(buildDataSourceOptions({ sqlitePath: ':memory:', poolSize: 1 }, [ApiKeyEntity])).initialize();
+    dataSource = await new DataSource(
+      buildDataSourceOptions({ sqlitePath: ':memory:', poolSize: 1 }, [ApiKeyEntity]),
+    ).initialize();
     await dataSource.runMigrations();
     keys = new ApiKeysService(new Database(dataSource));
   });
@@ -49,7 +51,12 @@ describe('ApiKeysService lookup (in-memory SQLite)', () => {
 
   it('stores only the hash, finds the key by its token, and forgets it once revoked', async () => {
     const operator = { ...user, kind: 'app' as const, user_id: undefined, operator: true, scopes: ['admin'] };
-    const created = await keys.create(operator, { kind: 'user', user_id: 'usr_9', organisation_id: 'org_9', scopes: ['events:read'] });
+    const created = await keys.create(operator, {
+      kind: 'user',
+      user_id: 'usr_9',
+      organisation_id: 'org_9',
+      scopes: ['events:read'],
+    });
     const row = await dataSource.manager.findOneByOrFail(ApiKeyEntity, { id: created.key_id });
     expect(row.token_hash).toBe(hashApiKeyToken(created.token));
     expect(JSON.stringify(row)).not.toContain(created.token);
@@ -68,9 +75,17 @@ describe('ApiKeysService lookup (in-memory SQLite)', () => {
 
   it('honours expires_at on every lookup, also while the key is cached', async () => {
     const expiresAt = new Date(Date.now() + 300).toISOString();
-    const created = await keys.insert(dataSource.manager, { kind: 'app', organisation_id: 'org_9', scopes: [], expires_at: expiresAt });
+    const created = await keys.insert(dataSource.manager, {
+      kind: 'app',
+      organisation_id: 'org_9',
+      scopes: [],
+      expires_at: expiresAt,
+    });
     expect(created).toMatchObject({ expires_at: expiresAt, created_by: 'operator' });
-    await expect(keys.lookup(created.token)).resolves.toMatchObject({ status: 'valid', principal: { key_id: created.key_id } });
+    await expect(keys.lookup(created.token)).resolves.toMatchObject({
+      status: 'valid',
+      principal: { key_id: created.key_id },
+    });
     while (Date.now() <= Date.parse(expiresAt)) await new Promise((r) => setTimeout(r, 20));
     // Still inside the cache window (10 s): the cached entry must not outlive the expiry.
     await expect(keys.lookup(created.token)).resolves.toEqual({ status: 'expired' });
@@ -80,8 +95,17 @@ describe('ApiKeysService lookup (in-memory SQLite)', () => {
   });
 
   it('records who created a key', async () => {
-    const operator = { ...user, kind: 'app' as const, user_id: undefined, operator: true, scopes: ['admin'], key_id: 'key_operator' };
-    expect((await keys.create(operator, { kind: 'app', organisation_id: 'org_9', scopes: [] })).created_by).toBe('key_operator');
+    const operator = {
+      ...user,
+      kind: 'app' as const,
+      user_id: undefined,
+      operator: true,
+      scopes: ['admin'],
+      key_id: 'key_operator',
+    };
+    expect((await keys.create(operator, { kind: 'app', organisation_id: 'org_9', scopes: [] })).created_by).toBe(
+      'key_operator',
+    );
     const jwtUser = { ...user, scopes: ['admin'], credential: 'jwt' as const };
     expect((await keys.create(jwtUser, { kind: 'app', scopes: [] })).created_by).toBe('jwt:usr_1');
     const jwtApp = { ...jwtUser, kind: 'app' as const, user_id: undefined };
@@ -92,7 +116,9 @@ describe('ApiKeysService lookup (in-memory SQLite)', () => {
 
   it('keeps admins inside their organisation', async () => {
     const admin = { ...user, scopes: ['admin'] };
-    await expect(keys.create(admin, { kind: 'app', organisation_id: 'org_other', scopes: [] })).rejects.toBeInstanceOf(ForbiddenException);
+    await expect(keys.create(admin, { kind: 'app', organisation_id: 'org_other', scopes: [] })).rejects.toBeInstanceOf(
+      ForbiddenException,
+    );
     const own = await keys.create(admin, { kind: 'app', scopes: ['events:publish'] });
     expect(own.organisation_id).toBe('org_1');
   });
@@ -158,7 +184,9 @@ describe('AuthGuard', () => {
 
   it('refuses a missing or bad credential', async () => {
     await expect(guard.canActivate(context({}, {}).ctx)).rejects.toBeInstanceOf(UnauthorizedException);
-    await expect(guard.canActivate(context({}, { 'x-api-key': 'nope' }).ctx)).rejects.toBeInstanceOf(UnauthorizedException);
+    await expect(guard.canActivate(context({}, { 'x-api-key': 'nope' }).ctx)).rejects.toBeInstanceOf(
+      UnauthorizedException,
+    );
   });
 
   it('attaches the principal and enforces required scopes', async () => {

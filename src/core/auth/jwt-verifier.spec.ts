@@ -12,7 +12,10 @@ async function sign(
   claims: Record<string, unknown>,
   opts: { secret?: string; exp?: string | number; iss?: string; aud?: string; alg?: string } = {},
 ): Promise<string> {
-  let jwt = new SignJWT(claims).setProtectedHeader({ alg: opts.alg ?? 'HS256' }).setIssuedAt().setExpirationTime(opts.exp ?? '5m');
+  let jwt = new SignJWT(claims)
+    .setProtectedHeader({ alg: opts.alg ?? 'HS256' })
+    .setIssuedAt()
+    .setExpirationTime(opts.exp ?? '5m');
   if (opts.iss) jwt = jwt.setIssuer(opts.iss);
   if (opts.aud) jwt = jwt.setAudience(opts.aud);
   return jwt.sign(new TextEncoder().encode(opts.secret ?? SECRET));
@@ -30,7 +33,13 @@ async function reason(promise: Promise<unknown>): Promise<string> {
 
 describe('JwtVerifier', () => {
   it('maps a valid user token to a principal', async () => {
-    const token = await sign({ sub: 'usr_1', org: 'org_1', workspaces: ['ws_a', 'ws_b'], scope: 'events:read users.read', token_type: 'user' });
+    const token = await sign({
+      sub: 'usr_1',
+      org: 'org_1',
+      workspaces: ['ws_a', 'ws_b'],
+      scope: 'events:read users.read',
+      token_type: 'user',
+    });
     await expect(verifier().verify(token)).resolves.toEqual({
       kind: 'user',
       user_id: 'usr_1',
@@ -58,33 +67,45 @@ describe('JwtVerifier', () => {
     const now = () => Math.floor(Date.now() / 1000);
     /** Signs exactly the given registered claims: no `iat` or `exp` unless asked for. */
     const raw = (times: { iat?: number; exp?: number }) =>
-      new SignJWT({ sub: 'u', org: 'o', ...times }).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(SECRET));
+      new SignJWT({ sub: 'u', org: 'o', ...times })
+        .setProtectedHeader({ alg: 'HS256' })
+        .sign(new TextEncoder().encode(SECRET));
 
     it('requires an exp claim', async () => {
-      expect(await reason(verifier().verify(await raw({ iat: now() })))).toBe('token is missing the "exp" claim; Herald accepts only expiring tokens');
+      expect(await reason(verifier().verify(await raw({ iat: now() })))).toBe(
+        'token is missing the "exp" claim; Herald accepts only expiring tokens',
+      );
       expect(await reason(verifier().verify(await raw({})))).toContain('"exp"');
     });
 
     it('accepts up to AUTH_JWT_MAX_LIFETIME (24h by default) and refuses longer', async () => {
       const iat = now();
-      await expect(verifier().verify(await raw({ iat, exp: iat + 24 * 3600 }))).resolves.toMatchObject({ user_id: 'u' });
+      await expect(verifier().verify(await raw({ iat, exp: iat + 24 * 3600 }))).resolves.toMatchObject({
+        user_id: 'u',
+      });
       expect(await reason(verifier().verify(await raw({ iat, exp: iat + 24 * 3600 + 1 })))).toBe(
         'token lifetime (exp - iat) of 86401 s exceeds the maximum of 86400 s',
       );
       const short = verifier({ AUTH_JWT_MAX_LIFETIME: '1h' });
       await expect(short.verify(await raw({ iat, exp: iat + 1800 }))).resolves.toMatchObject({ user_id: 'u' });
-      expect(await reason(short.verify(await raw({ iat, exp: iat + 7200 })))).toContain('exceeds the maximum of 3600 s');
+      expect(await reason(short.verify(await raw({ iat, exp: iat + 7200 })))).toContain(
+        'exceeds the maximum of 3600 s',
+      );
     });
 
     it('counts from now when iat is absent or in the future', async () => {
       await expect(verifier().verify(await raw({ exp: now() + 600 }))).resolves.toMatchObject({ user_id: 'u' });
       expect(await reason(verifier().verify(await raw({ exp: now() + 365 * 86400 })))).toContain('exceeds the maximum');
       const future = now() + 10 * 365 * 86400;
-      expect(await reason(verifier().verify(await raw({ iat: future, exp: future + 60 })))).toContain('exceeds the maximum');
+      expect(await reason(verifier().verify(await raw({ iat: future, exp: future + 60 })))).toContain(
+        'exceeds the maximum',
+      );
     });
 
     it('does not judge the lifetime of a token whose signature is bad', async () => {
-      const forged = await new SignJWT({ sub: 'u', org: 'o' }).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode('x'.repeat(40)));
+      const forged = await new SignJWT({ sub: 'u', org: 'o' })
+        .setProtectedHeader({ alg: 'HS256' })
+        .sign(new TextEncoder().encode('x'.repeat(40)));
       expect(await reason(verifier().verify(forged))).toBe('token signature is invalid');
     });
   });
@@ -103,12 +124,12 @@ describe('JwtVerifier', () => {
     const v = verifier({ AUTH_JWT_ISSUER: 'https://idp.example.com', AUTH_JWT_AUDIENCE: 'herald' });
     const good = await sign({ sub: 'u', org: 'o' }, { iss: 'https://idp.example.com', aud: 'herald' });
     await expect(v.verify(good)).resolves.toMatchObject({ user_id: 'u' });
-    expect(await reason(v.verify(await sign({ sub: 'u', org: 'o' }, { iss: 'https://evil.example.com', aud: 'herald' })))).toBe(
-      'token claim "iss" is invalid',
-    );
-    expect(await reason(v.verify(await sign({ sub: 'u', org: 'o' }, { iss: 'https://idp.example.com', aud: 'other' })))).toBe(
-      'token claim "aud" is invalid',
-    );
+    expect(
+      await reason(v.verify(await sign({ sub: 'u', org: 'o' }, { iss: 'https://evil.example.com', aud: 'herald' }))),
+    ).toBe('token claim "iss" is invalid');
+    expect(
+      await reason(v.verify(await sign({ sub: 'u', org: 'o' }, { iss: 'https://idp.example.com', aud: 'other' }))),
+    ).toBe('token claim "aud" is invalid');
   });
 
   it.each([

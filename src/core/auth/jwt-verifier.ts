@@ -26,7 +26,8 @@ export class JwtVerifier {
   }
 
   async verify(token: string): Promise<Principal> {
-    if (!this.enabled) throw new InvalidTokenError('JWT bearer tokens are not accepted: no JWT verification is configured');
+    if (!this.enabled)
+      throw new InvalidTokenError('JWT bearer tokens are not accepted: no JWT verification is configured');
     const options = {
       issuer: this.config.auth.jwtIssuer,
       audience: this.config.auth.jwtAudience,
@@ -50,7 +51,8 @@ export class JwtVerifier {
  * with one in the future, the lifetime is counted from now, so a far-future `iat` buys nothing.
  */
 export function checkLifetime(claims: JWTPayload, maxLifetimeMs: number, nowMs = Date.now()): void {
-  if (claims.exp === undefined) throw new InvalidTokenError('token is missing the "exp" claim; Herald accepts only expiring tokens');
+  if (claims.exp === undefined)
+    throw new InvalidTokenError('token is missing the "exp" claim; Herald accepts only expiring tokens');
   const now = Math.floor(nowMs / 1000);
   const issuedAt = typeof claims.iat === 'number' ? Math.min(claims.iat, now) : now;
   const lifetime = claims.exp - issuedAt;
@@ -79,9 +81,11 @@ export function principalFromClaims(claims: JWTPayload): Principal {
   const org = claims.org;
   if (typeof org !== 'string' || !org) throw new InvalidTokenError('token is missing the "org" claim');
   // The operator key's organisation is not a tenant an identity provider can name.
-  if (org === OPERATOR_ORGANISATION) throw new InvalidTokenError(`token claim "org" may not be "${OPERATOR_ORGANISATION}"`);
+  if (org === OPERATOR_ORGANISATION)
+    throw new InvalidTokenError(`token claim "org" may not be "${OPERATOR_ORGANISATION}"`);
   const tokenType = claims.token_type ?? 'user';
-  if (tokenType !== 'user' && tokenType !== 'app') throw new InvalidTokenError('token claim "token_type" must be user or app');
+  if (tokenType !== 'user' && tokenType !== 'app')
+    throw new InvalidTokenError('token claim "token_type" must be user or app');
   if (tokenType === 'user' && (typeof claims.sub !== 'string' || !claims.sub)) {
     throw new InvalidTokenError('user token is missing the "sub" claim');
   }

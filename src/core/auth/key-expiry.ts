@@ -5,7 +5,8 @@ import { ValidateBy, type ValidationOptions } from 'class-validator';
  * `T` and `Z` may be lower case; a calendar-impossible date (Feb 30) or a leap second is refused
  * rather than rolled over, as `Date.parse` would.
  */
-const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
+const DATE_TIME =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
 /** Times are stored as ISO strings that sort as text; past this they would gain a sign and six digits. */
 const LATEST = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
@@ -16,7 +17,8 @@ export function parseDateTime(value: string): number | undefined {
   const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number);
   const offsetHours = m[9] ? Number(m[10]) : 0;
   const offsetMinutes = m[9] ? Number(m[11]) : 0;
-  if (month < 1 || month > 12 || hour > 23 || minute > 59 || second > 59 || offsetHours > 23 || offsetMinutes > 59) return undefined;
+  if (month < 1 || month > 12 || hour > 23 || minute > 59 || second > 59 || offsetHours > 23 || offsetMinutes > 59)
+    return undefined;
   const date = new Date(0);
   date.setUTCFullYear(year, month - 1, day);
   if (date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day) return undefined;

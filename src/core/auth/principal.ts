@@ -50,7 +50,10 @@ export function listableUser(principal: Principal, requested: string | undefined
  * of it; a plain user only the events about itself. Applied to requests and, with what was
  * recorded at subscribe time, to webhook subscribers.
  */
-export function readsEvent(reader: { orgWide: boolean; user_id?: string | null }, event: { user_id: string | null }): boolean {
+export function readsEvent(
+  reader: { orgWide: boolean; user_id?: string | null },
+  event: { user_id: string | null },
+): boolean {
   return reader.orgWide || (event.user_id !== null && event.user_id === reader.user_id);
 }
 

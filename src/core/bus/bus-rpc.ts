@@ -39,7 +39,8 @@ export class BusRpc implements OnApplicationShutdown {
       this.bus.on(`rpc:${topic}`, (message) => {
         const request = message as RpcRequest;
         void Promise.resolve(answer(request.payload as Req)).then((result) => {
-          if (result !== undefined) this.bus.publish(`rpc-reply:${request.replyTo}`, { requestId: request.requestId, result });
+          if (result !== undefined)
+            this.bus.publish(`rpc-reply:${request.replyTo}`, { requestId: request.requestId, result });
         });
       }),
     );

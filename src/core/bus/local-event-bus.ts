@@ -19,7 +19,9 @@ export class LocalEventBus extends EventBus {
   }
 
   publish(topic: string, message: unknown): void {
-    queueMicrotask(() => this.topics.get(topic)?.emit(message, (err) => this.logger.error({ err, topic }, 'topic handler failed')));
+    queueMicrotask(() =>
+      this.topics.get(topic)?.emit(message, (err) => this.logger.error({ err, topic }, 'topic handler failed')),
+    );
   }
 
   on(topic: string, handler: (message: unknown) => void): Unsubscribe {

@@ -77,7 +77,8 @@ export class RedisEventBus extends EventBus {
     }
     const onError = (err: unknown) => this.logger.error({ err, channel }, 'bus handler failed');
     if (channel === this.eventsChannel) this.events.emit(message as StoredEvent[], onError);
-    else if (channel.startsWith(this.topicPrefix)) this.topics.get(channel.slice(this.topicPrefix.length))?.emit(message, onError);
+    else if (channel.startsWith(this.topicPrefix))
+      this.topics.get(channel.slice(this.topicPrefix.length))?.emit(message, onError);
   }
 
   publishEvents(events: StoredEvent[]): void {

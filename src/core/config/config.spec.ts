@@ -38,9 +38,21 @@ describe('loadConfig', () => {
       attachmentsPerChannel: 100,
       replayConcurrency: 4,
     });
-    const set = loadConfig({ HTTP_HEADERS_TIMEOUT: '2s', WS_MAX_SOCKETS_PER_CREDENTIAL: '5', REPLAY_CONCURRENCY: '1', CHANNEL_MAX_ATTACHMENTS: '3' }).limits;
-    expect(set).toMatchObject({ headersTimeoutMs: 2000, socketsPerCredential: 5, replayConcurrency: 1, attachmentsPerChannel: 3 });
-    expect(() => loadConfig({ REPLAY_CONCURRENCY: '0' })).toThrow(/REPLAY_CONCURRENCY must be an integer from 1 to 1000/);
+    const set = loadConfig({
+      HTTP_HEADERS_TIMEOUT: '2s',
+      WS_MAX_SOCKETS_PER_CREDENTIAL: '5',
+      REPLAY_CONCURRENCY: '1',
+      CHANNEL_MAX_ATTACHMENTS: '3',
+    }).limits;
+    expect(set).toMatchObject({
+      headersTimeoutMs: 2000,
+      socketsPerCredential: 5,
+      replayConcurrency: 1,
+      attachmentsPerChannel: 3,
+    });
+    expect(() => loadConfig({ REPLAY_CONCURRENCY: '0' })).toThrow(
+      /REPLAY_CONCURRENCY must be an integer from 1 to 1000/,
+    );
   });
 
   it('caps JWT lifetimes at AUTH_JWT_MAX_LIFETIME, 24h by default', () => {
@@ -55,7 +67,11 @@ describe('loadConfig', () => {
   });
 
   it('reads Postgres and Redis URLs', () => {
-    const config = loadConfig({ DATABASE_URL: 'postgres://u:p@db:5432/herald', REDIS_URL: 'redis://cache:6379', DATABASE_SCHEMA: 'tenant_a' });
+    const config = loadConfig({
+      DATABASE_URL: 'postgres://u:p@db:5432/herald',
+      REDIS_URL: 'redis://cache:6379',
+      DATABASE_SCHEMA: 'tenant_a',
+    });
     expect(config.database.url).toBe('postgres://u:p@db:5432/herald');
     expect(config.database.schema).toBe('tenant_a');
     expect(config.redisUrl).toBe('redis://cache:6379');
@@ -101,11 +117,23 @@ describe('webhook concurrency', () => {
 
 describe('durations', () => {
   it('reads the Postgres session timeouts; 0 turns one off', () => {
-    const config = loadConfig({ DATABASE_LOCK_TIMEOUT: '750ms', DATABASE_STATEMENT_TIMEOUT: '2m', DATABASE_IDLE_IN_TRANSACTION_TIMEOUT: '0s' });
-    expect(config.database).toMatchObject({ lockTimeoutMs: 750, statementTimeoutMs: 120_000, idleInTransactionTimeoutMs: 0 });
+    const config = loadConfig({
+      DATABASE_LOCK_TIMEOUT: '750ms',
+      DATABASE_STATEMENT_TIMEOUT: '2m',
+      DATABASE_IDLE_IN_TRANSACTION_TIMEOUT: '0s',
+    });
+    expect(config.database).toMatchObject({
+      lockTimeoutMs: 750,
+      statementTimeoutMs: 120_000,
+      idleInTransactionTimeoutMs: 0,
+    });
     expect(() => loadConfig({ DATABASE_LOCK_TIMEOUT: '5' })).toThrow('DATABASE_LOCK_TIMEOUT must be a duration');
-    expect(() => loadConfig({ DATABASE_STATEMENT_TIMEOUT: 'forever' })).toThrow('DATABASE_STATEMENT_TIMEOUT must be a duration');
-    expect(() => loadConfig({ DATABASE_IDLE_IN_TRANSACTION_TIMEOUT: '-1s' })).toThrow('DATABASE_IDLE_IN_TRANSACTION_TIMEOUT must be a duration');
+    expect(() => loadConfig({ DATABASE_STATEMENT_TIMEOUT: 'forever' })).toThrow(
+      'DATABASE_STATEMENT_TIMEOUT must be a duration',
+    );
+    expect(() => loadConfig({ DATABASE_IDLE_IN_TRANSACTION_TIMEOUT: '-1s' })).toThrow(
+      'DATABASE_IDLE_IN_TRANSACTION_TIMEOUT must be a duration',
+    );
   });
 
   it('reads EVENT_RETENTION and rejects nonsense', () => {

@@ -194,7 +194,8 @@ export function parseDuration(raw: string): number | undefined {
 function duration(env: Env, name: string, fallback: string, minMs: number): number {
   const raw = str(env, name) ?? fallback;
   const ms = parseDuration(raw);
-  if (ms === undefined || ms < minMs) throw new ConfigError(name, `a duration such as 30s, 15m, 12h or 7d, at least ${minMs} ms`, raw);
+  if (ms === undefined || ms < minMs)
+    throw new ConfigError(name, `a duration such as 30s, 15m, 12h or 7d, at least ${minMs} ms`, raw);
   return ms;
 }
 
@@ -230,8 +231,7 @@ export function redactUrl(raw: string): string {
 export function loadConfig(env: Env): AppConfig {
   const port = int(env, 'PORT', 3000, 0, 65535);
   const publicBaseUrl = url(env, 'PUBLIC_BASE_URL', ['http', 'https']) ?? `http://localhost:${port}`;
-  const publicWsUrl =
-    url(env, 'PUBLIC_WS_URL', ['ws', 'wss']) ?? publicBaseUrl.replace(/^http/, 'ws');
+  const publicWsUrl = url(env, 'PUBLIC_WS_URL', ['ws', 'wss']) ?? publicBaseUrl.replace(/^http/, 'ws');
 
   const jwtSecret = str(env, 'AUTH_JWT_SECRET');
   if (jwtSecret !== undefined && Buffer.byteLength(jwtSecret) < 32) {

@@ -43,7 +43,10 @@ export type DataSourceConfig = Omit<DatabaseConfig, SessionTimeouts> & Partial<P
  * TypeORM options for both engines. Schema changes only ever come from MIGRATIONS;
  * `synchronize` stays off. Entities are registered by the modules that own them.
  */
-export function buildDataSourceOptions(config: DataSourceConfig, entities: DataSourceOptions['entities'] = []): DataSourceOptions {
+export function buildDataSourceOptions(
+  config: DataSourceConfig,
+  entities: DataSourceOptions['entities'] = [],
+): DataSourceOptions {
   const common = {
     entities,
     migrations: MIGRATIONS,

@@ -57,7 +57,9 @@ describe('DispatcherLeaseStore (in-memory SQLite)', () => {
     // node-a wakes up believing it still holds term 1.
     await expect(
       db.transaction(async (m) => {
-        await m.query(`INSERT INTO consumer_checkpoints (name, last_seq, updated_at) VALUES ('fenced', 7, '2026-01-01T00:00:00.000Z')`);
+        await m.query(
+          `INSERT INTO consumer_checkpoints (name, last_seq, updated_at) VALUES ('fenced', 7, '2026-01-01T00:00:00.000Z')`,
+        );
         if (!(await leases.fence(m, 'node-a', 1, LONG))) throw new Error('fenced off');
       }),
     ).rejects.toThrow('fenced off');
@@ -71,12 +73,20 @@ describe('DispatcherLeaseStore (in-memory SQLite)', () => {
     expect(await leases.release('node-a', 7)).toBe(false);
     expect(await leases.acquire('node-b', LONG)).toMatchObject({ acquired: false });
     expect(await leases.release('node-a', 1)).toBe(true);
-    expect(await leases.acquire('node-b', LONG)).toMatchObject({ acquired: true, term: 2, previous: { holder: 'node-a' } });
+    expect(await leases.acquire('node-b', LONG)).toMatchObject({
+      acquired: true,
+      term: 2,
+      previous: { holder: 'node-a' },
+    });
   });
 
   it('takes an unexpired lease when told to (a restarted SQLite process), still moving the term on', async () => {
     await leases.acquire('node-a', LONG);
-    expect(await leases.acquire('node-b', LONG, { evenUnexpired: true })).toMatchObject({ acquired: true, term: 2, previous: { holder: 'node-a', term: 1 } });
+    expect(await leases.acquire('node-b', LONG, { evenUnexpired: true })).toMatchObject({
+      acquired: true,
+      term: 2,
+      previous: { holder: 'node-a', term: 1 },
+    });
     expect(await leases.renew('node-a', 1, LONG)).toBe(false);
   });
 });

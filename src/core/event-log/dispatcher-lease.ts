@@ -15,8 +15,7 @@ export interface LeaseRow {
 
 export type AcquireResult =
   /** `previous` is the row as it was before (absent when there was none): who held it, until when. */
-  | { acquired: true; term: number; previous?: LeaseRow }
-  | { acquired: false; current: LeaseRow };
+  { acquired: true; term: number; previous?: LeaseRow } | { acquired: false; current: LeaseRow };
 
 /** The batch's fencing check failed: another node holds the lease now. Thrown to roll the batch back. */
 export class LeaseLostError extends Error {
@@ -32,7 +31,9 @@ export class LeaseLostError extends Error {
  * text as every other time column (they compare correctly as text).
  */
 function dbNow(postgres: boolean): string {
-  return postgres ? `to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')` : `strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`;
+  return postgres
+    ? `to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
+    : `strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`;
 }
 
 function dbLater(sql: Sql, postgres: boolean, ms: number): string {
@@ -92,7 +93,9 @@ export class DispatcherLeaseStore {
       const set = `holder = ${update.p(holder)}, term = ${update.p(term)}, expires_at = ${dbLater(update, pg, leaseMs)}${changesHolder ? `, acquired_at = ${dbNow(pg)}` : ''}`;
       const unchanged = `name = ${update.p(DISPATCHER_LEASE)} AND holder = ${update.p(seen.holder)} AND term = ${update.p(seen.term)}`;
       const takeable = options.evenUnexpired ? '' : ` AND (holder = ${update.p(holder)} OR expires_at <= ${dbNow(pg)})`;
-      const updated = rows(await update.run(m, `UPDATE dispatcher_lease SET ${set} WHERE ${unchanged}${takeable} RETURNING term`));
+      const updated = rows(
+        await update.run(m, `UPDATE dispatcher_lease SET ${set} WHERE ${unchanged}${takeable} RETURNING term`),
+      );
       if (updated.length) return { acquired: true, term, previous: seen };
       return { acquired: false, current: (await this.currentIn(m)) ?? seen };
     });
@@ -145,7 +148,10 @@ export class DispatcherLeaseStore {
 
   private async currentIn(m: EntityManager): Promise<LeaseRow | undefined> {
     const sql = new Sql(this.db.isPostgres);
-    const [row] = await sql.run<RawLeaseRow>(m, `SELECT holder, term, acquired_at, expires_at FROM dispatcher_lease WHERE name = ${sql.p(DISPATCHER_LEASE)}`);
+    const [row] = await sql.run<RawLeaseRow>(
+      m,
+      `SELECT holder, term, acquired_at, expires_at FROM dispatcher_lease WHERE name = ${sql.p(DISPATCHER_LEASE)}`,
+    );
     return row ? fromRaw(row) : undefined;
   }
 }

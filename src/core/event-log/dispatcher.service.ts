@@ -85,11 +85,17 @@ export class Dispatcher implements OnApplicationBootstrap, BeforeApplicationShut
     this.nodeId = rpc.nodeId;
     this.leaseMs = config.events.dispatcherLeaseMs;
     this.renewEveryMs = Math.max(1, Math.floor(this.leaseMs / 3));
-    metrics.gauge('herald_dispatcher_checkpoint', 'Last event seq the durable routers have processed', () => this.log.checkpoint(DISPATCHER_CONSUMER));
+    metrics.gauge('herald_dispatcher_checkpoint', 'Last event seq the durable routers have processed', () =>
+      this.log.checkpoint(DISPATCHER_CONSUMER),
+    );
     metrics.gauge('herald_event_log_head', 'Highest event seq in the log', () => this.log.head());
-    metrics.gauge('herald_dispatcher_active', '1 on the node whose dispatcher is active', () => (this.isLeader ? 1 : 0));
-    metrics.gauge('herald_dispatcher_term', 'Term (fencing token) of the dispatcher lease this node holds; 0 when it holds none', () =>
-      this.isLeader ? this.lease!.term : 0,
+    metrics.gauge('herald_dispatcher_active', '1 on the node whose dispatcher is active', () =>
+      this.isLeader ? 1 : 0,
+    );
+    metrics.gauge(
+      'herald_dispatcher_term',
+      'Term (fencing token) of the dispatcher lease this node holds; 0 when it holds none',
+      () => (this.isLeader ? this.lease!.term : 0),
     );
     this.changes = new Counter({
       name: 'herald_dispatcher_leadership_changes_total',
@@ -128,7 +134,11 @@ export class Dispatcher implements OnApplicationBootstrap, BeforeApplicationShut
     // Released, another node takes over at once instead of waiting out the deadline.
     await this.leases.release(this.nodeId, lease.term).then(
       () => this.logger.log({ node: this.nodeId, term: lease.term }, 'dispatcher lease released'),
-      (err) => this.logger.warn({ err, node: this.nodeId, term: lease.term }, 'dispatcher lease release failed; it runs out by itself'),
+      (err) =>
+        this.logger.warn(
+          { err, node: this.nodeId, term: lease.term },
+          'dispatcher lease release failed; it runs out by itself',
+        ),
     );
   }
 
@@ -162,17 +172,23 @@ export class Dispatcher implements OnApplicationBootstrap, BeforeApplicationShut
     let fencedAt: number | undefined;
     const processed = await this.log.processBatch(DISPATCHER_CONSUMER, BATCH_SIZE, async (events, manager) => {
       const started = performance.now();
-      if (!(await this.leases.fence(manager, this.nodeId, lease.term, this.leaseMs))) throw new LeaseLostError(lease.term);
+      if (!(await this.leases.fence(manager, this.nodeId, lease.term, this.leaseMs)))
+        throw new LeaseLostError(lease.term);
       fencedAt = started;
       for (const router of this.routers.durable) await router.route(events, manager);
     });
     // The fence renewed the lease, and that renewal has committed with the batch.
-    if (fencedAt !== undefined && this.lease === lease) lease.validUntil = Math.max(lease.validUntil, fencedAt + this.leaseMs);
+    if (fencedAt !== undefined && this.lease === lease)
+      lease.validUntil = Math.max(lease.validUntil, fencedAt + this.leaseMs);
     return processed;
   }
 
   private async acquire(): Promise<HeldLease | undefined> {
-    if (this.lease) this.lost(this.lease, `not renewed within DISPATCHER_LEASE (${this.leaseMs} ms): renewals failed or the process was paused`);
+    if (this.lease)
+      this.lost(
+        this.lease,
+        `not renewed within DISPATCHER_LEASE (${this.leaseMs} ms): renewals failed or the process was paused`,
+      );
     const evenUnexpired = this.firstAttempt && !this.leases.isPostgres;
     this.firstAttempt = false;
     const started = performance.now();
@@ -206,7 +222,10 @@ export class Dispatcher implements OnApplicationBootstrap, BeforeApplicationShut
           if (this.lease === lease) lease.validUntil = started + this.leaseMs;
         } else {
           const current = await this.leases.current().catch(() => undefined);
-          this.lost(lease, current ? `taken by node ${current.holder} (term ${current.term})` : 'the lease row is gone');
+          this.lost(
+            lease,
+            current ? `taken by node ${current.holder} (term ${current.term})` : 'the lease row is gone',
+          );
         }
       } catch (err) {
         // The deadline still stands: if renewals keep failing until it passes, this node stops.

@@ -56,17 +56,26 @@ const TYPE_NAME = /^[a-z][a-z0-9_.-]{0,63}$/;
 
 /** Validates a declared catalog file; throws one readable line on the first problem. */
 export function parseCatalogFile(json: unknown, file: string): EventTypeDefinition[] {
-  if (!Array.isArray(json)) throw new EventCatalogError(`EVENT_TYPES_FILE ${file} must hold a JSON array of event types`);
+  if (!Array.isArray(json))
+    throw new EventCatalogError(`EVENT_TYPES_FILE ${file} must hold a JSON array of event types`);
   return json.map((raw, i) => {
     const at = `EVENT_TYPES_FILE ${file} entry ${i}`;
     const e = raw as Partial<EventTypeDefinition>;
-    if (typeof e?.type !== 'string' || !TYPE_NAME.test(e.type)) throw new EventCatalogError(`${at}: type must match ${TYPE_NAME}`);
+    if (typeof e?.type !== 'string' || !TYPE_NAME.test(e.type))
+      throw new EventCatalogError(`${at}: type must match ${TYPE_NAME}`);
     const versions = e.versions ?? ['1'];
-    if (!Array.isArray(versions) || !versions.length || !versions.every((v) => typeof v === 'string' && /^\d{1,4}$/.test(v))) {
+    if (
+      !Array.isArray(versions) ||
+      !versions.length ||
+      !versions.every((v) => typeof v === 'string' && /^\d{1,4}$/.test(v))
+    ) {
       throw new EventCatalogError(`${at}: versions must be a non-empty list of numeric strings`);
     }
     const conditions = e.conditions ?? [];
-    if (!Array.isArray(conditions) || !conditions.every((c) => typeof c === 'string' && /^[A-Za-z][A-Za-z0-9_]{0,63}$/.test(c))) {
+    if (
+      !Array.isArray(conditions) ||
+      !conditions.every((c) => typeof c === 'string' && /^[A-Za-z][A-Za-z0-9_]{0,63}$/.test(c))
+    ) {
       throw new EventCatalogError(`${at}: conditions must be a list of field names`);
     }
     const kinds = e.token_kinds ?? ['user', 'app'];
@@ -74,7 +83,8 @@ export function parseCatalogFile(json: unknown, file: string): EventTypeDefiniti
       throw new EventCatalogError(`${at}: token_kinds must list user and/or app`);
     }
     const scope = e.scope ?? 'events:read';
-    if (!(SCOPES as readonly string[]).includes(scope)) throw new EventCatalogError(`${at}: scope must be one of ${SCOPES.join(', ')}`);
+    if (!(SCOPES as readonly string[]).includes(scope))
+      throw new EventCatalogError(`${at}: scope must be one of ${SCOPES.join(', ')}`);
     return {
       type: e.type,
       versions,

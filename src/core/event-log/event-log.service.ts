@@ -51,7 +51,8 @@ function fromRow(row: EventRow): StoredEvent {
   };
 }
 
-const COLUMNS = 'seq, id, type, version, organisation_id, user_id, claim_id, channel_id, data, occurred_at, received_at';
+const COLUMNS =
+  'seq, id, type, version, organisation_id, user_id, claim_id, channel_id, data, occurred_at, received_at';
 
 /** `seq` in (after, upTo] and the filter's fields, as one WHERE clause. */
 function rangeWhere(sql: Sql, after: number, filter: EventFilter, upTo?: number): string {
@@ -116,7 +117,10 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
         const group: PendingAppend[] = [];
         let size = 0;
         // A lone oversized request still goes through in its own transaction.
-        while (this.waiting.length && (group.length === 0 || size + this.waiting[0].inputs.length <= GROUP_COMMIT_MAX_EVENTS)) {
+        while (
+          this.waiting.length &&
+          (group.length === 0 || size + this.waiting[0].inputs.length <= GROUP_COMMIT_MAX_EVENTS)
+        ) {
           const next = this.waiting.shift()!;
           size += next.inputs.length;
           group.push(next);
@@ -221,7 +225,10 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
     for (const i of withIds) byOrg.set(i.organisation_id, [...(byOrg.get(i.organisation_id) ?? []), i.id!]);
     for (const [org, ids] of byOrg) {
       const sql = this.sql();
-      const rows = await sql.run<EventRow>(m, `SELECT ${COLUMNS} FROM events WHERE organisation_id = ${sql.p(org)} AND id IN (${sql.list(ids)})`);
+      const rows = await sql.run<EventRow>(
+        m,
+        `SELECT ${COLUMNS} FROM events WHERE organisation_id = ${sql.p(org)} AND id IN (${sql.list(ids)})`,
+      );
       for (const row of rows) found.set(`${row.organisation_id}\u0000${row.id}`, fromRow(row));
     }
     return found;
@@ -232,9 +239,18 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
     return this.db.read((m) => this.readAfterIn(m, after, filter, limit, upTo));
   }
 
-  async readAfterIn(m: EntityManager, after: number, filter: EventFilter, limit: number, upTo?: number): Promise<StoredEvent[]> {
+  async readAfterIn(
+    m: EntityManager,
+    after: number,
+    filter: EventFilter,
+    limit: number,
+    upTo?: number,
+  ): Promise<StoredEvent[]> {
     const sql = this.sql();
-    const rows = await sql.run<EventRow>(m, `SELECT ${COLUMNS} FROM events WHERE ${rangeWhere(sql, after, filter, upTo)} ORDER BY seq LIMIT ${sql.p(limit)}`);
+    const rows = await sql.run<EventRow>(
+      m,
+      `SELECT ${COLUMNS} FROM events WHERE ${rangeWhere(sql, after, filter, upTo)} ORDER BY seq LIMIT ${sql.p(limit)}`,
+    );
     return rows.map(fromRow);
   }
 
@@ -253,7 +269,11 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
   }
 
   /** Counts matching events after `after` (up to `upTo`), and the seq range they span. */
-  async countAfter(after: number, filter: EventFilter, upTo?: number): Promise<{ count: number; first?: number; last?: number }> {
+  async countAfter(
+    after: number,
+    filter: EventFilter,
+    upTo?: number,
+  ): Promise<{ count: number; first?: number; last?: number }> {
     return this.db.read(async (m) => {
       const sql = this.sql();
       const [row] = await sql.run<{ n: number | string; first: number | string | null; last: number | string | null }>(
@@ -324,7 +344,10 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
     return this.db.transaction(async (m) => {
       if (this.db.isPostgres) {
         const sql = this.sql();
-        await sql.run(m, `INSERT INTO consumer_checkpoints (name, last_seq, updated_at) VALUES (${sql.p(consumer)}, 0, ${sql.p(isoNow())}) ON CONFLICT (name) DO NOTHING`);
+        await sql.run(
+          m,
+          `INSERT INTO consumer_checkpoints (name, last_seq, updated_at) VALUES (${sql.p(consumer)}, 0, ${sql.p(isoNow())}) ON CONFLICT (name) DO NOTHING`,
+        );
       }
       const after = await this.checkpointIn(m, consumer, true);
       const events = await this.readAfterIn(m, after, {}, limit);
@@ -365,7 +388,10 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
   private pruneBatch(cutoff: string): Promise<number | undefined> {
     return this.db.transaction(async (m) => {
       const sql = this.sql();
-      const [row] = await sql.run<{ upto: number | string | null }>(m, `SELECT MAX(seq) AS upto FROM events WHERE received_at < ${sql.p(cutoff)}`);
+      const [row] = await sql.run<{ upto: number | string | null }>(
+        m,
+        `SELECT MAX(seq) AS upto FROM events WHERE received_at < ${sql.p(cutoff)}`,
+      );
       if (row?.upto === null || row?.upto === undefined) return undefined;
       // The checkpoint only moves forward, so reading it without a lock can only prune less.
       const eligible = Math.min(Number(row.upto), await this.checkpointIn(m, DISPATCHER_CONSUMER));
@@ -373,7 +399,10 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
       if (eligible <= prunedThrough) return undefined;
       const upTo = Math.min(eligible, prunedThrough + PRUNE_BATCH_SEQS);
       const del = this.sql();
-      const [{ n }] = await del.run<{ n: number | string }>(m, `SELECT COUNT(*) AS n FROM events WHERE seq <= ${del.p(upTo)}`);
+      const [{ n }] = await del.run<{ n: number | string }>(
+        m,
+        `SELECT COUNT(*) AS n FROM events WHERE seq <= ${del.p(upTo)}`,
+      );
       const remove = this.sql();
       await remove.run(m, `DELETE FROM events WHERE seq <= ${remove.p(upTo)}`);
       await this.saveCheckpoint(m, RETENTION_CHECKPOINT, upTo);

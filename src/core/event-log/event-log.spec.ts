@@ -42,7 +42,15 @@ describe('toEnvelope', () => {
 describe('parseCatalogFile', () => {
   it('fills defaults for a declared type', () => {
     expect(parseCatalogFile([{ type: 'invoice.paid' }], 'f.json')).toEqual([
-      { type: 'invoice.paid', versions: ['1'], category: 'custom', description: '', conditions: [], token_kinds: ['user', 'app'], scope: 'events:read' },
+      {
+        type: 'invoice.paid',
+        versions: ['1'],
+        category: 'custom',
+        description: '',
+        conditions: [],
+        token_kinds: ['user', 'app'],
+        scope: 'events:read',
+      },
     ]);
   });
 

@@ -35,7 +35,9 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection {
     if (principal.user_id) joined.push(rooms.user(principal.organisation_id, principal.user_id));
     if (seesWholeOrganisation(principal)) joined.push(rooms.organisationEvents(principal.organisation_id));
     const requested = (socket.handshake.auth as { rooms?: unknown } | undefined)?.rooms;
-    const named = Array.isArray(requested) ? requested.filter((r): r is string => typeof r === 'string' && NAMED_ROOM.test(r)).slice(0, 20) : [];
+    const named = Array.isArray(requested)
+      ? requested.filter((r): r is string => typeof r === 'string' && NAMED_ROOM.test(r)).slice(0, 20)
+      : [];
     for (const workspace of principal.workspace_ids) {
       joined.push(rooms.workspace(principal.organisation_id, workspace));
       for (const room of named) joined.push(rooms.workspace(principal.organisation_id, workspace, room));

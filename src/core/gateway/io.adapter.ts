@@ -36,7 +36,11 @@ export class HeraldIoAdapter extends IoAdapter {
   override createIOServer(port: number, options?: ServerOptions): Server {
     const server = super.createIOServer(port, { ...options, ...SOCKET_IO_OPTIONS } as ServerOptions);
     if (this.redis.enabled) {
-      server.adapter(createAdapter(this.redis.get('io-pub'), this.redis.get('io-sub'), { key: socketIoAdapterKey(this.config.redisPrefix) }));
+      server.adapter(
+        createAdapter(this.redis.get('io-pub'), this.redis.get('io-sub'), {
+          key: socketIoAdapterKey(this.config.redisPrefix),
+        }),
+      );
     }
     return server;
   }

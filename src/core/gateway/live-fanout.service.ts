@@ -124,7 +124,11 @@ export class LiveFanout implements OnApplicationBootstrap, OnApplicationShutdown
       if (this.checkFailing) this.logger.log('live catch-up check works again');
       this.checkFailing = false;
       const lagging = this.head !== undefined && before !== undefined && this.head < before;
-      if (lagging && !this.behind) this.logger.warn({ head: this.head, logHead }, 'live fan-out is behind the log (the bus lost or delayed events); catching up from the log');
+      if (lagging && !this.behind)
+        this.logger.warn(
+          { head: this.head, logHead },
+          'live fan-out is behind the log (the bus lost or delayed events); catching up from the log',
+        );
       this.behind = lagging;
       if (lagging || this.head === undefined) await this.catchUp();
     } catch (err) {

@@ -46,7 +46,11 @@ export class ReplaySlots {
 
   constructor(@Inject(APP_CONFIG) config: AppConfig, metrics: MetricsService) {
     this.slots = new FifoSemaphore(config.limits.replayConcurrency);
-    metrics.gauge('herald_replay_batches_running', 'Replay batches holding a slot now (at most REPLAY_CONCURRENCY)', () => this.slots.running);
+    metrics.gauge(
+      'herald_replay_batches_running',
+      'Replay batches holding a slot now (at most REPLAY_CONCURRENCY)',
+      () => this.slots.running,
+    );
     metrics.gauge('herald_replay_batches_queued', 'Replay batches waiting for a slot', () => this.slots.queued);
   }
 

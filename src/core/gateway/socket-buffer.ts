@@ -35,5 +35,9 @@ export function waitUntilDrained(pending: () => number, gone: () => boolean, bel
 
 /** Resolves once the socket's pending bytes are at most `below`, or it has disconnected. */
 export function waitForSocketDrain(socket: Socket, below: number): Promise<void> {
-  return waitUntilDrained(() => pendingBytes(socket), () => socket.disconnected, below);
+  return waitUntilDrained(
+    () => pendingBytes(socket),
+    () => socket.disconnected,
+    below,
+  );
 }

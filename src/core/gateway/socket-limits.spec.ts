@@ -44,7 +44,9 @@ describe('SocketLimits', () => {
 
   it('counts a JWT by its subject and an API key by its id', () => {
     expect(credentialKey(principal())).toBe('key:key_1');
-    expect(credentialKey(principal({ key_id: undefined, credential: 'jwt', kind: 'user', user_id: 'usr_1' }))).toBe('jwt:org_a:usr_1');
+    expect(credentialKey(principal({ key_id: undefined, credential: 'jwt', kind: 'user', user_id: 'usr_1' }))).toBe(
+      'jwt:org_a:usr_1',
+    );
     expect(credentialKey(principal({ key_id: undefined, credential: 'jwt' }))).toBe('jwt:org_a:app');
   });
 });

@@ -9,7 +9,8 @@ import { MetricsService } from '../health/metrics.service';
 import type { SocketData } from './socket-auth';
 
 /** Why a connection or socket was refused, as labelled in `herald_connections_refused_total`. */
-export type RefusalReason = 'node_full' | 'address_full' | 'sockets_per_address' | 'sockets_per_credential' | 'channel_full';
+export type RefusalReason =
+  'node_full' | 'address_full' | 'sockets_per_address' | 'sockets_per_credential' | 'channel_full';
 
 export interface SocketLease {
   /** Gives the place back; safe to call more than once. */
@@ -68,10 +69,16 @@ export class SocketLimits {
     const addressKey = address ?? 'unknown';
     const credential = credentialKey(principal);
     if ((this.byAddress.get(addressKey) ?? 0) >= socketsPerAddress) {
-      throw this.refuse('sockets_per_address', `Too many sockets from this address (WS_MAX_SOCKETS_PER_ADDRESS is ${socketsPerAddress})`);
+      throw this.refuse(
+        'sockets_per_address',
+        `Too many sockets from this address (WS_MAX_SOCKETS_PER_ADDRESS is ${socketsPerAddress})`,
+      );
     }
     if ((this.byCredential.get(credential) ?? 0) >= socketsPerCredential) {
-      throw this.refuse('sockets_per_credential', `Too many sockets for this credential (WS_MAX_SOCKETS_PER_CREDENTIAL is ${socketsPerCredential})`);
+      throw this.refuse(
+        'sockets_per_credential',
+        `Too many sockets for this credential (WS_MAX_SOCKETS_PER_CREDENTIAL is ${socketsPerCredential})`,
+      );
     }
     increment(this.byAddress, addressKey);
     increment(this.byCredential, credential);

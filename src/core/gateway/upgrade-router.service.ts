@@ -3,7 +3,12 @@ import { HttpAdapterHost } from '@nestjs/core';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 
-export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, params: Record<string, string>) => void | Promise<void>;
+export type UpgradeHandler = (
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  params: Record<string, string>,
+) => void | Promise<void>;
 
 interface Route {
   pattern: RegExp;
@@ -79,7 +84,12 @@ function destroyOnError(this: Duplex): void {
 }
 
 /** Answers an upgrade request with a plain HTTP error and a JSON body, then closes the socket. */
-export function rejectUpgrade(socket: Duplex, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function rejectUpgrade(
+  socket: Duplex,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   guardSocket(socket);
   if (!socket.writable) {
     socket.destroy();
@@ -87,9 +97,15 @@ export function rejectUpgrade(socket: Duplex, status: number, body: unknown, hea
   }
   const json = JSON.stringify(body);
   const reason =
-    { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable' }[
-      status
-    ] ?? 'Error';
+    {
+      400: 'Bad Request',
+      401: 'Unauthorized',
+      403: 'Forbidden',
+      404: 'Not Found',
+      429: 'Too Many Requests',
+      500: 'Internal Server Error',
+      503: 'Service Unavailable',
+    }[status] ?? 'Error';
   const extra = Object.entries(headers)
     .map(([name, value]) => `${name}: ${value}\r\n`)
     .join('');

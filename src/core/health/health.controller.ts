@@ -1,5 +1,11 @@
 import { Controller, Get, Header, Res, ServiceUnavailableException } from '@nestjs/common';
-import { ApiExcludeEndpoint, ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import {
+  ApiExcludeEndpoint,
+  ApiOkResponse,
+  ApiOperation,
+  ApiServiceUnavailableResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { Response } from 'express';
 import { Public } from '../auth/decorators';
 import { Database } from '../database/database.service';
@@ -12,7 +18,12 @@ const CHECK_TIMEOUT_MS = 2000;
 function withTimeout<T>(work: Promise<T>, what: string): Promise<T> {
   return Promise.race([
     work,
-    new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what} did not answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS).unref()),
+    new Promise<T>((_, reject) =>
+      setTimeout(
+        () => reject(new Error(`${what} did not answer within ${CHECK_TIMEOUT_MS} ms`)),
+        CHECK_TIMEOUT_MS,
+      ).unref(),
+    ),
   ]);
 }
 
@@ -39,7 +50,12 @@ export class HealthController {
   @ApiServiceUnavailableResponse({
     description: 'A dependency is down; `details` names it.',
     type: StandardErrorDto,
-    example: { statusCode: 503, error: 'Service Unavailable', message: 'Not ready', details: [{ field: 'redis', message: 'Connection is closed.' }] },
+    example: {
+      statusCode: 503,
+      error: 'Service Unavailable',
+      message: 'Not ready',
+      details: [{ field: 'redis', message: 'Connection is closed.' }],
+    },
   })
   async readyz() {
     const checks: Record<string, string> = {};
@@ -56,7 +72,12 @@ export class HealthController {
     await probe('database', () => this.db.ping());
     if (this.redis.enabled) await probe('redis', () => this.redis.ping());
     if (failures.length) {
-      throw new ServiceUnavailableException({ statusCode: 503, error: 'Service Unavailable', message: 'Not ready', details: failures });
+      throw new ServiceUnavailableException({
+        statusCode: 503,
+        error: 'Service Unavailable',
+        message: 'Not ready',
+        details: failures,
+      });
     }
     return { status: 'ready', checks };
   }

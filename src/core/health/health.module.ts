@@ -6,7 +6,14 @@ import { StallMonitor } from './stall-monitor';
 @Global()
 @Module({
   controllers: [HealthController],
-  providers: [MetricsService, { provide: StallMonitor, inject: [MetricsService], useFactory: (metrics: MetricsService) => new StallMonitor(metrics) }],
+  providers: [
+    MetricsService,
+    {
+      provide: StallMonitor,
+      inject: [MetricsService],
+      useFactory: (metrics: MetricsService) => new StallMonitor(metrics),
+    },
+  ],
   exports: [MetricsService],
 })
 export class HealthModule {}

@@ -25,7 +25,9 @@ describe('MetricsService scrape-time gauges', () => {
     text = await metrics.registry.metrics();
     expect(samples(text, 'herald_test_head')).toEqual(['herald_test_head 42']);
     expect(samples(text, 'herald_metric_stale')).toEqual(['herald_metric_stale{metric="herald_test_head"} 1']);
-    expect(samples(text, 'herald_metric_read_errors_total')).toEqual(['herald_metric_read_errors_total{metric="herald_test_head"} 1']);
+    expect(samples(text, 'herald_metric_read_errors_total')).toEqual([
+      'herald_metric_read_errors_total{metric="herald_test_head"} 1',
+    ]);
     // In-memory metrics are all still there.
     expect(text).toContain('herald_process_cpu_seconds_total');
 

@@ -80,7 +80,12 @@ export class MetricsService {
     });
   }
 
-  private async refresh(gauge: Gauge, name: string, read: () => number | Promise<number>, state: { everRead: boolean; failing: boolean }): Promise<void> {
+  private async refresh(
+    gauge: Gauge,
+    name: string,
+    read: () => number | Promise<number>,
+    state: { everRead: boolean; failing: boolean },
+  ): Promise<void> {
     let pending = this.reads.get(name);
     if (!pending) {
       const started = Promise.resolve().then(read);
@@ -103,7 +108,11 @@ export class MetricsService {
       // A gauge starts at 0; a value never read is left out rather than shown as 0.
       if (!state.everRead) gauge.remove({});
       // Once per failing streak, not once per scrape.
-      if (!state.failing) this.logger.warn({ metric: name, err: err instanceof Error ? err.message : String(err) }, 'metric could not be read; marked stale');
+      if (!state.failing)
+        this.logger.warn(
+          { metric: name, err: err instanceof Error ? err.message : String(err) },
+          'metric could not be read; marked stale',
+        );
       state.failing = true;
     }
   }

@@ -13,7 +13,8 @@ const DEPTH_MESSAGE = `Request body is nested deeper than ${MAX_JSON_DEPTH} leve
 
 /** Rejects NUL in any JSON string or key: Postgres cannot store it in text, and no field needs it. */
 function rejectNul(key: string, value: unknown): unknown {
-  if (key.includes('\u0000') || (typeof value === 'string' && value.includes('\u0000'))) throw new SyntaxError(NUL_MESSAGE);
+  if (key.includes('\u0000') || (typeof value === 'string' && value.includes('\u0000')))
+    throw new SyntaxError(NUL_MESSAGE);
   return value;
 }
 
@@ -36,7 +37,12 @@ function deeperThan(body: unknown, limit: number): boolean {
  * the same way, before it can reach storage.
  */
 export function jsonBodyParser(limitBytes: number): RequestHandler {
-  const parse = express.json({ limit: limitBytes, strict: false, type: ['application/json', 'application/*+json'], reviver: rejectNul });
+  const parse = express.json({
+    limit: limitBytes,
+    strict: false,
+    type: ['application/json', 'application/*+json'],
+    reviver: rejectNul,
+  });
   return (req: Request, res: Response, next: NextFunction) => {
     const refuse = (problem: Problem) => {
       if (problem.status === 413) res.setHeader('Connection', 'close');
@@ -45,13 +51,19 @@ export function jsonBodyParser(limitBytes: number): RequestHandler {
     if (/%00/i.test(req.url)) return refuse({ status: 400, error: statusText(400), message: NUL_MESSAGE });
     parse(req, res, (err?: unknown) => {
       if (!err) {
-        if (deeperThan(req.body, MAX_JSON_DEPTH)) return refuse({ status: 400, error: statusText(400), message: DEPTH_MESSAGE });
+        if (deeperThan(req.body, MAX_JSON_DEPTH))
+          return refuse({ status: 400, error: statusText(400), message: DEPTH_MESSAGE });
         return next();
       }
       const failure = err as { status?: number; type?: string; message?: string };
       // JSON.parse with a reviver recurses: thousands of levels overflow the stack before the check above can run.
-      if (err instanceof RangeError && failure.type === 'entity.parse.failed') return refuse({ status: 400, error: statusText(400), message: DEPTH_MESSAGE });
-      refuse(failure.message === NUL_MESSAGE ? { status: 400, error: statusText(400), message: NUL_MESSAGE } : problemFromBodyParser(failure));
+      if (err instanceof RangeError && failure.type === 'entity.parse.failed')
+        return refuse({ status: 400, error: statusText(400), message: DEPTH_MESSAGE });
+      refuse(
+        failure.message === NUL_MESSAGE
+          ? { status: 400, error: statusText(400), message: NUL_MESSAGE }
+          : problemFromBodyParser(failure),
+      );
     });
   };
 }

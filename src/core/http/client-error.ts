@@ -16,7 +16,11 @@ export function answerClientError(err: ClientError, socket: Duplex): void {
   }
   const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
   const message =
-    status === 431 ? 'Request line and headers are larger than the 16 KiB limit' : status === 408 ? 'Request timed out' : 'Malformed HTTP request';
+    status === 431
+      ? 'Request line and headers are larger than the 16 KiB limit'
+      : status === 408
+        ? 'Request timed out'
+        : 'Malformed HTTP request';
   const path = requestPath(err.rawPacket);
   const body = JSON.stringify(renderProblem(familyForPath(path), { status, error: statusText(status), message }, path));
   // Destroyed once the answer is flushed: a half-closed socket whose client keeps sending (a

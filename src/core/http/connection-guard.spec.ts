@@ -8,7 +8,10 @@ describe('autoMaxConnections', () => {
 
   it('is 80 % of the soft open-files limit', () => {
     const file = join(dir, 'limits');
-    writeFileSync(file, 'Limit                     Soft Limit           Hard Limit           Units\nMax open files            20000                40000                files\n');
+    writeFileSync(
+      file,
+      'Limit                     Soft Limit           Hard Limit           Units\nMax open files            20000                40000                files\n',
+    );
     expect(autoMaxConnections(file)).toBe(16000);
   });
 

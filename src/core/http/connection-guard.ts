@@ -21,11 +21,19 @@ export type ConnectionRefusal = 'node_full' | 'address_full';
  * and a node-wide cap below the open-files limit so a flood is refused before `accept` fails for
  * everyone. Past a cap the new connection is closed at once: there is no request yet to answer.
  */
-export function guardConnections(server: Server, limits: LimitsConfig, logger: Logger, onRefused: (reason: ConnectionRefusal) => void): void {
+export function guardConnections(
+  server: Server,
+  limits: LimitsConfig,
+  logger: Logger,
+  onRefused: (reason: ConnectionRefusal) => void,
+): void {
   server.headersTimeout = limits.headersTimeoutMs;
   server.requestTimeout = Math.max(REQUEST_TIMEOUT_MS, limits.headersTimeoutMs);
   // Read by Node when the server starts listening.
-  (server as Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval = Math.min(TIMEOUT_CHECK_MS, limits.headersTimeoutMs);
+  (server as Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval = Math.min(
+    TIMEOUT_CHECK_MS,
+    limits.headersTimeoutMs,
+  );
 
   const maxConnections = limits.maxConnections || autoMaxConnections();
   if (maxConnections) server.maxConnections = maxConnections;
@@ -48,7 +56,11 @@ export function guardConnections(server: Server, limits: LimitsConfig, logger: L
     const open = (perAddress.get(address) ?? 0) + 1;
     if (open > limits.maxConnectionsPerAddress) {
       onRefused('address_full');
-      logRefusal(address, { address, max: limits.maxConnectionsPerAddress }, 'refusing connections: address at MAX_CONNECTIONS_PER_ADDRESS');
+      logRefusal(
+        address,
+        { address, max: limits.maxConnectionsPerAddress },
+        'refusing connections: address at MAX_CONNECTIONS_PER_ADDRESS',
+      );
       socket.destroy();
       return;
     }

@@ -63,12 +63,18 @@ export function problemFromException(exception: unknown): Problem {
     return { status, error, message, ...(details ? { details } : {}) };
   }
   // An outage passes and the request may be retried as is; a bug does not.
-  if (isUnavailable(exception)) return { status: 503, error: statusText(503), message: 'Service temporarily unavailable' };
+  if (isUnavailable(exception))
+    return { status: 503, error: statusText(503), message: 'Service temporarily unavailable' };
   return { status: 500, error: 'Internal Server Error', message: 'Internal server error' };
 }
 
 /** Errors raised by the body parser carry `status` and a `type` such as `entity.parse.failed`. */
-export function problemFromBodyParser(err: { status?: number; statusCode?: number; type?: string; message?: string }): Problem {
+export function problemFromBodyParser(err: {
+  status?: number;
+  statusCode?: number;
+  type?: string;
+  message?: string;
+}): Problem {
   const status = err.status ?? err.statusCode ?? 400;
   if (err.type === 'entity.too.large') {
     return { status: 413, error: statusText(413), message: 'Request body is larger than the 1 MiB limit' };
@@ -79,7 +85,8 @@ export function problemFromBodyParser(err: { status?: number; statusCode?: numbe
   if (err.type === 'encoding.unsupported' || err.type === 'charset.unsupported') {
     return { status: 415, error: statusText(415), message: err.message ?? 'Unsupported body encoding' };
   }
-  if (status >= 400 && status < 500) return { status, error: statusText(status), message: err.message ?? 'Bad request body' };
+  if (status >= 400 && status < 500)
+    return { status, error: statusText(status), message: err.message ?? 'Bad request body' };
   return { status: 400, error: statusText(400), message: 'Unreadable request body' };
 }
 
@@ -90,7 +97,12 @@ export function renderProblem(family: ErrorFamily, problem: Problem, path: strin
         code: problem.status,
         message: problem.message,
         stack: problem.details?.length
-          ? problem.details.map((d) => ({ code: problem.status, description: d.message, error: problem.error, path: d.field }))
+          ? problem.details.map((d) => ({
+              code: problem.status,
+              description: d.message,
+              error: problem.error,
+              path: d.field,
+            }))
           : [{ code: problem.status, description: problem.message, error: problem.error, path }],
       };
     case 'seed004':

@@ -15,12 +15,17 @@ export function setupSwagger(app: INestApplication, config: AppConfig): void {
     )
     .setVersion('1')
     .addServer(config.publicBaseUrl)
-    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'A Herald API key or a JWT from your identity provider' }, 'bearer')
+    .addBearerAuth(
+      { type: 'http', scheme: 'bearer', description: 'A Herald API key or a JWT from your identity provider' },
+      'bearer',
+    )
     .addApiKey({ type: 'apiKey', in: 'header', name: 'X-Api-Key' }, 'api-key')
     .addTag('api-keys', 'Issue and revoke Herald API keys')
     .addTag('operations', 'Health, readiness and metrics')
     .build();
-  const openApi = documentErrorResponses(SwaggerModule.createDocument(app, document, { extraModels: [StandardErrorDto, FieldErrorDto, Seed001ErrorDto] }));
+  const openApi = documentErrorResponses(
+    SwaggerModule.createDocument(app, document, { extraModels: [StandardErrorDto, FieldErrorDto, Seed001ErrorDto] }),
+  );
   SwaggerModule.setup('docs', app, openApi, { jsonDocumentUrl: 'docs-json', customSiteTitle: 'Herald API' });
 }
 
@@ -48,20 +53,29 @@ const MISSING_CREDENTIAL = 'Missing credential: send Authorization: Bearer <toke
  * credential (401), no scope (403); else the first paragraph of the response's description.
  */
 function exampleProblem(doc: OpenAPIObject, operation: Json, status: number, description: string | undefined): Problem {
-  const problem: Problem = { status, error: statusText(status), message: description?.split('\n\n')[0].trim() || statusText(status) };
+  const problem: Problem = {
+    status,
+    error: statusText(status),
+    message: description?.split('\n\n')[0].trim() || statusText(status),
+  };
   const scopes = /^Requires scope ([\w:.]+(?:, [\w:.]+)*)\.$/.exec(description ?? '');
   if (status === 401) problem.message = MISSING_CREDENTIAL;
   else if (status === 403 && scopes) problem.message = `Missing scope: ${scopes[1]}`;
   else if (status === 400) {
     const field = requiredBodyFields(doc, operation)[0];
-    if (field) Object.assign(problem, { message: `Validation failed: ${field}: ${field} is required`, details: [{ field, message: `${field} is required` }] });
+    if (field)
+      Object.assign(problem, {
+        message: `Validation failed: ${field}: ${field} is required`,
+        details: [{ field, message: `${field} is required` }],
+      });
   }
   return problem;
 }
 
 function requiredBodyFields(doc: OpenAPIObject, operation: Json): string[] {
   let schema = operation.requestBody?.content?.['application/json']?.schema as Json | undefined;
-  for (let i = 0; schema?.$ref && i < 10; i++) schema = doc.components?.schemas?.[String(schema.$ref).split('/').pop()!] as Json | undefined;
+  for (let i = 0; schema?.$ref && i < 10; i++)
+    schema = doc.components?.schemas?.[String(schema.$ref).split('/').pop()!] as Json | undefined;
   return Array.isArray(schema?.required) ? (schema.required as string[]) : [];
 }
 
@@ -85,7 +99,11 @@ export function documentErrorResponses(doc: OpenAPIObject): OpenAPIObject {
         if (media.schema) continue;
         media.schema = sibling ?? SCHEMA_OF_FAMILY[family];
         if (media.example === undefined && media.examples === undefined) {
-          media.example = renderProblem(family, exampleProblem(doc, operation, Number(status), response.description), path);
+          media.example = renderProblem(
+            family,
+            exampleProblem(doc, operation, Number(status), response.description),
+            path,
+          );
         }
       }
     }

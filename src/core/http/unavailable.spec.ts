@@ -19,9 +19,15 @@ describe('isUnavailable', () => {
     ['a connect timeout', withCode('ETIMEDOUT')],
     ['an unresolvable host', withCode('EAI_AGAIN')],
     ['pg: server terminated the connection', new Error('Connection terminated unexpectedly')],
-    ['pg: connection timeout', new Error('Connection terminated due to connection timeout', { cause: new Error('timeout expired') })],
+    [
+      'pg: connection timeout',
+      new Error('Connection terminated due to connection timeout', { cause: new Error('timeout expired') }),
+    ],
     ['pg-pool: no connection in time', new Error('timeout exceeded when trying to connect')],
-    ['pg: a client whose connection broke', new Error('Client has encountered a connection error and is not queryable')],
+    [
+      'pg: a client whose connection broke',
+      new Error('Client has encountered a connection error and is not queryable'),
+    ],
     ['57P01 admin_shutdown', queryFailed('57P01', 'terminating connection due to administrator command')],
     ['57P02 crash_shutdown', queryFailed('57P02')],
     ['57P03 cannot_connect_now', withCode('57P03', 'the database system is starting up')],
@@ -31,15 +37,29 @@ describe('isUnavailable', () => {
     ['53300 too_many_connections', withCode('53300', 'sorry, too many clients already')],
     ['55P03 lock_not_available (lock_timeout)', queryFailed('55P03', 'canceling statement due to lock timeout')],
     ['57014 query_canceled (statement_timeout)', queryFailed('57014', 'canceling statement due to statement timeout')],
-    ['25P03 idle_in_transaction_session_timeout', queryFailed('25P03', 'terminating connection due to idle-in-transaction timeout')],
+    [
+      '25P03 idle_in_transaction_session_timeout',
+      queryFailed('25P03', 'terminating connection due to idle-in-transaction timeout'),
+    ],
     ['SQLite busy', new QueryFailedError('INSERT', [], withCode('SQLITE_BUSY', 'database is locked'))],
     ['SQLite busy (extended code)', withCode('SQLITE_BUSY_SNAPSHOT')],
-    ['ioredis: retries exhausted', Object.assign(new Error('Reached the max retries per request limit (which is 3).'), { name: 'MaxRetriesPerRequestError' })],
+    [
+      'ioredis: retries exhausted',
+      Object.assign(new Error('Reached the max retries per request limit (which is 3).'), {
+        name: 'MaxRetriesPerRequestError',
+      }),
+    ],
     ['ioredis: connection closed', new Error('Connection is closed.')],
     ['Redis still loading its data set', new Error('LOADING Redis is loading the dataset in memory')],
     ['Socket.IO adapter: no answer over Redis', new Error('timeout reached while waiting for fetchSockets response')],
-    ['refused on every address (AggregateError)', new AggregateError([withCode('ECONNREFUSED'), withCode('ECONNREFUSED')], 'connect failed')],
-    ['refused, several causes deep', new Error('outer', { cause: new Error('middle', { cause: withCode('ECONNREFUSED') }) })],
+    [
+      'refused on every address (AggregateError)',
+      new AggregateError([withCode('ECONNREFUSED'), withCode('ECONNREFUSED')], 'connect failed'),
+    ],
+    [
+      'refused, several causes deep',
+      new Error('outer', { cause: new Error('middle', { cause: withCode('ECONNREFUSED') }) }),
+    ],
   ])('%s → unavailable', (_what, err) => {
     expect(isUnavailable(err)).toBe(true);
   });

@@ -1,5 +1,15 @@
 import { Type } from 'class-transformer';
-import { IsArray, IsIn, IsInt, IsOptional, IsString, Length, Matches, ValidateIf, ValidateNested } from 'class-validator';
+import {
+  IsArray,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Length,
+  Matches,
+  ValidateIf,
+  ValidateNested,
+} from 'class-validator';
 import { CreateApiKeyDto } from '../auth/dto/api-key.dto';
 import { NotifyStatusChangeDto } from '../../approval-notifications/dto/notification.dto';
 import { CreateUserChannelDto } from '../../realtime-subscriptions/dto/channel.dto';
@@ -58,52 +68,78 @@ describe('validation pipe: a missing required field gets one detail', () => {
   });
 
   it('treats null as missing where null is not allowed, and lets optional fields be null', async () => {
-    expect(await details(SampleDto, { code: null, count: null })).toEqual([{ field: 'code', message: 'code is required' }]);
+    expect(await details(SampleDto, { code: null, count: null })).toEqual([
+      { field: 'code', message: 'code is required' },
+    ]);
   });
 
   it('names nested fields by path', async () => {
-    expect(await details(SampleDto, { code: 'ok', items: [{ name: 'x' }, {}] })).toEqual([{ field: 'items[1].name', message: 'items[1].name is required' }]);
+    expect(await details(SampleDto, { code: 'ok', items: [{ name: 'x' }, {}] })).toEqual([
+      { field: 'items[1].name', message: 'items[1].name is required' },
+    ]);
     expect(await details(SaveSubscriptionDto, { resources: ['claims/*'], rules: [{ conditions: {} }] })).toEqual([
       { field: 'rules[0].trigger', message: 'rules[0].trigger is required' },
     ]);
-    expect(await details(PublishBatchDto, { events: [{ type: 'claim_approved' }] })).toEqual([{ field: 'events[0].data', message: 'events[0].data is required' }]);
+    expect(await details(PublishBatchDto, { events: [{ type: 'claim_approved' }] })).toEqual([
+      { field: 'events[0].data', message: 'events[0].data is required' },
+    ]);
   });
 
   it('keeps the specific messages of a present but invalid value', async () => {
-    expect(await details(SampleDto, { code: 'ABC' })).toEqual([{ field: 'code', message: 'code must be lowercase letters' }]);
+    expect(await details(SampleDto, { code: 'ABC' })).toEqual([
+      { field: 'code', message: 'code must be lowercase letters' },
+    ]);
     expect(await details(SampleDto, { code: 'ok', items: [{ name: '' }] })).toEqual([
       { field: 'items[0].name', message: 'name must be longer than or equal to 1 characters' },
     ]);
-    expect(await details(SaveSubscriptionDto, { rules: [{ trigger: 'claim_approved', conditions: {} }], resources: [] })).toEqual([
-      { field: 'resources', message: 'resources must contain at least 1 elements' },
-    ]);
+    expect(
+      await details(SaveSubscriptionDto, { rules: [{ trigger: 'claim_approved', conditions: {} }], resources: [] }),
+    ).toEqual([{ field: 'resources', message: 'resources must contain at least 1 elements' }]);
   });
 
   it('leaves array items and unknown fields to their own messages', async () => {
     expect(await details(SampleDto, { code: 'ok', items: [null] })).toEqual([
       { field: 'items[0]', message: 'each value in nested property items must be either object or array' },
     ]);
-    expect(await details(SampleDto, { code: 'ok', extra: null })).toEqual([{ field: 'extra', message: 'unknown field extra is not allowed' }]);
+    expect(await details(SampleDto, { code: 'ok', extra: null })).toEqual([
+      { field: 'extra', message: 'unknown field extra is not allowed' },
+    ]);
   });
 
   it('uses the message of @IsPresent, with its path, where a rule needs spelling out', async () => {
-    expect(await details(SampleDto, { code: 'pair' })).toEqual([{ field: 'partner', message: 'partner is required when code is pair' }]);
-    expect(await details(SampleDto, { code: 'pair', partner: 'c' })).toEqual([{ field: 'partner', message: 'partner must be one of the following values: a, b' }]);
-    expect(await details(SaveSubscriptionDto, { resources: ['claims/*'], rules: [{ trigger: 'claim_approved', conditions: {} }], actions: [{ type: 'webhook' }] })).toEqual([
-      { field: 'actions[0].url', message: 'actions[0].url is required for a webhook action' },
+    expect(await details(SampleDto, { code: 'pair' })).toEqual([
+      { field: 'partner', message: 'partner is required when code is pair' },
     ]);
-    expect(await details(SaveSubscriptionDto, { resources: ['claims/*'] })).toEqual([{ field: 'rules', message: 'rules is required unless a template is given' }]);
+    expect(await details(SampleDto, { code: 'pair', partner: 'c' })).toEqual([
+      { field: 'partner', message: 'partner must be one of the following values: a, b' },
+    ]);
+    expect(
+      await details(SaveSubscriptionDto, {
+        resources: ['claims/*'],
+        rules: [{ trigger: 'claim_approved', conditions: {} }],
+        actions: [{ type: 'webhook' }],
+      }),
+    ).toEqual([{ field: 'actions[0].url', message: 'actions[0].url is required for a webhook action' }]);
+    expect(await details(SaveSubscriptionDto, { resources: ['claims/*'] })).toEqual([
+      { field: 'rules', message: 'rules is required unless a template is given' },
+    ]);
   });
 });
 
 describe('the DTOs: one detail per missing field', () => {
   it('POST /api/v2/subscriptions/test without subscription or draft', async () => {
-    expect(await details(TestSubscriptionDto, {})).toEqual([{ field: 'subscription', message: 'give one of `subscription` or `draft`' }]);
-    expect(await details(TestSubscriptionDto, { draft: null, mode: 'preview' })).toEqual([{ field: 'subscription', message: 'give one of `subscription` or `draft`' }]);
-    expect(await details(TestSubscriptionDto, { subscription: 7 })).toEqual([{ field: 'subscription', message: 'subscription must be a string' }]);
-    expect(await details(TestSubscriptionDto, { draft: { rules: [{ trigger: 'claim_approved', conditions: {} }] } })).toEqual([
-      { field: 'draft.resources', message: 'draft.resources is required' },
+    expect(await details(TestSubscriptionDto, {})).toEqual([
+      { field: 'subscription', message: 'give one of `subscription` or `draft`' },
     ]);
+    expect(await details(TestSubscriptionDto, { draft: null, mode: 'preview' })).toEqual([
+      { field: 'subscription', message: 'give one of `subscription` or `draft`' },
+    ]);
+    expect(await details(TestSubscriptionDto, { subscription: 7 })).toEqual([
+      { field: 'subscription', message: 'subscription must be a string' },
+    ]);
+    expect(
+      await details(TestSubscriptionDto, { draft: { rules: [{ trigger: 'claim_approved', conditions: {} }] } }),
+    ).toEqual([{ field: 'draft.resources', message: 'draft.resources is required' }]);
   });
 
   it('001, 000, 002 and api keys', async () => {
@@ -112,14 +148,28 @@ describe('the DTOs: one detail per missing field', () => {
       { field: 'event_types', message: 'event_types is required' },
     ]);
     expect(await details(CreateUserChannelDto, {})).toEqual([{ field: 'user_id', message: 'user_id is required' }]);
-    expect(await details(NotifyStatusChangeDto, { claim_id: 'clm_1', new_status: 'approved', recipient_user_id: 'usr_1', amount: 10 })).toEqual([
-      { field: 'currency', message: 'currency is required with amount' },
+    expect(
+      await details(NotifyStatusChangeDto, {
+        claim_id: 'clm_1',
+        new_status: 'approved',
+        recipient_user_id: 'usr_1',
+        amount: 10,
+      }),
+    ).toEqual([{ field: 'currency', message: 'currency is required with amount' }]);
+    expect(
+      await details(NotifyStatusChangeDto, {
+        claim_id: 'clm_1',
+        new_status: 'approved',
+        recipient_user_id: 'usr_1',
+        currency: 'NOK',
+      }),
+    ).toEqual([{ field: 'amount', message: 'amount is required with currency' }]);
+    expect(await details(CreateApiKeyDto, { kind: 'user', scopes: [] })).toEqual([
+      { field: 'user_id', message: 'user_id is required for a user key' },
     ]);
-    expect(await details(NotifyStatusChangeDto, { claim_id: 'clm_1', new_status: 'approved', recipient_user_id: 'usr_1', currency: 'NOK' })).toEqual([
-      { field: 'amount', message: 'amount is required with currency' },
+    expect(await details(CreateApiKeyDto, { kind: 'app' })).toEqual([
+      { field: 'scopes', message: 'scopes is required' },
     ]);
-    expect(await details(CreateApiKeyDto, { kind: 'user', scopes: [] })).toEqual([{ field: 'user_id', message: 'user_id is required for a user key' }]);
-    expect(await details(CreateApiKeyDto, { kind: 'app' })).toEqual([{ field: 'scopes', message: 'scopes is required' }]);
     expect(await details(PublishEventDto, {})).toEqual([
       { field: 'type', message: 'type is required' },
       { field: 'data', message: 'data is required' },

@@ -12,7 +12,13 @@ const PRESENCE_CONSTRAINT = 'isPresent';
  * path (`actions[0].url`).
  */
 export function IsPresent(message: string, options?: ValidationOptions): PropertyDecorator {
-  return ValidateBy({ name: PRESENCE_CONSTRAINT, validator: { validate: (value: unknown) => value !== undefined && value !== null, defaultMessage: () => message } }, options);
+  return ValidateBy(
+    {
+      name: PRESENCE_CONSTRAINT,
+      validator: { validate: (value: unknown) => value !== undefined && value !== null, defaultMessage: () => message },
+    },
+    options,
+  );
 }
 
 /**
@@ -35,13 +41,23 @@ function isMissing(error: ValidationError): boolean {
 function flatten(errors: ValidationError[], parent = ''): FieldError[] {
   const out: FieldError[] = [];
   for (const error of errors) {
-    const field = parent ? (/^\d+$/.test(error.property) ? `${parent}[${error.property}]` : `${parent}.${error.property}`) : error.property;
+    const field = parent
+      ? /^\d+$/.test(error.property)
+        ? `${parent}[${error.property}]`
+        : `${parent}.${error.property}`
+      : error.property;
     if (isMissing(error)) {
-      out.push({ field, message: (error.constraints![PRESENCE_CONSTRAINT] ?? '$path is required').replaceAll('$path', field) });
+      out.push({
+        field,
+        message: (error.constraints![PRESENCE_CONSTRAINT] ?? '$path is required').replaceAll('$path', field),
+      });
       continue;
     }
     for (const message of Object.values(error.constraints ?? {})) {
-      out.push({ field, message: message.replace(/^property (\S+) should not exist$/, 'unknown field $1 is not allowed') });
+      out.push({
+        field,
+        message: message.replace(/^property (\S+) should not exist$/, 'unknown field $1 is not allowed'),
+      });
     }
     if (error.children?.length) out.push(...flatten(error.children, field));
   }
@@ -61,7 +77,8 @@ export function createValidationPipe(): ValidationPipe {
     stopAtFirstError: false,
     exceptionFactory: (errors) => {
       const details = flatten(errors);
-      const summary = details.length === 1 ? `${details[0].field}: ${details[0].message}` : `${details.length} fields are invalid`;
+      const summary =
+        details.length === 1 ? `${details[0].field}: ${details[0].message}` : `${details.length} fields are invalid`;
       return new ValidationFailedException(details, `Validation failed: ${summary}`);
     },
   });

@@ -20,7 +20,10 @@ function decodedParamName(raw: string): string {
 
 /** Whether a logged URL must hide this parameter's value: every credential parameter, and secret-looking ones. */
 export function isSecretQueryParam(decodedName: string): boolean {
-  return isCredentialQueryParam(decodedName) || SECRET_LOOKING_PARAMS.has(decodedName.toLowerCase().replace(/[^a-z0-9]/g, ''));
+  return (
+    isCredentialQueryParam(decodedName) ||
+    SECRET_LOOKING_PARAMS.has(decodedName.toLowerCase().replace(/[^a-z0-9]/g, ''))
+  );
 }
 
 /**
@@ -76,7 +79,8 @@ export function httpLogger(logger: Logger) {
       res.setHeader('X-Request-Id', id);
       return id;
     },
-    customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
+    customLogLevel: (_req, res, err) =>
+      err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
     autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/metrics' },
     serializers: {
       req: (req: { id: string; method: string; url: string; remoteAddress?: string }) => ({

@@ -40,7 +40,11 @@ export class RedisConnections implements OnApplicationShutdown {
     if (!this.config.redisUrl) throw new Error('REDIS_URL is not configured');
     let connection = this.connections.get(name);
     if (!connection) {
-      connection = new Redis(this.config.redisUrl, { maxRetriesPerRequest: 3, lazyConnect: false, connectionName: `herald-${name}` });
+      connection = new Redis(this.config.redisUrl, {
+        maxRetriesPerRequest: 3,
+        lazyConnect: false,
+        connectionName: `herald-${name}`,
+      });
       // Errors surface through readiness and the down/back lines; without a listener ioredis
       // would log every reconnect attempt's error unhandled.
       connection.on('error', (err: Error) => (this.lastError = err.message));

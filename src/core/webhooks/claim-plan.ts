@@ -107,11 +107,17 @@ function addLoad(load: Map<string, number>, c: Candidate): void {
  * first `capacity` endpoints the slots would go to are enough to fill them; each may take up to
  * its free share of `endpointCap` (what its leases leave), never more than `capacity`.
  */
-export function planFetch(owing: readonly OwingEndpoint[], now: string, capacity: number, endpointCap: number): FetchPlan {
+export function planFetch(
+  owing: readonly OwingEndpoint[],
+  now: string,
+  capacity: number,
+  endpointCap: number,
+): FetchPlan {
   const inFlight = new Map<string, number>();
   for (const e of owing) {
     if (!e.leased) continue;
-    for (const key of [orgKey(e.organisation_id), endpointKey(e.endpoint_id)]) inFlight.set(key, (inFlight.get(key) ?? 0) + e.leased);
+    for (const key of [orgKey(e.organisation_id), endpointKey(e.endpoint_id)])
+      inFlight.set(key, (inFlight.get(key) ?? 0) + e.leased);
   }
   let atCap = false;
   const open = new Map<string, Candidate & { left: number }>();
@@ -119,7 +125,14 @@ export function planFetch(owing: readonly OwingEndpoint[], now: string, capacity
     if (e.oldest === null || e.oldest > now) continue;
     const left = endpointCap - e.leased;
     if (left <= 0) atCap = true;
-    else open.set(e.endpoint_id, { organisation: e.organisation_id, endpoint: e.endpoint_id, due: e.oldest, id: e.endpoint_id, left });
+    else
+      open.set(e.endpoint_id, {
+        organisation: e.organisation_id,
+        endpoint: e.endpoint_id,
+        due: e.oldest,
+        id: e.endpoint_id,
+        left,
+      });
   }
   const load = new Map(inFlight);
   const endpoints: FetchPlan['endpoints'] = [];
@@ -140,7 +153,11 @@ export function planFetch(owing: readonly OwingEndpoint[], now: string, capacity
  * plan gets none), each endpoint's oldest first, first attempts and retries shared as
  * `claimShares` says, every slot to the least loaded organisation, then endpoint.
  */
-export function pickClaim(rows: readonly DueRow[], capacity: number, plan: Pick<FetchPlan, 'free' | 'inFlight'>): ClaimPick {
+export function pickClaim(
+  rows: readonly DueRow[],
+  capacity: number,
+  plan: Pick<FetchPlan, 'free' | 'inFlight'>,
+): ClaimPick {
   // Per endpoint and kind, the rows it may send, oldest first (its oldest whatever their kind).
   const queues = new Map<string, { first: DueRow[]; retry: DueRow[] }>();
   const allowed = new Map<string, number>();
@@ -170,7 +187,13 @@ export function pickClaim(rows: readonly DueRow[], capacity: number, plan: Pick<
     const kind = (turn % 2 === 0 && left.first > 0) || left.retry === 0 ? 'first' : 'retry';
     const heads = [...queues.values()].flatMap((q) => (q[kind].length ? [q[kind][0]] : []));
     const next = nextSlot(
-      heads.map((row) => ({ organisation: row.organisation_id, endpoint: row.endpoint_id, due: row.next_attempt_at, id: row.id, row })),
+      heads.map((row) => ({
+        organisation: row.organisation_id,
+        endpoint: row.endpoint_id,
+        due: row.next_attempt_at,
+        id: row.id,
+        row,
+      })),
       load,
     );
     if (!next) {

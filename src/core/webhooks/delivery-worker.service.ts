@@ -1,4 +1,11 @@
-import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import {
+  BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+  OnApplicationShutdown,
+} from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config';
 import { Database } from '../database/database.service';
 import { schemaLockKey } from '../database/lock-keys';
@@ -26,7 +33,6 @@ const IN_FLIGHT_SLACK_MS = 1_000;
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
 /** Longest a claim waits for another node's claim to finish before skipping a turn. */
 const CLAIM_LOCK_WAIT_MS = 1_000;
-
 
 interface Job {
   delivery: LeasedDelivery;
@@ -158,10 +164,18 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
       const now = isoNow();
       const leaseUntil = toIso(Date.now() + totalTimeoutMs + LEASE_MARGIN_MS);
       const inFlightAfter = toIso(Date.now() + LEASE_MARGIN_MS - IN_FLIGHT_SLACK_MS);
-      const plan = planFetch(await this.deliveries.owingEndpoints(m, now, inFlightAfter), now, capacity, endpointConcurrency);
+      const plan = planFetch(
+        await this.deliveries.owingEndpoints(m, now, inFlightAfter),
+        now,
+        capacity,
+        endpointConcurrency,
+      );
       const pick = pickClaim(await this.deliveries.dueRows(m, plan.endpoints, now), capacity, plan);
       const leased = await this.deliveries.lease(m, pick.ids, now, leaseUntil);
-      const endpoints = await this.endpoints.find(m, leased.map((d) => d.endpoint_id));
+      const endpoints = await this.endpoints.find(
+        m,
+        leased.map((d) => d.endpoint_id),
+      );
 
       // Rows whose endpoint went away or stopped sending are settled here instead of sent.
       const jobs: Job[] = [];
@@ -174,7 +188,13 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
         else cancelled.push(delivery.id);
       }
       await this.deliveries.settle(m, { ids: blocked }, 'blocked', NOT_SENT_BLOCKED, now);
-      await this.deliveries.settle(m, { ids: cancelled }, 'cancelled', 'Subscription was removed or turned off before delivery', now);
+      await this.deliveries.settle(
+        m,
+        { ids: cancelled },
+        'cancelled',
+        'Subscription was removed or turned off before delivery',
+        now,
+      );
       this.metrics.settled('blocked', blocked.length);
       this.metrics.settled('cancelled', cancelled.length);
       return { jobs, capped: plan.atCap || pick.filledEndpoint };
@@ -183,7 +203,12 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
 
   private start(job: Job): void {
     const work = this.attempt(job)
-      .catch((err) => this.logger.error({ err, delivery: job.delivery.id }, 'recording a webhook attempt failed; the row is retried after its lease'))
+      .catch((err) =>
+        this.logger.error(
+          { err, delivery: job.delivery.id },
+          'recording a webhook attempt failed; the row is retried after its lease',
+        ),
+      )
       .finally(() => {
         this.inFlight.delete(job.delivery.id);
         if (this.saturated) this.wake();
@@ -199,7 +224,8 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
       return;
     }
     const completion = this.completion(delivery, result);
-    const outcome: AttemptOutcome = completion.status === 'delivered' ? 'delivered' : completion.status === 'pending' ? 'retrying' : 'failed';
+    const outcome: AttemptOutcome =
+      completion.status === 'delivered' ? 'delivered' : completion.status === 'pending' ? 'retrying' : 'failed';
     const recorded = await this.db.transaction(async (m) => {
       if (!(await this.deliveries.complete(m, delivery.id, delivery.lease_until, completion))) return false;
       await this.deliveries.addAttempt(m, delivery.id, {
@@ -214,11 +240,25 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
         await this.endpoints.recordSuccess(m, endpoint.id);
         return true;
       }
-      const health = await this.endpoints.recordFailure(m, endpoint.id, { at: completion.at, error: completion.error!, deliveryFailed: outcome === 'failed' });
-      const issue = !health ? undefined : result.status === 410 ? goneIssue(Date.now()) : blockIssue(health, this.config.webhooks, Date.now());
+      const health = await this.endpoints.recordFailure(m, endpoint.id, {
+        at: completion.at,
+        error: completion.error!,
+        deliveryFailed: outcome === 'failed',
+      });
+      const issue = !health
+        ? undefined
+        : result.status === 410
+          ? goneIssue(Date.now())
+          : blockIssue(health, this.config.webhooks, Date.now());
       if (issue) {
         await this.endpoints.setState(m, endpoint.id, 'blocked', issue, completion.at);
-        await this.deliveries.settle(m, { endpoint_id: endpoint.id, now: completion.at }, 'blocked', issue, completion.at);
+        await this.deliveries.settle(
+          m,
+          { endpoint_id: endpoint.id, now: completion.at },
+          'blocked',
+          issue,
+          completion.at,
+        );
         this.logger.warn({ endpoint: endpoint.id, issue }, 'webhook endpoint blocked');
       }
       return true;
@@ -233,9 +273,11 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
     const attempts = delivery.attempts + 1;
     const base = { attempts, response_status: result.status ?? null, duration_ms: result.duration_ms, at };
     const verdict = verdictOf(result);
-    if (verdict === 'delivered') return { ...base, status: 'delivered', error: null, delivered_at: at, next_attempt_at: null };
+    if (verdict === 'delivered')
+      return { ...base, status: 'delivered', error: null, delivered_at: at, next_attempt_at: null };
     const error = result.error ?? describeStatus(result.status!);
-    const delay = verdict === 'retry' ? retryDelay(this.retryPolicy, attempts, parseRetryAfter(result.retry_after)) : undefined;
+    const delay =
+      verdict === 'retry' ? retryDelay(this.retryPolicy, attempts, parseRetryAfter(result.retry_after)) : undefined;
     if (delay === undefined) return { ...base, status: 'failed', error, delivered_at: null, next_attempt_at: null };
     return { ...base, status: 'pending', error, delivered_at: null, next_attempt_at: toIso(Date.now() + delay) };
   }

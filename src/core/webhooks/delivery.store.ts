@@ -6,7 +6,13 @@ import { Database } from '../database/database.service';
 import { Sql } from '../database/sql';
 import type { DueRow, OwingEndpoint } from './claim-plan';
 import { nextLogTimes } from './history-page';
-import type { AttemptOutcome, DeliveryAttempt, DeliveryLogEntry, DeliveryStatus, ListDeliveriesQuery } from './webhook.types';
+import type {
+  AttemptOutcome,
+  DeliveryAttempt,
+  DeliveryLogEntry,
+  DeliveryStatus,
+  ListDeliveriesQuery,
+} from './webhook.types';
 
 type Row = Record<string, unknown>;
 
@@ -52,7 +58,8 @@ export interface Completion {
 const LOG_COLUMNS =
   'id, endpoint_id, event_id, event_seq, rule_index, match_hash, match_index, status, attempts, response_status, error, created_at, delivered_at, duration_ms';
 
-const nullableNumber = (value: unknown): number | null => (value === null || value === undefined ? null : Number(value));
+const nullableNumber = (value: unknown): number | null =>
+  value === null || value === undefined ? null : Number(value);
 
 function logEntry(row: Row): DeliveryLogEntry {
   return {
@@ -80,7 +87,6 @@ const UNION_CHUNK = 200;
 
 /** How often a claim asks again for the claim lock while another node holds it. */
 const CLAIM_LOCK_RETRY_MS = 5;
-
 
 /** Data access for the delivery outbox/log and its attempts. */
 @Injectable()
@@ -111,7 +117,9 @@ export class DeliveryStore {
     if (!rows.length) return [];
     if (this.db.isPostgres) await m.query('SELECT pg_advisory_xact_lock($1)', [this.logTimeLock]);
     // MAX reads the ix_webhook_deliveries_created index; under the lock it sees every committed entry.
-    const [{ newest }] = (await m.query('SELECT MAX(created_at) AS newest FROM webhook_deliveries')) as { newest: string | null }[];
+    const [{ newest }] = (await m.query('SELECT MAX(created_at) AS newest FROM webhook_deliveries')) as {
+      newest: string | null;
+    }[];
     const clock = rows.reduce((latest, r) => (r.created_at > latest ? r.created_at : latest), rows[0].created_at);
     const times = nextLogTimes(clock, newest, rows.length);
     for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
@@ -232,7 +240,10 @@ export class DeliveryStore {
         const sql = this.sql();
         const arms = wanted
           .slice(i, i + UNION_CHUNK)
-          .map((e) => `SELECT * FROM (SELECT ${columns} FROM webhook_deliveries d WHERE ${due(sql, sql.p(e.endpoint_id))} ORDER BY d.next_attempt_at LIMIT ${sql.p(e.limit)})`);
+          .map(
+            (e) =>
+              `SELECT * FROM (SELECT ${columns} FROM webhook_deliveries d WHERE ${due(sql, sql.p(e.endpoint_id))} ORDER BY d.next_attempt_at LIMIT ${sql.p(e.limit)})`,
+          );
         rows.push(...(await sql.run(m, arms.join(' UNION ALL '))));
       }
     }
@@ -271,7 +282,13 @@ export class DeliveryStore {
     const byId = new Map(
       rows.map((r) => [
         r.id as string,
-        { id: r.id as string, endpoint_id: r.endpoint_id as string, attempts: Number(r.attempts), body: r.body as string, lease_until: r.lease_until as string },
+        {
+          id: r.id as string,
+          endpoint_id: r.endpoint_id as string,
+          attempts: Number(r.attempts),
+          body: r.body as string,
+          lease_until: r.lease_until as string,
+        },
       ]),
     );
     return ids.flatMap((id) => byId.get(id) ?? []);
@@ -313,12 +330,21 @@ export class DeliveryStore {
   async releaseLease(id: string, lease: string): Promise<void> {
     await this.db.transaction(async (m) => {
       const sql = this.sql();
-      await sql.run(m, `UPDATE webhook_deliveries SET lease_until = NULL WHERE id = ${sql.p(id)} AND lease_until = ${sql.p(lease)} AND status = 'pending'`);
+      await sql.run(
+        m,
+        `UPDATE webhook_deliveries SET lease_until = NULL WHERE id = ${sql.p(id)} AND lease_until = ${sql.p(lease)} AND status = 'pending'`,
+      );
     });
   }
 
   /** Ends the given pending rows (or an endpoint's rows not in flight now) with a final status. */
-  async settle(m: EntityManager, where: { ids: string[] } | { endpoint_id: string; now: string }, status: DeliveryStatus, error: string | null, at: string): Promise<void> {
+  async settle(
+    m: EntityManager,
+    where: { ids: string[] } | { endpoint_id: string; now: string },
+    status: DeliveryStatus,
+    error: string | null,
+    at: string,
+  ): Promise<void> {
     if ('ids' in where && !where.ids.length) return;
     // Placeholders are numbered in the order they are made (SQLite binds `?` by position): SET first, then WHERE.
     const sql = this.sql();
@@ -387,7 +413,10 @@ export class DeliveryStore {
   async prune(cutoff: string): Promise<number> {
     return this.db.transaction(async (m) => {
       const count = this.sql();
-      const [{ n }] = await count.run<{ n: number | string }>(m, `SELECT COUNT(*) AS n FROM webhook_deliveries WHERE created_at < ${count.p(cutoff)} AND status <> 'pending'`);
+      const [{ n }] = await count.run<{ n: number | string }>(
+        m,
+        `SELECT COUNT(*) AS n FROM webhook_deliveries WHERE created_at < ${count.p(cutoff)} AND status <> 'pending'`,
+      );
       if (!Number(n)) return 0;
       const attempts = this.sql();
       await attempts.run(
@@ -395,14 +424,19 @@ export class DeliveryStore {
         `DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT id FROM webhook_deliveries WHERE created_at < ${attempts.p(cutoff)} AND status <> 'pending')`,
       );
       const deliveries = this.sql();
-      await deliveries.run(m, `DELETE FROM webhook_deliveries WHERE created_at < ${deliveries.p(cutoff)} AND status <> 'pending'`);
+      await deliveries.run(
+        m,
+        `DELETE FROM webhook_deliveries WHERE created_at < ${deliveries.p(cutoff)} AND status <> 'pending'`,
+      );
       return Number(n);
     });
   }
 
   async queue(): Promise<{ depth: number; oldest: string | null }> {
     return this.db.read(async (m) => {
-      const [row] = await m.query(`SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM webhook_deliveries WHERE status = 'pending'`);
+      const [row] = await m.query(
+        `SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM webhook_deliveries WHERE status = 'pending'`,
+      );
       return { depth: Number(row?.n ?? 0), oldest: (row?.oldest as string | null) ?? null };
     });
   }

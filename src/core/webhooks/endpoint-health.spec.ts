@@ -30,9 +30,9 @@ describe('blockIssue', () => {
   it('blocks after that many failed deliveries in a row when the count rule is on', () => {
     const countRules = { blockAfterMs: 24 * HOUR, blockAfterFailures: 3 };
     expect(blockIssue(health({ failed_deliveries: 2 }), countRules, Date.parse(since) + HOUR)).toBeUndefined();
-    expect(blockIssue(health({ failed_deliveries: 3, failed_attempts: 1 }), countRules, Date.parse(since) + HOUR)).toMatch(
-      /\(1 h, 1 failed attempt, 3 failed deliveries\)/,
-    );
+    expect(
+      blockIssue(health({ failed_deliveries: 3, failed_attempts: 1 }), countRules, Date.parse(since) + HOUR),
+    ).toMatch(/\(1 h, 1 failed attempt, 3 failed deliveries\)/);
   });
 });
 
@@ -49,6 +49,8 @@ describe('formatSpan', () => {
 
 describe('goneIssue', () => {
   it('says what happened and when', () => {
-    expect(goneIssue(Date.parse('2026-03-26T08:00:00.000Z'))).toMatch(/^Receiver answered 410 Gone on 2026-03-26T08:00:00.000Z; deliveries stopped/);
+    expect(goneIssue(Date.parse('2026-03-26T08:00:00.000Z'))).toMatch(
+      /^Receiver answered 410 Gone on 2026-03-26T08:00:00.000Z; deliveries stopped/,
+    );
   });
 });

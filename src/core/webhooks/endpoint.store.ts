@@ -7,7 +7,8 @@ import type { EndpointState, SaveEndpoint, WebhookEndpoint } from './webhook.typ
 
 type Row = Record<string, unknown>;
 
-const COLUMNS = 'id, kind, organisation_id, workspace_id, url, secret, headers, rate_limit_per_minute, state, issue, created_at, updated_at';
+const COLUMNS =
+  'id, kind, organisation_id, workspace_id, url, secret, headers, rate_limit_per_minute, state, issue, created_at, updated_at';
 
 function fromRow(row: Row): WebhookEndpoint {
   return {
@@ -46,7 +47,10 @@ export class EndpointStore {
     const found = new Map<string, WebhookEndpoint>();
     if (!ids.length) return found;
     const sql = this.sql();
-    const rows = await sql.run(m, `SELECT ${COLUMNS} FROM webhook_endpoints WHERE id IN (${sql.list([...new Set(ids)])})`);
+    const rows = await sql.run(
+      m,
+      `SELECT ${COLUMNS} FROM webhook_endpoints WHERE id IN (${sql.list([...new Set(ids)])})`,
+    );
     for (const row of rows) found.set(row.id as string, fromRow(row));
     return found;
   }
@@ -87,7 +91,8 @@ export class EndpointStore {
   /** Turning an endpoint on clears its failure streak and issue: it starts with a clean slate. */
   async setState(m: EntityManager, id: string, state: EndpointState, issue: string | null, now: string): Promise<void> {
     const sql = this.sql();
-    const reset = state === 'on' ? ', failing_since = NULL, failed_attempts = 0, failed_deliveries = 0, last_error = NULL' : '';
+    const reset =
+      state === 'on' ? ', failing_since = NULL, failed_attempts = 0, failed_deliveries = 0, last_error = NULL' : '';
     await sql.run(
       m,
       `UPDATE webhook_endpoints SET state = ${sql.p(state)}, issue = ${sql.p(state === 'on' ? null : issue)}, updated_at = ${sql.p(now)}${reset}
@@ -111,7 +116,11 @@ export class EndpointStore {
   }
 
   /** Adds a failed attempt (and, when the delivery gave up, a failed delivery) to the streak; returns the streak. */
-  async recordFailure(m: EntityManager, id: string, failure: { at: string; error: string; deliveryFailed: boolean }): Promise<EndpointHealth | undefined> {
+  async recordFailure(
+    m: EntityManager,
+    id: string,
+    failure: { at: string; error: string; deliveryFailed: boolean },
+  ): Promise<EndpointHealth | undefined> {
     const sql = this.sql();
     await sql.run(
       m,

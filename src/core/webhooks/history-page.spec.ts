@@ -19,14 +19,31 @@ describe('delivery log times', () => {
   });
 
   it('refuse what is not an RFC 3339 date-time', () => {
-    for (const bad of ['yesterday', '2026-03-26', '2026-03-26T08:14Z', '2026-03-26T08:14:22', '2026-02-30T00:00:00Z', '2026-03-26T24:00:00Z', '2026-03-26T08:14:22+25:00', ' 2026-03-26T08:14:22Z', '1774512862123']) {
+    for (const bad of [
+      'yesterday',
+      '2026-03-26',
+      '2026-03-26T08:14Z',
+      '2026-03-26T08:14:22',
+      '2026-02-30T00:00:00Z',
+      '2026-03-26T24:00:00Z',
+      '2026-03-26T08:14:22+25:00',
+      ' 2026-03-26T08:14:22Z',
+      '1774512862123',
+    ]) {
       expect(parseLogTime(bad)).toBeNull();
       expect(historyCursor(bad, 'before')).toBeNull();
     }
   });
 
   it('sort as text exactly as they sort in time', () => {
-    const times = ['2026-03-26T08:14:22.123456Z', '2026-03-26T08:14:22.123Z', '2026-03-26T08:14:21.999999Z', '2026-03-26T08:14:22.123457Z', '2025-12-31T23:59:59Z', '2026-03-26T08:14:22.000001Z'];
+    const times = [
+      '2026-03-26T08:14:22.123456Z',
+      '2026-03-26T08:14:22.123Z',
+      '2026-03-26T08:14:21.999999Z',
+      '2026-03-26T08:14:22.123457Z',
+      '2025-12-31T23:59:59Z',
+      '2026-03-26T08:14:22.000001Z',
+    ];
     const asLog = times.map((s) => formatLogTime(parseLogTime(s)!));
     const byTime = [...asLog].sort((a, b) => Number(parseLogTime(a)! - parseLogTime(b)!));
     expect([...asLog].sort()).toEqual(byTime);
@@ -34,14 +51,27 @@ describe('delivery log times', () => {
   });
 
   it('new entries get consecutive microseconds from the clock, or from just past the newest entry', () => {
-    expect(nextLogTimes('2026-03-26T08:14:22.123Z', null, 3)).toEqual(['2026-03-26T08:14:22.123000Z', '2026-03-26T08:14:22.123001Z', '2026-03-26T08:14:22.123002Z']);
+    expect(nextLogTimes('2026-03-26T08:14:22.123Z', null, 3)).toEqual([
+      '2026-03-26T08:14:22.123000Z',
+      '2026-03-26T08:14:22.123001Z',
+      '2026-03-26T08:14:22.123002Z',
+    ]);
     // Many entries in the same millisecond: the next write continues after the last.
-    expect(nextLogTimes('2026-03-26T08:14:22.123Z', '2026-03-26T08:14:22.123002Z', 2)).toEqual(['2026-03-26T08:14:22.123003Z', '2026-03-26T08:14:22.123004Z']);
+    expect(nextLogTimes('2026-03-26T08:14:22.123Z', '2026-03-26T08:14:22.123002Z', 2)).toEqual([
+      '2026-03-26T08:14:22.123003Z',
+      '2026-03-26T08:14:22.123004Z',
+    ]);
     // A node whose clock is behind still writes after the newest entry.
-    expect(nextLogTimes('2026-03-26T08:14:21.000Z', '2026-03-26T08:14:22.999999Z', 1)).toEqual(['2026-03-26T08:14:23.000000Z']);
+    expect(nextLogTimes('2026-03-26T08:14:21.000Z', '2026-03-26T08:14:22.999999Z', 1)).toEqual([
+      '2026-03-26T08:14:23.000000Z',
+    ]);
     // The clock is ahead of the log: the clock wins. An old millisecond time in the log still counts.
-    expect(nextLogTimes('2026-03-26T08:14:23.000Z', '2026-03-26T08:14:22.999Z', 1)).toEqual(['2026-03-26T08:14:23.000000Z']);
-    expect(nextLogTimes('2026-03-26T08:14:22.999Z', '2026-03-26T08:14:22.999Z', 1)).toEqual(['2026-03-26T08:14:22.999001Z']);
+    expect(nextLogTimes('2026-03-26T08:14:23.000Z', '2026-03-26T08:14:22.999Z', 1)).toEqual([
+      '2026-03-26T08:14:23.000000Z',
+    ]);
+    expect(nextLogTimes('2026-03-26T08:14:22.999Z', '2026-03-26T08:14:22.999Z', 1)).toEqual([
+      '2026-03-26T08:14:22.999001Z',
+    ]);
   });
 
   it('a cursor finer than a microsecond is rounded so exactly the entries before (after) it are returned', () => {
@@ -54,7 +84,8 @@ describe('delivery log times', () => {
   it('paging with the last created_at as cursor sees every entry exactly once, in pages of exactly limit', () => {
     // Entries from two writers whose clocks disagree, many in the same millisecond.
     const log: string[] = [];
-    const write = (now: string, count: number) => log.push(...nextLogTimes(now, log.length ? log[log.length - 1] : null, count));
+    const write = (now: string, count: number) =>
+      log.push(...nextLogTimes(now, log.length ? log[log.length - 1] : null, count));
     write('2026-03-26T08:14:22.123Z', 60);
     write('2026-03-26T08:14:22.100Z', 7);
     write('2026-03-26T08:14:22.124Z', 1);
@@ -65,7 +96,10 @@ describe('delivery log times', () => {
 
     const page = (direction: 'before' | 'after', limit: number, datetime?: string) => {
       const cursor = datetime === undefined ? undefined : historyCursor(datetime, direction)!;
-      const rows = direction === 'before' ? [...log].reverse().filter((t) => cursor === undefined || t < cursor) : log.filter((t) => cursor === undefined || t > cursor);
+      const rows =
+        direction === 'before'
+          ? [...log].reverse().filter((t) => cursor === undefined || t < cursor)
+          : log.filter((t) => cursor === undefined || t > cursor);
       return rows.slice(0, limit);
     };
     for (const direction of ['before', 'after'] as const) {

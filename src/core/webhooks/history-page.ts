@@ -24,7 +24,9 @@ const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,3
 export function parseLogTime(value: string, round: 'floor' | 'ceil' = 'floor'): bigint | null {
   const m = RFC3339.exec(value);
   if (!m) return null;
-  const [, year, month, day, hour, minute, second, fraction = '', sign, offsetHours, offsetMinutes] = m.map((part) => part ?? '');
+  const [, year, month, day, hour, minute, second, fraction = '', sign, offsetHours, offsetMinutes] = m.map(
+    (part) => part ?? '',
+  );
   const at = new Date(0);
   at.setUTCFullYear(Number(year), Number(month) - 1, Number(day));
   at.setUTCHours(Number(hour), Number(minute), Number(second), 0);

@@ -96,9 +96,12 @@ describe('claimShares', () => {
     [9, 100, 100, 5, 4],
     [1, 5, 5, 1, 0],
     [10, 3, 4, 3, 4],
-  ])('capacity %d with %d fresh and %d retries due → %d fresh, %d retries', (capacity, firstDue, retriesDue, first, retries) => {
-    expect(claimShares(capacity, firstDue, retriesDue)).toEqual({ first, retries });
-  });
+  ])(
+    'capacity %d with %d fresh and %d retries due → %d fresh, %d retries',
+    (capacity, firstDue, retriesDue, first, retries) => {
+      expect(claimShares(capacity, firstDue, retriesDue)).toEqual({ first, retries });
+    },
+  );
 
   it('a retry backlog never takes more than half of a claim while fresh deliveries wait', () => {
     for (let capacity = 1; capacity <= 50; capacity++) {

@@ -43,7 +43,12 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
  * the schedule is spent and the delivery has failed. A receiver's `Retry-After` can push the retry
  * later, up to `maxRetryAfterMs`, but never earlier than the schedule.
  */
-export function retryDelay(policy: RetryPolicy, attemptsMade: number, retryAfterMs?: number, random: () => number = Math.random): number | undefined {
+export function retryDelay(
+  policy: RetryPolicy,
+  attemptsMade: number,
+  retryAfterMs?: number,
+  random: () => number = Math.random,
+): number | undefined {
   const base = policy.scheduleMs[attemptsMade - 1];
   if (base === undefined) return undefined;
   const scheduled = Math.round(base * (1 + policy.jitter * (2 * random() - 1)));
@@ -62,7 +67,11 @@ export function describeStatus(status: number): string {
  * capacity each, and a share the one kind cannot use goes to the other. A backlog of retries to
  * struggling receivers thus never starves fresh deliveries (SPEC "Webhook delivery").
  */
-export function claimShares(capacity: number, firstDue: number, retriesDue: number): { first: number; retries: number } {
+export function claimShares(
+  capacity: number,
+  firstDue: number,
+  retriesDue: number,
+): { first: number; retries: number } {
   const first = Math.min(firstDue, Math.max(Math.ceil(capacity / 2), capacity - retriesDue));
   return { first, retries: Math.min(retriesDue, capacity - first) };
 }

@@ -34,7 +34,14 @@ describe('addressProblem', () => {
     expect(addressProblem(address)).toMatch(reason);
   });
 
-  it.each(['8.8.8.8', '93.184.215.14', '1.1.1.1', '2606:4700:4700::1111', '::ffff:8.8.8.8', '[2a00:1450:4001:80b::200e]'])('%s is allowed', (address) => {
+  it.each([
+    '8.8.8.8',
+    '93.184.215.14',
+    '1.1.1.1',
+    '2606:4700:4700::1111',
+    '::ffff:8.8.8.8',
+    '[2a00:1450:4001:80b::200e]',
+  ])('%s is allowed', (address) => {
     expect(addressProblem(address)).toBeUndefined();
   });
 
@@ -65,27 +72,42 @@ describe('urlProblem', () => {
 
   it('allows a public address', async () => {
     expect(await urlProblem('https://93.184.215.14/hook', false)).toBeUndefined();
-    expect(await urlProblem('https://hooks.example.com/x', false, resolvesTo('93.184.215.14', '2606:2800:21f:cb07:6820:80da:af6b:8b2c'))).toBeUndefined();
+    expect(
+      await urlProblem(
+        'https://hooks.example.com/x',
+        false,
+        resolvesTo('93.184.215.14', '2606:2800:21f:cb07:6820:80da:af6b:8b2c'),
+      ),
+    ).toBeUndefined();
   });
 
   it('refuses a hostname that resolves to loopback (localhost, via the system resolver)', async () => {
-    expect(await urlProblem('http://localhost:8080/hook', false)).toMatch(/^localhost resolves to (127\.0\.0\.1|::1), a loopback address/);
+    expect(await urlProblem('http://localhost:8080/hook', false)).toMatch(
+      /^localhost resolves to (127\.0\.0\.1|::1), a loopback address/,
+    );
   });
 
   it('refuses a hostname when any one of its addresses is not public', async () => {
-    expect(await urlProblem('https://mixed.example.com/', false, resolvesTo('93.184.215.14', '10.1.2.3'))).toMatch(/mixed\.example\.com resolves to 10\.1\.2\.3, a private network address/);
+    expect(await urlProblem('https://mixed.example.com/', false, resolvesTo('93.184.215.14', '10.1.2.3'))).toMatch(
+      /mixed\.example\.com resolves to 10\.1\.2\.3, a private network address/,
+    );
   });
 
   it('refuses a host that does not resolve', async () => {
     const fails: Resolver = async () => {
       throw new Error('ENOTFOUND');
     };
-    expect(await urlProblem('https://nowhere.invalid/', false, fails)).toBe('host nowhere.invalid could not be resolved');
+    expect(await urlProblem('https://nowhere.invalid/', false, fails)).toBe(
+      'host nowhere.invalid could not be resolved',
+    );
   });
 
-  it.each(['ftp://example.com/x', 'file:///etc/passwd', 'gopher://example.com/', 'javascript:alert(1)'])('refuses the scheme of %s', async (url) => {
-    expect(await urlProblem(url, false, resolvesTo('93.184.215.14'))).toMatch(/scheme .* is not allowed/);
-  });
+  it.each(['ftp://example.com/x', 'file:///etc/passwd', 'gopher://example.com/', 'javascript:alert(1)'])(
+    'refuses the scheme of %s',
+    async (url) => {
+      expect(await urlProblem(url, false, resolvesTo('93.184.215.14'))).toMatch(/scheme .* is not allowed/);
+    },
+  );
 
   it('refuses what is not a URL', async () => {
     expect(await urlProblem('not a url', false)).toBe('not a valid URL');

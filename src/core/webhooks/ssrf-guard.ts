@@ -83,7 +83,8 @@ export function problemBeforeLookup(raw: string, allowPrivate: boolean): string 
   } catch {
     return 'not a valid URL';
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `scheme "${url.protocol.replace(/:$/, '')}" is not allowed; use http or https`;
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    return `scheme "${url.protocol.replace(/:$/, '')}" is not allowed; use http or https`;
   const host = hostOf(url);
   if (allowPrivate || !isIP(host)) return undefined;
   const problem = addressProblem(host);
@@ -93,13 +94,19 @@ export function problemBeforeLookup(raw: string, allowPrivate: boolean): string 
 export type Resolver = (hostname: string) => Promise<LookupAddress[]>;
 
 export const systemResolver: Resolver = (hostname) =>
-  new Promise((resolve, reject) => dnsLookup(hostname, { all: true, verbatim: true }, (err, addresses) => (err ? reject(err) : resolve(addresses))));
+  new Promise((resolve, reject) =>
+    dnsLookup(hostname, { all: true, verbatim: true }, (err, addresses) => (err ? reject(err) : resolve(addresses))),
+  );
 
 /**
  * Why `raw` cannot receive webhooks, or undefined when it can. With `allowPrivate` only the
  * URL's shape is checked.
  */
-export async function urlProblem(raw: string, allowPrivate: boolean, resolve: Resolver = systemResolver): Promise<string | undefined> {
+export async function urlProblem(
+  raw: string,
+  allowPrivate: boolean,
+  resolve: Resolver = systemResolver,
+): Promise<string | undefined> {
   const early = problemBeforeLookup(raw, allowPrivate);
   if (early || allowPrivate) return early;
   const host = hostOf(new URL(raw));

@@ -24,11 +24,19 @@ export class WebhookMetrics {
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30],
       registers: [metrics.registry],
     });
-    metrics.gauge('herald_webhook_queue_depth', 'Webhook deliveries still owed (first attempts and scheduled retries)', async () => (await store.queue()).depth);
-    metrics.gauge('herald_webhook_oldest_pending_age_seconds', 'Age of the oldest webhook delivery still owed (0 when none)', async () => {
-      const { oldest } = await store.queue();
-      return oldest ? Math.max(0, (Date.now() - Date.parse(oldest)) / 1000) : 0;
-    });
+    metrics.gauge(
+      'herald_webhook_queue_depth',
+      'Webhook deliveries still owed (first attempts and scheduled retries)',
+      async () => (await store.queue()).depth,
+    );
+    metrics.gauge(
+      'herald_webhook_oldest_pending_age_seconds',
+      'Age of the oldest webhook delivery still owed (0 when none)',
+      async () => {
+        const { oldest } = await store.queue();
+        return oldest ? Math.max(0, (Date.now() - Date.parse(oldest)) / 1000) : 0;
+      },
+    );
   }
 
   settled(status: DeliveryStatus, n = 1): void {

@@ -9,7 +9,11 @@ describe('signedRequest', () => {
     const req = signedRequest({ url: 'https://hooks.example.com/x', secret, headers: {} }, 'dlv_1', body, new Date());
     expect(new Webhook(secret).verify(req.body, req.headers)).toEqual(JSON.parse(body));
     expect(req).toMatchObject({ url: 'https://hooks.example.com/x', method: 'POST' });
-    expect(req.headers).toMatchObject({ 'webhook-id': 'dlv_1', 'content-type': 'application/json', 'user-agent': 'Herald-Webhooks/1' });
+    expect(req.headers).toMatchObject({
+      'webhook-id': 'dlv_1',
+      'content-type': 'application/json',
+      'user-agent': 'Herald-Webhooks/1',
+    });
   });
 
   it('does not verify with another secret', () => {
@@ -22,13 +26,24 @@ describe('signedRequest', () => {
       {
         url: 'https://hooks.example.com/x',
         secret,
-        headers: { Authorization: 'Bearer abc', 'Webhook-Id': 'forged', 'Content-Type': 'text/plain', 'User-Agent': 'x', Host: 'evil' },
+        headers: {
+          Authorization: 'Bearer abc',
+          'Webhook-Id': 'forged',
+          'Content-Type': 'text/plain',
+          'User-Agent': 'x',
+          Host: 'evil',
+        },
       },
       'dlv_2',
       body,
       new Date(),
     );
-    expect(req.headers).toMatchObject({ authorization: 'Bearer abc', 'webhook-id': 'dlv_2', 'content-type': 'application/json', 'user-agent': 'Herald-Webhooks/1' });
+    expect(req.headers).toMatchObject({
+      authorization: 'Bearer abc',
+      'webhook-id': 'dlv_2',
+      'content-type': 'application/json',
+      'user-agent': 'Herald-Webhooks/1',
+    });
     expect(req.headers.host).toBeUndefined();
     expect(Object.keys(req.headers).filter((k) => k.toLowerCase() === 'webhook-id')).toHaveLength(1);
   });

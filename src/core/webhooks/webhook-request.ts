@@ -37,7 +37,12 @@ export function isReservedHeader(name: string): boolean {
  * so receivers can drop duplicates; the timestamp is the moment of this attempt, because
  * receivers reject signatures older than a few minutes.
  */
-export function signedRequest(endpoint: Pick<WebhookEndpoint, 'url' | 'secret' | 'headers'>, deliveryId: string, body: string, at: Date): WebhookRequest {
+export function signedRequest(
+  endpoint: Pick<WebhookEndpoint, 'url' | 'secret' | 'headers'>,
+  deliveryId: string,
+  body: string,
+  at: Date,
+): WebhookRequest {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(endpoint.headers ?? {})) {
     if (!isReservedHeader(name)) headers[name.toLowerCase()] = value;

@@ -62,7 +62,13 @@ export class WebhookSender implements OnApplicationShutdown {
     const untrack = cancel ? this.track(cancel, abort) : undefined;
     const signal = abort.signal;
     try {
-      const res = await request(req.url, { dispatcher: this.agent, method: req.method, headers: req.headers, body: req.body, signal });
+      const res = await request(req.url, {
+        dispatcher: this.agent,
+        method: req.method,
+        headers: req.headers,
+        body: req.body,
+        signal,
+      });
       // The status is the answer; a body that is slow or too large does not change it.
       await res.body.dump({ limit: MAX_RESPONSE_BODY_BYTES, signal }).catch(() => undefined);
       const retryAfter = res.headers['retry-after'];
@@ -76,7 +82,8 @@ export class WebhookSender implements OnApplicationShutdown {
       if (cancel?.aborted) return { error: 'Cancelled: the server is shutting down', duration_ms: elapsed() };
       if (isRefusal(err)) return { error: (err as Error).message, permanent: true, duration_ms: elapsed() };
       const code = errorCode(err);
-      if (code === 'UND_ERR_CONNECT_TIMEOUT') return { error: `Could not connect within ${connectTimeoutMs} ms`, duration_ms: elapsed() };
+      if (code === 'UND_ERR_CONNECT_TIMEOUT')
+        return { error: `Could not connect within ${connectTimeoutMs} ms`, duration_ms: elapsed() };
       const message = (err as Error)?.message || String(err);
       const error = code && !message.includes(code) ? `${code}: ${message}` : message;
       // A request the client will not even send (e.g. a header value with a line break) fails the same way every time.

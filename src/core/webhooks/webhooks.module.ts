@@ -13,7 +13,15 @@ import { WebhooksService } from './webhooks.service';
  */
 @Global()
 @Module({
-  providers: [AfterCommit, EndpointStore, DeliveryStore, WebhookSender, WebhookMetrics, DeliveryWorker, WebhooksService],
+  providers: [
+    AfterCommit,
+    EndpointStore,
+    DeliveryStore,
+    WebhookSender,
+    WebhookMetrics,
+    DeliveryWorker,
+    WebhooksService,
+  ],
   exports: [WebhooksService],
 })
 export class WebhooksModule {}

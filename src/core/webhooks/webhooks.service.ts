@@ -30,7 +30,11 @@ import type {
   WebhookEndpoint,
   WebhookRequest,
 } from './webhook.types';
-import { InvalidDeliveryQueryException, UndeliverableWebhookUrlException, WebhookEndpointNotFoundException } from './webhooks.exceptions';
+import {
+  InvalidDeliveryQueryException,
+  UndeliverableWebhookUrlException,
+  WebhookEndpointNotFoundException,
+} from './webhooks.exceptions';
 
 /** What pending deliveries become when their endpoint stops sending. */
 const SETTLE_ON: Partial<Record<EndpointState, { status: 'blocked' | 'cancelled'; error: string }>> = {
@@ -109,10 +113,22 @@ export class WebhooksService {
     const now = isoNow();
     await this.endpoints.delete(manager, id);
     // Rows in flight right now are settled by the worker when it finds the endpoint gone.
-    await this.deliveries.settle(manager, { endpoint_id: id, now }, 'cancelled', 'Subscription was removed before delivery', now);
+    await this.deliveries.settle(
+      manager,
+      { endpoint_id: id, now },
+      'cancelled',
+      'Subscription was removed before delivery',
+      now,
+    );
   }
 
-  private async changeState(m: EntityManager, id: string, state: EndpointState, issue: string | null, now: string): Promise<void> {
+  private async changeState(
+    m: EntityManager,
+    id: string,
+    state: EndpointState,
+    issue: string | null,
+    now: string,
+  ): Promise<void> {
     await this.endpoints.setState(m, id, state, issue, now);
     const settle = SETTLE_ON[state];
     if (settle) await this.deliveries.settle(m, { endpoint_id: id, now }, settle.status, issue ?? settle.error, now);
@@ -128,7 +144,10 @@ export class WebhooksService {
    */
   async enqueue(manager: EntityManager, requests: DeliveryRequest[]): Promise<EnqueuedDelivery[]> {
     if (!requests.length) return [];
-    const endpoints = await this.endpoints.find(manager, requests.map((r) => r.endpoint_id));
+    const endpoints = await this.endpoints.find(
+      manager,
+      requests.map((r) => r.endpoint_id),
+    );
     const now = isoNow();
     const rows: NewDelivery[] = [];
     for (const r of requests) {
@@ -136,7 +155,10 @@ export class WebhooksService {
       if (!endpoint || endpoint.state === 'off') continue;
       if (endpoint.organisation_id !== r.event.organisation_id) {
         // A router bug must not leak one organisation's events to another's receiver.
-        this.logger.error({ endpoint: endpoint.id, event: r.event.id }, 'refused to enqueue an event for an endpoint of another organisation');
+        this.logger.error(
+          { endpoint: endpoint.id, event: r.event.id },
+          'refused to enqueue an event for an endpoint of another organisation',
+        );
         continue;
       }
       let status: NewDelivery['status'] = 'pending';
@@ -167,7 +189,8 @@ export class WebhooksService {
     await this.deliveries.insert(manager, rows);
     this.afterCommit.run(manager, () => {
       if (rows.some((r) => r.status === 'pending')) this.worker.wake();
-      for (const status of ['blocked', 'rate_limited'] as const) this.metrics.settled(status, rows.filter((r) => r.status === status).length);
+      for (const status of ['blocked', 'rate_limited'] as const)
+        this.metrics.settled(status, rows.filter((r) => r.status === status).length);
     });
     return rows.map((r) => ({ id: r.id, endpoint_id: r.endpoint_id, status: r.status }));
   }
@@ -190,17 +213,30 @@ export class WebhooksService {
   }
 
   /** The request a delivery of `event` would send, exactly (signature included), for previews. */
-  buildRequest(endpoint: Pick<WebhookEndpoint, 'url' | 'secret' | 'headers'>, event: StoredEvent, deliveryId: string, at: Date = new Date()): WebhookRequest {
+  buildRequest(
+    endpoint: Pick<WebhookEndpoint, 'url' | 'secret' | 'headers'>,
+    event: StoredEvent,
+    deliveryId: string,
+    at: Date = new Date(),
+  ): WebhookRequest {
     return signedRequest(endpoint, deliveryId, JSON.stringify(toEnvelope(event)), at);
   }
 
   /** Signs and sends one request through the delivery path (SSRF guard, timeouts) and records nothing. */
-  async sendOnce(endpoint: Pick<WebhookEndpoint, 'url' | 'secret' | 'headers'>, event: StoredEvent): Promise<SendOnceResult> {
+  async sendOnce(
+    endpoint: Pick<WebhookEndpoint, 'url' | 'secret' | 'headers'>,
+    event: StoredEvent,
+  ): Promise<SendOnceResult> {
     const request = this.buildRequest(endpoint, event, newId('dlv'));
     const result = await this.sender.send(request);
     const ok = result.status !== undefined && result.status >= 200 && result.status < 300;
     const error = result.error ?? (ok || result.status === undefined ? undefined : describeStatus(result.status));
-    return { ...(result.status !== undefined ? { status: result.status } : {}), ...(error ? { error } : {}), duration_ms: result.duration_ms, request };
+    return {
+      ...(result.status !== undefined ? { status: result.status } : {}),
+      ...(error ? { error } : {}),
+      duration_ms: result.duration_ms,
+      request,
+    };
   }
 
   /**
@@ -210,13 +246,15 @@ export class WebhooksService {
    * last, and the last entry's `created_at` is the next page's cursor.
    */
   async listDeliveries(query: ListDeliveriesQuery): Promise<DeliveryLogEntry[]> {
-    if (!Number.isInteger(query.limit) || query.limit < 1) throw new InvalidDeliveryQueryException('limit must be a positive integer');
+    if (!Number.isInteger(query.limit) || query.limit < 1)
+      throw new InvalidDeliveryQueryException('limit must be a positive integer');
     const direction = query.direction ?? 'before';
     let datetime: string | undefined;
     if (query.datetime !== undefined) {
       // Stored times compare as text in one fixed-width form; the cursor is brought to it.
       datetime = historyCursor(query.datetime, direction) ?? undefined;
-      if (datetime === undefined) throw new InvalidDeliveryQueryException(`datetime must be an RFC 3339 date-time, e.g. ${LOG_TIME_EXAMPLE}`);
+      if (datetime === undefined)
+        throw new InvalidDeliveryQueryException(`datetime must be an RFC 3339 date-time, e.g. ${LOG_TIME_EXAMPLE}`);
     }
     return this.deliveries.list({ ...query, direction, datetime });
   }

@@ -40,7 +40,10 @@ export class PublishEventDto {
   @Matches(REF, { message: REF_MESSAGE('id') })
   id?: string;
 
-  @ApiPropertyOptional({ example: 'org_001', description: "Defaults to the credential's organisation; only the operator key may name another." })
+  @ApiPropertyOptional({
+    example: 'org_001',
+    description: "Defaults to the credential's organisation; only the operator key may name another.",
+  })
   @IsOptional()
   @IsString()
   @Matches(REF, { message: REF_MESSAGE('organisation_id') })
@@ -64,11 +67,18 @@ export class PublishEventDto {
   @Matches(REF, { message: REF_MESSAGE('channel_id') })
   channel_id?: string;
 
-  @ApiProperty({ type: 'object', additionalProperties: true, example: { amount: 4850, currency: 'NOK', approver: 'usr_coord99' } })
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: true,
+    example: { amount: 4850, currency: 'NOK', approver: 'usr_coord99' },
+  })
   @IsObject()
   data: Record<string, unknown>;
 
-  @ApiPropertyOptional({ example: '2026-03-26T08:14:22Z', description: 'When it happened; defaults to when Herald received it.' })
+  @ApiPropertyOptional({
+    example: '2026-03-26T08:14:22Z',
+    description: 'When it happened; defaults to when Herald received it.',
+  })
   @IsOptional()
   @IsISO8601({ strict: true })
   occurred_at?: string;
@@ -99,7 +109,8 @@ export class EventDto {
 }
 
 export class PublishBatchResultDto {
-  @ApiProperty({ type: [EventDto], description: 'In request order; duplicates come back as the original.' }) events: EventDto[];
+  @ApiProperty({ type: [EventDto], description: 'In request order; duplicates come back as the original.' })
+  events: EventDto[];
   @ApiProperty({ example: 2 }) created: number;
   @ApiProperty({ example: 0 }) duplicates: number;
 }
@@ -111,7 +122,12 @@ function toList({ value }: { value: unknown }): string[] | undefined {
 }
 
 export class ListEventsQueryDto {
-  @ApiPropertyOptional({ description: 'Return events with seq greater than this.', default: 0, minimum: 0, maximum: MAX_SEQ_CURSOR })
+  @ApiPropertyOptional({
+    description: 'Return events with seq greater than this.',
+    default: 0,
+    minimum: 0,
+    maximum: MAX_SEQ_CURSOR,
+  })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
@@ -127,7 +143,11 @@ export class ListEventsQueryDto {
   @Max(1000)
   limit: number = 100;
 
-  @ApiPropertyOptional({ description: 'Event types, comma-separated or repeated.', type: String, example: 'claim_approved,claim_rejected' })
+  @ApiPropertyOptional({
+    description: 'Event types, comma-separated or repeated.',
+    type: String,
+    example: 'claim_approved,claim_rejected',
+  })
   @IsOptional()
   @Transform(toList)
   @IsArray()
@@ -147,9 +167,14 @@ export class EventTypeDto {
   @ApiProperty({ type: [String], example: ['1'] }) versions: string[];
   @ApiProperty({ example: 'channels' }) category: string;
   @ApiProperty() description: string;
-  @ApiProperty({ type: [String], example: ['channelId'], description: 'Condition fields a socket session subscription must give.' })
+  @ApiProperty({
+    type: [String],
+    example: ['channelId'],
+    description: 'Condition fields a socket session subscription must give.',
+  })
   conditions: string[];
-  @ApiProperty({ type: [String], example: ['user'], description: 'Token kinds that may subscribe.' }) token_kinds: string[];
+  @ApiProperty({ type: [String], example: ['user'], description: 'Token kinds that may subscribe.' })
+  token_kinds: string[];
   @ApiProperty({ example: 'users.read', description: 'Scope a session subscription needs.' }) scope: string;
 }
 

@@ -25,18 +25,30 @@ describe('session rooms', () => {
     expect(sessionRoom('o', { type: 't', version: '1', condition: { a: '1', b: '2' } })).toBe(
       sessionRoom('o', { type: 't', version: '1', condition: { b: '2', a: '1' } }),
     );
-    expect(sessionRoom('o1', { type: 't', version: '1', condition: {} })).not.toBe(sessionRoom('o2', { type: 't', version: '1', condition: {} }));
+    expect(sessionRoom('o1', { type: 't', version: '1', condition: {} })).not.toBe(
+      sessionRoom('o2', { type: 't', version: '1', condition: {} }),
+    );
   });
 
   it('routes an event to the room of its condition values', () => {
-    expect(roomForEvent(follow, ['channelId'])).toBe(sessionRoom('org_1', { type: 'channel.follow', version: '1', condition: { channelId: '9b7f3c2a-2f41' } }));
+    expect(roomForEvent(follow, ['channelId'])).toBe(
+      sessionRoom('org_1', { type: 'channel.follow', version: '1', condition: { channelId: '9b7f3c2a-2f41' } }),
+    );
     expect(roomForEvent({ ...follow, channel_id: null }, ['channelId'])).toBeUndefined();
     expect(roomForEvent({ ...follow, data: { region: 'eu' } }, ['region'])).toContain('region=eu');
   });
 
   it('tells a Socket.IO socket id from a room name', () => {
     expect(isSocketSessionId('mO2rT1xq9bYk3LzA_7-c')).toBe(true);
-    for (const id of ['org:org_1', sessionRoom('o', { type: 't', version: '1', condition: {} }), 'mO2rT1xq9bYk3LzA_7-', 'mO2rT1xq9bYk3LzA_7-cd', 'mO2rT1xq9bYk3LzA_7+c', '', 42]) {
+    for (const id of [
+      'org:org_1',
+      sessionRoom('o', { type: 't', version: '1', condition: {} }),
+      'mO2rT1xq9bYk3LzA_7-',
+      'mO2rT1xq9bYk3LzA_7-cd',
+      'mO2rT1xq9bYk3LzA_7+c',
+      '',
+      42,
+    ]) {
       expect(isSocketSessionId(id)).toBe(false);
     }
   });

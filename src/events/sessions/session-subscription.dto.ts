@@ -10,7 +10,10 @@ function IsSessionIdField(): PropertyDecorator {
     name: 'isSessionIdField',
     validator: {
       validate: (value: unknown) => typeof value === 'string' && value.length > 0,
-      defaultMessage: (args) => (args?.value === undefined || args.value === null || args.value === '' ? 'sessionId is required' : 'sessionId must be a string'),
+      defaultMessage: (args) =>
+        args?.value === undefined || args.value === null || args.value === ''
+          ? 'sessionId is required'
+          : 'sessionId must be a string',
     },
   });
 }
@@ -50,7 +53,11 @@ export class SessionSubscriptionDto {
 export class SessionSubscriptionItemDto {
   @ApiProperty({ example: 'channel.follow' }) type: string;
   @ApiProperty({ example: '1' }) version: string;
-  @ApiProperty({ type: 'object', additionalProperties: { type: 'string' }, example: { channelId: '9b7f3c2a-2f41-4f5e-9f54-6c1d8a2b7e90' } })
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: { type: 'string' },
+    example: { channelId: '9b7f3c2a-2f41-4f5e-9f54-6c1d8a2b7e90' },
+  })
   condition: Record<string, string>;
 }
 

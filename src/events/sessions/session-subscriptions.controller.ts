@@ -1,9 +1,23 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, UseFilters } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiBody, ApiForbiddenResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import {
+  ApiBadRequestResponse,
+  ApiBody,
+  ApiForbiddenResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiParam,
+  ApiTags,
+  ApiUnauthorizedResponse,
+} from '@nestjs/swagger';
 import { Authenticated, CurrentPrincipal } from '../../core/auth/decorators';
 import type { Principal } from '../../core/auth/principal';
 import { Seed004ExceptionFilter } from '../../core/http/filters/envelope-exception.filter';
-import { Seed004ErrorDto, SessionSubscriptionDto, SessionSubscriptionListDto, SuccessDto } from './session-subscription.dto';
+import {
+  Seed004ErrorDto,
+  SessionSubscriptionDto,
+  SessionSubscriptionListDto,
+  SuccessDto,
+} from './session-subscription.dto';
 import { SessionSubscriptionsService } from './session-subscriptions.service';
 
 const EXAMPLE = {
@@ -20,20 +34,33 @@ const EXAMPLE = {
 @UseFilters(Seed004ExceptionFilter)
 @Authenticated()
 @ApiUnauthorizedResponse({ type: Seed004ErrorDto, description: 'No or invalid access token.' })
-@ApiForbiddenResponse({ type: Seed004ErrorDto, description: 'The session is another user’s, the token kind is wrong, or a scope is missing.' })
-@ApiBadRequestResponse({ type: Seed004ErrorDto, description: 'Unsupported type or version, malformed or missing condition, unknown session.' })
+@ApiForbiddenResponse({
+  type: Seed004ErrorDto,
+  description: 'The session is another user’s, the token kind is wrong, or a scope is missing.',
+})
+@ApiBadRequestResponse({
+  type: Seed004ErrorDto,
+  description: 'Unsupported type or version, malformed or missing condition, unknown session.',
+})
 export class SessionSubscriptionsController {
   constructor(private readonly sessions: SessionSubscriptionsService) {}
 
   @Get(':sessionId/subscriptions')
-  @ApiOperation({ summary: 'Get Events Subscriptions', description: 'Lists active event subscriptions for a socket session.' })
+  @ApiOperation({
+    summary: 'Get Events Subscriptions',
+    description: 'Lists active event subscriptions for a socket session.',
+  })
   @ApiParam({
     name: 'sessionId',
     example: EXAMPLE.sessionId,
-    description: 'The Socket.IO socket.id (20 characters of A-Z, a-z, 0-9, _ and -); anything else is an unknown session (400).',
+    description:
+      'The Socket.IO socket.id (20 characters of A-Z, a-z, 0-9, _ and -); anything else is an unknown session (400).',
   })
   @ApiOkResponse({ type: SessionSubscriptionListDto })
-  async list(@CurrentPrincipal() caller: Principal, @Param('sessionId') sessionId: string): Promise<SessionSubscriptionListDto> {
+  async list(
+    @CurrentPrincipal() caller: Principal,
+    @Param('sessionId') sessionId: string,
+  ): Promise<SessionSubscriptionListDto> {
     return { success: true, message: 'success', data: await this.sessions.list(caller, sessionId) };
   }
 
@@ -41,7 +68,8 @@ export class SessionSubscriptionsController {
   @HttpCode(200)
   @ApiOperation({
     summary: 'Post Events Subscriptions',
-    description: 'Subscribes the socket session to a supported event stream. channel.follow requires a user access token with scope users.read. Idempotent.',
+    description:
+      'Subscribes the socket session to a supported event stream. channel.follow requires a user access token with scope users.read. Idempotent.',
   })
   @ApiBody({ type: SessionSubscriptionDto, examples: { 'channel.follow': { value: EXAMPLE } } })
   @ApiOkResponse({ type: SuccessDto })
@@ -52,7 +80,10 @@ export class SessionSubscriptionsController {
 
   @Delete('subscriptions')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Delete Events Subscriptions', description: 'Removes an event subscription from the socket session.' })
+  @ApiOperation({
+    summary: 'Delete Events Subscriptions',
+    description: 'Removes an event subscription from the socket session.',
+  })
   @ApiBody({ type: SessionSubscriptionDto, examples: { 'channel.follow': { value: EXAMPLE } } })
   @ApiOkResponse({ type: SuccessDto })
   async unsubscribe(@CurrentPrincipal() caller: Principal, @Body() dto: SessionSubscriptionDto): Promise<SuccessDto> {

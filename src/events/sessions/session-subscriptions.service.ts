@@ -4,7 +4,13 @@ import { RouterRegistry } from '../../core/bus/router-registry';
 import { EventCatalog, type EventTypeDefinition } from '../../core/event-log/event-catalog';
 import { RealtimeService, type RemoteSession } from '../../core/gateway/realtime.service';
 import { ValidationFailedException } from '../../core/http/errors';
-import { isSocketSessionId, parseSessionRoom, roomForEvent, sessionRoom, type SessionSubscription } from './session-rooms';
+import {
+  isSocketSessionId,
+  parseSessionRoom,
+  roomForEvent,
+  sessionRoom,
+  type SessionSubscription,
+} from './session-rooms';
 import type { SessionSubscriptionDto, SessionSubscriptionItemDto } from './session-subscription.dto';
 
 /** Seed 004's 400 for a session that does not exist, is another organisation's, or is no session id at all. */
@@ -54,7 +60,10 @@ export class SessionSubscriptionsService implements OnApplicationBootstrap {
   }
 
   /** Seed 004's order: unsupported type/version and bad conditions are 400, then who may do it (403), then the session. */
-  private async authorise(caller: Principal, dto: SessionSubscriptionDto): Promise<{ subscription: SessionSubscription; session: RemoteSession }> {
+  private async authorise(
+    caller: Principal,
+    dto: SessionSubscriptionDto,
+  ): Promise<{ subscription: SessionSubscription; session: RemoteSession }> {
     const definition = this.catalog.get(dto.type);
     if (!definition) {
       throw new ValidationFailedException(
@@ -76,7 +85,9 @@ export class SessionSubscriptionsService implements OnApplicationBootstrap {
     if (!hasScope(caller, definition.scope)) throw new ForbiddenException(`Missing scope: ${definition.scope}`);
     // A room without a condition carries the whole organisation's events of that type.
     if (!definition.conditions.length && !seesWholeOrganisation(caller)) {
-      throw new ForbiddenException(`${dto.type} streams the whole organisation; it needs an app token or claims:read:org`);
+      throw new ForbiddenException(
+        `${dto.type} streams the whole organisation; it needs an app token or claims:read:org`,
+      );
     }
     const session = await this.ownedSession(caller, dto.sessionId);
     // The room's events reach the session's socket, so the socket's own credential must hold
@@ -85,7 +96,9 @@ export class SessionSubscriptionsService implements OnApplicationBootstrap {
       throw new ForbiddenException(`Session ${dto.sessionId} was opened with a credential without ${definition.scope}`);
     }
     if (!definition.conditions.length && !seesWholeOrganisation(session.principal)) {
-      throw new ForbiddenException(`Session ${dto.sessionId} was opened with a credential that may not read the whole organisation`);
+      throw new ForbiddenException(
+        `Session ${dto.sessionId} was opened with a credential that may not read the whole organisation`,
+      );
     }
     return { subscription: { type: dto.type, version, condition }, session };
   }
@@ -96,15 +109,23 @@ export class SessionSubscriptionsService implements OnApplicationBootstrap {
     for (const field of definition.conditions) {
       const value = raw[field];
       if (typeof value !== 'string' || !value.trim() || value.length > 128) {
-        errors.push({ field: `condition.${field}`, message: `condition.${field} is required for ${definition.type}: a string of 1-128 characters` });
+        errors.push({
+          field: `condition.${field}`,
+          message: `condition.${field} is required for ${definition.type}: a string of 1-128 characters`,
+        });
       } else {
         condition[field] = value;
       }
     }
     for (const field of Object.keys(raw)) {
-      if (!definition.conditions.includes(field)) errors.push({ field: `condition.${field}`, message: `condition.${field} is not a condition of ${definition.type}` });
+      if (!definition.conditions.includes(field))
+        errors.push({
+          field: `condition.${field}`,
+          message: `condition.${field} is not a condition of ${definition.type}`,
+        });
     }
-    if (errors.length) throw new ValidationFailedException(errors, `Malformed condition: ${errors.map((e) => e.message).join('; ')}`);
+    if (errors.length)
+      throw new ValidationFailedException(errors, `Malformed condition: ${errors.map((e) => e.message).join('; ')}`);
     return condition;
   }
 

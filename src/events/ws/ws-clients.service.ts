@@ -1,4 +1,13 @@
-import { ForbiddenException, Inject, Injectable, Logger, NotFoundException, OnApplicationBootstrap, BeforeApplicationShutdown, UnauthorizedException } from '@nestjs/common';
+import {
+  ForbiddenException,
+  Inject,
+  Injectable,
+  Logger,
+  NotFoundException,
+  OnApplicationBootstrap,
+  BeforeApplicationShutdown,
+  UnauthorizedException,
+} from '@nestjs/common';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
@@ -45,8 +54,7 @@ export interface UnsubscribeCommand {
 }
 
 export type UnsubscribeOutcome =
-  | { status: 200; client_id: string; user_id: string | null; event_types: string[] }
-  | { status: 403; message: string };
+  { status: 200; client_id: string; user_id: string | null; event_types: string[] } | { status: 403; message: string };
 
 export class UnknownEventTypesError extends Error {}
 
@@ -57,7 +65,11 @@ export class UnknownEventTypesError extends Error {}
 @Injectable()
 export class WsClientsService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('WsClients');
-  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: HARD_FRAME_LIMIT_BYTES, perMessageDeflate: false });
+  private readonly wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: HARD_FRAME_LIMIT_BYTES,
+    perMessageDeflate: false,
+  });
   private readonly clients = new Map<string, WsClient>();
   private readonly byOrganisation = new Map<string, Set<WsClient>>();
   private heartbeat?: NodeJS.Timeout;
@@ -76,8 +88,13 @@ export class WsClientsService implements OnApplicationBootstrap, BeforeApplicati
 
   onApplicationBootstrap(): void {
     this.upgrades.register(WS_SUBSCRIBE_PATH, (req, socket, head) => this.upgrade(req, socket, head));
-    this.routers.registerLive({ name: 'raw-websocket-clients', deliver: (event, envelope) => this.deliver(event, envelope) });
-    this.rpc.handle<UnsubscribeCommand, UnsubscribeOutcome>('ws.unsubscribe', (command) => this.unsubscribeLocal(command));
+    this.routers.registerLive({
+      name: 'raw-websocket-clients',
+      deliver: (event, envelope) => this.deliver(event, envelope),
+    });
+    this.rpc.handle<UnsubscribeCommand, UnsubscribeOutcome>('ws.unsubscribe', (command) =>
+      this.unsubscribeLocal(command),
+    );
     this.unsubscribeRevocations = onApiKeyRevoked(this.bus, ({ key_id }) => this.closeKey(key_id));
     this.heartbeat = setInterval(() => this.beat(), this.config.websocket.heartbeatMs);
     this.heartbeat.unref();
@@ -98,7 +115,10 @@ export class WsClientsService implements OnApplicationBootstrap, BeforeApplicati
   /** Checks the requested types against the catalog. */
   validateTypes(types: string[]): string[] {
     const unknown = types.filter((t) => !this.catalog.has(t));
-    if (unknown.length) throw new UnknownEventTypesError(`Unknown event type(s) ${unknown.join(', ')}. Known types: ${this.catalog.types().join(', ')}`);
+    if (unknown.length)
+      throw new UnknownEventTypesError(
+        `Unknown event type(s) ${unknown.join(', ')}. Known types: ${this.catalog.types().join(', ')}`,
+      );
     return [...new Set(types)];
   }
 
@@ -116,7 +136,13 @@ export class WsClientsService implements OnApplicationBootstrap, BeforeApplicati
     }
     let eventTypes: string[];
     try {
-      const requested = this.validateTypes(url.searchParams.getAll('event_types').flatMap((v) => v.split(',')).map((s) => s.trim()).filter(Boolean));
+      const requested = this.validateTypes(
+        url.searchParams
+          .getAll('event_types')
+          .flatMap((v) => v.split(','))
+          .map((s) => s.trim())
+          .filter(Boolean),
+      );
       // No event_types at connect means every type in the catalog, written out: taking some away
       // later never widens back to "all".
       eventTypes = requested.length ? requested : this.catalog.types();
@@ -125,12 +151,20 @@ export class WsClientsService implements OnApplicationBootstrap, BeforeApplicati
     }
     if (socket.destroyed) return;
     const refused = this.limits.leaseForUpgrade(req, socket, principal);
-    if (refused) return rejectUpgrade(socket, 429, errorBody(429, refused.message, 'Too Many Requests', WS_SUBSCRIBE_PATH));
+    if (refused)
+      return rejectUpgrade(socket, 429, errorBody(429, refused.message, 'Too Many Requests', WS_SUBSCRIBE_PATH));
     this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, principal, eventTypes));
   }
 
   private accept(ws: WebSocket, principal: Principal, eventTypes: string[]): void {
-    const client: WsClient = { id: newId('wsc'), ws, principal, reader: readerOf(principal), eventTypes: new Set(eventTypes), lastSeen: Date.now() };
+    const client: WsClient = {
+      id: newId('wsc'),
+      ws,
+      principal,
+      reader: readerOf(principal),
+      eventTypes: new Set(eventTypes),
+      lastSeen: Date.now(),
+    };
     this.clients.set(client.id, client);
     let orgClients = this.byOrganisation.get(principal.organisation_id);
     if (!orgClients) this.byOrganisation.set(principal.organisation_id, (orgClients = new Set()));
@@ -157,9 +191,15 @@ export class WsClientsService implements OnApplicationBootstrap, BeforeApplicati
 
   private onFrame(client: WsClient, data: RawData, isBinary: boolean): void {
     client.lastSeen = Date.now();
-    const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : (data as Buffer | ArrayBuffer).byteLength;
+    const size = Array.isArray(data)
+      ? data.reduce((n, b) => n + b.length, 0)
+      : (data as Buffer | ArrayBuffer).byteLength;
     if (size > MAX_CLIENT_FRAME_BYTES) {
-      return this.send(client, { type: 'error', code: 'frame_too_large', message: `Frames are limited to ${MAX_CLIENT_FRAME_BYTES} bytes` });
+      return this.send(client, {
+        type: 'error',
+        code: 'frame_too_large',
+        message: `Frames are limited to ${MAX_CLIENT_FRAME_BYTES} bytes`,
+      });
     }
     const frame = parseClientFrame(isBinary ? null : data.toString());
     if ('error' in frame) return this.send(client, { type: 'error', code: frame.error, message: frame.message });
@@ -198,7 +238,8 @@ export class WsClientsService implements OnApplicationBootstrap, BeforeApplicati
     if (!orgClients) return;
     let frame: string | undefined;
     for (const client of orgClients) {
-      if (!this.matches(client, event) || client.ws.readyState !== WebSocket.OPEN || this.droppedAsSlow(client)) continue;
+      if (!this.matches(client, event) || client.ws.readyState !== WebSocket.OPEN || this.droppedAsSlow(client))
+        continue;
       frame ??= JSON.stringify({ type: 'event', event: envelope } satisfies ServerFrame);
       client.ws.send(frame);
     }
@@ -212,7 +253,10 @@ export class WsClientsService implements OnApplicationBootstrap, BeforeApplicati
   /** Closes a client whose unsent buffer is over the limit (1013) instead of queueing more. */
   private droppedAsSlow(client: WsClient): boolean {
     if (client.ws.bufferedAmount <= this.config.websocket.maxBufferedBytes) return false;
-    this.logger.warn({ client: client.id, buffered: client.ws.bufferedAmount }, 'closing a websocket client that fell behind');
+    this.logger.warn(
+      { client: client.id, buffered: client.ws.bufferedAmount },
+      'closing a websocket client that fell behind',
+    );
     this.close(client, 1013, 'client too slow: unsent buffer over limit');
     return true;
   }

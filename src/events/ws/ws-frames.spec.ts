@@ -3,7 +3,10 @@ import { parseClientFrame } from './ws-frames';
 describe('parseClientFrame', () => {
   it.each([
     ['{"action":"ping"}', { action: 'ping' }],
-    ['{"action":"subscribe","event_types":["claim_approved"]}', { action: 'subscribe', event_types: ['claim_approved'] }],
+    [
+      '{"action":"subscribe","event_types":["claim_approved"]}',
+      { action: 'subscribe', event_types: ['claim_approved'] },
+    ],
     ['{"action":"unsubscribe","event_types":[]}', { action: 'unsubscribe', event_types: [] }],
     ['not json', { error: 'bad_json' }],
     ['[1,2]', { error: 'bad_frame' }],

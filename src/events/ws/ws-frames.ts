@@ -22,7 +22,8 @@ export function parseClientFrame(text: string | null): ClientFrame | FrameError 
   } catch {
     return { error: 'bad_json', message: 'Frame is not valid JSON' };
   }
-  if (!value || typeof value !== 'object' || Array.isArray(value)) return { error: 'bad_frame', message: 'Frame must be a JSON object with an "action"' };
+  if (!value || typeof value !== 'object' || Array.isArray(value))
+    return { error: 'bad_frame', message: 'Frame must be a JSON object with an "action"' };
   const { action, event_types } = value as { action?: unknown; event_types?: unknown };
   if (action === 'ping') return { action };
   if (action === 'subscribe' || action === 'unsubscribe') {
@@ -31,5 +32,8 @@ export function parseClientFrame(text: string | null): ClientFrame | FrameError 
     }
     return { action, event_types: event_types as string[] };
   }
-  return { error: 'unknown_action', message: `Unknown action ${JSON.stringify(action ?? null)}; use subscribe, unsubscribe or ping` };
+  return {
+    error: 'unknown_action',
+    message: `Unknown action ${JSON.stringify(action ?? null)}; use subscribe, unsubscribe or ping`,
+  };
 }

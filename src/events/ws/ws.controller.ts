@@ -45,12 +45,22 @@ export class WsController {
       'Server pings every 25 s and drops a client silent for 60 s; frames are limited to 64 KiB; a client more than 1 MiB ' +
       'behind is closed with 1013.',
   })
-  @ApiQuery({ name: 'event_types', required: false, description: 'Comma-separated or repeated; none means every type of the catalog (listed in the welcome). The set is explicit: unsubscribing the last type leaves none.' })
+  @ApiQuery({
+    name: 'event_types',
+    required: false,
+    description:
+      'Comma-separated or repeated; none means every type of the catalog (listed in the welcome). The set is explicit: unsubscribing the last type leaves none.',
+  })
   @ApiResponse({ status: 101, description: 'Switching Protocols: the WebSocket is open.' })
   @ApiBadRequestResponse({
     type: Seed001ErrorDto,
     description: 'An unknown event type in `event_types` (answered to the upgrade request; `path` is `event_types`).',
-    example: seed001(400, 'Bad Request', 'Unknown event type(s) claim_exploded. Known types: claim_submitted, claim_approved, claim_rejected, status_changed, comment_added, channel.follow', 'event_types'),
+    example: seed001(
+      400,
+      'Bad Request',
+      'Unknown event type(s) claim_exploded. Known types: claim_submitted, claim_approved, claim_rejected, status_changed, comment_added, channel.follow',
+      'event_types',
+    ),
   })
   @ApiUnauthorizedResponse({
     type: Seed001ErrorDto,
@@ -66,16 +76,30 @@ export class WsController {
     status: 426,
     type: Seed001ErrorDto,
     description: 'A plain GET without the WebSocket upgrade.',
-    example: seed001(426, 'Upgrade Required', 'This endpoint only speaks WebSocket: send Connection: Upgrade and Upgrade: websocket', SUBSCRIBE),
+    example: seed001(
+      426,
+      'Upgrade Required',
+      'This endpoint only speaks WebSocket: send Connection: Upgrade and Upgrade: websocket',
+      SUBSCRIBE,
+    ),
   })
   @ApiTooManyRequestsResponse({
     type: Seed001ErrorDto,
     description: 'Too many sockets from this address or for this credential.',
-    example: seed001(429, 'Too Many Requests', 'Too many sockets for this credential (WS_MAX_SOCKETS_PER_CREDENTIAL is 1000)', SUBSCRIBE),
+    example: seed001(
+      429,
+      'Too Many Requests',
+      'Too many sockets for this credential (WS_MAX_SOCKETS_PER_CREDENTIAL is 1000)',
+      SUBSCRIBE,
+    ),
   })
   subscribeWithoutUpgrade(): never {
     throw new HttpException(
-      { statusCode: 426, error: 'Upgrade Required', message: 'This endpoint only speaks WebSocket: send Connection: Upgrade and Upgrade: websocket' },
+      {
+        statusCode: 426,
+        error: 'Upgrade Required',
+        message: 'This endpoint only speaks WebSocket: send Connection: Upgrade and Upgrade: websocket',
+      },
       426,
     );
   }
@@ -91,7 +115,13 @@ export class WsController {
   @ApiBadRequestResponse({
     type: Seed001ErrorDto,
     description: 'An invalid body (one stack entry per field, `path` the field) or an unknown event type.',
-    example: seed001(400, 'Bad Request', 'Validation failed: client_id: client_id is required', 'client_id', 'client_id is required'),
+    example: seed001(
+      400,
+      'Bad Request',
+      'Validation failed: client_id: client_id is required',
+      'client_id',
+      'client_id is required',
+    ),
   })
   @ApiUnauthorizedResponse({
     type: Seed001ErrorDto,
@@ -108,7 +138,10 @@ export class WsController {
     description: 'No such client is connected.',
     example: seed001(404, 'Not Found', `WebSocket client ${CLIENT_ID} is not connected`, UNSUBSCRIBE),
   })
-  async unsubscribe(@CurrentPrincipal() caller: Principal, @Body() dto: WsUnsubscribeDto): Promise<WsUnsubscribeResultDto> {
+  async unsubscribe(
+    @CurrentPrincipal() caller: Principal,
+    @Body() dto: WsUnsubscribeDto,
+  ): Promise<WsUnsubscribeResultDto> {
     try {
       const { status: _status, ...result } = await this.clients.unsubscribe({ ...dto, caller });
       return result;

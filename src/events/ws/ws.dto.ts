@@ -21,8 +21,14 @@ export class WsUnsubscribeDto {
 
 export class WsUnsubscribeResultDto {
   @ApiProperty({ example: 'wsc_01jd3m7k2q8w6t5v4x3y2z1a0b' }) client_id: string;
-  @ApiProperty({ type: String, nullable: true, example: 'usr_84cd12ef', description: 'null for an app client.' }) user_id: string | null;
-  @ApiProperty({ type: [String], example: ['claim_approved'], description: 'The event types the client still receives.' }) event_types: string[];
+  @ApiProperty({ type: String, nullable: true, example: 'usr_84cd12ef', description: 'null for an app client.' })
+  user_id: string | null;
+  @ApiProperty({
+    type: [String],
+    example: ['claim_approved'],
+    description: 'The event types the client still receives.',
+  })
+  event_types: string[];
 }
 
 /** Seed 001's error body lives with the other envelopes. */

@@ -13,7 +13,10 @@ export class CreateOrganisationChannelDto {
   @Matches(REF, { message: refMessage('organisation_id') })
   organisation_id: string;
 
-  @ApiPropertyOptional({ example: 'usr_coord99', description: 'The user who owns the channel (may attach to it). Defaults to the calling user.' })
+  @ApiPropertyOptional({
+    example: 'usr_coord99',
+    description: 'The user who owns the channel (may attach to it). Defaults to the calling user.',
+  })
   @IsOptional()
   @IsString()
   @Matches(REF, { message: refMessage('user_id') })
@@ -39,7 +42,12 @@ export class CreateUserChannelDto {
   @Matches(REF, { message: refMessage('user_id') })
   user_id: string;
 
-  @ApiPropertyOptional({ type: [String], enum: CLAIM_EVENT_TYPES, example: ['status_changed', 'comment_added'], description: 'Omitted or empty: every claim event type.' })
+  @ApiPropertyOptional({
+    type: [String],
+    enum: CLAIM_EVENT_TYPES,
+    example: ['status_changed', 'comment_added'],
+    description: 'Omitted or empty: every claim event type.',
+  })
   @IsOptional()
   @IsArray()
   @ArrayUnique()
@@ -75,7 +83,8 @@ export class ChannelSummaryDto {
   @ApiProperty({ enum: ['organisation_claims', 'user_claims'] }) subscription_type: string;
   @ApiProperty({ example: 'org_001' }) organisation_id: string;
   @ApiProperty({ type: String, nullable: true, example: 'usr_coord99' }) user_id: string | null;
-  @ApiProperty({ enum: ['connected', 'disconnected'], description: 'connected while at least one client is attached' }) status: string;
+  @ApiProperty({ enum: ['connected', 'disconnected'], description: 'connected while at least one client is attached' })
+  status: string;
   @ApiProperty({ example: '2026-03-26T08:00:00.000Z' }) created_at: string;
   @ApiProperty({ type: String, nullable: true, example: '2026-03-26T08:14:22.000Z' }) last_event_at: string | null;
 }
@@ -86,8 +95,10 @@ export class ChannelPageDto {
 }
 
 export class ChannelDetailDto extends ChannelSummaryDto {
-  @ApiProperty({ example: 14, description: 'Matching events since the channel was created, attached or not.' }) event_count: number;
-  @ApiProperty({ example: 'wss://realtime.example.com/channels/chan_01jd3m7k2q8w6t5v4x3y2z1a0b' }) websocket_url: string;
+  @ApiProperty({ example: 14, description: 'Matching events since the channel was created, attached or not.' })
+  event_count: number;
+  @ApiProperty({ example: 'wss://realtime.example.com/channels/chan_01jd3m7k2q8w6t5v4x3y2z1a0b' })
+  websocket_url: string;
 }
 
 export class CreatedOrganisationChannelDto {
@@ -95,7 +106,8 @@ export class CreatedOrganisationChannelDto {
   @ApiProperty({ example: 'organisation_claims' }) subscription_type: string;
   @ApiProperty() organisation_id: string;
   @ApiProperty({ type: String, nullable: true }) user_id: string | null;
-  @ApiProperty({ example: 'wss://realtime.example.com/channels/chan_01jd3m7k2q8w6t5v4x3y2z1a0b' }) websocket_url: string;
+  @ApiProperty({ example: 'wss://realtime.example.com/channels/chan_01jd3m7k2q8w6t5v4x3y2z1a0b' })
+  websocket_url: string;
   @ApiProperty({ enum: ['connected', 'disconnected'] }) status: string;
   @ApiProperty() created_at: string;
 }
@@ -113,11 +125,18 @@ export class ReconnectResultDto {
   @ApiProperty() channel_id: string;
   @ApiProperty({ enum: ['connected', 'disconnected'] }) status: string;
   @ApiProperty({ example: '2026-03-26T09:15:00.000Z' }) reconnected_at: string;
-  @ApiProperty({ example: 2, description: "Matching events after the channel's cursor; replayed in seq order to the next client that attaches (and to those attached now)." })
+  @ApiProperty({
+    example: 2,
+    description:
+      "Matching events after the channel's cursor; replayed in seq order to the next client that attaches (and to those attached now).",
+  })
   missed_events: number;
-  @ApiProperty({ type: 'integer', nullable: true, example: 118, description: 'First seq of the replayed range.' }) from_seq: number | null;
-  @ApiProperty({ type: 'integer', nullable: true, example: 131, description: 'Last seq of the replayed range.' }) to_seq: number | null;
-  @ApiProperty({ example: true, description: 'false when retention already pruned part of the gap.' }) complete: boolean;
+  @ApiProperty({ type: 'integer', nullable: true, example: 118, description: 'First seq of the replayed range.' })
+  from_seq: number | null;
+  @ApiProperty({ type: 'integer', nullable: true, example: 131, description: 'Last seq of the replayed range.' })
+  to_seq: number | null;
+  @ApiProperty({ example: true, description: 'false when retention already pruned part of the gap.' })
+  complete: boolean;
 }
 
 export class ClosedChannelDto {

@@ -18,7 +18,13 @@ import {
 import type { EventEnvelope } from '../../core/event-log/envelope';
 import { IsPresent } from '../../core/http/validation';
 import { HEADER_VALUE_MASK, TEST_HEADER } from '../action-headers';
-import { MAX_CONDITIONS_BYTES, MAX_CONDITIONS_DEPTH, MAX_CONDITIONS_NODES, MAX_REGEX_LENGTH, REGEX_OPTIONS } from '../subscription-conditions';
+import {
+  MAX_CONDITIONS_BYTES,
+  MAX_CONDITIONS_DEPTH,
+  MAX_CONDITIONS_NODES,
+  MAX_REGEX_LENGTH,
+  REGEX_OPTIONS,
+} from '../subscription-conditions';
 
 export class RuleDto {
   @ApiProperty({ example: 'claim_approved', description: 'An event type from the catalog, optionally `type@version`.' })
@@ -59,7 +65,10 @@ export class ActionDto {
   @IsIn(['webhook', 'socket'])
   type: 'webhook' | 'socket';
 
-  @ApiPropertyOptional({ example: 'https://client.example.com/hooks/herald', description: 'webhook: where to POST (signed, Standard Webhooks).' })
+  @ApiPropertyOptional({
+    example: 'https://client.example.com/hooks/herald',
+    description: 'webhook: where to POST (signed, Standard Webhooks).',
+  })
   @ValidateIf((a: ActionDto) => a.type === 'webhook')
   @IsPresent('$path is required for a webhook action')
   @IsString()
@@ -79,7 +88,10 @@ export class ActionDto {
   @IsObject()
   headers?: Record<string, string>;
 
-  @ApiPropertyOptional({ example: 'finance-dashboard', description: 'socket: room to emit into; default the workspace room.' })
+  @ApiPropertyOptional({
+    example: 'finance-dashboard',
+    description: 'socket: room to emit into; default the workspace room.',
+  })
   @IsOptional()
   @IsString()
   @Length(1, 128)
@@ -96,7 +108,11 @@ export class MetaDto {
 
 /** Create and replace (POST /:id) take the same shape (seed 003). */
 export class SaveSubscriptionDto {
-  @ApiPropertyOptional({ type: TemplateRefDto, nullable: true, description: 'Template mode: id, inputs (checked against its schema), topics (expanded into rules).' })
+  @ApiPropertyOptional({
+    type: TemplateRefDto,
+    nullable: true,
+    description: 'Template mode: id, inputs (checked against its schema), topics (expanded into rules).',
+  })
   @IsOptional()
   @ValidateNested()
   @Type(() => TemplateRefDto)
@@ -121,7 +137,10 @@ export class SaveSubscriptionDto {
   @IsString({ each: true })
   resources: string[];
 
-  @ApiPropertyOptional({ type: [ActionDto], example: [{ type: 'webhook', url: 'https://client.example.com/hooks/herald' }, { type: 'socket' }] })
+  @ApiPropertyOptional({
+    type: [ActionDto],
+    example: [{ type: 'webhook', url: 'https://client.example.com/hooks/herald' }, { type: 'socket' }],
+  })
   @IsOptional()
   @IsArray()
   @ArrayMaxSize(10)
@@ -141,7 +160,10 @@ export class SaveSubscriptionDto {
   @IsIn(['on', 'off'])
   state?: 'on' | 'off';
 
-  @ApiPropertyOptional({ example: 60, description: 'Webhook deliveries per minute; the excess is logged rate_limited.' })
+  @ApiPropertyOptional({
+    example: 60,
+    description: 'Webhook deliveries per minute; the excess is logged rate_limited.',
+  })
   @IsOptional()
   @IsInt()
   @Min(1)
@@ -158,20 +180,25 @@ export class TemplateTopicDto {
 export class SubscriptionTemplateDto {
   @ApiProperty({ example: 'large-claims', description: 'Give it as `template.id`.' }) id: string;
   @ApiProperty({ example: 'Claims above an amount' }) title: string;
-  @ApiProperty({ example: 'Claims whose amount is at least min_amount (optionally in one currency).' }) description: string;
+  @ApiProperty({ example: 'Claims whose amount is at least min_amount (optionally in one currency).' })
+  description: string;
   @ApiProperty({
     type: 'object',
     additionalProperties: true,
     description: 'JSON Schema that `template.inputs` must satisfy.',
     example: {
       type: 'object',
-      properties: { min_amount: { type: 'number', minimum: 0 }, currency: { type: 'string', pattern: '^[A-Z]{3}$', nullable: true } },
+      properties: {
+        min_amount: { type: 'number', minimum: 0 },
+        currency: { type: 'string', pattern: '^[A-Z]{3}$', nullable: true },
+      },
       required: ['min_amount'],
       additionalProperties: false,
     },
   })
   input_schema: Record<string, unknown>;
-  @ApiProperty({ type: [TemplateTopicDto], description: 'Topics to choose from; each expands into rules.' }) topics: TemplateTopicDto[];
+  @ApiProperty({ type: [TemplateTopicDto], description: 'Topics to choose from; each expands into rules.' })
+  topics: TemplateTopicDto[];
 }
 
 export class ChangeStateDto {
@@ -220,13 +247,22 @@ export class SubscriptionViewDto {
   })
   state: 'on' | 'off' | 'blocked';
   @ApiProperty({ type: String, nullable: true, example: null }) issue: string | null;
-  @ApiProperty({ type: 'integer', nullable: true, example: null, description: 'Webhook deliveries per minute; null for no limit.' }) rate_limit: number | null;
+  @ApiProperty({
+    type: 'integer',
+    nullable: true,
+    example: null,
+    description: 'Webhook deliveries per minute; null for no limit.',
+  })
+  rate_limit: number | null;
   @ApiProperty() created_at: string;
   @ApiProperty() updated_at: string;
 }
 
 export class CreatedSubscriptionViewDto extends SubscriptionViewDto {
-  @ApiPropertyOptional({ example: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', description: 'Verifies webhook-signature; returned once, at creation.' })
+  @ApiPropertyOptional({
+    example: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+    description: 'Verifies webhook-signature; returned once, at creation.',
+  })
   signing_secret?: string;
 }
 
@@ -249,7 +285,10 @@ class TestMatchDto {
 
 class TestSourceDto {
   @ApiPropertyOptional({
-    oneOf: [{ type: 'object', additionalProperties: true }, { type: 'array', items: { type: 'object', additionalProperties: true } }],
+    oneOf: [
+      { type: 'object', additionalProperties: true },
+      { type: 'array', items: { type: 'object', additionalProperties: true } },
+    ],
     description: 'A source item, or a list of them (pick one with itemIndex).',
   })
   @IsOptional()
@@ -295,7 +334,11 @@ export class TestSubscriptionDto {
   @IsIn(['preview', 'send'])
   mode?: 'preview' | 'send';
 
-  @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: 'A raw test event: `{ type, data, user_id, claim_id, … }` or an envelope.' })
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: true,
+    description: 'A raw test event: `{ type, data, user_id, claim_id, … }` or an envelope.',
+  })
   @IsOptional()
   @IsObject()
   input?: Record<string, unknown>;
@@ -341,7 +384,10 @@ export class SubscriptionAlertLogDto {
   @ApiProperty() subscription_id: string;
   @ApiProperty() event_id: string;
   @ApiProperty({ type: 'integer', nullable: true, example: 0 }) rule_index: number | null;
-  @ApiProperty({ example: { hash: '5f0c2e9a1b7d3c4e', index: 0 } }) match: { hash: string | null; index: number | null };
+  @ApiProperty({ example: { hash: '5f0c2e9a1b7d3c4e', index: 0 } }) match: {
+    hash: string | null;
+    index: number | null;
+  };
   @ApiProperty({ example: 'webhook' }) action: string;
   @ApiProperty({ enum: ['delivered', 'failed', 'rate_limited', 'blocked', 'pending', 'cancelled'] }) status: string;
   @ApiProperty() attempts: number;
@@ -350,17 +396,22 @@ export class SubscriptionAlertLogDto {
   @ApiProperty({
     format: 'date-time',
     example: '2026-03-26T08:14:22.123456Z',
-    description: 'When the entry was logged: RFC 3339 UTC with microseconds, fixed width, unique within the workspace. Pass it as `datetime` to get the next page.',
+    description:
+      'When the entry was logged: RFC 3339 UTC with microseconds, fixed width, unique within the workspace. Pass it as `datetime` to get the next page.',
   })
   created_at: string;
-  @ApiProperty({ type: 'string', format: 'date-time', nullable: true, example: '2026-03-26T08:14:22.310Z' }) delivered_at: string | null;
+  @ApiProperty({ type: 'string', format: 'date-time', nullable: true, example: '2026-03-26T08:14:22.310Z' })
+  delivered_at: string | null;
   @ApiProperty({ type: 'integer', nullable: true, example: 184 }) duration_ms: number | null;
 }
 
 export class TestRuleResultDto {
   @ApiProperty({ example: 0 }) index: number;
   @ApiProperty({ example: 'claim_approved' }) trigger: string;
-  @ApiProperty({ description: 'Trigger, resources and conditions matched, and the subscription’s owner may read the event.' }) matched: boolean;
+  @ApiProperty({
+    description: 'Trigger, resources and conditions matched, and the subscription’s owner may read the event.',
+  })
+  matched: boolean;
   @ApiProperty() trigger_matched: boolean;
   @ApiProperty() resources_matched: boolean;
   @ApiProperty({
@@ -369,7 +420,12 @@ export class TestRuleResultDto {
       'a user only events about itself; nobody without events:read or with a revoked key. Live deliveries follow the same rule.',
   })
   readable: boolean;
-  @ApiProperty({ type: 'array', items: { type: 'object' }, example: [{ path: 'data.amount', expected: { $gte: 1000 }, actual: 500 }] }) failed_conditions: unknown[];
+  @ApiProperty({
+    type: 'array',
+    items: { type: 'object' },
+    example: [{ path: 'data.amount', expected: { $gte: 1000 }, actual: 500 }],
+  })
+  failed_conditions: unknown[];
 }
 
 export class TestWebhookRequestDto {
@@ -390,12 +446,20 @@ export class TestActionResultDto {
   @ApiPropertyOptional({ type: TestWebhookRequestDto }) request?: TestWebhookRequestDto;
   @ApiPropertyOptional({
     enum: ['throwaway_secret', 'subscription_secret'],
-    description: 'webhook: the secret behind `webhook-signature`. Previews (and drafts) use a throwaway secret made for the call, so they never verify with the subscription’s secret.',
+    description:
+      'webhook: the secret behind `webhook-signature`. Previews (and drafts) use a throwaway secret made for the call, so they never verify with the subscription’s secret.',
   })
   signed_with?: 'throwaway_secret' | 'subscription_secret';
   @ApiPropertyOptional() note?: string;
-  @ApiPropertyOptional({ description: 'socket: room, event name and payload (the envelope without `sequence`, with `"test": true`).' }) emit?: { room: string; event: string; payload: unknown };
-  @ApiPropertyOptional({ description: 'send: what came back.' }) response?: { status?: number; error?: string; duration_ms?: number };
+  @ApiPropertyOptional({
+    description: 'socket: room, event name and payload (the envelope without `sequence`, with `"test": true`).',
+  })
+  emit?: { room: string; event: string; payload: unknown };
+  @ApiPropertyOptional({ description: 'send: what came back.' }) response?: {
+    status?: number;
+    error?: string;
+    duration_ms?: number;
+  };
   @ApiProperty() sent: boolean;
 }
 
@@ -403,7 +467,9 @@ export class SubscriptionTestResultDto {
   @ApiProperty({ type: String, nullable: true, description: 'null for a draft.' }) subscription_id: string | null;
   @ApiProperty({ enum: ['preview', 'send'] }) mode: 'preview' | 'send';
   @ApiProperty() matched: boolean;
-  @ApiProperty({ type: 'object', additionalProperties: true, description: 'The test input as an envelope.' }) input: EventEnvelope;
+  @ApiProperty({ type: 'object', additionalProperties: true, description: 'The test input as an envelope.' })
+  input: EventEnvelope;
   @ApiProperty({ type: [TestRuleResultDto] }) rules: TestRuleResultDto[];
-  @ApiProperty({ type: [TestActionResultDto], description: 'Empty unless a rule matched.' }) actions: TestActionResultDto[];
+  @ApiProperty({ type: [TestActionResultDto], description: 'Empty unless a rule matched.' })
+  actions: TestActionResultDto[];
 }

@@ -1,5 +1,15 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMaxSize, ArrayUnique, IsArray, IsIn, IsOptional, IsString, Length, Matches, ValidateIf } from 'class-validator';
+import {
+  ArrayMaxSize,
+  ArrayUnique,
+  IsArray,
+  IsIn,
+  IsOptional,
+  IsString,
+  Length,
+  Matches,
+  ValidateIf,
+} from 'class-validator';
 import { IsPresent } from '../../http/validation';
 import { IsFutureDateTime } from '../key-expiry';
 import { SCOPES } from '../principal';
@@ -18,7 +28,10 @@ export class CreateApiKeyDto {
   @Matches(REF, { message: 'user_id must be 1-128 characters of letters, digits and ._:-' })
   user_id?: string;
 
-  @ApiPropertyOptional({ example: 'org_001', description: "Defaults to the caller's organisation. Only the operator key may name another." })
+  @ApiPropertyOptional({
+    example: 'org_001',
+    description: "Defaults to the caller's organisation. Only the operator key may name another.",
+  })
   @IsOptional()
   @IsString()
   @Matches(REF, { message: 'organisation_id must be 1-128 characters of letters, digits and ._:-' })

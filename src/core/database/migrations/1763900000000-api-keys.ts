@@ -25,8 +25,14 @@ export class ApiKeys1763900000000 implements MigrationInterface {
         ],
       }),
     );
-    await runner.createIndex('api_keys', new TableIndex({ name: 'ux_api_keys_token_hash', columnNames: ['token_hash'], isUnique: true }));
-    await runner.createIndex('api_keys', new TableIndex({ name: 'ix_api_keys_org', columnNames: ['organisation_id', 'created_at'] }));
+    await runner.createIndex(
+      'api_keys',
+      new TableIndex({ name: 'ux_api_keys_token_hash', columnNames: ['token_hash'], isUnique: true }),
+    );
+    await runner.createIndex(
+      'api_keys',
+      new TableIndex({ name: 'ix_api_keys_org', columnNames: ['organisation_id', 'created_at'] }),
+    );
   }
 
   async down(runner: QueryRunner): Promise<void> {

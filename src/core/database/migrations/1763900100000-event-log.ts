@@ -36,7 +36,11 @@ export class EventLog1763900100000 implements MigrationInterface {
     await runner.createTable(
       new Table({
         name: 'consumer_checkpoints',
-        columns: [{ name: 'name', type: 'varchar', length: '64', isPrimary: true }, col.bigint('last_seq'), col.time('updated_at')],
+        columns: [
+          { name: 'name', type: 'varchar', length: '64', isPrimary: true },
+          col.bigint('last_seq'),
+          col.time('updated_at'),
+        ],
       }),
     );
   }

@@ -27,8 +27,14 @@ export class RealtimeChannels1763900200000 implements MigrationInterface {
         ],
       }),
     );
-    await runner.createIndex('realtime_channels', new TableIndex({ name: 'ix_channels_org_created', columnNames: ['organisation_id', 'created_at'] }));
-    await runner.createIndex('realtime_channels', new TableIndex({ name: 'ix_channels_org_user', columnNames: ['organisation_id', 'user_id'] }));
+    await runner.createIndex(
+      'realtime_channels',
+      new TableIndex({ name: 'ix_channels_org_created', columnNames: ['organisation_id', 'created_at'] }),
+    );
+    await runner.createIndex(
+      'realtime_channels',
+      new TableIndex({ name: 'ix_channels_org_user', columnNames: ['organisation_id', 'user_id'] }),
+    );
 
     // Which node has how many clients attached to a channel; rows older than a minute are stale.
     await runner.createTable(

@@ -63,12 +63,17 @@ export class Webhooks1763900300000 implements MigrationInterface {
         ],
       }),
     );
-    const index = (table: string, name: string, columnNames: string[]) => runner.createIndex(table, new TableIndex({ name, columnNames }));
+    const index = (table: string, name: string, columnNames: string[]) =>
+      runner.createIndex(table, new TableIndex({ name, columnNames }));
     // The worker's claim: pending rows by due time.
     await index('webhook_deliveries', 'ix_webhook_deliveries_due', ['status', 'next_attempt_at']);
     // History pages: by organisation, workspace or endpoint, in created_at order.
     await index('webhook_deliveries', 'ix_webhook_deliveries_org_created', ['organisation_id', 'created_at']);
-    await index('webhook_deliveries', 'ix_webhook_deliveries_ws_created', ['organisation_id', 'workspace_id', 'created_at']);
+    await index('webhook_deliveries', 'ix_webhook_deliveries_ws_created', [
+      'organisation_id',
+      'workspace_id',
+      'created_at',
+    ]);
     await index('webhook_deliveries', 'ix_webhook_deliveries_endpoint_created', ['endpoint_id', 'created_at']);
     await index('webhook_deliveries', 'ix_webhook_deliveries_created', ['created_at']);
 

@@ -24,10 +24,16 @@ export class ApprovalNotifications1763900400000 implements MigrationInterface {
         ],
       }),
     );
-    await runner.createIndex('approval_notifications', new TableIndex({ name: 'ix_notifications_org_sent', columnNames: ['organisation_id', 'sent_at'] }));
     await runner.createIndex(
       'approval_notifications',
-      new TableIndex({ name: 'ix_notifications_org_recipient_sent', columnNames: ['organisation_id', 'recipient_user_id', 'sent_at'] }),
+      new TableIndex({ name: 'ix_notifications_org_sent', columnNames: ['organisation_id', 'sent_at'] }),
+    );
+    await runner.createIndex(
+      'approval_notifications',
+      new TableIndex({
+        name: 'ix_notifications_org_recipient_sent',
+        columnNames: ['organisation_id', 'recipient_user_id', 'sent_at'],
+      }),
     );
 
     await runner.createTable(
@@ -45,7 +51,10 @@ export class ApprovalNotifications1763900400000 implements MigrationInterface {
         ],
       }),
     );
-    await runner.createIndex('claim_subscriptions', new TableIndex({ name: 'ix_claim_subscriptions_claim', columnNames: ['organisation_id', 'claim_id'] }));
+    await runner.createIndex(
+      'claim_subscriptions',
+      new TableIndex({ name: 'ix_claim_subscriptions_claim', columnNames: ['organisation_id', 'claim_id'] }),
+    );
   }
 
   async down(runner: QueryRunner): Promise<void> {

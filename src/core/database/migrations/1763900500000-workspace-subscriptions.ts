@@ -25,7 +25,10 @@ export class WorkspaceSubscriptions1763900500000 implements MigrationInterface {
         ],
       }),
     );
-    await runner.createIndex('workspace_subscriptions', new TableIndex({ name: 'ix_wsubs_workspace', columnNames: ['organisation_id', 'workspace_id', 'created_at'] }));
+    await runner.createIndex(
+      'workspace_subscriptions',
+      new TableIndex({ name: 'ix_wsubs_workspace', columnNames: ['organisation_id', 'workspace_id', 'created_at'] }),
+    );
 
     // Candidate lookup: (trigger type, resource) → subscription, so matching never scans every subscription.
     await runner.createTable(
@@ -42,9 +45,15 @@ export class WorkspaceSubscriptions1763900500000 implements MigrationInterface {
     );
     await runner.createIndex(
       'workspace_subscription_triggers',
-      new TableIndex({ name: 'ix_wsub_triggers_lookup', columnNames: ['organisation_id', 'trigger_type', 'resource_kind', 'resource_id'] }),
+      new TableIndex({
+        name: 'ix_wsub_triggers_lookup',
+        columnNames: ['organisation_id', 'trigger_type', 'resource_kind', 'resource_id'],
+      }),
     );
-    await runner.createIndex('workspace_subscription_triggers', new TableIndex({ name: 'ix_wsub_triggers_subscription', columnNames: ['subscription_id'] }));
+    await runner.createIndex(
+      'workspace_subscription_triggers',
+      new TableIndex({ name: 'ix_wsub_triggers_subscription', columnNames: ['subscription_id'] }),
+    );
   }
 
   async down(runner: QueryRunner): Promise<void> {

@@ -12,7 +12,10 @@ export class WebhookClaimFairness1763900700000 implements MigrationInterface {
   async up(runner: QueryRunner): Promise<void> {
     await runner.createIndex(
       'webhook_deliveries',
-      new TableIndex({ name: 'ix_webhook_deliveries_endpoint_due', columnNames: ['status', 'endpoint_id', 'next_attempt_at'] }),
+      new TableIndex({
+        name: 'ix_webhook_deliveries_endpoint_due',
+        columnNames: ['status', 'endpoint_id', 'next_attempt_at'],
+      }),
     );
     await runner.createIndex(
       'webhook_deliveries',

@@ -32,7 +32,9 @@ export class DeliveryLogTimes1763901000000 implements MigrationInterface {
     const postgres = runner.connection.options.type === 'postgres';
     // SQLite does not enforce a varchar length.
     if (postgres) await runner.query(`ALTER TABLE webhook_deliveries ALTER COLUMN created_at TYPE varchar(${WIDE})`);
-    await runner.query(`UPDATE webhook_deliveries SET created_at = substr(created_at, 1, 23) || '000Z' WHERE length(created_at) = ${NARROW}`);
+    await runner.query(
+      `UPDATE webhook_deliveries SET created_at = substr(created_at, 1, 23) || '000Z' WHERE length(created_at) = ${NARROW}`,
+    );
 
     const p = (i: number) => (postgres ? `$${i}` : '?');
     const shared = (await runner.query(
@@ -46,13 +48,15 @@ export class DeliveryLogTimes1763901000000 implements MigrationInterface {
       const moves: { id: string; created_at: string }[] = [];
       let previous: bigint | null = null;
       let after: { created_at: string; id: string } | null = null;
-      for (let done = false; !done; ) {
+      for (let done = false; !done;) {
         const rows = (await runner.query(
           after
             ? `SELECT id, created_at FROM webhook_deliveries WHERE organisation_id = ${p(1)} AND (created_at > ${p(2)} OR (created_at = ${p(3)} AND id > ${p(4)}))
                ORDER BY created_at, id LIMIT ${BATCH}`
             : `SELECT id, created_at FROM webhook_deliveries WHERE organisation_id = ${p(1)} AND created_at >= ${p(2)} ORDER BY created_at, id LIMIT ${BATCH}`,
-          after ? [org.organisation_id, after.created_at, after.created_at, after.id] : [org.organisation_id, org.first],
+          after
+            ? [org.organisation_id, after.created_at, after.created_at, after.id]
+            : [org.organisation_id, org.first],
         )) as { id: string; created_at: string }[];
         for (const row of rows) {
           const own = micros(row.created_at);
@@ -81,15 +85,24 @@ export class DeliveryLogTimes1763901000000 implements MigrationInterface {
     await runner.dropIndex('webhook_deliveries', 'ix_webhook_deliveries_org_created');
     await runner.createIndex(
       'webhook_deliveries',
-      new TableIndex({ name: 'ux_webhook_deliveries_org_created', columnNames: ['organisation_id', 'created_at'], isUnique: true }),
+      new TableIndex({
+        name: 'ux_webhook_deliveries_org_created',
+        columnNames: ['organisation_id', 'created_at'],
+        isUnique: true,
+      }),
     );
   }
 
   async down(runner: QueryRunner): Promise<void> {
     const postgres = runner.connection.options.type === 'postgres';
     await runner.dropIndex('webhook_deliveries', 'ux_webhook_deliveries_org_created');
-    await runner.createIndex('webhook_deliveries', new TableIndex({ name: 'ix_webhook_deliveries_org_created', columnNames: ['organisation_id', 'created_at'] }));
-    await runner.query(`UPDATE webhook_deliveries SET created_at = substr(created_at, 1, 23) || 'Z' WHERE length(created_at) > ${NARROW}`);
+    await runner.createIndex(
+      'webhook_deliveries',
+      new TableIndex({ name: 'ix_webhook_deliveries_org_created', columnNames: ['organisation_id', 'created_at'] }),
+    );
+    await runner.query(
+      `UPDATE webhook_deliveries SET created_at = substr(created_at, 1, 23) || 'Z' WHERE length(created_at) > ${NARROW}`,
+    );
     if (postgres) await runner.query(`ALTER TABLE webhook_deliveries ALTER COLUMN created_at TYPE varchar(${NARROW})`);
   }
 }

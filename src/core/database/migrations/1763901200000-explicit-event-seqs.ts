@@ -16,7 +16,9 @@ export class ExplicitEventSeqs1763901200000 implements MigrationInterface {
 
   async up(runner: QueryRunner): Promise<void> {
     if (runner.connection.options.type !== 'postgres') return;
-    const [row] = (await runner.query(`SELECT pg_get_serial_sequence('events', 'seq') AS seq`)) as { seq: string | null }[];
+    const [row] = (await runner.query(`SELECT pg_get_serial_sequence('events', 'seq') AS seq`)) as {
+      seq: string | null;
+    }[];
     await runner.query('ALTER TABLE events ALTER COLUMN seq DROP DEFAULT');
     // The sequence is owned by the column: it would go with the table, but nothing uses it now.
     if (row?.seq) await runner.query(`DROP SEQUENCE IF EXISTS ${row.seq}`);

@@ -7,7 +7,12 @@ import type { QueryRunner, TableColumnOptions } from 'typeorm';
  */
 export const col = {
   id: (name = 'id'): TableColumnOptions => ({ name, type: 'varchar', length: '64', isPrimary: true }),
-  ref: (name: string, nullable = false): TableColumnOptions => ({ name, type: 'varchar', length: '128', isNullable: nullable }),
+  ref: (name: string, nullable = false): TableColumnOptions => ({
+    name,
+    type: 'varchar',
+    length: '128',
+    isNullable: nullable,
+  }),
   text: (name: string, nullable = false): TableColumnOptions => ({ name, type: 'text', isNullable: nullable }),
   varchar: (name: string, length: number, nullable = false): TableColumnOptions => ({
     name,
@@ -15,8 +20,17 @@ export const col = {
     length: String(length),
     isNullable: nullable,
   }),
-  time: (name: string, nullable = false): TableColumnOptions => ({ name, type: 'varchar', length: '24', isNullable: nullable }),
-  bool: (name: string, fallback: boolean): TableColumnOptions => ({ name, type: 'boolean', default: fallback ? 'true' : 'false' }),
+  time: (name: string, nullable = false): TableColumnOptions => ({
+    name,
+    type: 'varchar',
+    length: '24',
+    isNullable: nullable,
+  }),
+  bool: (name: string, fallback: boolean): TableColumnOptions => ({
+    name,
+    type: 'boolean',
+    default: fallback ? 'true' : 'false',
+  }),
   int: (name: string, fallback = 0): TableColumnOptions => ({ name, type: 'integer', default: String(fallback) }),
   bigint: (name: string, nullable = false): TableColumnOptions => ({ name, type: 'bigint', isNullable: nullable }),
   /** An auto-incrementing 64-bit key: bigserial-like on Postgres, INTEGER PRIMARY KEY on SQLite. */

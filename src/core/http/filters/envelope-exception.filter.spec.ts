@@ -1,4 +1,10 @@
-import { ArgumentsHost, BadRequestException, Logger, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
+import {
+  ArgumentsHost,
+  BadRequestException,
+  Logger,
+  NotFoundException,
+  ServiceUnavailableException,
+} from '@nestjs/common';
 import { QueryFailedError } from 'typeorm';
 import { ValidationFailedException } from '../errors';
 import { Seed001ExceptionFilter, Seed004ExceptionFilter, StandardExceptionFilter } from './envelope-exception.filter';
@@ -26,7 +32,10 @@ function run(filter: { catch(e: unknown, h: ArgumentsHost): void }, exception: u
   return sent;
 }
 
-const invalid = new ValidationFailedException([{ field: 'event_types', message: 'event_types must be an array' }], 'Validation failed');
+const invalid = new ValidationFailedException(
+  [{ field: 'event_types', message: 'event_types must be an array' }],
+  'Validation failed',
+);
 
 describe('error envelopes', () => {
   // The filter logs every unexpected error; the spec asserts what the client gets (each spec file has its own Logger).
@@ -35,7 +44,12 @@ describe('error envelopes', () => {
   it('standard: statusCode, error, message, details', () => {
     expect(run(new StandardExceptionFilter(), invalid)).toEqual({
       status: 400,
-      body: { statusCode: 400, error: 'Bad Request', message: 'Validation failed', details: [{ field: 'event_types', message: 'event_types must be an array' }] },
+      body: {
+        statusCode: 400,
+        error: 'Bad Request',
+        message: 'Validation failed',
+        details: [{ field: 'event_types', message: 'event_types must be an array' }],
+      },
     });
     expect(run(new StandardExceptionFilter(), new NotFoundException('Channel chan_1 not found')).body).toEqual({
       statusCode: 404,
@@ -74,7 +88,11 @@ describe('error envelopes', () => {
 
   describe('an unavailable database or bus is a 503 with Retry-After, in every family', () => {
     const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
-    const adminShutdown = new QueryFailedError('INSERT INTO events', [], Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }));
+    const adminShutdown = new QueryFailedError(
+      'INSERT INTO events',
+      [],
+      Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }),
+    );
     const message = 'Service temporarily unavailable, retry in 5 s (request id req-1)';
 
     it('standard', () => {
@@ -91,7 +109,11 @@ describe('error envelopes', () => {
       const sent = run(new Seed001ExceptionFilter(), adminShutdown);
       expect(sent.status).toBe(503);
       expect(sent.headers).toEqual({ 'Retry-After': '5' });
-      expect(sent.body).toEqual({ code: 503, message, stack: [{ code: 503, description: message, error: 'Service Unavailable', path: '/x' }] });
+      expect(sent.body).toEqual({
+        code: 503,
+        message,
+        stack: [{ code: 503, description: message, error: 'Service Unavailable', path: '/x' }],
+      });
     });
 
     it('seed 004', () => {
@@ -106,7 +128,10 @@ describe('error envelopes', () => {
       expect(bug.status).toBe(500);
       expect(bug.headers).toBeUndefined();
       const notReady = run(new StandardExceptionFilter(), new ServiceUnavailableException('Not ready'));
-      expect(notReady).toEqual({ status: 503, body: { statusCode: 503, error: 'Service Unavailable', message: 'Not ready' } });
+      expect(notReady).toEqual({
+        status: 503,
+        body: { statusCode: 503, error: 'Service Unavailable', message: 'Not ready' },
+      });
     });
   });
 });

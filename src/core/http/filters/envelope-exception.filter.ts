@@ -24,7 +24,10 @@ export class EnvelopeExceptionFilter implements ExceptionFilter {
     if (unexpected && problem.status === 503) {
       // Expected while a dependency is down: one warn line per request, without a stack.
       const { message, code } = exception as { message?: unknown; code?: unknown };
-      this.logger.warn({ requestId, path: req.path, cause: { message, code } }, 'request failed: a backing service is unavailable');
+      this.logger.warn(
+        { requestId, path: req.path, cause: { message, code } },
+        'request failed: a backing service is unavailable',
+      );
       problem.message = `Service temporarily unavailable, retry in ${RETRY_AFTER_SECONDS} s (request id ${requestId})`;
     } else if (unexpected) {
       this.logger.error({ err: exception, requestId: req.id, path: req.path }, 'request failed');
