@@ -90,7 +90,9 @@ async function waitReady(url, timeoutMs = 30_000) {
   for (;;) {
     try {
       if ((await fetch(url)).ok) return;
-    } catch {}
+    } catch {
+      // not listening yet
+    }
     if (Date.now() > deadline) throw new Error(`${url} did not come up`);
     await new Promise((r) => setTimeout(r, 100));
   }

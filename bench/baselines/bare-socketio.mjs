@@ -7,7 +7,7 @@ const { Server } = require('socket.io');
 
 const server = createServer((req, res) => {
   if (req.method === 'GET' && req.url === '/rss') {
-    global.gc?.();
+    globalThis.gc?.();
     res.end(String(process.memoryUsage().rss));
     return;
   }

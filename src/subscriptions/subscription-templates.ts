@@ -8,7 +8,7 @@ interface TopicDefinition<I> {
   rules(inputs: I): Rule[];
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- inputs are checked by the schema before rules() sees them
+// Inputs are `any` here: they are checked by the schema before rules() sees them.
 export interface SubscriptionTemplate<I = any> {
   id: string;
   title: string;

@@ -261,7 +261,7 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
     existing?: SubscriptionRecord,
   ): Promise<NormalisedSubscription> {
     const errors: FieldError[] = [];
-    let rules: Rule[] = [];
+    let rules: Rule[];
     let template: SubscriptionRecord['template'] = null;
     if (dto.template) {
       const expanded = expandTemplate(dto.template.id, dto.template.inputs, dto.template.topics);

@@ -107,7 +107,7 @@ describeCluster('cluster: the dispatcher fails over from a frozen node', () => {
     frozenLease.shut();
     const staleBatches = holdCalls(frozen.app.get(EventLog), 'processBatch', frozenBatches);
     for (const method of ['acquire', 'renew', 'release'] as const)
-      holdCalls(DispatcherLeaseStore.prototype, method, frozenLease, (args) => args[0] === frozenNode);
+      void holdCalls(DispatcherLeaseStore.prototype, method, frozenLease, (args) => args[0] === frozenNode);
     await waitFor('the frozen node stopped with a batch in hand', () => frozenBatches.waiting === 1);
 
     const during = await send(2);
@@ -138,7 +138,7 @@ describeCluster('cluster: the dispatcher fails over from a frozen node', () => {
     const otherBatches = new Gate();
     gates.push(otherBatches);
     otherBatches.shut();
-    holdCalls(other.app.get(EventLog), 'processBatch', otherBatches);
+    void holdCalls(other.app.get(EventLog), 'processBatch', otherBatches);
     await waitFor('the new dispatcher between batches', () => otherBatches.waiting === 1);
     const waking = await send(3);
     const checkpoint = await other.app.get(EventLog).checkpoint(DISPATCHER_CONSUMER);

@@ -191,7 +191,7 @@ describeCluster('cluster: a frozen node cannot stall a healthy one', () => {
       const during = await publishWhile(frozen.ended);
       sampling = false;
       await sampler;
-      expect(await Promise.race([frozen.ended, 'still open'])).toMatchObject({
+      expect(await Promise.race([frozen.ended, Promise.resolve('still open')])).toMatchObject({
         code: IDLE_IN_TRANSACTION_TIMEOUT_CODE,
       });
       expect(during.length).toBeGreaterThan(10);
@@ -229,7 +229,7 @@ describeCluster('cluster: a frozen node cannot stall a healthy one', () => {
 
     const during = await publishWhile(frozen.ended);
     await frozen.client.end().catch(() => undefined);
-    const ended = await Promise.race([frozen.ended, { at: Infinity, code: 'still open' }]);
+    const ended = await Promise.race([frozen.ended, Promise.resolve({ at: Infinity, code: 'still open' })]);
     expect(ended.code).toBe(IDLE_IN_TRANSACTION_TIMEOUT_CODE);
     // While the lock was certainly held, every publish was refused (database unavailable)
     // rather than left hanging; around the moment the server freed it, one may succeed.

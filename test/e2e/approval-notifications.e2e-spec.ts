@@ -48,16 +48,13 @@ describe('seed 002: approval notifications', () => {
     });
 
     it('reproduces the seed’s approved example', async () => {
-      const res = await request(t.url)
-        .post(`${BASE}/payload`)
-        .set('X-Api-Key', recipient)
-        .send({
-          status: 'approved',
-          comment: 'All receipts verified.',
-          amount: 4850,
-          currency: 'NOK',
-          claim_id: 'clm_9f2a3b4c',
-        });
+      const res = await request(t.url).post(`${BASE}/payload`).set('X-Api-Key', recipient).send({
+        status: 'approved',
+        comment: 'All receipts verified.',
+        amount: 4850,
+        currency: 'NOK',
+        claim_id: 'clm_9f2a3b4c',
+      });
       expect(res.text).toBe(
         JSON.stringify({
           title: 'Expense claim approved',

@@ -49,16 +49,13 @@ describe('seed 002: claim webhook subscriptions', () => {
     });
     const verifier = new Webhook(created.body.signing_secret);
 
-    const notified = await request(t.url)
-      .post(BASE)
-      .set('X-Api-Key', app)
-      .send({
-        claim_id: 'clm_9f2a3b4c',
-        new_status: 'approved',
-        recipient_user_id: 'usr_84cd12ef',
-        amount: 4850,
-        currency: 'NOK',
-      });
+    const notified = await request(t.url).post(BASE).set('X-Api-Key', app).send({
+      claim_id: 'clm_9f2a3b4c',
+      new_status: 'approved',
+      recipient_user_id: 'usr_84cd12ef',
+      amount: 4850,
+      currency: 'NOK',
+    });
     expect(notified.status).toBe(201);
     await publish(t.url, app, { type: 'comment_added', claim_id: 'clm_other', user_id: 'usr_84cd12ef' });
     const comment = await publish(t.url, app, {

@@ -49,7 +49,7 @@ describe('the dispatcher lease on one node', () => {
 
     // Its renewals stall (a slow database, a paused process) while another node takes the lease.
     renewals.shut();
-    holdCalls(DispatcherLeaseStore.prototype, 'renew', renewals, (args) => args[0] === node);
+    void holdCalls(DispatcherLeaseStore.prototype, 'renew', renewals, (args) => args[0] === node);
     const taken = await leases.acquire('node-elsewhere', 60_000, { evenUnexpired: true });
 
     // The next event wakes the dispatcher, whose own view still says it holds the lease.

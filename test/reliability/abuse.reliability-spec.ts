@@ -309,8 +309,10 @@ describe('abuse: no single client takes a node down, freezes it or starves anoth
               const finish = () => (ws.terminate(), resolve(events));
               const timer = setTimeout(finish, 60_000);
               ws.on('message', (data) => {
-                if ((JSON.parse(data.toString()) as { type: string }).type === 'event' && ++events >= 5000)
-                  (clearTimeout(timer), finish());
+                if ((JSON.parse(data.toString()) as { type: string }).type === 'event' && ++events >= 5000) {
+                  clearTimeout(timer);
+                  finish();
+                }
               });
               ws.on('error', () => (clearTimeout(timer), finish()));
               ws.on('close', () => (clearTimeout(timer), resolve(events)));

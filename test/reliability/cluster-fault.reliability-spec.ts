@@ -181,6 +181,7 @@ describeCluster('reliability: cluster fault run (kill -9 one of two nodes under 
           .filter((l) => /^\s+at /.test(l))
           .slice(0, 6)
           .join('\n')}\n${outputs()}`,
+        { cause: err },
       );
     }
   }, 240_000);
@@ -435,7 +436,6 @@ describeCluster('reliability: cluster fault run (kill -9 one of two nodes under 
       });
     expect(restartedAt).toBeGreaterThan(killedAt);
 
-    // eslint-disable-next-line no-console
     console.log(
       JSON.stringify({
         seconds: (Date.now() - runStarted) / 1000,

@@ -12,7 +12,9 @@ export default async function globalSetup(): Promise<void> {
     await pg.connect();
     await pg.query('SELECT 1');
   } catch (err) {
-    throw new Error(`REQUIRE_SERVICES=1 but Postgres at TEST_DATABASE_URL is unreachable: ${(err as Error).message}`);
+    throw new Error(`REQUIRE_SERVICES=1 but Postgres at TEST_DATABASE_URL is unreachable: ${(err as Error).message}`, {
+      cause: err,
+    });
   } finally {
     await pg.end().catch(() => undefined);
   }
@@ -21,7 +23,9 @@ export default async function globalSetup(): Promise<void> {
     await redis.connect();
     await redis.ping();
   } catch (err) {
-    throw new Error(`REQUIRE_SERVICES=1 but Redis at TEST_REDIS_URL is unreachable: ${(err as Error).message}`);
+    throw new Error(`REQUIRE_SERVICES=1 but Redis at TEST_REDIS_URL is unreachable: ${(err as Error).message}`, {
+      cause: err,
+    });
   } finally {
     redis.disconnect();
   }

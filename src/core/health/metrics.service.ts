@@ -64,17 +64,16 @@ export class MetricsService {
    * from an earlier scrape is awaited again rather than started twice.
    */
   gauge(name: string, help: string, read: () => number | Promise<number>): void {
-    const service = this;
     const state = { everRead: false, failing: false };
     this.stale.set({ metric: name }, 0);
-    new Gauge({
+    const gauge: Gauge = new Gauge({
       name,
       help,
       registers: [this.registry],
-      collect() {
-        const done = service.refresh(this, name, read, state);
-        service.collecting.add(done);
-        void done.finally(() => service.collecting.delete(done));
+      collect: () => {
+        const done = this.refresh(gauge, name, read, state);
+        this.collecting.add(done);
+        void done.finally(() => this.collecting.delete(done));
         return done;
       },
     });
