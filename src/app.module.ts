@@ -13,7 +13,7 @@ import { RedisModule } from './core/redis/redis.module';
 import { WebhooksModule } from './core/webhooks/webhooks.module';
 import { EventsModule } from './events/events.module';
 import { RealtimeSubscriptionsModule } from './realtime-subscriptions/realtime-subscriptions.module';
-import { SubscriptionsModule } from './subscriptions/subscriptions.module';
+import { SubscriptionsModule } from './workspace-subscriptions/subscriptions.module';
 
 @Module({})
 export class AppModule {

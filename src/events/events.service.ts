@@ -1,4 +1,4 @@
-import { BadRequestException, ConflictException, ForbiddenException, GoneException, Injectable } from '@nestjs/common';
+import { ConflictException, ForbiddenException, GoneException, Injectable } from '@nestjs/common';
 import type { Principal } from '../core/auth/principal';
 import { producesFor, readsEvent, seesWholeOrganisation } from '../core/auth/principal';
 import { EventCatalog } from '../core/event-log/event-catalog';
@@ -12,8 +12,6 @@ import type {
   PublishBatchResultDto,
   PublishEventDto,
 } from './dto/event.dto';
-
-export class UnknownEventTypeException extends BadRequestException {}
 
 /** The producer id is taken by an event the caller may not read: nothing of that event is told. */
 export class EventIdConflictException extends ConflictException {

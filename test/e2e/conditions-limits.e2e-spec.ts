@@ -6,7 +6,7 @@ import {
   MAX_CONDITIONS_NODES,
   MAX_REGEX_LENGTH,
   MAX_SUBSCRIPTION_REGEX_PROGRAM_SIZE,
-} from '../../src/subscriptions/subscription-conditions';
+} from '../../src/workspace-subscriptions/subscription-conditions';
 import { mintKey } from '../support/credentials';
 import { dispatchedThrough, publish } from '../support/events';
 import { connectSocket, record, waitFor } from '../support/sockets';

@@ -6,10 +6,6 @@ import { MIGRATIONS } from './migrations';
 
 export type DatabaseEngine = 'postgres' | 'sqlite';
 
-export function databaseEngine(config: DataSourceConfig): DatabaseEngine {
-  return config.url ? 'postgres' : 'sqlite';
-}
-
 /**
  * The settings every Herald Postgres session starts with, as a libpq `options` string (sent in
  * the startup packet, so a pooled connection has them before its first query).

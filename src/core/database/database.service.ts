@@ -25,6 +25,12 @@ export function isSessionTimeout(err: unknown): boolean {
 }
 
 /**
+ * A transaction (or, from `read`, the plain connection) as stores receive it. Feature code passes
+ * it through to stores and never reaches into it, so only stores and this folder import `typeorm`.
+ */
+export type Tx = EntityManager;
+
+/**
  * The shared data layer. Every read and write of tenant data goes through `read` or
  * `transaction`.
  *

@@ -81,11 +81,6 @@ export class LiveFanout implements OnApplicationBootstrap, OnApplicationShutdown
     this.checkTimer.unref();
   }
 
-  /** Highest seq this node has fanned out (undefined until the log's head has been read at start-up). */
-  get fannedOutThrough(): number | undefined {
-    return this.head;
-  }
-
   private enqueue(work: () => Promise<void>): Promise<void> {
     this.queue = this.queue.then(work).catch((err) => this.logger.error({ err }, 'live fan-out failed'));
     return this.queue;

@@ -15,7 +15,7 @@ import { NotifyStatusChangeDto } from '../../approval-notifications/dto/notifica
 import { CreateUserChannelDto } from '../../realtime-subscriptions/dto/channel.dto';
 import { PublishBatchDto, PublishEventDto } from '../../events/dto/event.dto';
 import { WsUnsubscribeDto } from '../../events/ws/ws.dto';
-import { SaveSubscriptionDto, TestSubscriptionDto } from '../../subscriptions/dto/subscription.dto';
+import { SaveSubscriptionDto, TestSubscriptionDto } from '../../workspace-subscriptions/dto/subscription.dto';
 import type { FieldError } from './errors';
 import { createValidationPipe, IsPresent } from './validation';
 

@@ -183,7 +183,7 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
     await this.require(caller, workspaceId, id);
     await this.db.transaction(async (m) => {
       await this.store.deleteIn(m, id);
-      await this.webhooks.removeEndpoint(m, id).catch(() => undefined);
+      await this.webhooks.removeEndpoint(m, id);
     });
     this.changed(id);
     return { success: true, id };
