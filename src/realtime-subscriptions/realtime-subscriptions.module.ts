@@ -3,9 +3,15 @@ import { ChannelAttachments } from './channel-attachments.service';
 import { ChannelStore } from './channel.store';
 import { ChannelsService } from './channels.service';
 import { RealtimeSubscriptionsController } from './realtime-subscriptions.controller';
+import { AuthModule } from '../core/auth/auth.module';
+import { BusModule } from '../core/bus/bus.module';
+import { DatabaseModule } from '../core/database/database.module';
+import { EventLogModule } from '../core/event-log/event-log.module';
+import { GatewayModule } from '../core/gateway/gateway.module';
 
 /** Seed 000: claim channels with durable counts, cursors and replay of missed events. */
 @Module({
+  imports: [AuthModule, BusModule, DatabaseModule, EventLogModule, GatewayModule],
   controllers: [RealtimeSubscriptionsController],
   providers: [ChannelStore, ChannelsService, ChannelAttachments],
 })

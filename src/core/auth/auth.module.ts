@@ -1,4 +1,4 @@
-import { Global, Module } from '@nestjs/common';
+import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { ApiKeyEntity } from './api-key.entity';
@@ -8,10 +8,11 @@ import { AuthGuard } from './auth.guard';
 import { Authenticator } from './authenticator';
 import { JwtVerifier } from './jwt-verifier';
 import { OperatorKeyBootstrap } from './operator-key.bootstrap';
+import { DatabaseModule } from '../database/database.module';
+import { BusModule } from '../bus/bus.module';
 
-@Global()
 @Module({
-  imports: [TypeOrmModule.forFeature([ApiKeyEntity])],
+  imports: [DatabaseModule, BusModule, TypeOrmModule.forFeature([ApiKeyEntity])],
   controllers: [ApiKeysController],
   providers: [
     ApiKeysService,

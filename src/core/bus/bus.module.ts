@@ -1,4 +1,4 @@
-import { Global, Module } from '@nestjs/common';
+import { Module } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config';
 import { RedisConnections } from '../redis/redis.service';
 import { BusRpc } from './bus-rpc';
@@ -6,9 +6,10 @@ import { EventBus } from './event-bus';
 import { LocalEventBus } from './local-event-bus';
 import { RedisEventBus } from './redis-event-bus';
 import { RouterRegistry } from './router-registry';
+import { RedisModule } from '../redis/redis.module';
 
-@Global()
 @Module({
+  imports: [RedisModule],
   providers: [
     RouterRegistry,
     BusRpc,

@@ -1,4 +1,4 @@
-import { Global, Module } from '@nestjs/common';
+import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { Client } from 'pg';
 import { DataSource, DataSourceOptions, MigrationExecutor } from 'typeorm';
@@ -42,7 +42,6 @@ async function runMigrationsExclusively(dataSource: DataSource): Promise<void> {
   }
 }
 
-@Global()
 @Module({
   imports: [
     TypeOrmModule.forRootAsync({

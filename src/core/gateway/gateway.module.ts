@@ -1,13 +1,18 @@
-import { Global, Module } from '@nestjs/common';
+import { Module } from '@nestjs/common';
 import { EventsGateway } from './events.gateway';
 import { LiveFanout } from './live-fanout.service';
 import { RealtimeService } from './realtime.service';
 import { ReplaySlots } from './replay-slots';
 import { SocketLimits } from './socket-limits';
 import { UpgradeRouter } from './upgrade-router.service';
+import { RedisModule } from '../redis/redis.module';
+import { BusModule } from '../bus/bus.module';
+import { EventLogModule } from '../event-log/event-log.module';
+import { AuthModule } from '../auth/auth.module';
+import { HealthModule } from '../health/health.module';
 
-@Global()
 @Module({
+  imports: [RedisModule, BusModule, EventLogModule, AuthModule, HealthModule],
   providers: [EventsGateway, RealtimeService, LiveFanout, UpgradeRouter, SocketLimits, ReplaySlots],
   exports: [RealtimeService, UpgradeRouter, SocketLimits, ReplaySlots],
 })

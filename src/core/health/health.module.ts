@@ -1,10 +1,12 @@
-import { Global, Module } from '@nestjs/common';
+import { Module } from '@nestjs/common';
 import { HealthController } from './health.controller';
 import { MetricsService } from './metrics.service';
 import { StallMonitor } from './stall-monitor';
+import { DatabaseModule } from '../database/database.module';
+import { RedisModule } from '../redis/redis.module';
 
-@Global()
 @Module({
+  imports: [DatabaseModule, RedisModule],
   controllers: [HealthController],
   providers: [
     MetricsService,

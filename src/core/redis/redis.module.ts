@@ -1,6 +1,5 @@
-import { Global, Module } from '@nestjs/common';
+import { Module } from '@nestjs/common';
 import { RedisConnections } from './redis.service';
 
-@Global()
 @Module({ providers: [RedisConnections], exports: [RedisConnections] })
 export class RedisModule {}

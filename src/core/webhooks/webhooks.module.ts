@@ -1,4 +1,4 @@
-import { Global, Module } from '@nestjs/common';
+import { Module } from '@nestjs/common';
 import { AfterCommit } from './after-commit';
 import { DeliveryWorker } from './delivery-worker.service';
 import { DeliveryStore } from './delivery.store';
@@ -6,13 +6,15 @@ import { EndpointStore } from './endpoint.store';
 import { WebhookMetrics } from './webhook-metrics';
 import { WebhookSender } from './webhook-sender';
 import { WebhooksService } from './webhooks.service';
+import { DatabaseModule } from '../database/database.module';
+import { HealthModule } from '../health/health.module';
 
 /**
  * The webhook delivery engine (outbox, worker, signing, retries, SSRF guard). It has no HTTP API
  * of its own: modules that own webhook subscriptions use `WebhooksService`.
  */
-@Global()
 @Module({
+  imports: [DatabaseModule, HealthModule],
   providers: [
     AfterCommit,
     EndpointStore,
