@@ -1,12 +1,10 @@
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
-import { DataSource } from 'typeorm';
 import { ApiKeyEntity } from '../core/auth/api-key.entity';
 import { ApiKeysService } from '../core/auth/api-keys.service';
 import { SCOPES } from '../core/auth/principal';
 import { ConfigError, loadProcessConfig } from '../core/config';
-import { buildDataSourceOptions } from '../core/database/data-source-options';
-import { Database } from '../core/database/database.service';
+import { openDatabase } from '../core/database/migrate';
 
 const USAGE = `Usage: npm run key:create -- --kind app|user --org <organisation_id> --scopes a,b [--user <user_id>] [--workspaces w1,w2] [--name <text>]
 Scopes: ${SCOPES.join(', ')}`;
@@ -48,10 +46,8 @@ async function main(): Promise<void> {
   if (unknown.length) fail(`unknown scope(s): ${unknown.join(', ')}`);
 
   const config = loadProcessConfig();
-  const dataSource = await new DataSource(buildDataSourceOptions(config.database, [ApiKeyEntity])).initialize();
+  const { db, close } = await openDatabase(config.database, [ApiKeyEntity]);
   try {
-    await dataSource.runMigrations();
-    const db = new Database(dataSource);
     const key = await db.transaction((m) =>
       new ApiKeysService(db).insert(m, {
         kind: args.kind as 'app' | 'user',
@@ -64,7 +60,7 @@ async function main(): Promise<void> {
     );
     process.stdout.write(`${JSON.stringify(key, null, 2)}\n`);
   } finally {
-    await dataSource.destroy();
+    await close();
   }
 }
 
