@@ -23,7 +23,7 @@ const ROWS = 60;
 const TOTAL = REAL + 2 * WRITERS * ROWS;
 
 /**
- * SPEC 003 "alert history" across a cluster: entries written at the same instant by both nodes
+ * docs/api-contracts.md "Ids, times, paging" across a cluster: entries written at the same instant by both nodes
  * at once (and by the dispatcher meanwhile) still get unique, ordered times, so the seed's
  * `datetime` cursor pages through them exactly once with pages of exactly `limit`, whichever
  * node answers.

@@ -23,7 +23,7 @@ const OTHER_SUBSCRIPTION = 137;
 const OTHER_WORKSPACE = 70;
 
 /**
- * SPEC 003 "alert history": `limit` is a hard cap and the seed's own `datetime` cursor (the last
+ * docs/api-contracts.md "Ids, times, paging": `limit` is a hard cap and the seed's own `datetime` cursor (the last
  * entry's `created_at`) pages through every entry exactly once, even with hundreds of entries
  * written in the same millisecond.
  */

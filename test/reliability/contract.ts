@@ -1,5 +1,5 @@
 /**
- * What the reliability suites hold every endpoint to, written from SPEC rather than read back
+ * What the reliability suites hold every endpoint to, written from the API contracts (docs/api-contracts.md) rather than read back
  * from the app: which error envelope a path answers with, and what a well-formed one is.
  * The list of operations comes from the running app's OpenAPI document, so an endpoint added
  * later is fuzzed and must be placed in the authorization matrix without anyone remembering to.
@@ -7,7 +7,7 @@
 
 export type Family = 'standard' | 'seed001' | 'seed004';
 
-/** SPEC "Errors": 001 answers in its own envelope, 004 in its own, everything else in the standard one. */
+/** docs/api-contracts.md "Error bodies": 001 answers in its own envelope, 004 in its own, everything else in the standard one. */
 export function familyOf(path: string): Family {
   if (path.startsWith('/api/v1/ws/')) return 'seed001';
   if (/^\/v1\/events\//.test(path)) return 'seed004';

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 
 /**
- * The query parameter that may carry a credential (SPEC "Credentials and tenancy"): browsers
+ * The query parameter that may carry a credential (docs/api-contracts.md "Credentials"): browsers
  * cannot set headers on a WebSocket. Names are compared after decoding, as URLSearchParams and
  * Socket.IO hand them over, so `access%5Ftoken` is this parameter too.
  */

@@ -1,4 +1,4 @@
-/** Every scope Herald knows (SPEC "Credentials and tenancy"). */
+/** Every scope Herald knows (docs/api-contracts.md "Credentials"). */
 export const SCOPES = [
   'events:publish',
   'events:read',

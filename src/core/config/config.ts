@@ -86,9 +86,9 @@ export interface WebhooksConfig {
 }
 
 export interface WebSocketConfig {
-  /** Server pings every client this often (SPEC 001: 25 s). */
+  /** Server pings every client this often (the raw WebSocket contract: 25 s). */
   heartbeatMs: number;
-  /** A client silent for this long is terminated (SPEC 001: 60 s). */
+  /** A client silent for this long is terminated (the raw WebSocket contract: 60 s). */
   idleTimeoutMs: number;
   /** A client whose unsent buffer passes this is closed with 1013. */
   maxBufferedBytes: number;

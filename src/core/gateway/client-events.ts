@@ -9,7 +9,7 @@ export interface ClientEventMap {
   notification: Record<string, unknown>;
   /** Sent before a server-side disconnect so the client knows why. */
   closing: { reason: string; code?: string };
-  /** First message on a channel namespace, before any replayed event (SPEC 000 `last_seq`). */
+  /** First message on a channel namespace, before any replayed event (the realtime channels contract). */
   welcome: { channel_id: string; resume_after: number; from_seq: number | null; complete: boolean };
   [eventType: string]: EventEnvelope | Record<string, unknown>;
 }

@@ -5,7 +5,7 @@ import type { Server, ServerOptions } from 'socket.io';
 import type { AppConfig } from '../config';
 import { RedisConnections } from '../redis/redis.service';
 
-/** Socket.IO limits (SPEC 001 uses the same heartbeat and frame size for raw WebSockets). */
+/** Socket.IO limits (the raw WebSocket contract uses the same heartbeat and frame size for raw WebSockets). */
 export const SOCKET_IO_OPTIONS: Partial<ServerOptions> = {
   path: '/socket.io',
   pingInterval: 25_000,

@@ -9,7 +9,7 @@ interface EngineConnection {
  * Bytes emitted to a Socket.IO socket that have not reached the network yet: packets engine.io
  * holds while its transport is busy (or until a long-polling client polls again), plus what the
  * WebSocket transport has handed to `ws` but the kernel has not taken. Socket.IO does not cap
- * either, so this is what a per-client limit is checked against (SPEC 001's 1 MiB rule).
+ * either, so this is what a per-client limit is checked against (the raw WebSocket contract's 1 MiB rule).
  */
 export function pendingBytes(socket: Socket): number {
   const conn = socket.conn as unknown as EngineConnection;

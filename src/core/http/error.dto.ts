@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 
 /**
- * The error envelopes of SPEC "Errors" as Swagger schemas (errors.ts renders them). 004's
+ * The error envelopes of docs/api-contracts.md "Error bodies" as Swagger schemas (errors.ts renders them). 004's
  * envelope is documented beside its controller; `documentErrorResponses` (swagger.ts) gives every
  * error response without a schema the one of its family.
  */

@@ -9,7 +9,7 @@ import { isUnavailable } from './unavailable';
 export const RETRY_AFTER_SECONDS = 5;
 
 /**
- * The three error envelopes of SPEC "Errors":
+ * The three error envelopes of docs/api-contracts.md "Error bodies":
  * - `standard` (000, 002, 003 and Herald's own endpoints): `{ statusCode, error, message, details? }`
  * - `seed001` (raw WebSocket endpoints): `{ code, message, stack: [{ code, description, error, path }] }`
  * - `seed004` (socket session subscriptions): `{ success: false, message, errors? }`

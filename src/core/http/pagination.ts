@@ -11,7 +11,7 @@ export const MAX_PAGE = 1_000_000_000;
 /** Highest seq a cursor may name: seqs are handled as JavaScript numbers. */
 export const MAX_SEQ_CURSOR = Number.MAX_SAFE_INTEGER;
 
-/** `?page=1&limit=20` (SPEC "Page lists"). */
+/** `?page=1&limit=20` (docs/api-contracts.md "Ids, times, paging"). */
 export class PageQueryDto {
   @ApiPropertyOptional({ minimum: 1, maximum: MAX_PAGE, default: 1 })
   @IsOptional()

@@ -80,7 +80,7 @@ function requiredBodyFields(doc: OpenAPIObject, operation: Json): string[] {
 }
 
 /**
- * Every documented error response says which envelope it is sent in (SPEC "Errors") and shows an
+ * Every documented error response says which envelope it is sent in (docs/api-contracts.md "Error bodies") and shows an
  * example of it for its own status. Decorators document most errors by description only
  * (`@Authenticated()` adds 401 and 403 to every operation), so without this they would have no
  * body at all, or, copied from another status, one with the wrong `code`. A response documented

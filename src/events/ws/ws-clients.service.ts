@@ -41,7 +41,7 @@ interface WsClient {
   principal: Principal;
   /** The read rule's view of `principal`, taken once at connect. */
   reader: ReturnType<typeof readerOf>;
-  /** The types it receives, always explicit: empty means nothing until it subscribes again (SPEC 001). */
+  /** The types it receives, always explicit: empty means nothing until it subscribes again (the raw WebSocket contract). */
   eventTypes: Set<string>;
   lastSeen: number;
 }

@@ -18,7 +18,7 @@ function format(us: bigint): string {
 }
 
 /**
- * Delivery log entries get times that are unique and ordered (SPEC 003 "alert history", see
+ * Delivery log entries get times that are unique and ordered (docs/api-contracts.md "Ids, times, paging", see
  * src/core/webhooks/history-page.ts): `created_at` goes from milliseconds to microseconds
  * (`2026-03-26T08:14:22.123Z` → `2026-03-26T08:14:22.123000Z`), and entries of one organisation
  * that shared a time are spread over consecutive microseconds in their old page order

@@ -3,7 +3,7 @@ import { col } from './column-types';
 
 /**
  * A realtime channel is `connected` from its creation, and again after a reconnect, until a
- * client has attached and the last one has dropped (SPEC 000 "status"). `awaiting_client` marks
+ * client has attached and the last one has dropped (the realtime channels contract). `awaiting_client` marks
  * that first stretch: set on create and reconnect, cleared when a client attaches. Existing
  * channels start cleared, so their status reads exactly as before (from live attachments).
  */
