@@ -10,9 +10,11 @@ import {
 import { Authenticated, CurrentPrincipal } from '../core/auth/decorators';
 import type { Principal } from '../core/auth/principal';
 import type { Page } from '../core/http/pagination';
+import { ApiMalformedIdResponse } from '../core/http/validation';
 import { ClaimSubscriptionsService } from './claim-subscriptions.service';
 import {
   BuildPayloadDto,
+  ClaimSubscriptionParamsDto,
   CreatedClaimSubscriptionDto,
   DeletedNotificationDto,
   ListNotificationsQueryDto,
@@ -20,6 +22,7 @@ import {
   MarkReadDto,
   NotificationDetailDto,
   NotificationPageDto,
+  NotificationParamsDto,
   NotificationPayloadDto,
   NotificationSummaryDto,
   NotifyStatusChangeDto,
@@ -99,39 +102,46 @@ export class ApprovalNotificationsController {
   @Authenticated('events:read')
   @ApiOperation({ summary: 'Unsubscribe from claim events (unsubscribeFromClaimEvents)' })
   @ApiOkResponse({ type: UnsubscribedClaimDto })
+  @ApiMalformedIdResponse('subscription_id', 'sub')
   @ApiNotFoundResponse()
   unsubscribe(
     @CurrentPrincipal() caller: Principal,
-    @Param('subscription_id') id: string,
+    @Param() params: ClaimSubscriptionParamsDto,
   ): Promise<UnsubscribedClaimDto> {
-    return this.subscriptions.unsubscribe(caller, id);
+    return this.subscriptions.unsubscribe(caller, params.subscription_id);
   }
 
   @Get(':notification_id')
   @ApiOperation({ summary: 'Get notification with full payload' })
   @ApiOkResponse({ type: NotificationDetailDto })
+  @ApiMalformedIdResponse('notification_id', 'notif')
   @ApiNotFoundResponse()
-  get(@CurrentPrincipal() caller: Principal, @Param('notification_id') id: string): Promise<NotificationDetailDto> {
-    return this.notifications.get(caller, id);
+  get(@CurrentPrincipal() caller: Principal, @Param() params: NotificationParamsDto): Promise<NotificationDetailDto> {
+    return this.notifications.get(caller, params.notification_id);
   }
 
   @Put(':notification_id')
   @ApiOperation({ summary: 'Mark notification as read (or unread)' })
   @ApiOkResponse({ type: MarkedReadDto })
+  @ApiMalformedIdResponse('notification_id', 'notif', '`notification_id` is not a notif_ id, or the body is invalid.')
   @ApiNotFoundResponse()
   markRead(
     @CurrentPrincipal() caller: Principal,
-    @Param('notification_id') id: string,
+    @Param() params: NotificationParamsDto,
     @Body() dto: MarkReadDto,
   ): Promise<MarkedReadDto> {
-    return this.notifications.markRead(caller, id, dto.read);
+    return this.notifications.markRead(caller, params.notification_id, dto.read);
   }
 
   @Delete(':notification_id')
   @ApiOperation({ summary: 'Delete a notification' })
   @ApiOkResponse({ type: DeletedNotificationDto })
+  @ApiMalformedIdResponse('notification_id', 'notif')
   @ApiNotFoundResponse()
-  delete(@CurrentPrincipal() caller: Principal, @Param('notification_id') id: string): Promise<DeletedNotificationDto> {
-    return this.notifications.delete(caller, id);
+  delete(
+    @CurrentPrincipal() caller: Principal,
+    @Param() params: NotificationParamsDto,
+  ): Promise<DeletedNotificationDto> {
+    return this.notifications.delete(caller, params.notification_id);
   }
 }

@@ -11,9 +11,11 @@ import {
 import { Authenticated, CurrentPrincipal } from '../core/auth/decorators';
 import type { Principal } from '../core/auth/principal';
 import type { Page } from '../core/http/pagination';
+import { ApiMalformedIdResponse } from '../core/http/validation';
 import { ChannelsService } from './channels.service';
 import {
   ChannelDetailDto,
+  ChannelParamsDto,
   ChannelPageDto,
   ChannelSummaryDto,
   ClosedChannelDto,
@@ -42,8 +44,9 @@ export class RealtimeSubscriptionsController {
   @Get(':channel_id')
   @ApiOperation({ summary: 'Get subscription channel status and stats' })
   @ApiOkResponse({ type: ChannelDetailDto })
-  get(@CurrentPrincipal() caller: Principal, @Param('channel_id') channelId: string): Promise<ChannelDetailDto> {
-    return this.channels.get(caller, channelId);
+  @ApiMalformedIdResponse('channel_id', 'chan')
+  get(@CurrentPrincipal() caller: Principal, @Param() params: ChannelParamsDto): Promise<ChannelDetailDto> {
+    return this.channels.get(caller, params.channel_id);
   }
 
   @Post('organisation')
@@ -84,11 +87,9 @@ export class RealtimeSubscriptionsController {
       '(and to clients attached now). A client may also attach with `last_seq` to resume from its own position.',
   })
   @ApiOkResponse({ type: ReconnectResultDto })
-  reconnect(
-    @CurrentPrincipal() caller: Principal,
-    @Param('channel_id') channelId: string,
-  ): Promise<ReconnectResultDto> {
-    return this.channels.reconnect(caller, channelId);
+  @ApiMalformedIdResponse('channel_id', 'chan')
+  reconnect(@CurrentPrincipal() caller: Principal, @Param() params: ChannelParamsDto): Promise<ReconnectResultDto> {
+    return this.channels.reconnect(caller, params.channel_id);
   }
 
   @Delete(':channel_id')
@@ -97,7 +98,8 @@ export class RealtimeSubscriptionsController {
     description: 'Attached clients are disconnected with a reason.',
   })
   @ApiOkResponse({ type: ClosedChannelDto })
-  close(@CurrentPrincipal() caller: Principal, @Param('channel_id') channelId: string): Promise<ClosedChannelDto> {
-    return this.channels.close(caller, channelId);
+  @ApiMalformedIdResponse('channel_id', 'chan')
+  close(@CurrentPrincipal() caller: Principal, @Param() params: ChannelParamsDto): Promise<ClosedChannelDto> {
+    return this.channels.close(caller, params.channel_id);
   }
 }

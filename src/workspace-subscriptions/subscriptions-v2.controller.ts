@@ -16,6 +16,7 @@ import {
   AlertHistoryQueryDto,
   SUBSCRIPTION_OR_DRAFT,
   SubscriptionAlertLogDto,
+  SubscriptionParamsDto,
   SubscriptionTestResultDto,
   TestSubscriptionDto,
 } from './dto/subscription.dto';
@@ -120,14 +121,14 @@ export class SubscriptionsV2Controller {
   async subscriptionHistory(
     @CurrentPrincipal() caller: Principal,
     @CurrentWorkspace() workspace: string,
-    @Param('id') id: string,
+    @Param() params: SubscriptionParamsDto,
     @Query() query: AlertHistoryQueryDto,
   ): Promise<SubscriptionAlertLogDto[]> {
-    await this.subscriptions.require(caller, workspace, id);
+    await this.subscriptions.require(caller, workspace, params.id);
     const entries = await this.webhooks.listDeliveries({
       organisation_id: caller.organisation_id,
       workspace_id: workspace,
-      endpoint_id: id,
+      endpoint_id: params.id,
       ...query,
     });
     return entries.map(toAlertLog);

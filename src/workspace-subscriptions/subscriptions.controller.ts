@@ -15,6 +15,7 @@ import {
   CreatedSubscriptionViewDto,
   OperationResultDto,
   SaveSubscriptionDto,
+  SubscriptionParamsDto,
   SubscriptionTemplateDto,
   SubscriptionViewDto,
 } from './dto/subscription.dto';
@@ -68,9 +69,9 @@ export class SubscriptionsController {
   get(
     @CurrentPrincipal() caller: Principal,
     @CurrentWorkspace() workspace: string,
-    @Param('id') id: string,
+    @Param() params: SubscriptionParamsDto,
   ): Promise<SubscriptionViewDto> {
-    return this.subscriptions.get(caller, workspace, id);
+    return this.subscriptions.get(caller, workspace, params.id);
   }
 
   @Post('subscriptions/:id')
@@ -82,10 +83,10 @@ export class SubscriptionsController {
   replace(
     @CurrentPrincipal() caller: Principal,
     @CurrentWorkspace() workspace: string,
-    @Param('id') id: string,
+    @Param() params: SubscriptionParamsDto,
     @Body() dto: SaveSubscriptionDto,
   ): Promise<SubscriptionViewDto> {
-    return this.subscriptions.replace(caller, workspace, id, dto);
+    return this.subscriptions.replace(caller, workspace, params.id, dto);
   }
 
   @Delete('subscriptions/:id')
@@ -96,9 +97,9 @@ export class SubscriptionsController {
   delete(
     @CurrentPrincipal() caller: Principal,
     @CurrentWorkspace() workspace: string,
-    @Param('id') id: string,
+    @Param() params: SubscriptionParamsDto,
   ): Promise<OperationResultDto> {
-    return this.subscriptions.delete(caller, workspace, id);
+    return this.subscriptions.delete(caller, workspace, params.id);
   }
 
   @Post('subscriptions/:id/state')
@@ -113,10 +114,10 @@ export class SubscriptionsController {
   setState(
     @CurrentPrincipal() caller: Principal,
     @CurrentWorkspace() workspace: string,
-    @Param('id') id: string,
+    @Param() params: SubscriptionParamsDto,
     @Body() dto: ChangeStateDto,
   ): Promise<SubscriptionViewDto> {
-    return this.subscriptions.setState(caller, workspace, id, dto.state, dto.issue);
+    return this.subscriptions.setState(caller, workspace, params.id, dto.state, dto.issue);
   }
 
   @Get('subscription-templates')

@@ -1,5 +1,8 @@
 import { connect } from 'node:net';
 import request from 'supertest';
+import { newId } from '../../src/core/http/ids';
+import { loadDocument } from '../reliability/contract';
+import { mintKey } from '../support/credentials';
 import { startTestApp, TestApp } from '../support/test-app';
 
 /** Inputs the reliability fuzzing found answered with a 500 or a bodiless error; kept here as regressions. */
@@ -100,5 +103,173 @@ describe('malformed requests get a 4xx in their envelope', () => {
     }
     const session = await request(t.url).get('/v1/events/%00/subscriptions').set('X-Api-Key', t.operatorToken);
     expect(session.body).toEqual({ success: false, message: expect.stringContaining('NUL') });
+  });
+  describe('a malformed id in a path', () => {
+    /** The standard 400 for a path parameter that is not an id of its kind. */
+    const malformed = (field: string, prefix: string) => ({
+      statusCode: 400,
+      error: 'Bad Request',
+      message: `Validation failed: ${field}: ${field} must be a ${prefix}_ id`,
+      details: [{ field, message: `${field} must be a ${prefix}_ id` }],
+    });
+    // The seeds' own example ids are not ids Herald issues; uppercase and extra characters neither.
+    const junk = ['b5c6d7e8', '01ARZ3NDEKTSV4RRFFQ69G5FAV', '01arz3ndektsv4rrffq69g5fav0'];
+
+    it('000: GET, PUT …/reconnect and DELETE /:channel_id are a 400 naming channel_id; a well-formed unknown id stays 404', async () => {
+      const reader = await mintKey(t, { scopes: ['events:read'] });
+      const base = '/api/v1/realtime-subscriptions';
+      for (const id of [...junk.map((s) => `chan_${s}`), newId('notif'), 'organisation']) {
+        for (const res of [
+          await request(t.url).get(`${base}/${id}`).set('X-Api-Key', reader),
+          await request(t.url).put(`${base}/${id}/reconnect`).set('X-Api-Key', reader),
+          await request(t.url).delete(`${base}/${id}`).set('X-Api-Key', reader),
+        ]) {
+          expect({ id, status: res.status, body: res.body }).toEqual({
+            id,
+            status: 400,
+            body: malformed('channel_id', 'chan'),
+          });
+        }
+      }
+      const unknown = await request(t.url)
+        .get(`${base}/${newId('chan')}`)
+        .set('X-Api-Key', reader);
+      expect(unknown.status).toBe(404);
+      expect(unknown.body).toMatchObject({ statusCode: 404, error: 'Not Found' });
+      // The credential is checked first: no credential is a 401 whatever the id.
+      expect((await request(t.url).get(`${base}/chan_b5c6d7e8`)).status).toBe(401);
+    });
+
+    it('002: /:notification_id and /subscriptions/:subscription_id are a 400 naming the parameter', async () => {
+      const user = await mintKey(t, { user: 'usr_84cd12ef', scopes: ['events:read'] });
+      const base = '/api/v1/approval-notifications';
+      for (const id of [...junk.map((s) => `notif_${s}`), newId('chan')]) {
+        for (const res of [
+          await request(t.url).get(`${base}/${id}`).set('X-Api-Key', user),
+          await request(t.url).put(`${base}/${id}`).set('X-Api-Key', user).send({ read: true }),
+          await request(t.url).delete(`${base}/${id}`).set('X-Api-Key', user),
+        ]) {
+          expect({ id, status: res.status, body: res.body }).toEqual({
+            id,
+            status: 400,
+            body: malformed('notification_id', 'notif'),
+          });
+        }
+      }
+      // The parameter and the body are validated apart: with both invalid, the 400 names one of them.
+      const both = await request(t.url).put(`${base}/notif_8h9i0j1k`).set('X-Api-Key', user).send({ read: 'yes' });
+      expect(both.status).toBe(400);
+      expect(both.body).toMatchObject({
+        statusCode: 400,
+        details: [{ field: expect.stringMatching(/^(notification_id|read)$/) }],
+      });
+
+      for (const id of [...junk.map((s) => `sub_${s}`), newId('wsub')]) {
+        const res = await request(t.url).delete(`${base}/subscriptions/${id}`).set('X-Api-Key', user);
+        expect({ id, status: res.status, body: res.body }).toEqual({
+          id,
+          status: 400,
+          body: malformed('subscription_id', 'sub'),
+        });
+      }
+      for (const path of [`${base}/${newId('notif')}`, `${base}/subscriptions/${newId('sub')}`])
+        expect((await request(t.url).delete(path).set('X-Api-Key', user)).status).toBe(404);
+    });
+
+    it('api keys: DELETE /:key_id is a 400 naming key_id', async () => {
+      for (const id of [...junk.map((s) => `key_${s}`), 'hrld_x']) {
+        const res = await request(t.url).delete(`/api/v1/api-keys/${id}`).set('X-Api-Key', t.operatorToken);
+        expect({ id, status: res.status, body: res.body }).toEqual({
+          id,
+          status: 400,
+          body: malformed('key_id', 'key'),
+        });
+      }
+      expect(
+        (
+          await request(t.url)
+            .delete(`/api/v1/api-keys/${newId('key')}`)
+            .set('X-Api-Key', t.operatorToken)
+        ).status,
+      ).toBe(404);
+    });
+
+    it('003: any id the workspace does not hold is a 404, malformed or not, as for `subscription` in a test body', async () => {
+      const finance = await mintKey(t, { scopes: ['subscriptions:write', 'events:read'], workspaces: ['ws_finance'] });
+      for (const id of [...junk.map((s) => `wsub_${s}`), newId('wsub'), 'x']) {
+        for (const res of [
+          await request(t.url).get(`/api/v1/subscriptions/${id}`).set('X-Api-Key', finance),
+          await request(t.url).delete(`/api/v1/subscriptions/${id}`).set('X-Api-Key', finance),
+          await request(t.url)
+            .post(`/api/v1/subscriptions/${id}/state`)
+            .set('X-Api-Key', finance)
+            .send({ state: 'off' }),
+          await request(t.url).get(`/api/v2/subscriptions/${id}/alerts/history`).set('X-Api-Key', finance),
+        ]) {
+          expect({ id, status: res.status }).toEqual({ id, status: 404 });
+          expect(res.body).toMatchObject({ statusCode: 404, error: 'Not Found' });
+        }
+      }
+      const test = await request(t.url)
+        .post('/api/v2/subscriptions/test')
+        .set('X-Api-Key', finance)
+        .send({ subscription: 'wsub_b5c6d7e8', input: { type: 'claim_approved' } });
+      expect(test.status).toBe(404);
+    });
+
+    it('004 and 001 keep their own envelopes: an unknown session is a 400, a malformed client_id too', async () => {
+      const session = await request(t.url)
+        .get('/v1/events/chan_b5c6d7e8/subscriptions')
+        .set('X-Api-Key', t.operatorToken);
+      expect(session.status).toBe(400);
+      expect(session.body).toEqual({ success: false, message: 'Unknown session chan_b5c6d7e8' });
+
+      const client = await request(t.url)
+        .post('/api/v1/ws/unsubscribe')
+        .set('X-Api-Key', t.operatorToken)
+        .send({ client_id: 'wsc_b5c6d7e8', event_types: [] });
+      expect(client.status).toBe(400);
+      expect(client.body).toMatchObject({
+        code: 400,
+        message: 'Validation failed: client_id: client_id must be a wsc_ id from the welcome frame',
+      });
+    });
+
+    it('Swagger documents each path parameter once, with a description, and the id pattern where it is checked', async () => {
+      const doc = await loadDocument(t.url);
+      const seen: string[] = [];
+      for (const [path, methods] of Object.entries(doc.paths)) {
+        const names = [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]);
+        for (const [method, operation] of Object.entries(methods)) {
+          const params = ((operation as { parameters?: Record<string, unknown>[] }).parameters ?? []).filter(
+            (p) => p.in === 'path',
+          );
+          expect({ op: `${method} ${path}`, params: params.map((p) => p.name) }).toEqual({
+            op: `${method} ${path}`,
+            params: names,
+          });
+          for (const p of params) {
+            expect({ op: `${method} ${path}`, name: p.name, described: typeof p.description }).toEqual({
+              op: `${method} ${path}`,
+              name: p.name,
+              described: 'string',
+            });
+            expect(p.required).toBe(true);
+            seen.push(`${method} ${path} ${String((p.schema as { pattern?: string }).pattern)}`);
+          }
+        }
+      }
+      expect(seen).toEqual(
+        expect.arrayContaining([
+          'get /api/v1/realtime-subscriptions/{channel_id} ^chan_[0-9a-z]{26}$',
+          'delete /api/v1/approval-notifications/{notification_id} ^notif_[0-9a-z]{26}$',
+          'delete /api/v1/approval-notifications/subscriptions/{subscription_id} ^sub_[0-9a-z]{26}$',
+          'delete /api/v1/api-keys/{key_id} ^key_[0-9a-z]{26}$',
+          'get /api/v1/subscriptions/{id} undefined',
+        ]),
+      );
+      const badRequest = doc.paths['/api/v1/realtime-subscriptions/{channel_id}'].get.responses['400'];
+      expect(badRequest.content['application/json'].example).toEqual(malformed('channel_id', 'chan'));
+    });
   });
 });

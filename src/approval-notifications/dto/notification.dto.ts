@@ -7,18 +7,15 @@ import {
   IsOptional,
   IsString,
   Length,
-  Matches,
   Max,
   Min,
   ValidateBy,
   ValidateIf,
 } from 'class-validator';
 import { PageQueryDto, PaginationDto } from '../../core/http/pagination';
-import { IsPresent } from '../../core/http/validation';
+import { IsExternalId, IsPrefixedId, IsPresent } from '../../core/http/validation';
 import { CLAIM_STATUSES, ISO_CURRENCIES, type ClaimStatus } from '../notification-payload';
 
-const REF = /^[A-Za-z0-9._:-]{1,128}$/;
-const refMessage = (field: string) => `${field} must be 1-128 characters of letters, digits and ._:-`;
 const CURRENCY_MESSAGE = 'currency must be an ISO 4217 code such as NOK, EUR or USD';
 const upper = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.toUpperCase() : value);
 
@@ -56,8 +53,7 @@ class MoneyFields {
 
 export class NotifyStatusChangeDto extends MoneyFields {
   @ApiProperty({ example: 'clm_9f2a3b4c' })
-  @IsString()
-  @Matches(REF, { message: refMessage('claim_id') })
+  @IsExternalId()
   claim_id: string;
 
   @ApiProperty({ enum: CLAIM_STATUSES, example: 'approved' })
@@ -65,8 +61,7 @@ export class NotifyStatusChangeDto extends MoneyFields {
   new_status: ClaimStatus;
 
   @ApiProperty({ example: 'usr_84cd12ef' })
-  @IsString()
-  @Matches(REF, { message: refMessage('recipient_user_id') })
+  @IsExternalId()
   recipient_user_id: string;
 
   @ApiPropertyOptional({ example: 'All receipts verified.' })
@@ -89,8 +84,7 @@ export class BuildPayloadDto extends MoneyFields {
 
   @ApiPropertyOptional({ example: 'clm_9f2a3b4c' })
   @IsOptional()
-  @IsString()
-  @Matches(REF, { message: refMessage('claim_id') })
+  @IsExternalId()
   claim_id?: string;
 }
 
@@ -122,6 +116,13 @@ export class NotificationDetailDto extends NotificationSummaryDto {
 export class NotificationPageDto {
   @ApiProperty({ type: [NotificationSummaryDto] }) data: NotificationSummaryDto[];
   @ApiProperty({ type: PaginationDto }) pagination: PaginationDto;
+}
+
+/** `/:notification_id`: an id that is not a notif_ id is a 400, like a malformed id in a body. */
+export class NotificationParamsDto {
+  @ApiProperty({ description: 'The `notification_id` returned when the notification was sent.' })
+  @IsPrefixedId('notif')
+  notification_id: string;
 }
 
 export class ListNotificationsQueryDto extends PageQueryDto {
@@ -161,19 +162,24 @@ export class DeletedNotificationDto {
 
 export class SubscribeToClaimDto {
   @ApiProperty({ example: 'clm_9f2a3b4c' })
-  @IsString()
-  @Matches(REF, { message: refMessage('claim_id') })
+  @IsExternalId()
   claim_id: string;
 
   @ApiProperty({ example: 'usr_84cd12ef' })
-  @IsString()
-  @Matches(REF, { message: refMessage('user_id') })
+  @IsExternalId()
   user_id: string;
 
   @ApiProperty({ example: 'https://client.example.com/webhooks/claim-events' })
   @IsString()
   @Length(1, 2048)
   webhook_url: string;
+}
+
+/** `/subscriptions/:subscription_id`: an id that is not a sub_ id is a 400. */
+export class ClaimSubscriptionParamsDto {
+  @ApiProperty({ description: 'The `subscription_id` returned when subscribing.' })
+  @IsPrefixedId('sub')
+  subscription_id: string;
 }
 
 export class ClaimSubscriptionDto {

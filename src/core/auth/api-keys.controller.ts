@@ -8,9 +8,10 @@ import {
   ApiQuery,
   ApiTags,
 } from '@nestjs/swagger';
+import { ApiMalformedIdResponse } from '../http/validation';
 import { ApiKeysService } from './api-keys.service';
 import { Authenticated, CurrentPrincipal } from './decorators';
-import { ApiKeyDto, CreateApiKeyDto, CreatedApiKeyDto, RevokedApiKeyDto } from './dto/api-key.dto';
+import { ApiKeyDto, ApiKeyParamsDto, CreateApiKeyDto, CreatedApiKeyDto, RevokedApiKeyDto } from './dto/api-key.dto';
 import type { Principal } from './principal';
 
 @ApiTags('api-keys')
@@ -46,8 +47,9 @@ export class ApiKeysController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Revoke an API key; it stops working at once' })
   @ApiOkResponse({ type: RevokedApiKeyDto })
+  @ApiMalformedIdResponse('key_id', 'key')
   @ApiNotFoundResponse({ description: 'No such key in this organisation.' })
-  revoke(@CurrentPrincipal() caller: Principal, @Param('key_id') id: string): Promise<RevokedApiKeyDto> {
-    return this.keys.revoke(caller, id);
+  revoke(@CurrentPrincipal() caller: Principal, @Param() params: ApiKeyParamsDto): Promise<RevokedApiKeyDto> {
+    return this.keys.revoke(caller, params.key_id);
   }
 }

@@ -27,3 +27,19 @@ const nextUlid = monotonicFactory(pooledRandom);
 export function newId(prefix: IdPrefix): string {
   return `${prefix}_${nextUlid().toLowerCase()}`;
 }
+
+/**
+ * The shape of an id `newId` issues: the prefix, `_`, 26 lower-case letters and digits. Wider than
+ * the Crockford alphabet a ULID uses, on purpose: it only tells an id from junk, and whether one
+ * exists is the lookup's answer (404).
+ */
+export function prefixedIdPattern(prefix: IdPrefix): RegExp {
+  return new RegExp(`^${prefix}_[0-9a-z]{26}$`);
+}
+
+/**
+ * Ids Herald does not issue but stores and filters on: organisations, users, claims, workspaces,
+ * producer-chosen event ids. They come from the customer's systems, so only their length and
+ * characters are fixed (safe in a path, a room name and a resource name such as `claims/<id>`).
+ */
+export const EXTERNAL_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;

@@ -15,9 +15,7 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { MAX_SEQ_CURSOR } from '../../core/http/pagination';
-
-const REF = /^[A-Za-z0-9._:-]{1,128}$/;
-const REF_MESSAGE = (field: string) => `${field} must be 1-128 characters of letters, digits and ._:-`;
+import { IsExternalId } from '../../core/http/validation';
 
 export class PublishEventDto {
   @ApiProperty({ example: 'claim_approved', description: 'A type from GET /api/v1/event-types.' })
@@ -36,8 +34,7 @@ export class PublishEventDto {
     description: 'Producer-chosen id. Publishing the same id again returns the original (200) and stores nothing.',
   })
   @IsOptional()
-  @IsString()
-  @Matches(REF, { message: REF_MESSAGE('id') })
+  @IsExternalId()
   id?: string;
 
   @ApiPropertyOptional({
@@ -45,26 +42,22 @@ export class PublishEventDto {
     description: "Defaults to the credential's organisation; only the operator key may name another.",
   })
   @IsOptional()
-  @IsString()
-  @Matches(REF, { message: REF_MESSAGE('organisation_id') })
+  @IsExternalId()
   organisation_id?: string;
 
   @ApiPropertyOptional({ example: 'usr_84cd12ef' })
   @IsOptional()
-  @IsString()
-  @Matches(REF, { message: REF_MESSAGE('user_id') })
+  @IsExternalId()
   user_id?: string;
 
   @ApiPropertyOptional({ example: 'clm_9f2a3b4c' })
   @IsOptional()
-  @IsString()
-  @Matches(REF, { message: REF_MESSAGE('claim_id') })
+  @IsExternalId()
   claim_id?: string;
 
   @ApiPropertyOptional({ example: '9b7f3c2a-2f41-4f5e-9f54-6c1d8a2b7e90' })
   @IsOptional()
-  @IsString()
-  @Matches(REF, { message: REF_MESSAGE('channel_id') })
+  @IsExternalId()
   channel_id?: string;
 
   @ApiProperty({

@@ -1,10 +1,10 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMaxSize, IsArray, IsOptional, IsString, Matches } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsOptional, IsString } from 'class-validator';
+import { IsPrefixedId } from '../../core/http/validation';
 
 export class WsUnsubscribeDto {
   @ApiProperty({ example: 'wsc_01jd3m7k2q8w6t5v4x3y2z1a0b', description: 'The `client_id` from the welcome frame.' })
-  @IsString()
-  @Matches(/^wsc_[0-9a-z]{26}$/, { message: 'client_id must be a wsc_ id from the welcome frame' })
+  @IsPrefixedId('wsc', { message: 'client_id must be a wsc_ id from the welcome frame' })
   client_id: string;
 
   @ApiProperty({ type: [String], example: ['claim_rejected'] })

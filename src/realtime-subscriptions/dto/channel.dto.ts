@@ -1,16 +1,14 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMaxSize, ArrayUnique, IsArray, IsIn, IsOptional, IsString, Matches } from 'class-validator';
+import { ArrayMaxSize, ArrayUnique, IsArray, IsIn, IsOptional, IsString } from 'class-validator';
 import { CLAIM_EVENT_TYPES } from '../../core/event-log/event-catalog';
 import { PageQueryDto, PaginationDto } from '../../core/http/pagination';
+import { IsExternalId, IsPrefixedId } from '../../core/http/validation';
 
-const REF = /^[A-Za-z0-9._:-]{1,128}$/;
-const refMessage = (field: string) => `${field} must be 1-128 characters of letters, digits and ._:-`;
 const EVENT_TYPES_MESSAGE = `each event type must be one of ${CLAIM_EVENT_TYPES.join(', ')}`;
 
 export class CreateOrganisationChannelDto {
   @ApiProperty({ example: 'org_001', description: "Must be the credential's organisation." })
-  @IsString()
-  @Matches(REF, { message: refMessage('organisation_id') })
+  @IsExternalId()
   organisation_id: string;
 
   @ApiPropertyOptional({
@@ -18,8 +16,7 @@ export class CreateOrganisationChannelDto {
     description: 'The user who owns the channel (may attach to it). Defaults to the calling user.',
   })
   @IsOptional()
-  @IsString()
-  @Matches(REF, { message: refMessage('user_id') })
+  @IsExternalId()
   user_id?: string;
 
   @ApiPropertyOptional({
@@ -38,8 +35,7 @@ export class CreateOrganisationChannelDto {
 
 export class CreateUserChannelDto {
   @ApiProperty({ example: 'usr_84cd12ef' })
-  @IsString()
-  @Matches(REF, { message: refMessage('user_id') })
+  @IsExternalId()
   user_id: string;
 
   @ApiPropertyOptional({
@@ -54,6 +50,13 @@ export class CreateUserChannelDto {
   @ArrayMaxSize(20)
   @IsIn(CLAIM_EVENT_TYPES, { each: true, message: EVENT_TYPES_MESSAGE })
   event_types?: string[];
+}
+
+/** `/:channel_id`: an id that is not a chan_ id is a 400, like a malformed id in a body. */
+export class ChannelParamsDto {
+  @ApiProperty({ description: 'The `channel_id` returned when the channel was created.' })
+  @IsPrefixedId('chan')
+  channel_id: string;
 }
 
 export class ListChannelsQueryDto extends PageQueryDto {

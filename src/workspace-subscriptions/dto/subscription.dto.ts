@@ -201,6 +201,20 @@ export class SubscriptionTemplateDto {
   topics: TemplateTopicDto[];
 }
 
+/**
+ * `/:id`. Not `@IsPrefixedId('wsub')`: this family answers any id it does not hold with 404, a
+ * malformed one included (`POST /api/v2/subscriptions/test` does the same for `subscription`), so
+ * the id stays opaque here and the lookup decides.
+ */
+export class SubscriptionParamsDto {
+  @ApiProperty({
+    example: 'wsub_01jd3m7k2q8w6t5v4x3y2z1a0b',
+    description: 'The subscription `id`. One this workspace does not hold, whatever its shape, is a 404.',
+  })
+  @IsString()
+  id: string;
+}
+
 export class ChangeStateDto {
   @ApiProperty({ enum: ['on', 'off', 'blocked'] })
   @IsIn(['on', 'off', 'blocked'])

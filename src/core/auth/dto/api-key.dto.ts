@@ -1,20 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import {
-  ArrayMaxSize,
-  ArrayUnique,
-  IsArray,
-  IsIn,
-  IsOptional,
-  IsString,
-  Length,
-  Matches,
-  ValidateIf,
-} from 'class-validator';
-import { IsPresent } from '../../http/validation';
+import { ArrayMaxSize, ArrayUnique, IsArray, IsIn, IsOptional, IsString, Length, ValidateIf } from 'class-validator';
+import { IsExternalId, IsPrefixedId, IsPresent } from '../../http/validation';
 import { IsFutureDateTime } from '../key-expiry';
 import { SCOPES } from '../principal';
-
-const REF = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export class CreateApiKeyDto {
   @ApiProperty({ enum: ['user', 'app'], example: 'app' })
@@ -24,8 +12,7 @@ export class CreateApiKeyDto {
   @ApiPropertyOptional({ example: 'usr_84cd12ef', description: 'Required for user keys, forbidden for app keys.' })
   @ValidateIf((o: CreateApiKeyDto) => o.kind === 'user' || (o.user_id !== undefined && o.user_id !== null))
   @IsPresent('user_id is required for a user key')
-  @IsString()
-  @Matches(REF, { message: 'user_id must be 1-128 characters of letters, digits and ._:-' })
+  @IsExternalId()
   user_id?: string;
 
   @ApiPropertyOptional({
@@ -33,8 +20,7 @@ export class CreateApiKeyDto {
     description: "Defaults to the caller's organisation. Only the operator key may name another.",
   })
   @IsOptional()
-  @IsString()
-  @Matches(REF, { message: 'organisation_id must be 1-128 characters of letters, digits and ._:-' })
+  @IsExternalId()
   organisation_id?: string;
 
   @ApiPropertyOptional({ type: [String], example: ['ws_finance'] })
@@ -42,8 +28,7 @@ export class CreateApiKeyDto {
   @IsArray()
   @ArrayMaxSize(100)
   @ArrayUnique()
-  @IsString({ each: true })
-  @Matches(REF, { each: true, message: 'each workspace id must be 1-128 characters of letters, digits and ._:-' })
+  @IsExternalId({ each: true, message: 'each workspace id must be 1-128 characters of letters, digits and ._:-' })
   workspace_ids?: string[];
 
   @ApiProperty({ type: [String], enum: SCOPES, example: ['events:publish', 'events:read'] })
@@ -70,6 +55,13 @@ export class CreateApiKeyDto {
   @IsOptional()
   @IsFutureDateTime()
   expires_at?: string | null;
+}
+
+/** `/:key_id`: an id that is not a key_ id is a 400. */
+export class ApiKeyParamsDto {
+  @ApiProperty({ description: 'The `key_id` returned when the key was created.' })
+  @IsPrefixedId('key')
+  key_id: string;
 }
 
 export class ApiKeyDto {
