@@ -9,11 +9,23 @@ import { DatabaseModule } from '../core/database/database.module';
 import { EventLogModule } from '../core/event-log/event-log.module';
 import { GatewayModule } from '../core/gateway/gateway.module';
 import { WebhooksModule } from '../core/webhooks/webhooks.module';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { ApprovalNotificationEntity } from './approval-notification.entity';
+import { ClaimSubscriptionEntity } from './claim-subscription.entity';
+import { ClaimSubscriptionStore } from './claim-subscription.store';
 
 /** Seed 002: status-change notifications, claim webhook subscriptions, payload templates. */
 @Module({
-  imports: [AuthModule, BusModule, DatabaseModule, EventLogModule, GatewayModule, WebhooksModule],
+  imports: [
+    AuthModule,
+    BusModule,
+    DatabaseModule,
+    EventLogModule,
+    GatewayModule,
+    WebhooksModule,
+    TypeOrmModule.forFeature([ApprovalNotificationEntity, ClaimSubscriptionEntity]),
+  ],
   controllers: [ApprovalNotificationsController],
-  providers: [NotificationStore, NotificationsService, ClaimSubscriptionsService],
+  providers: [NotificationStore, ClaimSubscriptionStore, NotificationsService, ClaimSubscriptionsService],
 })
 export class ApprovalNotificationsModule {}

@@ -2,27 +2,13 @@ import { ForbiddenException, Injectable, NotFoundException, OnApplicationBootstr
 import { readsEvent, seesWholeOrganisation, type Principal } from '../core/auth/principal';
 import { RouterRegistry } from '../core/bus/router-registry';
 import { Database } from '../core/database/database.service';
-import { Sql } from '../core/database/sql';
 import { newId } from '../core/http/ids';
 import { isoNow } from '../core/http/time';
 import { WebhooksService } from '../core/webhooks/webhooks.service';
-import type {
-  ClaimSubscriptionDto,
-  CreatedClaimSubscriptionDto,
-  SubscribeToClaimDto,
-  UnsubscribedClaimDto,
-} from './dto/notification.dto';
+import { ClaimSubscriptionStore, type ClaimSubscriber, type ClaimSubscriptionRecord } from './claim-subscription.store';
+import type { CreatedClaimSubscriptionDto, SubscribeToClaimDto, UnsubscribedClaimDto } from './dto/notification.dto';
 
 export const CLAIM_WEBHOOK_KIND = 'claim';
-
-interface SubscriberRow {
-  subscription_id: string;
-  organisation_id: string;
-  claim_id: string;
-  user_id: string;
-  /** Postgres returns a boolean, SQLite 0/1. */
-  org_wide: boolean | number;
-}
 
 export class ClaimSubscriptionNotFoundException extends NotFoundException {
   constructor(id: string) {
@@ -43,35 +29,31 @@ export class ClaimSubscriptionNotFoundException extends NotFoundException {
 export class ClaimSubscriptionsService implements OnApplicationBootstrap {
   constructor(
     private readonly db: Database,
+    private readonly store: ClaimSubscriptionStore,
     private readonly webhooks: WebhooksService,
     private readonly routers: RouterRegistry,
   ) {}
-
-  private sql(): Sql {
-    return new Sql(this.db.isPostgres);
-  }
 
   onApplicationBootstrap(): void {
     this.routers.registerDurable({
       name: 'claim-webhook-subscriptions',
       route: async (events, manager) => {
-        const withClaims = events.filter((e) => e.claim_id);
+        const withClaims = events.filter((e): e is typeof e & { claim_id: string } => Boolean(e.claim_id));
         if (!withClaims.length) return;
-        const sql = this.sql();
-        const keys = [...new Set(withClaims.map((e) => `${e.organisation_id}\u0000${e.claim_id}`))];
-        const rows = await sql.run<SubscriberRow>(
+        const keys = new Set(withClaims.map((e) => `${e.organisation_id}\u0000${e.claim_id}`));
+        const rows = await this.store.activeForClaimsIn(
           manager,
-          `SELECT subscription_id, organisation_id, claim_id, user_id, org_wide FROM claim_subscriptions
-           WHERE active = ${sql.p(true)} AND claim_id IN (${sql.list([...new Set(withClaims.map((e) => e.claim_id))])})`,
+          [...new Set(withClaims.map((e) => e.organisation_id))],
+          [...new Set(withClaims.map((e) => e.claim_id))],
         );
-        const byClaim = new Map<string, SubscriberRow[]>();
+        const byClaim = new Map<string, ClaimSubscriber[]>();
         for (const row of rows) {
           const key = `${row.organisation_id}\u0000${row.claim_id}`;
-          if (keys.includes(key)) byClaim.set(key, [...(byClaim.get(key) ?? []), row]);
+          if (keys.has(key)) byClaim.set(key, [...(byClaim.get(key) ?? []), row]);
         }
         const requests = withClaims.flatMap((event) =>
           (byClaim.get(`${event.organisation_id}\u0000${event.claim_id}`) ?? [])
-            .filter((row) => readsEvent({ orgWide: Boolean(row.org_wide), user_id: row.user_id }, event))
+            .filter((row) => readsEvent({ orgWide: row.org_wide, user_id: row.user_id }, event))
             .map((row) => ({ endpoint_id: row.subscription_id, event })),
         );
         if (requests.length) await this.webhooks.enqueue(manager, requests);
@@ -84,24 +66,18 @@ export class ClaimSubscriptionsService implements OnApplicationBootstrap {
       throw new ForbiddenException('A user credential may only subscribe for its own user');
     }
     await this.webhooks.assertDeliverableUrl(dto.webhook_url);
-    const subscription = {
+    const subscription: ClaimSubscriptionRecord = {
       subscription_id: newId('sub'),
       organisation_id: caller.organisation_id,
       claim_id: dto.claim_id,
       user_id: dto.user_id,
       webhook_url: dto.webhook_url,
-      active: true,
       org_wide: seesWholeOrganisation(caller),
       created_at: isoNow(),
     };
     const secret = this.webhooks.generateSecret();
     await this.db.transaction(async (m) => {
-      const sql = this.sql();
-      await sql.run(
-        m,
-        `INSERT INTO claim_subscriptions (subscription_id, organisation_id, claim_id, user_id, webhook_url, active, org_wide, created_at)
-         VALUES (${sql.list([subscription.subscription_id, subscription.organisation_id, subscription.claim_id, subscription.user_id, subscription.webhook_url, true, subscription.org_wide, subscription.created_at])})`,
-      );
+      await this.store.insertIn(m, subscription);
       await this.webhooks.saveEndpoint(m, {
         id: subscription.subscription_id,
         kind: CLAIM_WEBHOOK_KIND,
@@ -122,20 +98,10 @@ export class ClaimSubscriptionsService implements OnApplicationBootstrap {
 
   async unsubscribe(caller: Principal, subscriptionId: string): Promise<UnsubscribedClaimDto> {
     const found = await this.db.transaction(async (m) => {
-      const sql = this.sql();
-      const rows = await sql.run<ClaimSubscriptionDto & { organisation_id: string }>(
-        m,
-        `SELECT subscription_id, user_id FROM claim_subscriptions
-         WHERE organisation_id = ${sql.p(caller.organisation_id)} AND subscription_id = ${sql.p(subscriptionId)} AND active = ${sql.p(true)}`,
-      );
-      const row = rows[0];
+      const row = await this.store.findActiveIn(m, caller.organisation_id, subscriptionId);
       if (!row || (!seesWholeOrganisation(caller) && row.user_id !== caller.user_id)) return false;
-      const update = this.sql();
-      await update.run(
-        m,
-        `UPDATE claim_subscriptions SET active = ${update.p(false)}, deleted_at = ${update.p(isoNow())} WHERE subscription_id = ${update.p(subscriptionId)}`,
-      );
-      await this.webhooks.removeEndpoint(m, subscriptionId);
+      await this.store.deactivateIn(m, caller.organisation_id, subscriptionId, isoNow());
+      await this.webhooks.removeEndpoint(m, caller.organisation_id, subscriptionId);
       return true;
     });
     if (!found) throw new ClaimSubscriptionNotFoundException(subscriptionId);

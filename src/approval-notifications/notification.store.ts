@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import type { EntityManager } from 'typeorm';
-import { Database } from '../core/database/database.service';
-import { Sql } from '../core/database/sql';
+import type { SelectQueryBuilder } from 'typeorm';
+import { Database, type Tx } from '../core/database/database.service';
+import { ApprovalNotificationEntity } from './approval-notification.entity';
 import type { NotificationPayload } from './notification-payload';
 
 export interface NotificationRecord {
@@ -25,10 +25,33 @@ export interface NotificationFilter {
   read?: boolean;
 }
 
-const COLUMNS =
-  'notification_id, organisation_id, claim_id, recipient_user_id, new_status, comment, amount, currency, payload, "read", sent_at, updated_at';
+const COLUMNS = [
+  'notification_id',
+  'organisation_id',
+  'claim_id',
+  'recipient_user_id',
+  'new_status',
+  'comment',
+  'amount',
+  'currency',
+  'payload',
+  'read',
+  'sent_at',
+  'updated_at',
+] as const satisfies readonly (keyof ApprovalNotificationEntity)[];
 
-function fromRow(row: Record<string, unknown>): NotificationRecord {
+type Row = Record<(typeof COLUMNS)[number], unknown>;
+
+/** Raw rows (no entity hydration), each column under its own name. */
+function selectColumns(
+  qb: SelectQueryBuilder<ApprovalNotificationEntity>,
+): SelectQueryBuilder<ApprovalNotificationEntity> {
+  qb.select([]);
+  for (const column of COLUMNS) qb.addSelect(`n.${column}`, column);
+  return qb;
+}
+
+function fromRow(row: Row): NotificationRecord {
   return {
     notification_id: row.notification_id as string,
     organisation_id: row.organisation_id as string,
@@ -39,50 +62,42 @@ function fromRow(row: Record<string, unknown>): NotificationRecord {
     amount: row.amount === null ? null : Number(row.amount),
     currency: (row.currency as string | null) ?? null,
     payload: JSON.parse(row.payload as string) as NotificationPayload,
+    // Postgres returns a boolean, SQLite 0/1.
     read: Boolean(row.read),
     sent_at: row.sent_at as string,
     updated_at: row.updated_at as string,
   };
 }
 
-/** Data access for notifications; every read takes the organisation id. */
+/** Data access for notifications; every read and write takes the organisation id. */
 @Injectable()
 export class NotificationStore {
   constructor(private readonly db: Database) {}
 
-  private sql(): Sql {
-    return new Sql(this.db.isPostgres);
-  }
-
-  async insertIn(m: EntityManager, n: NotificationRecord): Promise<void> {
-    const sql = this.sql();
-    await sql.run(
-      m,
-      `INSERT INTO approval_notifications (${COLUMNS}) VALUES (${sql.list([
-        n.notification_id,
-        n.organisation_id,
-        n.claim_id,
-        n.recipient_user_id,
-        n.new_status,
-        n.comment,
-        n.amount === null ? null : String(n.amount),
-        n.currency,
-        JSON.stringify(n.payload),
-        n.read,
-        n.sent_at,
-        n.updated_at,
-      ])})`,
-    );
+  /** Inside the caller's transaction: the notification commits with its events. */
+  async insertIn(m: Tx, n: NotificationRecord): Promise<void> {
+    await m.insert(ApprovalNotificationEntity, {
+      notification_id: n.notification_id,
+      organisation_id: n.organisation_id,
+      claim_id: n.claim_id,
+      recipient_user_id: n.recipient_user_id,
+      new_status: n.new_status,
+      comment: n.comment,
+      amount: n.amount === null ? null : String(n.amount),
+      currency: n.currency,
+      payload: JSON.stringify(n.payload),
+      read: n.read,
+      sent_at: n.sent_at,
+      updated_at: n.updated_at,
+    });
   }
 
   async find(organisationId: string, id: string): Promise<NotificationRecord | undefined> {
     return this.db.read(async (m) => {
-      const sql = this.sql();
-      const rows = await sql.run(
-        m,
-        `SELECT ${COLUMNS} FROM approval_notifications WHERE organisation_id = ${sql.p(organisationId)} AND notification_id = ${sql.p(id)}`,
-      );
-      return rows.length ? fromRow(rows[0]) : undefined;
+      const row = await selectColumns(m.createQueryBuilder(ApprovalNotificationEntity, 'n'))
+        .where('n.organisation_id = :org AND n.notification_id = :id', { org: organisationId, id })
+        .getRawOne<Row>();
+      return row ? fromRow(row) : undefined;
     });
   }
 
@@ -93,45 +108,40 @@ export class NotificationStore {
     limit: number,
   ): Promise<{ rows: NotificationRecord[]; total: number }> {
     return this.db.read(async (m) => {
-      const where = (sql: Sql) => {
-        const parts = [`organisation_id = ${sql.p(organisationId)}`];
+      const matching = () => {
+        const qb = m.createQueryBuilder(ApprovalNotificationEntity, 'n').where('n.organisation_id = :org', {
+          org: organisationId,
+        });
         if (filter.recipient_user_id !== undefined)
-          parts.push(`recipient_user_id = ${sql.p(filter.recipient_user_id)}`);
-        if (filter.claim_id !== undefined) parts.push(`claim_id = ${sql.p(filter.claim_id)}`);
-        if (filter.read !== undefined) parts.push(`"read" = ${sql.p(filter.read)}`);
-        return parts.join(' AND ');
+          qb.andWhere('n.recipient_user_id = :recipient', { recipient: filter.recipient_user_id });
+        if (filter.claim_id !== undefined) qb.andWhere('n.claim_id = :claim', { claim: filter.claim_id });
+        if (filter.read !== undefined) qb.andWhere('n.read = :read', { read: filter.read });
+        return qb;
       };
-      const page = this.sql();
-      const rows = await page.run(
-        m,
-        `SELECT ${COLUMNS} FROM approval_notifications WHERE ${where(page)} ORDER BY sent_at DESC, notification_id DESC LIMIT ${page.p(limit)} OFFSET ${page.p(offset)}`,
-      );
-      const count = this.sql();
-      const [{ n }] = await count.run<{ n: number | string }>(
-        m,
-        `SELECT COUNT(*) AS n FROM approval_notifications WHERE ${where(count)}`,
-      );
-      return { rows: rows.map(fromRow), total: Number(n) };
+      const rows = await selectColumns(matching())
+        .orderBy('n.sent_at', 'DESC')
+        .addOrderBy('n.notification_id', 'DESC')
+        .limit(limit)
+        .offset(offset)
+        .getRawMany<Row>();
+      const counted = await matching().select('COUNT(*)', 'total').getRawOne<{ total: number | string }>();
+      return { rows: rows.map(fromRow), total: Number(counted?.total ?? 0) };
     });
   }
 
   async setRead(organisationId: string, id: string, read: boolean, at: string): Promise<void> {
-    await this.db.transaction(async (m) => {
-      const sql = this.sql();
-      await sql.run(
-        m,
-        `UPDATE approval_notifications SET "read" = ${sql.p(read)}, updated_at = ${sql.p(at)} WHERE organisation_id = ${sql.p(organisationId)} AND notification_id = ${sql.p(id)}`,
-      );
-    });
+    await this.db.transaction((m) =>
+      m.update(
+        ApprovalNotificationEntity,
+        { organisation_id: organisationId, notification_id: id },
+        { read, updated_at: at },
+      ),
+    );
   }
 
   async delete(organisationId: string, id: string): Promise<void> {
-    await this.db.transaction(async (m) => {
-      const sql = this.sql();
-      await sql.run(
-        m,
-        `DELETE FROM approval_notifications WHERE organisation_id = ${sql.p(organisationId)} AND notification_id = ${sql.p(id)}`,
-      );
-    });
+    await this.db.transaction((m) =>
+      m.delete(ApprovalNotificationEntity, { organisation_id: organisationId, notification_id: id }),
+    );
   }
 }

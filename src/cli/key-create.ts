@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import { ApiKeyEntity } from '../core/auth/api-key.entity';
+import { ApiKeyStore } from '../core/auth/api-key.store';
 import { ApiKeysService } from '../core/auth/api-keys.service';
 import { SCOPES } from '../core/auth/principal';
 import { ConfigError, loadProcessConfig } from '../core/config';
@@ -49,7 +50,7 @@ async function main(): Promise<void> {
   const { db, close } = await openDatabase(config.database, [ApiKeyEntity]);
   try {
     const key = await db.transaction((m) =>
-      new ApiKeysService(db).insert(m, {
+      new ApiKeysService(db, new ApiKeyStore(db)).insert(m, {
         kind: args.kind as 'app' | 'user',
         organisation_id: args.org!,
         user_id: args.user,

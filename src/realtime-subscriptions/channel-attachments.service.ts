@@ -180,7 +180,7 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
   // Attaching
 
   private async resolve(principal: Principal, channelId: string): Promise<ChannelRecord> {
-    const channel = await this.store.findOpen(channelId);
+    const channel = await this.store.findOpenAcrossTenants(channelId);
     // Someone who may not attach is told the same as for a channel that does not exist, as over REST.
     if (!channel || !canAccessChannel(principal, channel)) throw new AttachError(404, `Channel ${channelId} not found`);
     const refusal = attachRefusal(principal, channel);
@@ -472,7 +472,7 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
     const cursors = new Map(this.dirtyCursors);
     this.dirtyCursors.clear();
     try {
-      await this.store.advanceCursors(cursors);
+      await this.store.advanceCursorsAcrossTenants(cursors);
     } catch (err) {
       for (const [channelId, seq] of cursors) {
         if (seq > (this.dirtyCursors.get(channelId) ?? 0)) this.dirtyCursors.set(channelId, seq);
@@ -483,7 +483,7 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
 
   private async saveAttachmentCount(channelId: string): Promise<void> {
     await this.store
-      .saveAttachments(this.rpc.nodeId, new Map([[channelId, this.byChannel.get(channelId)?.size ?? 0]]))
+      .saveAttachmentsAcrossTenants(this.rpc.nodeId, new Map([[channelId, this.byChannel.get(channelId)?.size ?? 0]]))
       .catch((err) => this.logger.warn({ err }, 'could not record channel attachment'));
   }
 
@@ -491,7 +491,7 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
     const counts = new Map([...this.byChannel].map(([id, set]) => [id, set.size]));
     if (counts.size)
       await this.store
-        .saveAttachments(this.rpc.nodeId, counts)
+        .saveAttachmentsAcrossTenants(this.rpc.nodeId, counts)
         .catch((err) => this.logger.warn({ err }, 'attachment heartbeat failed'));
   }
 }

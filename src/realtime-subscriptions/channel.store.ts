@@ -1,8 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import type { EntityManager } from 'typeorm';
-import { Database } from '../core/database/database.service';
-import { Sql } from '../core/database/sql';
+import type { SelectQueryBuilder } from 'typeorm';
+import { Database, type Tx } from '../core/database/database.service';
 import { isoNow, toIso } from '../core/http/time';
+import { ChannelAttachmentEntity } from './channel-attachment.entity';
+import { ChannelEntity } from './channel.entity';
 
 export type SubscriptionType = 'organisation_claims' | 'user_claims';
 
@@ -33,10 +34,26 @@ export interface ChannelFilter {
 /** Attachment rows not refreshed within this window no longer count (a node died). */
 export const ATTACHMENT_STALE_MS = 60_000;
 
-type Row = Record<string, unknown>;
+/** Attachment rows per upsert statement: 4 parameters each, far below either engine's limit. */
+const ATTACHMENT_CHUNK = 1000;
 
-const COLUMNS =
-  'c.channel_id, c.subscription_type, c.organisation_id, c.user_id, c.event_types, c.created_seq, c.cursor_seq, c.event_count, c.last_event_seq, c.last_event_at, c.created_at, c.reconnected_at';
+const COLUMNS = [
+  'channel_id',
+  'subscription_type',
+  'organisation_id',
+  'user_id',
+  'event_types',
+  'created_seq',
+  'cursor_seq',
+  'event_count',
+  'last_event_seq',
+  'last_event_at',
+  'created_at',
+  'reconnected_at',
+] as const satisfies readonly (keyof ChannelEntity)[];
+
+type Row = Record<(typeof COLUMNS)[number], unknown> & { connected?: unknown };
+type ChannelQuery = SelectQueryBuilder<ChannelEntity>;
 
 function fromRow(row: Row): ChannelRecord {
   return {
@@ -56,25 +73,34 @@ function fromRow(row: Row): ChannelRecord {
   };
 }
 
-/** Data access for claim channels. Every tenant read takes the organisation id. */
+/** Open channels (alias `c`) as raw rows, each column under its own name; no entity hydration. */
+function openChannels(m: Tx): ChannelQuery {
+  const qb = m.createQueryBuilder(ChannelEntity, 'c').select([]);
+  for (const column of COLUMNS) qb.addSelect(`c.${column}`, column);
+  return qb.where('c.closed_at IS NULL');
+}
+
+/**
+ * the realtime channels contract: connected while awaiting its first client since create or reconnect, or
+ * while any node reports a client attached (and has reported lately: a dead node's rows go
+ * stale); disconnected once the last client dropped, until a client attaches or a reconnect.
+ * Returns a 1/0 expression over alias `c` and binds its parameters on `qb`.
+ */
+function connectedExpr(qb: ChannelQuery): string {
+  const attached = qb
+    .subQuery()
+    .select('1')
+    .from(ChannelAttachmentEntity, 'a')
+    .where('a.channel_id = c.channel_id AND a.clients > 0 AND a.seen_at > :freshSince')
+    .getQuery();
+  qb.setParameters({ awaiting: true, freshSince: toIso(Date.now() - ATTACHMENT_STALE_MS) });
+  return `(CASE WHEN c.awaiting_client = :awaiting OR EXISTS ${attached} THEN 1 ELSE 0 END)`;
+}
+
+/** Data access for claim channels. Every tenant read and write takes the organisation id. */
 @Injectable()
 export class ChannelStore {
   constructor(private readonly db: Database) {}
-
-  private sql(): Sql {
-    return new Sql(this.db.isPostgres);
-  }
-
-  /**
-   * SPEC 000 status: connected while awaiting its first client since create or reconnect, or
-   * while any node reports a client attached (and has reported lately: a dead node's rows go
-   * stale); disconnected once the last client dropped, until a client attaches or a reconnect.
-   */
-  private connectedExpr(sql: Sql): string {
-    return `(CASE WHEN c.awaiting_client = ${sql.p(true)} OR EXISTS (SELECT 1 FROM realtime_channel_attachments a WHERE a.channel_id = c.channel_id AND a.clients > 0 AND a.seen_at > ${sql.p(
-      toIso(Date.now() - ATTACHMENT_STALE_MS),
-    )}) THEN 1 ELSE 0 END)`;
-  }
 
   async insert(
     channel: Omit<
@@ -82,49 +108,46 @@ export class ChannelStore {
       'cursor_seq' | 'event_count' | 'last_event_seq' | 'last_event_at' | 'reconnected_at' | 'connected'
     > & { created_by?: string },
   ): Promise<void> {
-    await this.db.transaction(async (m) => {
-      const sql = this.sql();
-      await sql.run(
-        m,
-        `INSERT INTO realtime_channels (channel_id, subscription_type, organisation_id, user_id, event_types, created_seq, cursor_seq, event_count, created_by, created_at, awaiting_client)
-         VALUES (${sql.list([
-           channel.channel_id,
-           channel.subscription_type,
-           channel.organisation_id,
-           channel.user_id,
-           JSON.stringify(channel.event_types),
-           channel.created_seq,
-           channel.created_seq,
-           0,
-           channel.created_by ?? null,
-           channel.created_at,
-           true,
-         ])})`,
-      );
-    });
+    await this.db.transaction((m) =>
+      m.insert(ChannelEntity, {
+        channel_id: channel.channel_id,
+        subscription_type: channel.subscription_type,
+        organisation_id: channel.organisation_id,
+        user_id: channel.user_id,
+        event_types: JSON.stringify(channel.event_types),
+        created_seq: channel.created_seq,
+        cursor_seq: channel.created_seq,
+        event_count: 0,
+        last_event_seq: null,
+        last_event_at: null,
+        created_by: channel.created_by ?? null,
+        created_at: channel.created_at,
+        reconnected_at: null,
+        closed_at: null,
+        awaiting_client: true,
+      }),
+    );
   }
 
   async find(organisationId: string, channelId: string): Promise<ChannelRecord | undefined> {
     return this.db.read(async (m) => {
-      const sql = this.sql();
-      const rows = await sql.run(
-        m,
-        `SELECT ${COLUMNS}, ${this.connectedExpr(sql)} AS connected FROM realtime_channels c
-         WHERE c.organisation_id = ${sql.p(organisationId)} AND c.channel_id = ${sql.p(channelId)} AND c.closed_at IS NULL`,
-      );
-      return rows.length ? fromRow(rows[0]) : undefined;
+      const qb = openChannels(m).andWhere('c.organisation_id = :org AND c.channel_id = :id', {
+        org: organisationId,
+        id: channelId,
+      });
+      const row = await qb.addSelect(connectedExpr(qb), 'connected').getRawOne<Row>();
+      return row ? fromRow(row) : undefined;
     });
   }
 
-  /** Any open channel by id, whatever its organisation: for attaching, where the caller is checked afterwards. */
-  async findOpen(channelId: string): Promise<ChannelRecord | undefined> {
+  /**
+   * Any open channel by id, whatever its organisation: for attaching, where the caller is checked
+   * afterwards. `connected` is not computed (reads false).
+   */
+  async findOpenAcrossTenants(channelId: string): Promise<ChannelRecord | undefined> {
     return this.db.read(async (m) => {
-      const sql = this.sql();
-      const rows = await sql.run(
-        m,
-        `SELECT ${COLUMNS}, 0 AS connected FROM realtime_channels c WHERE c.channel_id = ${sql.p(channelId)} AND c.closed_at IS NULL`,
-      );
-      return rows.length ? fromRow(rows[0]) : undefined;
+      const row = await openChannels(m).andWhere('c.channel_id = :id', { id: channelId }).getRawOne<Row>();
+      return row ? fromRow(row) : undefined;
     });
   }
 
@@ -135,120 +158,133 @@ export class ChannelStore {
     limit: number,
   ): Promise<{ rows: ChannelRecord[]; total: number }> {
     return this.db.read(async (m) => {
-      // Placeholders are positional, so each statement builds its own parameter list.
-      const build = (selectConnected: boolean) => {
-        const sql = this.sql();
-        const select = selectConnected ? `${COLUMNS}, ${this.connectedExpr(sql)} AS connected` : 'COUNT(*) AS n';
-        const where = [`c.organisation_id = ${sql.p(organisationId)}`, 'c.closed_at IS NULL'];
-        if (filter.user_id !== undefined) where.push(`c.user_id = ${sql.p(filter.user_id)}`);
-        if (filter.subscription_type) where.push(`c.subscription_type = ${sql.p(filter.subscription_type)}`);
-        if (filter.status) where.push(`${this.connectedExpr(sql)} = ${filter.status === 'connected' ? 1 : 0}`);
-        return { sql, text: `SELECT ${select} FROM realtime_channels c WHERE ${where.join(' AND ')}` };
+      const matching = () => {
+        const qb = openChannels(m).andWhere('c.organisation_id = :org', { org: organisationId });
+        if (filter.user_id !== undefined) qb.andWhere('c.user_id = :user', { user: filter.user_id });
+        if (filter.subscription_type) qb.andWhere('c.subscription_type = :type', { type: filter.subscription_type });
+        if (filter.status) qb.andWhere(`${connectedExpr(qb)} = ${filter.status === 'connected' ? 1 : 0}`);
+        return qb;
       };
-      const page = build(true);
-      const rows = await page.sql.run(
-        m,
-        `${page.text} ORDER BY c.created_at DESC, c.channel_id DESC LIMIT ${page.sql.p(limit)} OFFSET ${page.sql.p(offset)}`,
-      );
-      const count = build(false);
-      const [{ n }] = await count.sql.run<{ n: number | string }>(m, count.text);
-      return { rows: rows.map(fromRow), total: Number(n) };
+      const page = matching();
+      const rows = await page
+        .addSelect(connectedExpr(page), 'connected')
+        .orderBy('c.created_at', 'DESC')
+        .addOrderBy('c.channel_id', 'DESC')
+        .limit(limit)
+        .offset(offset)
+        .getRawMany<Row>();
+      const counted = await matching().select('COUNT(*)', 'total').getRawOne<{ total: number | string }>();
+      return { rows: rows.map(fromRow), total: Number(counted?.total ?? 0) };
     });
   }
 
   async close(organisationId: string, channelId: string, at: string): Promise<void> {
     await this.db.transaction(async (m) => {
-      const sql = this.sql();
-      await sql.run(
-        m,
-        `UPDATE realtime_channels SET closed_at = ${sql.p(at)} WHERE organisation_id = ${sql.p(organisationId)} AND channel_id = ${sql.p(channelId)} AND closed_at IS NULL`,
-      );
-      const cleanup = this.sql();
-      await cleanup.run(m, `DELETE FROM realtime_channel_attachments WHERE channel_id = ${cleanup.p(channelId)}`);
+      await m
+        .createQueryBuilder()
+        .update(ChannelEntity)
+        .set({ closed_at: at })
+        .where('organisation_id = :org AND channel_id = :id AND closed_at IS NULL', {
+          org: organisationId,
+          id: channelId,
+        })
+        .execute();
+      await m.delete(ChannelAttachmentEntity, { channel_id: channelId });
     });
   }
 
   async markReconnected(organisationId: string, channelId: string, at: string): Promise<void> {
-    await this.db.transaction(async (m) => {
-      const sql = this.sql();
-      await sql.run(
-        m,
-        `UPDATE realtime_channels SET reconnected_at = ${sql.p(at)}, awaiting_client = ${sql.p(true)} WHERE organisation_id = ${sql.p(organisationId)} AND channel_id = ${sql.p(channelId)}`,
-      );
-    });
+    await this.db.transaction((m) =>
+      m.update(
+        ChannelEntity,
+        { organisation_id: organisationId, channel_id: channelId },
+        { reconnected_at: at, awaiting_client: true },
+      ),
+    );
   }
 
-  /** Moves cursors forward only: several clients, possibly on several nodes, may report. */
-  async advanceCursors(cursors: Map<string, number>): Promise<void> {
+  /**
+   * A node's cursor flush: the channels its clients read, whatever their organisations. Moves
+   * cursors forward only: several clients, possibly on several nodes, may report.
+   */
+  async advanceCursorsAcrossTenants(cursors: Map<string, number>): Promise<void> {
     if (!cursors.size) return;
     await this.db.transaction(async (m) => {
       for (const [channelId, seq] of inLockOrder(cursors)) {
-        const sql = this.sql();
-        await sql.run(
-          m,
-          `UPDATE realtime_channels SET cursor_seq = ${sql.p(seq)} WHERE channel_id = ${sql.p(channelId)} AND cursor_seq < ${sql.p(seq)}`,
-        );
+        await m
+          .createQueryBuilder()
+          .update(ChannelEntity)
+          .set({ cursor_seq: seq })
+          .where('channel_id = :id AND cursor_seq < :seq', { id: channelId, seq })
+          .execute();
       }
     });
   }
 
   /** Open channels of these organisations, for the durable counting router (inside its transaction). */
-  async openChannelsIn(m: EntityManager, organisationIds: string[]): Promise<ChannelRecord[]> {
+  async openChannelsIn(m: Tx, organisationIds: string[]): Promise<ChannelRecord[]> {
     if (!organisationIds.length) return [];
-    const sql = this.sql();
-    const rows = await sql.run(
-      m,
-      `SELECT ${COLUMNS}, 0 AS connected FROM realtime_channels c WHERE c.organisation_id IN (${sql.list(organisationIds)}) AND c.closed_at IS NULL`,
-    );
+    const rows = await openChannels(m)
+      .andWhere('c.organisation_id IN (:...orgs)', { orgs: organisationIds })
+      .getRawMany<Row>();
     return rows.map(fromRow);
   }
 
-  async addCounts(
-    m: EntityManager,
+  /** The durable counting router's write, for the channels `openChannelsIn` returned (inside its transaction). */
+  async addCountsAcrossTenants(
+    m: Tx,
     counts: Map<string, { count: number; lastSeq: number; lastAt: string }>,
   ): Promise<void> {
     for (const [channelId, c] of inLockOrder(counts)) {
-      const sql = this.sql();
-      await sql.run(
-        m,
-        `UPDATE realtime_channels SET event_count = event_count + ${sql.p(c.count)}, last_event_seq = ${sql.p(c.lastSeq)}, last_event_at = ${sql.p(c.lastAt)}
-         WHERE channel_id = ${sql.p(channelId)}`,
-      );
+      await m
+        .createQueryBuilder()
+        .update(ChannelEntity)
+        .set({ event_count: () => 'event_count + :count', last_event_seq: c.lastSeq, last_event_at: c.lastAt })
+        .where('channel_id = :id', { id: channelId })
+        .setParameter('count', c.count)
+        .execute();
     }
   }
 
   /**
-   * This node's attached-client counts; refreshed by the heartbeat so a dead node's rows go stale.
-   * A channel with a client attached is no longer awaiting one: from now on it reads
-   * disconnected as soon as its last client drops.
+   * This node's attached-client counts, whatever the channels' organisations; refreshed by the
+   * heartbeat so a dead node's rows go stale. A channel with a client attached is no longer
+   * awaiting one: from now on it reads disconnected as soon as its last client drops.
    */
-  async saveAttachments(nodeId: string, counts: Map<string, number>): Promise<void> {
+  async saveAttachmentsAcrossTenants(nodeId: string, counts: Map<string, number>): Promise<void> {
     await this.db.transaction(async (m) => {
       const now = isoNow();
       const attached = [...counts].filter(([, clients]) => clients > 0).map(([channelId]) => channelId);
       if (attached.length) {
-        const mark = this.sql();
-        await mark.run(
-          m,
-          `UPDATE realtime_channels SET awaiting_client = ${mark.p(false)} WHERE awaiting_client = ${mark.p(true)} AND channel_id IN (${mark.list(attached.sort())})`,
-        );
+        await m
+          .createQueryBuilder()
+          .update(ChannelEntity)
+          .set({ awaiting_client: false })
+          .where('awaiting_client = :awaiting AND channel_id IN (:...ids)', { awaiting: true, ids: attached.sort() })
+          .execute();
       }
-      for (const [channelId, clients] of counts) {
-        const sql = this.sql();
-        await sql.run(
-          m,
-          `INSERT INTO realtime_channel_attachments (channel_id, node_id, clients, seen_at) VALUES (${sql.list([channelId, nodeId, clients, now])})
-           ON CONFLICT (channel_id, node_id) DO UPDATE SET clients = excluded.clients, seen_at = excluded.seen_at`,
-        );
+      const rows = inLockOrder(counts).map(([channel_id, clients]) => ({
+        channel_id,
+        node_id: nodeId,
+        clients,
+        seen_at: now,
+      }));
+      for (let i = 0; i < rows.length; i += ATTACHMENT_CHUNK) {
+        await m
+          .createQueryBuilder()
+          .insert()
+          .into(ChannelAttachmentEntity)
+          .values(rows.slice(i, i + ATTACHMENT_CHUNK))
+          .orUpdate(['clients', 'seen_at'], ['channel_id', 'node_id'])
+          .updateEntity(false)
+          .execute();
       }
     });
   }
 
+  /** This node's attachment rows (at shutdown), whatever the channels' organisations. */
   async dropAttachments(nodeId: string): Promise<void> {
-    await this.db.transaction(async (m) => {
-      const sql = this.sql();
-      await sql.run(m, `DELETE FROM realtime_channel_attachments WHERE node_id = ${sql.p(nodeId)}`);
-    });
+    await this.db.transaction((m) => m.delete(ChannelAttachmentEntity, { node_id: nodeId }));
   }
 }
 

@@ -83,7 +83,7 @@ export class ChannelsService implements OnApplicationBootstrap {
             counts.set(channel.channel_id, { count: c.count + 1, lastSeq: event.seq, lastAt: event.occurred_at });
           }
         }
-        await this.store.addCounts(manager, counts);
+        await this.store.addCountsAcrossTenants(manager, counts);
       },
     });
   }
@@ -194,7 +194,7 @@ export class ChannelsService implements OnApplicationBootstrap {
     this.bus.publish(CHANNEL_CATCH_UP_TOPIC, { channel_id: channelId });
     return {
       channel_id: channelId,
-      // A reconnect makes the channel connected again until a client attaches and drops (SPEC 000).
+      // A reconnect makes the channel connected again until a client attaches and drops (the realtime channels contract).
       status: 'connected',
       reconnected_at: reconnectedAt,
       missed_events: missed.count,

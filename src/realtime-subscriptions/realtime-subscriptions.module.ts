@@ -8,10 +8,20 @@ import { BusModule } from '../core/bus/bus.module';
 import { DatabaseModule } from '../core/database/database.module';
 import { EventLogModule } from '../core/event-log/event-log.module';
 import { GatewayModule } from '../core/gateway/gateway.module';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { ChannelAttachmentEntity } from './channel-attachment.entity';
+import { ChannelEntity } from './channel.entity';
 
 /** Seed 000: claim channels with durable counts, cursors and replay of missed events. */
 @Module({
-  imports: [AuthModule, BusModule, DatabaseModule, EventLogModule, GatewayModule],
+  imports: [
+    AuthModule,
+    BusModule,
+    DatabaseModule,
+    EventLogModule,
+    GatewayModule,
+    TypeOrmModule.forFeature([ChannelEntity, ChannelAttachmentEntity]),
+  ],
   controllers: [RealtimeSubscriptionsController],
   providers: [ChannelStore, ChannelsService, ChannelAttachments],
 })

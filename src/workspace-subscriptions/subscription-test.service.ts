@@ -1,4 +1,5 @@
 import { BadRequestException, ForbiddenException, Injectable } from '@nestjs/common';
+import { ApiKeysService } from '../core/auth/api-keys.service';
 import { hasScope, readerOf, readsEvent, receivesEvents, type Principal } from '../core/auth/principal';
 import { toEnvelope, type EventEnvelope } from '../core/event-log/envelope';
 import { EventLog } from '../core/event-log/event-log.service';
@@ -18,7 +19,7 @@ import { SUBSCRIPTION_OR_DRAFT, type TestSubscriptionDto } from './dto/subscript
 import type { FailedCondition } from './subscription-conditions';
 import { actsForOwner, ownerOf, ownerReads } from './subscription-owner';
 import { compileSubscription, eventSubjects, resourcesMatch, triggerMatches } from './subscription-rules';
-import { SubscriptionStore, type Action, type SubscriptionRecord } from './subscription.store';
+import type { Action, SubscriptionRecord } from './subscription.store';
 import { matchHash, SubscriptionsService } from './subscriptions.service';
 
 const MATCH_SEARCH_PAGES = 20;
@@ -60,7 +61,7 @@ interface RuleResult {
   matched: boolean;
   trigger_matched: boolean;
   resources_matched: boolean;
-  /** The subscription's owner may read the event (SPEC read rule); a rule matches only then. */
+  /** The subscription's owner may read the event (docs/architecture.md "Rules that keep it correct"); a rule matches only then. */
   readable: boolean;
   failed_conditions: FailedCondition[];
 }
@@ -93,7 +94,7 @@ interface ActionResult {
 export class SubscriptionTestService {
   constructor(
     private readonly subscriptions: SubscriptionsService,
-    private readonly store: SubscriptionStore,
+    private readonly apiKeys: ApiKeysService,
     private readonly webhooks: WebhooksService,
     private readonly sender: WebhookSender,
     private readonly log: EventLog,
@@ -117,7 +118,9 @@ export class SubscriptionTestService {
     const resourcesMatched = resourcesMatch(compiled.resources, eventSubjects(event));
     const ownerKey = subscription.owner.key_id;
     // A draft's owner is the caller, whose key just authenticated.
-    const ownerKeyDead = Boolean(subscription.id && ownerKey && (await this.store.deadKeys([ownerKey])).has(ownerKey));
+    const ownerKeyDead = Boolean(
+      subscription.id && ownerKey && (await this.apiKeys.unusableKeyIds([ownerKey])).has(ownerKey),
+    );
     const readable = !ownerKeyDead && ownerReads(subscription.owner, event);
     const rules: RuleResult[] = compiled.rules
       .map((rule, index) => ({ rule, index }))
@@ -141,7 +144,9 @@ export class SubscriptionTestService {
       const payload = testPayload(envelope);
       const body = JSON.stringify(payload);
       const endpoint =
-        subscription.id && mode === 'send' ? await this.webhooks.getEndpoint(subscription.id) : undefined;
+        subscription.id && mode === 'send'
+          ? await this.webhooks.getEndpoint(caller.organisation_id, subscription.id)
+          : undefined;
       for (const [index, action] of subscription.actions.entries()) {
         if (action.type === 'webhook' && action.url) {
           actions.push(

@@ -1,10 +1,12 @@
 import { Injectable } from '@nestjs/common';
-import type { EntityManager } from 'typeorm';
-import { Database } from '../core/database/database.service';
-import { Sql } from '../core/database/sql';
+import { Brackets, IsNull, type SelectQueryBuilder } from 'typeorm';
+import { ApiKeyEntity } from '../core/auth/api-key.entity';
+import { Database, type Tx } from '../core/database/database.service';
 import { isoNow } from '../core/http/time';
 import { parseResource, parseTrigger, type Resource, type Rule } from './subscription-rules';
 import type { SubscriptionOwner } from './subscription-owner';
+import { WorkspaceSubscriptionTriggerEntity } from './workspace-subscription-trigger.entity';
+import { WorkspaceSubscriptionEntity } from './workspace-subscription.entity';
 
 export type SubscriptionState = 'on' | 'off' | 'blocked';
 
@@ -33,20 +35,66 @@ export interface SubscriptionRecord {
   owner: SubscriptionOwner;
 }
 
-const COLUMNS =
-  'id, organisation_id, workspace_id, template, rules, resources, actions, meta, state, issue, rate_limit, created_at, updated_at, owner_kind, owner_user_id, owner_key_id, owner_org_wide, owner_can_read';
+const COLUMNS = [
+  'id',
+  'organisation_id',
+  'workspace_id',
+  'template',
+  'rules',
+  'resources',
+  'actions',
+  'meta',
+  'state',
+  'issue',
+  'rate_limit',
+  'created_at',
+  'updated_at',
+  'owner_kind',
+  'owner_user_id',
+  'owner_key_id',
+  'owner_org_wide',
+  'owner_can_read',
+] as const satisfies readonly (keyof WorkspaceSubscriptionEntity)[];
+
+/** Trigger index rows per INSERT: 5 parameters each, far below either engine's limit. */
+const TRIGGER_ROWS_PER_INSERT = 1000;
+
+/** Every column under its own name, read raw (no entity hydration) and mapped by `fromRow`. */
+function selectSubscriptions(m: Tx): SelectQueryBuilder<WorkspaceSubscriptionEntity> {
+  const qb = m.createQueryBuilder(WorkspaceSubscriptionEntity, 's').select('s.id', 'id');
+  for (const column of COLUMNS.slice(1)) qb.addSelect(`s.${column}`, column);
+  return qb;
+}
 
 /**
- * The owner's API key (if one saved it) still authenticates: not revoked, not expired at `now`
- * (a placeholder, taken where this text stands). Checked in SQL wherever subscriptions are loaded
- * to deliver, so a revocation stops the durable path at its next batch with no message to lose;
- * the live cache also drops them when the revocation is heard, and checks expiry per event.
+ * Keeps only subscriptions whose owner's API key (if one saved it) still authenticates: not
+ * revoked, not expired now. Applied wherever subscriptions are loaded to deliver, so a
+ * revocation stops the durable path at its next batch with no message to lose; the live cache
+ * also drops them when the revocation is heard, and checks expiry per event.
  */
-function ownerKeyLive(now: string): string {
-  return `(s.owner_key_id IS NULL OR EXISTS (SELECT 1 FROM api_keys k WHERE k.id = s.owner_key_id AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > ${now})))`;
+function whereOwnerKeyLive(qb: SelectQueryBuilder<WorkspaceSubscriptionEntity>): void {
+  // api_keys is read here, not through ApiKeysService: the key must be judged in the same query that loads the subscriptions.
+  const liveKey = qb
+    .subQuery()
+    .select('1')
+    .from(ApiKeyEntity, 'k')
+    .where('k.id = s.owner_key_id')
+    .andWhere('k.revoked_at IS NULL')
+    .andWhere('(k.expires_at IS NULL OR k.expires_at > :now)', { now: isoNow() });
+  qb.andWhere(`(s.owner_key_id IS NULL OR EXISTS ${liveKey.getQuery()})`);
 }
 
 function fromRow(row: Record<string, unknown>): SubscriptionRecord {
+  const owner: SubscriptionOwner = {
+    kind: (row.owner_kind as SubscriptionOwner['kind']) ?? null,
+    user_id: (row.owner_user_id as string | null) ?? null,
+    key_id: (row.owner_key_id as string | null) ?? null,
+    // Postgres returns a boolean, SQLite 0/1.
+    org_wide: Boolean(row.owner_org_wide),
+    can_read: Boolean(row.owner_can_read),
+  };
+  if (owner.key_id && 'owner_key_expires_at' in row)
+    owner.key_expires_at = (row.owner_key_expires_at as string | null) ?? null;
   return {
     id: row.id as string,
     organisation_id: row.organisation_id as string,
@@ -61,199 +109,185 @@ function fromRow(row: Record<string, unknown>): SubscriptionRecord {
     rate_limit: row.rate_limit === null || row.rate_limit === undefined ? null : Number(row.rate_limit),
     created_at: row.created_at as string,
     updated_at: row.updated_at as string,
-    owner: {
-      kind: (row.owner_kind as SubscriptionOwner['kind']) ?? null,
-      user_id: (row.owner_user_id as string | null) ?? null,
-      key_id: (row.owner_key_id as string | null) ?? null,
-      // Postgres returns a boolean, SQLite 0/1.
-      org_wide: Boolean(row.owner_org_wide),
-      can_read: Boolean(row.owner_can_read),
-    },
+    owner,
   };
 }
 
-const selectColumns = (alias: string) =>
-  COLUMNS.split(', ')
-    .map((c) => `${alias}.${c}`)
-    .join(', ');
+function toEntity(s: SubscriptionRecord): WorkspaceSubscriptionEntity {
+  return {
+    id: s.id,
+    organisation_id: s.organisation_id,
+    workspace_id: s.workspace_id,
+    template: s.template ? JSON.stringify(s.template) : null,
+    rules: JSON.stringify(s.rules),
+    resources: JSON.stringify(s.resources),
+    actions: JSON.stringify(s.actions),
+    meta: JSON.stringify(s.meta),
+    state: s.state,
+    issue: s.issue,
+    rate_limit: s.rate_limit,
+    created_at: s.created_at,
+    updated_at: s.updated_at,
+    owner_kind: s.owner.kind,
+    owner_user_id: s.owner.user_id,
+    owner_key_id: s.owner.key_id,
+    owner_org_wide: s.owner.org_wide,
+    owner_can_read: s.owner.can_read,
+  };
+}
 
 /** Data access for workspace subscriptions and their (trigger, resource) index. */
 @Injectable()
 export class SubscriptionStore {
   constructor(private readonly db: Database) {}
 
-  private sql(): Sql {
-    return new Sql(this.db.isPostgres);
-  }
-
-  async save(m: EntityManager, s: SubscriptionRecord, isNew: boolean): Promise<void> {
-    const values = [
-      s.id,
-      s.organisation_id,
-      s.workspace_id,
-      s.template ? JSON.stringify(s.template) : null,
-      JSON.stringify(s.rules),
-      JSON.stringify(s.resources),
-      JSON.stringify(s.actions),
-      JSON.stringify(s.meta),
-      s.state,
-      s.issue,
-      s.rate_limit,
-      s.created_at,
-      s.updated_at,
-      s.owner.kind,
-      s.owner.user_id,
-      s.owner.key_id,
-      s.owner.org_wide,
-      s.owner.can_read,
-    ];
-    if (!isNew) await this.deleteIn(m, s.id);
-    const sql = this.sql();
-    await sql.run(m, `INSERT INTO workspace_subscriptions (${COLUMNS}) VALUES (${sql.list(values)})`);
+  /** Writes a subscription and its trigger index; a replace (`!isNew`) first removes the old rows. */
+  async save(m: Tx, s: SubscriptionRecord, isNew: boolean): Promise<void> {
+    if (!isNew) await this.deleteIn(m, s.organisation_id, s.workspace_id, s.id);
+    // updateEntity(false): nothing to read back, which would cost a RETURNING (or, on SQLite, a SELECT) per insert.
+    await m
+      .createQueryBuilder()
+      .insert()
+      .into(WorkspaceSubscriptionEntity)
+      .values(toEntity(s))
+      .updateEntity(false)
+      .execute();
     const resources = s.resources.map(parseResource).filter((r): r is Resource => Boolean(r));
     const types = [...new Set(s.rules.map((r) => parseTrigger(r.trigger).type))];
-    for (const type of types) {
-      for (const r of resources) {
-        const ins = this.sql();
-        await ins.run(
-          m,
-          `INSERT INTO workspace_subscription_triggers (subscription_id, organisation_id, trigger_type, resource_kind, resource_id) VALUES (${ins.list([s.id, s.organisation_id, type, r.kind, r.id])})`,
-        );
-      }
+    const rows: WorkspaceSubscriptionTriggerEntity[] = types.flatMap((type) =>
+      resources.map((r) => ({
+        subscription_id: s.id,
+        organisation_id: s.organisation_id,
+        trigger_type: type,
+        resource_kind: r.kind,
+        resource_id: r.id,
+      })),
+    );
+    for (let i = 0; i < rows.length; i += TRIGGER_ROWS_PER_INSERT) {
+      await m
+        .createQueryBuilder()
+        .insert()
+        .into(WorkspaceSubscriptionTriggerEntity)
+        .values(rows.slice(i, i + TRIGGER_ROWS_PER_INSERT))
+        .updateEntity(false)
+        .execute();
     }
   }
 
-  async deleteIn(m: EntityManager, id: string): Promise<void> {
-    const a = this.sql();
-    await a.run(m, `DELETE FROM workspace_subscription_triggers WHERE subscription_id = ${a.p(id)}`);
-    const b = this.sql();
-    await b.run(m, `DELETE FROM workspace_subscriptions WHERE id = ${b.p(id)}`);
+  async deleteIn(m: Tx, organisationId: string, workspaceId: string, id: string): Promise<void> {
+    // The index has no workspace column; the subscription's id and organisation scope it.
+    await m.delete(WorkspaceSubscriptionTriggerEntity, { subscription_id: id, organisation_id: organisationId });
+    await m.delete(WorkspaceSubscriptionEntity, { id, organisation_id: organisationId, workspace_id: workspaceId });
   }
 
-  async find(
-    organisationId: string,
-    workspaceId: string,
-    id: string,
-    m?: EntityManager,
-  ): Promise<SubscriptionRecord | undefined> {
-    const run = async (manager: EntityManager) => {
-      const sql = this.sql();
-      const rows = await sql.run(
-        manager,
-        `SELECT ${COLUMNS} FROM workspace_subscriptions WHERE organisation_id = ${sql.p(organisationId)} AND workspace_id = ${sql.p(workspaceId)} AND id = ${sql.p(id)}`,
-      );
-      return rows.length ? fromRow(rows[0]) : undefined;
+  async find(organisationId: string, workspaceId: string, id: string, m?: Tx): Promise<SubscriptionRecord | undefined> {
+    const run = async (manager: Tx) => {
+      const row = await selectSubscriptions(manager)
+        .where('s.organisation_id = :organisationId', { organisationId })
+        .andWhere('s.workspace_id = :workspaceId', { workspaceId })
+        .andWhere('s.id = :id', { id })
+        .getRawOne<Record<string, unknown>>();
+      return row ? fromRow(row) : undefined;
     };
     return m ? run(m) : this.db.read(run);
   }
 
   async list(organisationId: string, workspaceId: string): Promise<SubscriptionRecord[]> {
     return this.db.read(async (m) => {
-      const sql = this.sql();
-      const rows = await sql.run(
-        m,
-        `SELECT ${COLUMNS} FROM workspace_subscriptions WHERE organisation_id = ${sql.p(organisationId)} AND workspace_id = ${sql.p(workspaceId)} ORDER BY created_at, id LIMIT 1000`,
-      );
+      const rows = await selectSubscriptions(m)
+        .where('s.organisation_id = :organisationId', { organisationId })
+        .andWhere('s.workspace_id = :workspaceId', { workspaceId })
+        .orderBy('s.created_at')
+        .addOrderBy('s.id')
+        .limit(1000)
+        .getRawMany<Record<string, unknown>>();
       return rows.map(fromRow);
     });
   }
 
-  /** Everything with a socket action whose owner may still read, for the live router's cache. */
-  async withSocketActions(id?: string): Promise<SubscriptionRecord[]> {
+  /**
+   * Everything with a socket action whose owner may still read, for the live router's cache
+   * (or just `id`, when a change is heard), with the owner key's expiry for the per-event check.
+   * Across tenants on purpose: every node routes every organisation's events.
+   */
+  async withSocketActionsAcrossTenants(id?: string): Promise<SubscriptionRecord[]> {
     return this.db.read(async (m) => {
-      const sql = this.sql();
-      const rows = await sql.run(
-        m,
-        `SELECT ${selectColumns('s')} FROM workspace_subscriptions s
-         WHERE s.actions LIKE ${sql.p('%"socket"%')} AND s.owner_can_read = ${sql.p(true)} AND ${ownerKeyLive(sql.p(isoNow()))}${id ? ` AND s.id = ${sql.p(id)}` : ''}`,
-      );
-      const records = rows.map(fromRow);
-      const keyIds = [...new Set(records.flatMap((r) => (r.owner.key_id ? [r.owner.key_id] : [])))];
-      if (keyIds.length) {
-        const keys = this.sql();
-        const expiries = await keys.run<{ id: string; expires_at: string | null }>(
-          m,
-          `SELECT id, expires_at FROM api_keys WHERE id IN (${keys.list(keyIds)})`,
-        );
-        const byKey = new Map(expiries.map((k) => [k.id, k.expires_at]));
-        for (const r of records) if (r.owner.key_id) r.owner.key_expires_at = byKey.get(r.owner.key_id) ?? null;
-      }
-      return records;
-    });
-  }
-
-  /** Of these API key ids, the ones that no longer authenticate (revoked, or gone). */
-  async deadKeys(keyIds: string[]): Promise<Set<string>> {
-    const ids = [...new Set(keyIds)];
-    if (!ids.length) return new Set();
-    const live = await this.db.read(async (m) => {
-      const sql = this.sql();
-      const list = sql.list(ids);
-      return sql.run<{ id: string }>(
-        m,
-        `SELECT id FROM api_keys WHERE id IN (${list}) AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ${sql.p(isoNow())})`,
-      );
-    });
-    const alive = new Set(live.map((r) => r.id));
-    return new Set(ids.filter((id) => !alive.has(id)));
-  }
-
-  /** Subscriptions saved before owners were recorded (migration 1763900800000): they deliver nothing until saved again. */
-  async countWithoutOwner(): Promise<number> {
-    return this.db.read(async (m) => {
-      const rows = await this.sql().run<{ n: number | string }>(
-        m,
-        'SELECT COUNT(*) AS n FROM workspace_subscriptions WHERE owner_kind IS NULL',
-      );
-      return Number(rows[0]?.n ?? 0);
+      const qb = selectSubscriptions(m)
+        // In the same read as the liveness check, so the cached expiry belongs to the key that passed it.
+        .addSelect(
+          (key) => key.select('e.expires_at').from(ApiKeyEntity, 'e').where('e.id = s.owner_key_id'),
+          'owner_key_expires_at',
+        )
+        .where('s.actions LIKE :socket', { socket: '%"socket"%' })
+        .andWhere('s.owner_can_read = :canRead', { canRead: true });
+      whereOwnerKeyLive(qb);
+      if (id) qb.andWhere('s.id = :id', { id });
+      return (await qb.getRawMany<Record<string, unknown>>()).map(fromRow);
     });
   }
 
   /**
-   * Subscriptions that may match a batch of events: a rule on one of the batch's types, in one
-   * of its organisations, on a resource naming one of its subjects (or `*`), found through the
-   * (trigger, resource) index in one query, leaving out those whose owner cannot read (no
-   * `events:read`, unknown, or its key revoked). Each event is then checked against them in memory.
+   * Subscriptions saved before owners were recorded (migration 1763900800000): they deliver
+   * nothing until saved again. Across tenants on purpose: counted once at start-up for a warning.
    */
-  async candidates(
-    m: EntityManager,
+  async countWithoutOwnerAcrossTenants(): Promise<number> {
+    return this.db.read((m) => m.count(WorkspaceSubscriptionEntity, { where: { owner_kind: IsNull() } }));
+  }
+
+  /**
+   * The dispatcher's read: subscriptions that may match a batch of events, across the batch's
+   * organisations (each candidate is then matched only against its own organisation's events).
+   * A rule on one of the batch's types, in one of its organisations, on a resource naming one of
+   * its subjects (or `*`), found through the (trigger, resource) index in one query, leaving out
+   * those that are off or whose owner cannot read (no `events:read`, unknown, or its key revoked
+   * or expired). Each event is then checked against them in memory.
+   */
+  async dispatchCandidatesAcrossTenants(
+    m: Tx,
     organisationIds: string[],
     types: string[],
     subjects: Resource[],
   ): Promise<SubscriptionRecord[]> {
-    if (!organisationIds.length || !types.length) return [];
+    if (!organisationIds.length || !types.length || !subjects.length) return [];
     const idsByKind = new Map<string, Set<string>>();
     for (const s of subjects) idsByKind.set(s.kind, (idsByKind.get(s.kind) ?? new Set()).add(s.id));
-    const sql = this.sql();
-    // Placeholders are taken in text order (SQLite's `?` is positional).
-    const canRead = sql.p(true);
-    const keyLive = ownerKeyLive(sql.p(isoNow()));
-    const orgs = sql.list(organisationIds);
-    const triggers = sql.list(types);
-    const resources = [...idsByKind]
-      .map(([kind, ids]) => `(t.resource_kind = ${sql.p(kind)} AND t.resource_id IN (${sql.list([...ids, '*'])}))`)
-      .join(' OR ');
-    const rows = await sql.run(
-      m,
-      `SELECT ${selectColumns('s')} FROM workspace_subscriptions s
-       WHERE s.state <> 'off' AND s.owner_can_read = ${canRead} AND ${keyLive} AND s.id IN (
-         SELECT t.subscription_id FROM workspace_subscription_triggers t
-         WHERE t.organisation_id IN (${orgs}) AND t.trigger_type IN (${triggers}) AND (${resources}))`,
-    );
-    return rows.map(fromRow);
+    const qb = selectSubscriptions(m)
+      .where("s.state <> 'off'")
+      .andWhere('s.owner_can_read = :canRead', { canRead: true });
+    whereOwnerKeyLive(qb);
+    const index = qb
+      .subQuery()
+      .select('t.subscription_id')
+      .from(WorkspaceSubscriptionTriggerEntity, 't')
+      .where('t.organisation_id IN (:...organisationIds)', { organisationIds })
+      .andWhere('t.trigger_type IN (:...types)', { types })
+      .andWhere(
+        new Brackets((either) => {
+          [...idsByKind].forEach(([kind, ids], i) =>
+            either.orWhere(`(t.resource_kind = :kind${i} AND t.resource_id IN (:...ids${i}))`, {
+              [`kind${i}`]: kind,
+              [`ids${i}`]: [...ids, '*'],
+            }),
+          );
+        }),
+      );
+    qb.andWhere(`s.id IN ${index.getQuery()}`);
+    return (await qb.getRawMany<Record<string, unknown>>()).map(fromRow);
   }
 
   async setState(
-    m: EntityManager,
+    m: Tx,
+    organisationId: string,
+    workspaceId: string,
     id: string,
     state: SubscriptionState,
     issue: string | null,
     at: string,
   ): Promise<void> {
-    const sql = this.sql();
-    await sql.run(
-      m,
-      `UPDATE workspace_subscriptions SET state = ${sql.p(state)}, issue = ${sql.p(issue)}, updated_at = ${sql.p(at)} WHERE id = ${sql.p(id)}`,
+    await m.update(
+      WorkspaceSubscriptionEntity,
+      { id, organisation_id: organisationId, workspace_id: workspaceId },
+      { state, issue, updated_at: at },
     );
   }
 }

@@ -1,12 +1,12 @@
 import { Injectable, Logger, NotFoundException, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { createHash } from 'node:crypto';
-import type { EntityManager } from 'typeorm';
+import { ApiKeysService } from '../core/auth/api-keys.service';
 import { onApiKeyRevoked } from '../core/auth/key-revocations';
 import type { Principal } from '../core/auth/principal';
 import { EventBus, type Unsubscribe } from '../core/bus/event-bus';
 import { RouterRegistry } from '../core/bus/router-registry';
 import { rooms } from '../core/gateway/rooms';
-import { Database } from '../core/database/database.service';
+import { Database, type Tx } from '../core/database/database.service';
 import { EventCatalog } from '../core/event-log/event-catalog';
 import type { StoredEvent } from '../core/event-log/event.types';
 import { ValidationFailedException, type FieldError } from '../core/http/errors';
@@ -84,6 +84,7 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
     private readonly webhooks: WebhooksService,
     private readonly routers: RouterRegistry,
     private readonly bus: EventBus,
+    private readonly apiKeys: ApiKeysService,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -97,8 +98,8 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
       // The durable path checks the owner's key in SQL on every batch; the live cache is in memory and forgets it here.
       onApiKeyRevoked(this.bus, ({ key_id }) => this.forgetOwnerKey(key_id)),
     );
-    for (const s of await this.store.withSocketActions()) this.cacheSocketSubscription(s);
-    const ownerless = await this.store.countWithoutOwner();
+    for (const s of await this.store.withSocketActionsAcrossTenants()) this.cacheSocketSubscription(s);
+    const ownerless = await this.store.countWithoutOwnerAcrossTenants();
     if (ownerless) {
       this.logger.warn(
         { count: ownerless },
@@ -153,7 +154,7 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
       updated_at: isoNow(),
       owner: ownerOf(caller),
     };
-    const endpoint = await this.webhooks.getEndpoint(id);
+    const endpoint = await this.webhooks.getEndpoint(caller.organisation_id, id);
     // The engine may have blocked the endpoint on its own (410, failing too long); a replace that
     // does not name a state leaves that block in place, as it does a block set through /state.
     const endpointState = endpoint?.state === 'blocked' && dto.state === undefined ? 'blocked' : record.state;
@@ -175,15 +176,17 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
 
   async list(caller: Principal, workspaceId: string): Promise<SubscriptionViewDto[]> {
     const records = await this.store.list(caller.organisation_id, workspaceId);
-    const deadKeys = await this.store.deadKeys(records.flatMap((r) => (r.owner.key_id ? [r.owner.key_id] : [])));
+    const deadKeys = await this.apiKeys.unusableKeyIds(
+      records.flatMap((r) => (r.owner.key_id ? [r.owner.key_id] : [])),
+    );
     return Promise.all(records.map((r) => this.view(r, deadKeys)));
   }
 
   async delete(caller: Principal, workspaceId: string, id: string): Promise<{ success: boolean; id: string }> {
     await this.require(caller, workspaceId, id);
     await this.db.transaction(async (m) => {
-      await this.store.deleteIn(m, id);
-      await this.webhooks.removeEndpoint(m, id);
+      await this.store.deleteIn(m, caller.organisation_id, workspaceId, id);
+      await this.webhooks.removeEndpoint(m, caller.organisation_id, id);
     });
     this.changed(id);
     return { success: true, id };
@@ -199,9 +202,11 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
     const record = await this.require(caller, workspaceId, id);
     const at = isoNow();
     const nextIssue = state === 'on' ? null : (issue ?? null);
-    await this.db.transaction((m) => this.store.setState(m, id, state, nextIssue, at));
+    await this.db.transaction((m) =>
+      this.store.setState(m, caller.organisation_id, workspaceId, id, state, nextIssue, at),
+    );
     if (record.actions.some((a) => a.type === 'webhook'))
-      await this.webhooks.setState(id, state, nextIssue ?? undefined);
+      await this.webhooks.setState(caller.organisation_id, id, state, nextIssue ?? undefined);
     this.changed(id);
     return this.view({ ...record, state, issue: nextIssue, updated_at: at });
   }
@@ -227,12 +232,12 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
     let { state, issue } = record;
     if (state === 'on') {
       const keyId = record.owner.key_id;
-      const revoked = keyId !== null && (deadKeys ?? (await this.store.deadKeys([keyId]))).has(keyId);
+      const revoked = keyId !== null && (deadKeys ?? (await this.apiKeys.unusableKeyIds([keyId]))).has(keyId);
       const problem = ownerIssue(record.owner, revoked);
       if (problem) ({ state, issue } = { state: 'blocked', issue: problem });
     }
     if (state === 'on' && record.actions.some((a) => a.type === 'webhook')) {
-      const endpoint = await this.webhooks.getEndpoint(record.id);
+      const endpoint = await this.webhooks.getEndpoint(record.organisation_id, record.id);
       if (endpoint?.state === 'blocked') ({ state, issue } = { state: 'blocked', issue: endpoint.issue });
     }
     return {
@@ -366,14 +371,14 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
    * cancels what it still owes, as `POST /:id/state` does).
    */
   private async syncEndpoint(
-    m: EntityManager,
+    m: Tx,
     record: SubscriptionRecord,
     existing: { secret: string; state: SubscriptionState; next: SubscriptionState } | undefined,
   ): Promise<string | undefined> {
     const existingSecret = existing?.secret;
     const webhook = record.actions.find((a) => a.type === 'webhook');
     if (!webhook?.url) {
-      if (existingSecret) await this.webhooks.removeEndpoint(m, record.id);
+      if (existingSecret) await this.webhooks.removeEndpoint(m, record.organisation_id, record.id);
       return undefined;
     }
     const secret = existingSecret ?? this.webhooks.generateSecret();
@@ -399,8 +404,8 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
   // Routing
 
   /** Durable: candidates come from the trigger index, one query per batch; off subscriptions are never evaluated. */
-  private async routeWebhooks(events: StoredEvent[], m: EntityManager): Promise<void> {
-    const candidates = await this.store.candidates(
+  private async routeWebhooks(events: StoredEvent[], m: Tx): Promise<void> {
+    const candidates = await this.store.dispatchCandidatesAcrossTenants(
       m,
       [...new Set(events.map((e) => e.organisation_id))],
       [...new Set(events.map((e) => e.type))],
@@ -449,7 +454,7 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
     for (const byId of this.socketSubscriptions.values()) byId.delete(id);
     this.compiled.delete(id);
     try {
-      for (const s of await this.store.withSocketActions(id)) this.cacheSocketSubscription(s);
+      for (const s of await this.store.withSocketActionsAcrossTenants(id)) this.cacheSocketSubscription(s);
     } catch (err) {
       this.logger.warn({ err, id }, 'could not refresh the socket subscription cache');
     }

@@ -179,7 +179,7 @@ describeCluster('cluster: a frozen node cannot stall a healthy one', () => {
                SELECT pid FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))
                UNION SELECT a.pid FROM pg_stat_activity a JOIN blocked w ON w.pid = ANY(pg_blocking_pids(a.pid))
              )
-             SELECT count(*)::int AS n FROM pg_stat_activity JOIN blocked USING (pid) WHERE query LIKE 'UPDATE realtime_channels SET cursor_seq%'`,
+             SELECT count(*)::int AS n FROM pg_stat_activity JOIN blocked USING (pid) WHERE query LIKE 'UPDATE %realtime_channels% SET %cursor_seq%'`,
             [frozenPid],
           );
           flushesWaiting = Math.max(flushesWaiting, rows[0].n as number);

@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { DeliveryLogTimes1763901000000 } from '../../src/core/database/migrations/1763901000000-delivery-log-times';
 import { Database } from '../../src/core/database/database.service';
-import { Sql } from '../../src/core/database/sql';
+import { WebhookDeliveryEntity } from '../../src/core/webhooks/webhook-delivery.entity';
 import { newId } from '../../src/core/http/ids';
 import { toIso } from '../../src/core/http/time';
 import {
@@ -40,13 +40,37 @@ describe('migration: delivery log times', () => {
   const migration = new DeliveryLogTimes1763901000000();
 
   const readLog = async (organisationId: string) =>
-    db.read(async (m) => {
-      const sql = new Sql(db.isPostgres);
-      return sql.run<LegacyRow>(
-        m,
-        `SELECT id, organisation_id, created_at FROM webhook_deliveries WHERE organisation_id = ${sql.p(organisationId)} ORDER BY created_at, id`,
-      );
-    });
+    db.read((m) =>
+      m
+        .createQueryBuilder(WebhookDeliveryEntity, 'd')
+        .select(['d.id AS id', 'd.organisation_id AS organisation_id', 'd.created_at AS created_at'])
+        .where('d.organisation_id = :organisationId', { organisationId })
+        .orderBy('d.created_at')
+        .addOrderBy('d.id')
+        .getRawMany<LegacyRow>(),
+    );
+
+  /** A log row as an old node wrote it: every column given, as the store does. */
+  const logRow = (
+    row: Pick<WebhookDeliveryEntity, 'id' | 'organisation_id' | 'event_id' | 'event_seq' | 'created_at'>,
+  ) => ({
+    endpoint_id: subscription,
+    workspace_id: 'ws_legacy',
+    rule_index: 0,
+    match_hash: null,
+    match_index: 0,
+    body: null,
+    status: 'blocked' as const,
+    attempts: 0,
+    next_attempt_at: null,
+    lease_until: null,
+    response_status: null,
+    error: 'legacy',
+    duration_ms: null,
+    delivered_at: null,
+    updated_at: toIso(Date.now()),
+    ...row,
+  });
 
   beforeAll(async () => {
     t = await startTestApp({ env: { WEBHOOK_ALLOW_PRIVATE: 'true' } });
@@ -82,18 +106,10 @@ describe('migration: delivery log times', () => {
         legacy.push({ id: newId('dlv'), organisation_id, created_at: toIso(base + offset) });
     await db.transaction(async (m) => {
       for (let i = 0; i < legacy.length; i += 200) {
-        const sql = new Sql(db.isPostgres);
-        const values = legacy
+        const rows = legacy
           .slice(i, i + 200)
-          .map(
-            (r, j) =>
-              `(${sql.list([r.id, subscription, r.organisation_id, 'ws_legacy', `evt_legacy_${i + j}`, i + j + 1, 0, null, 0, 'blocked', 'legacy', r.created_at, r.created_at])}, 0)`,
-          )
-          .join(', ');
-        await sql.run(
-          m,
-          `INSERT INTO webhook_deliveries (id, endpoint_id, organisation_id, workspace_id, event_id, event_seq, rule_index, match_hash, match_index, status, error, created_at, updated_at, attempts) VALUES ${values}`,
-        );
+          .map((r, j) => logRow({ ...r, event_id: `evt_legacy_${i + j}`, event_seq: i + j + 1 }));
+        await m.createQueryBuilder().insert().into(WebhookDeliveryEntity).values(rows).execute();
       }
     });
     expect((await readLog(ORG)).every((r) => r.created_at.length === 24)).toBe(true);
@@ -142,12 +158,8 @@ describe('migration: delivery log times', () => {
     const [{ created_at }] = await readLog(ORG);
     await expect(
       db.transaction(async (m) => {
-        const sql = new Sql(db.isPostgres);
-        await sql.run(
-          m,
-          `INSERT INTO webhook_deliveries (id, endpoint_id, organisation_id, workspace_id, event_id, event_seq, status, created_at, updated_at, attempts)
-           VALUES (${sql.list([newId('dlv'), subscription, ORG, 'ws_legacy', 'evt_dup', 1, 'blocked', created_at, toIso(Date.now())])}, 0)`,
-        );
+        const row = logRow({ id: newId('dlv'), organisation_id: ORG, event_id: 'evt_dup', event_seq: 1, created_at });
+        await m.createQueryBuilder().insert().into(WebhookDeliveryEntity).values(row).execute();
       }),
     ).rejects.toThrow(/unique/i);
   });

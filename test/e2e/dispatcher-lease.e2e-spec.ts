@@ -1,7 +1,7 @@
 import { jest } from '@jest/globals';
 import { BusRpc } from '../../src/core/bus/bus-rpc';
 import { Database } from '../../src/core/database/database.service';
-import { DispatcherLeaseStore } from '../../src/core/event-log/dispatcher-lease';
+import { DispatcherLeaseStore } from '../../src/core/event-log/dispatcher-lease.store';
 import { Dispatcher } from '../../src/core/event-log/dispatcher.service';
 import { DISPATCHER_CONSUMER, EventLog } from '../../src/core/event-log/event-log.service';
 import { MetricsService } from '../../src/core/health/metrics.service';

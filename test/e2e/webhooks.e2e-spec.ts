@@ -1,11 +1,12 @@
 import request from 'supertest';
+import { In } from 'typeorm';
 import { RouterRegistry } from '../../src/core/bus/router-registry';
 import { Database } from '../../src/core/database/database.service';
-import { Sql } from '../../src/core/database/sql';
 import type { StoredEvent } from '../../src/core/event-log/event.types';
 import { newId } from '../../src/core/http/ids';
 import { isoNow, toIso } from '../../src/core/http/time';
 import { DeliveryStore } from '../../src/core/webhooks/delivery.store';
+import { WebhookDeliveryEntity } from '../../src/core/webhooks/webhook-delivery.entity';
 import type { DeliveryLogEntry, SaveEndpoint } from '../../src/core/webhooks/webhook.types';
 import { UndeliverableWebhookUrlException } from '../../src/core/webhooks/webhooks.exceptions';
 import { WebhooksService } from '../../src/core/webhooks/webhooks.service';
@@ -215,8 +216,8 @@ describe('webhook delivery', () => {
     receiver.reply({ status: 410 });
     const first = await send(id);
     expect(await settled(id, first, 'failed')).toMatchObject({ attempts: 1, response_status: 410 });
-    await waitFor('endpoint blocked', async () => (await webhooks.getEndpoint(id))?.state === 'blocked');
-    expect((await webhooks.getEndpoint(id))!.issue).toMatch(
+    await waitFor('endpoint blocked', async () => (await webhooks.getEndpoint(ORG, id))?.state === 'blocked');
+    expect((await webhooks.getEndpoint(ORG, id))!.issue).toMatch(
       /^Receiver answered 410 Gone on \d{4}-\d\d-\d\dT[\d:.]+Z; deliveries stopped/,
     );
 
@@ -228,7 +229,7 @@ describe('webhook delivery', () => {
     await sleep(300);
     expect(receiver.requests).toHaveLength(1);
 
-    const turnedOn = await webhooks.setState(id, 'on');
+    const turnedOn = await webhooks.setState(ORG, id, 'on');
     expect(turnedOn).toMatchObject({ state: 'on', issue: null });
     const again = await send(id);
     await settled(id, again, 'delivered');
@@ -239,8 +240,8 @@ describe('webhook delivery', () => {
     const { id, receiver } = await endpoint();
     receiver.otherwise({ status: 422 });
     for (let i = 0; i < 3; i++) await settled(id, await send(id), 'failed');
-    await waitFor('endpoint blocked', async () => (await webhooks.getEndpoint(id))?.state === 'blocked');
-    expect((await webhooks.getEndpoint(id))!.issue).toMatch(
+    await waitFor('endpoint blocked', async () => (await webhooks.getEndpoint(ORG, id))?.state === 'blocked');
+    expect((await webhooks.getEndpoint(ORG, id))!.issue).toMatch(
       /Blocked automatically on .*: every attempt since .* has failed \(.*3 failed attempts, 3 failed deliveries\); last error: HTTP 422 Unprocessable Entity/,
     );
     await settled(id, await send(id), 'blocked');
@@ -314,11 +315,7 @@ describe('webhook delivery', () => {
     const deadLease = toIso(Date.now() - 5000 + 500 + 60_000);
     await db.transaction(async (m) => {
       await t.app.get(DeliveryStore).insert(m, rows);
-      const sql = new Sql(db.isPostgres);
-      await sql.run(
-        m,
-        `UPDATE webhook_deliveries SET lease_until = ${sql.p(deadLease)} WHERE id IN (${sql.list(rows.slice(0, 10).map((r) => r.id))})`,
-      );
+      await m.update(WebhookDeliveryEntity, { id: In(rows.slice(0, 10).map((r) => r.id)) }, { lease_until: deadLease });
     });
     // Recorded as delivered, not just received: a row whose result is still being written is pending.
     await waitFor(
@@ -364,13 +361,13 @@ describe('webhook delivery', () => {
     await receiver.down();
     const eventId = await send(id);
     await waitFor('first attempt failed', async () => ((await deliveries(id))[0]?.attempts ?? 0) >= 1);
-    await t.app.get(Database).transaction((m) => webhooks.removeEndpoint(m, id));
+    await t.app.get(Database).transaction((m) => webhooks.removeEndpoint(m, ORG, id));
     await receiver.up();
     const cancelled = await settled(id, eventId, 'cancelled');
     expect(cancelled.error).toMatch(/removed/);
     await sleep(500);
     expect(receiver.requests).toHaveLength(0);
-    expect(await webhooks.getEndpoint(id)).toBeUndefined();
+    expect(await webhooks.getEndpoint(ORG, id)).toBeUndefined();
   });
 
   it('an endpoint turned off records nothing', async () => {
@@ -551,7 +548,7 @@ describe('webhook delivery', () => {
     const owedEvent = await send(owing.id);
     await waitFor('first attempt failed', async () => ((await deliveries(owing.id))[0]?.attempts ?? 0) >= 1);
 
-    const pruned = await t.app.get(DeliveryStore).prune(toIso(Date.now() + 1000));
+    const pruned = await t.app.get(DeliveryStore).pruneAcrossTenants(toIso(Date.now() + 1000));
     expect(pruned).toBeGreaterThan(0);
     expect(await deliveries(done.id)).toEqual([]);
     expect(await webhooks.listAttempts(ORG, deliveredId)).toEqual([]);

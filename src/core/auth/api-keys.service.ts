@@ -5,14 +5,14 @@ import {
   NotFoundException,
   OnApplicationBootstrap,
 } from '@nestjs/common';
-import { EntityManager, IsNull } from 'typeorm';
 import { EventBus } from '../bus/event-bus';
-import { Database } from '../database/database.service';
+import { Database, type Tx } from '../database/database.service';
 import { newId } from '../http/ids';
 import { isoNow } from '../http/time';
 import { generateApiKeyToken, hashApiKeyToken, tokenHint } from './api-key-tokens';
 import { API_KEY_REVOKED_TOPIC, onApiKeyRevoked, type ApiKeyRevoked } from './key-revocations';
-import { ApiKeyEntity } from './api-key.entity';
+import type { ApiKeyEntity } from './api-key.entity';
+import { ApiKeyStore } from './api-key.store';
 import { ApiKeyDto, CreateApiKeyDto, CreatedApiKeyDto, RevokedApiKeyDto } from './dto/api-key.dto';
 import { hasExpired, parseDateTime } from './key-expiry';
 import { Principal } from './principal';
@@ -102,6 +102,7 @@ export class ApiKeysService implements OnApplicationBootstrap {
 
   constructor(
     private readonly db: Database,
+    private readonly store: ApiKeyStore,
     private readonly bus?: EventBus,
   ) {}
 
@@ -125,9 +126,7 @@ export class ApiKeysService implements OnApplicationBootstrap {
       this.cache.delete(hash);
       return { status: 'expired' };
     }
-    const key = await this.db.read((m) =>
-      m.findOne(ApiKeyEntity, { where: { token_hash: hash, revoked_at: IsNull() } }),
-    );
+    const key = await this.store.findActiveByTokenHash(hash);
     if (!key || hasExpired(key.expires_at)) {
       this.cache.delete(hash);
       return { status: key ? 'expired' : 'unknown' };
@@ -136,6 +135,14 @@ export class ApiKeysService implements OnApplicationBootstrap {
     if (this.cache.size >= PRINCIPAL_CACHE_MAX) this.cache.clear();
     this.cache.set(hash, { principal, until: Date.now() + PRINCIPAL_CACHE_MS, expiresAt: key.expires_at });
     return { status: 'valid', principal };
+  }
+
+  /** Of these key ids, the ones that no longer authenticate: revoked, expired, or gone. */
+  async unusableKeyIds(ids: string[]): Promise<Set<string>> {
+    const unique = [...new Set(ids)];
+    if (!unique.length) return new Set();
+    const alive = await this.store.usableIds(unique, isoNow());
+    return new Set(unique.filter((id) => !alive.has(id)));
   }
 
   async create(caller: Principal, dto: CreateApiKeyDto): Promise<CreatedApiKeyDto> {
@@ -159,9 +166,9 @@ export class ApiKeysService implements OnApplicationBootstrap {
     );
   }
 
-  async insert(m: EntityManager, key: NewKey): Promise<CreatedApiKeyDto> {
+  async insert(m: Tx, key: NewKey): Promise<CreatedApiKeyDto> {
     const token = key.token ?? generateApiKeyToken();
-    const entity = m.create(ApiKeyEntity, {
+    const entity: ApiKeyEntity = {
       id: newId('key'),
       token_hash: hashApiKeyToken(token),
       token_hint: tokenHint(token),
@@ -176,31 +183,25 @@ export class ApiKeysService implements OnApplicationBootstrap {
       created_at: isoNow(),
       expires_at: key.expires_at ?? null,
       revoked_at: null,
-    });
-    await m.insert(ApiKeyEntity, entity);
+    };
+    await this.store.insert(m, entity);
     return { ...toDto(entity), token };
   }
 
   async list(caller: Principal, organisationId?: string): Promise<ApiKeyDto[]> {
     const org = caller.operator ? organisationId : caller.organisation_id;
-    const keys = await this.db.read((m) =>
-      m.find(ApiKeyEntity, {
-        where: org ? { organisation_id: org } : {},
-        order: { created_at: 'DESC', id: 'DESC' },
-        take: 1000,
-      }),
-    );
+    const keys = await this.store.list(org, 1000);
     return keys.map(toDto);
   }
 
   async revoke(caller: Principal, id: string): Promise<RevokedApiKeyDto> {
     const { revokedAt, tokenHash } = await this.db.transaction(async (m) => {
-      const key = await m.findOne(ApiKeyEntity, { where: { id } });
+      const key = await this.store.find(m, id);
       if (!key || (!caller.operator && key.organisation_id !== caller.organisation_id))
         throw new ApiKeyNotFoundException(id);
       if (!key.revoked_at) {
         key.revoked_at = isoNow();
-        await m.update(ApiKeyEntity, { id }, { revoked_at: key.revoked_at });
+        await this.store.markRevoked(m, id, key.revoked_at);
       }
       return { revokedAt: key.revoked_at, tokenHash: key.token_hash };
     });
@@ -218,11 +219,11 @@ export class ApiKeysService implements OnApplicationBootstrap {
   async ensureOperatorKey(bootstrapToken?: string): Promise<string | undefined> {
     return this.db.transaction(async (m) => {
       if (bootstrapToken) {
-        const existing = await m.findOne(ApiKeyEntity, { where: { token_hash: hashApiKeyToken(bootstrapToken) } });
+        const existing = await this.store.findByTokenHash(m, hashApiKeyToken(bootstrapToken));
         if (!existing) await this.insert(m, operatorKey(bootstrapToken));
         return undefined;
       }
-      if ((await m.count(ApiKeyEntity)) > 0) return undefined;
+      if (!(await this.store.isEmpty(m))) return undefined;
       return (await this.insert(m, operatorKey())).token;
     });
   }

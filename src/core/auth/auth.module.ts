@@ -3,6 +3,7 @@ import { APP_GUARD } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { ApiKeyEntity } from './api-key.entity';
 import { ApiKeysController } from './api-keys.controller';
+import { ApiKeyStore } from './api-key.store';
 import { ApiKeysService } from './api-keys.service';
 import { AuthGuard } from './auth.guard';
 import { Authenticator } from './authenticator';
@@ -15,6 +16,7 @@ import { BusModule } from '../bus/bus.module';
   imports: [DatabaseModule, BusModule, TypeOrmModule.forFeature([ApiKeyEntity])],
   controllers: [ApiKeysController],
   providers: [
+    ApiKeyStore,
     ApiKeysService,
     JwtVerifier,
     Authenticator,

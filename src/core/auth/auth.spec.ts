@@ -5,6 +5,7 @@ import { buildDataSourceOptions } from '../database/data-source-options';
 import { Database } from '../database/database.service';
 import { generateApiKeyToken, hashApiKeyToken, tokenHint } from './api-key-tokens';
 import { ApiKeyEntity } from './api-key.entity';
+import { ApiKeyStore } from './api-key.store';
 import { ApiKeysService } from './api-keys.service';
 import { AuthGuard } from './auth.guard';
 import { Authenticator } from './authenticator';
@@ -45,7 +46,8 @@ describe('ApiKeysService lookup (in-memory SQLite)', () => {
       buildDataSourceOptions({ sqlitePath: ':memory:', poolSize: 1 }, [ApiKeyEntity]),
     ).initialize();
     await dataSource.runMigrations();
-    keys = new ApiKeysService(new Database(dataSource));
+    const db = new Database(dataSource);
+    keys = new ApiKeysService(db, new ApiKeyStore(db));
   });
   afterAll(() => dataSource.destroy());
 

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { EntityManager } from 'typeorm';
+import type { Tx } from '../database/database.service';
 import type { EventEnvelope } from '../event-log/envelope';
 import type { StoredEvent } from '../event-log/event.types';
 
@@ -21,7 +21,7 @@ export interface LiveRouter {
  */
 export interface DurableRouter {
   name: string;
-  route(events: StoredEvent[], manager: EntityManager): Promise<void>;
+  route(events: StoredEvent[], manager: Tx): Promise<void>;
 }
 
 @Injectable()

@@ -7,7 +7,7 @@ import { RouterRegistry } from '../bus/router-registry';
 import { APP_CONFIG, type AppConfig } from '../config';
 import { Database } from '../database/database.service';
 import { MetricsService } from '../health/metrics.service';
-import { DispatcherLeaseStore, LeaseLostError, type AcquireResult } from './dispatcher-lease';
+import { DispatcherLeaseStore, LeaseLostError, type AcquireResult } from './dispatcher-lease.store';
 import { DISPATCHER_CONSUMER, EventLog } from './event-log.service';
 
 export { DISPATCHER_CONSUMER };

@@ -2,7 +2,7 @@ import type { StoredEvent } from './event.types';
 
 /**
  * The wire form of an event everywhere it leaves Herald (socket messages, webhook bodies):
- * CloudEvents 1.0 JSON attribute names plus extension attributes (ARCHITECTURE "Wire formats").
+ * CloudEvents 1.0 JSON attribute names plus extension attributes (docs/api-contracts.md "Wire formats").
  */
 export interface EventEnvelope {
   specversion: '1.0';

@@ -4,7 +4,7 @@ import { APP_CONFIG, type AppConfig } from '../config';
 import type { PrincipalKind, Scope } from '../auth/principal';
 import { SCOPES } from '../auth/principal';
 
-/** One entry of the event-type catalog (SPEC "Events"). */
+/** One entry of the event-type catalog (docs/api-contracts.md "The families"). */
 export interface EventTypeDefinition {
   type: string;
   versions: string[];

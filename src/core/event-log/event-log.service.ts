@@ -1,23 +1,14 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import type { EntityManager } from 'typeorm';
 import { EventBus } from '../bus/event-bus';
 import { APP_CONFIG, type AppConfig } from '../config';
-import { Database, isSessionTimeout } from '../database/database.service';
+import { Database, isSessionTimeout, type Tx } from '../database/database.service';
 import { nonOverlapping } from '../database/periodic';
-import { Sql } from '../database/sql';
 import { newId } from '../http/ids';
 import { isoNow, toIso } from '../http/time';
+import { EventStore, RETENTION_CHECKPOINT } from './event.store';
 import type { AppendResult, EventFilter, NewEvent, StoredEvent } from './event.types';
 
-/**
- * Appends on Postgres are serialised by this transaction-scoped advisory lock: the seq is drawn
- * and committed while the lock is held, so seqs become visible strictly in order and a tailing
- * reader can never pass over one that commits late (ARCHITECTURE "Sequence gaps"). A waiter gives
- * up after DATABASE_LOCK_TIMEOUT (55P03) rather than hang behind a node that froze holding it;
- * the holder's transaction is ended by DATABASE_IDLE_IN_TRANSACTION_TIMEOUT.
- */
-export const APPEND_LOCK_KEY = 7_220_002;
-const RETENTION_CHECKPOINT = 'retention';
+export { APPEND_LOCK_KEY } from './event.store';
 /** The durable path's consumer; retention never removes an event it has not processed. */
 export const DISPATCHER_CONSUMER = 'dispatcher';
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
@@ -32,42 +23,8 @@ interface PendingAppend {
   reject(err: unknown): void;
 }
 
-/** A stored event as the driver returns it: bigint seq may come back as a string, data as JSON text. */
-type EventRow = Omit<StoredEvent, 'seq' | 'data'> & { seq: number | string; data: string };
-
-function fromRow(row: EventRow): StoredEvent {
-  return {
-    seq: Number(row.seq),
-    id: row.id,
-    type: row.type,
-    version: row.version,
-    organisation_id: row.organisation_id,
-    user_id: row.user_id,
-    claim_id: row.claim_id,
-    channel_id: row.channel_id,
-    data: JSON.parse(row.data) as Record<string, unknown>,
-    occurred_at: row.occurred_at,
-    received_at: row.received_at,
-  };
-}
-
-const COLUMNS =
-  'seq, id, type, version, organisation_id, user_id, claim_id, channel_id, data, occurred_at, received_at';
-
-/** `seq` in (after, upTo] and the filter's fields, as one WHERE clause. */
-function rangeWhere(sql: Sql, after: number, filter: EventFilter, upTo?: number): string {
-  const where = [`seq > ${sql.p(after)}`];
-  if (upTo !== undefined) where.push(`seq <= ${sql.p(upTo)}`);
-  if (filter.organisation_id !== undefined) where.push(`organisation_id = ${sql.p(filter.organisation_id)}`);
-  if (filter.types?.length) where.push(`type IN (${sql.list(filter.types)})`);
-  if (filter.user_id !== undefined) where.push(`user_id = ${sql.p(filter.user_id)}`);
-  if (filter.claim_id !== undefined) where.push(`claim_id = ${sql.p(filter.claim_id)}`);
-  if (filter.channel_id !== undefined) where.push(`channel_id = ${sql.p(filter.channel_id)}`);
-  return where.join(' AND ');
-}
-
 /** Work that must commit together with the appended events (e.g. the notification row of seed 002). */
-export type AlongsideAppend = (manager: EntityManager, results: AppendResult[]) => Promise<void>;
+export type AlongsideAppend = (manager: Tx, results: AppendResult[]) => Promise<void>;
 
 @Injectable()
 export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -78,13 +35,10 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
 
   constructor(
     private readonly db: Database,
+    private readonly store: EventStore,
     private readonly bus: EventBus,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
-
-  private sql(): Sql {
-    return new Sql(this.db.isPostgres);
-  }
 
   /**
    * Appends events in one transaction and returns them with their seqs, in input order. An
@@ -148,7 +102,7 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
 
   private async commit(inputs: NewEvent[], alongside?: AlongsideAppend): Promise<AppendResult[]> {
     const results = await this.db.transaction(async (m) => {
-      if (this.db.isPostgres) await m.query('SELECT pg_advisory_xact_lock($1)', [APPEND_LOCK_KEY]);
+      await this.store.lockAppends(m);
       const results = await this.insert(m, inputs);
       if (alongside) await alongside(m, results);
       return results;
@@ -158,7 +112,7 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
     return results;
   }
 
-  private async insert(m: EntityManager, inputs: NewEvent[]): Promise<AppendResult[]> {
+  private async insert(m: Tx, inputs: NewEvent[]): Promise<AppendResult[]> {
     const existing = await this.findExisting(m, inputs);
     const receivedAt = isoNow();
     const fresh: { key: string; event: Omit<StoredEvent, 'seq'> }[] = [];
@@ -191,23 +145,11 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
 
     const stored = new Map<string, StoredEvent>(existing);
     if (fresh.length) {
-      // Seqs are numbered here, under the append lock (Postgres) or the single writer (SQLite),
-      // from the last one ever assigned; not by a database sequence, which a rolled-back append
-      // (or a Postgres crash) advances for good and so leaves a hole in the "gap-free" log.
-      const first = (await this.lastSeqIn(m)) + 1;
-      const sql = this.sql();
-      const values = fresh
-        .map(
-          ({ event: e }, i) =>
-            `(${sql.list([first + i, e.id, e.type, e.version, e.organisation_id, e.user_id, e.claim_id, e.channel_id, JSON.stringify(e.data), e.occurred_at, e.received_at])})`,
-        )
-        .join(', ');
-      await sql.run(
+      const numbered = await this.store.insertNumbered(
         m,
-        `INSERT INTO events (seq, id, type, version, organisation_id, user_id, claim_id, channel_id, data, occurred_at, received_at)
-         VALUES ${values}`,
+        fresh.map((f) => f.event),
       );
-      fresh.forEach(({ key, event }, i) => stored.set(key, { seq: first + i, ...event }));
+      fresh.forEach(({ key }, i) => stored.set(key, numbered[i]));
     }
     const seen = new Set<string>();
     return order.map(({ key, created }) => {
@@ -217,41 +159,35 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
     });
   }
 
-  private async findExisting(m: EntityManager, inputs: NewEvent[]): Promise<Map<string, StoredEvent>> {
+  private async findExisting(m: Tx, inputs: NewEvent[]): Promise<Map<string, StoredEvent>> {
     const withIds = inputs.filter((i) => i.id);
     const found = new Map<string, StoredEvent>();
     if (!withIds.length) return found;
     const byOrg = new Map<string, string[]>();
     for (const i of withIds) byOrg.set(i.organisation_id, [...(byOrg.get(i.organisation_id) ?? []), i.id!]);
     for (const [org, ids] of byOrg) {
-      const sql = this.sql();
-      const rows = await sql.run<EventRow>(
-        m,
-        `SELECT ${COLUMNS} FROM events WHERE organisation_id = ${sql.p(org)} AND id IN (${sql.list(ids)})`,
-      );
-      for (const row of rows) found.set(`${row.organisation_id}\u0000${row.id}`, fromRow(row));
+      for (const event of await this.store.findByIds(m, org, ids))
+        found.set(`${event.organisation_id}\u0000${event.id}`, event);
     }
     return found;
   }
 
-  /** Events after `after` in seq order, at most `limit`, narrowed by `filter`. */
+  /** One organisation's events after `after` (up to `upTo`) in seq order, at most `limit`, narrowed by `filter`. */
   readAfter(after: number, filter: EventFilter, limit: number, upTo?: number): Promise<StoredEvent[]> {
     return this.db.read((m) => this.readAfterIn(m, after, filter, limit, upTo));
   }
 
-  async readAfterIn(
-    m: EntityManager,
-    after: number,
-    filter: EventFilter,
-    limit: number,
-    upTo?: number,
-  ): Promise<StoredEvent[]> {
-    const sql = this.sql();
-    const rows = await sql.run<EventRow>(
-      m,
-      `SELECT ${COLUMNS} FROM events WHERE ${rangeWhere(sql, after, filter, upTo)} ORDER BY seq LIMIT ${sql.p(limit)}`,
-    );
-    return rows.map(fromRow);
+  readAfterIn(m: Tx, after: number, filter: EventFilter, limit: number, upTo?: number): Promise<StoredEvent[]> {
+    return this.store.readAfter(m, after, filter, limit, upTo);
+  }
+
+  /**
+   * Every organisation's events after `after` (up to `upTo`) in seq order, at most `limit`.
+   * Cluster-wide on purpose: for the node's live fan-out, which reaches each tenant's own
+   * sockets, and the dispatcher. Never for a tenant's read.
+   */
+  readAcrossTenants(after: number, limit: number, upTo?: number): Promise<StoredEvent[]> {
+    return this.db.read((m) => this.store.readAcrossTenants(m, after, limit, upTo));
   }
 
   /**
@@ -274,61 +210,19 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
     filter: EventFilter,
     upTo?: number,
   ): Promise<{ count: number; first?: number; last?: number }> {
-    return this.db.read(async (m) => {
-      const sql = this.sql();
-      const [row] = await sql.run<{ n: number | string; first: number | string | null; last: number | string | null }>(
-        m,
-        `SELECT COUNT(*) AS n, MIN(seq) AS first, MAX(seq) AS last FROM events WHERE ${rangeWhere(sql, after, filter, upTo)}`,
-      );
-      const count = Number(row.n);
-      return count ? { count, first: Number(row.first), last: Number(row.last) } : { count: 0 };
-    });
+    return this.db.read((m) => this.store.countAfter(m, after, filter, upTo));
   }
 
   /** The last seq assigned (0 before the first event); retention emptying the log does not lower it. */
   head(): Promise<number> {
-    return this.db.read((m) => this.lastSeqIn(m));
-  }
-
-  /**
-   * The highest seq in the log, or, when retention has removed every event, the last one it
-   * removed: seqs never restart. One statement, so a prune committing meanwhile is seen whole or
-   * not at all; MAX(seq) is one probe of the primary key.
-   */
-  private async lastSeqIn(m: EntityManager): Promise<number> {
-    const sql = this.sql();
-    const greatest = this.db.isPostgres ? 'GREATEST' : 'MAX';
-    const [row] = await sql.run<{ last: number | string }>(
-      m,
-      `SELECT ${greatest}(COALESCE((SELECT MAX(seq) FROM events), 0),
-         COALESCE((SELECT last_seq FROM consumer_checkpoints WHERE name = ${sql.p(RETENTION_CHECKPOINT)}), 0)) AS last`,
-    );
-    return Number(row.last);
+    return this.db.read((m) => this.store.lastSeq(m));
   }
 
   // ---------------------------------------------------------------------------------------
   // Consumer checkpoints
 
   async checkpoint(name: string): Promise<number> {
-    return this.db.read((m) => this.checkpointIn(m, name));
-  }
-
-  private async checkpointIn(m: EntityManager, name: string, forUpdate = false): Promise<number> {
-    const sql = this.sql();
-    const rows = await sql.run<{ last_seq: number | string }>(
-      m,
-      `SELECT last_seq FROM consumer_checkpoints WHERE name = ${sql.p(name)}${forUpdate && this.db.isPostgres ? ' FOR UPDATE' : ''}`,
-    );
-    return rows.length ? Number(rows[0].last_seq) : 0;
-  }
-
-  private async saveCheckpoint(m: EntityManager, name: string, seq: number): Promise<void> {
-    const sql = this.sql();
-    await sql.run(
-      m,
-      `INSERT INTO consumer_checkpoints (name, last_seq, updated_at) VALUES (${sql.p(name)}, ${sql.p(seq)}, ${sql.p(isoNow())})
-       ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq, updated_at = excluded.updated_at`,
-    );
+    return this.db.read((m) => this.store.checkpoint(m, name));
   }
 
   /**
@@ -339,21 +233,16 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
   async processBatch(
     consumer: string,
     limit: number,
-    handle: (events: StoredEvent[], manager: EntityManager) => Promise<void>,
+    handle: (events: StoredEvent[], manager: Tx) => Promise<void>,
   ): Promise<number> {
     return this.db.transaction(async (m) => {
-      if (this.db.isPostgres) {
-        const sql = this.sql();
-        await sql.run(
-          m,
-          `INSERT INTO consumer_checkpoints (name, last_seq, updated_at) VALUES (${sql.p(consumer)}, 0, ${sql.p(isoNow())}) ON CONFLICT (name) DO NOTHING`,
-        );
-      }
-      const after = await this.checkpointIn(m, consumer, true);
-      const events = await this.readAfterIn(m, after, {}, limit);
+      await this.store.createCheckpointIfMissing(m, consumer);
+      const after = await this.store.checkpoint(m, consumer, true);
+      // A consumer of the whole log (the dispatcher) sees every organisation's events.
+      const events = await this.store.readAcrossTenants(m, after, limit);
       if (!events.length) return 0;
       await handle(events, m);
-      await this.saveCheckpoint(m, consumer, events[events.length - 1].seq);
+      await this.store.saveCheckpoint(m, consumer, events[events.length - 1].seq);
       return events.length;
     });
   }
@@ -387,26 +276,17 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
   /** One retention step; undefined when nothing is left to prune. */
   private pruneBatch(cutoff: string): Promise<number | undefined> {
     return this.db.transaction(async (m) => {
-      const sql = this.sql();
-      const [row] = await sql.run<{ upto: number | string | null }>(
-        m,
-        `SELECT MAX(seq) AS upto FROM events WHERE received_at < ${sql.p(cutoff)}`,
-      );
-      if (row?.upto === null || row?.upto === undefined) return undefined;
+      // Retention is cluster-wide: one cutoff for every organisation's events.
+      const old = await this.store.lastSeqReceivedBeforeAcrossTenants(m, cutoff);
+      if (old === undefined) return undefined;
       // The checkpoint only moves forward, so reading it without a lock can only prune less.
-      const eligible = Math.min(Number(row.upto), await this.checkpointIn(m, DISPATCHER_CONSUMER));
-      const prunedThrough = await this.checkpointIn(m, RETENTION_CHECKPOINT, true);
+      const eligible = Math.min(old, await this.store.checkpoint(m, DISPATCHER_CONSUMER));
+      const prunedThrough = await this.store.checkpoint(m, RETENTION_CHECKPOINT, true);
       if (eligible <= prunedThrough) return undefined;
       const upTo = Math.min(eligible, prunedThrough + PRUNE_BATCH_SEQS);
-      const del = this.sql();
-      const [{ n }] = await del.run<{ n: number | string }>(
-        m,
-        `SELECT COUNT(*) AS n FROM events WHERE seq <= ${del.p(upTo)}`,
-      );
-      const remove = this.sql();
-      await remove.run(m, `DELETE FROM events WHERE seq <= ${remove.p(upTo)}`);
-      await this.saveCheckpoint(m, RETENTION_CHECKPOINT, upTo);
-      return Number(n);
+      const removed = await this.store.deleteThroughAcrossTenants(m, upTo);
+      await this.store.saveCheckpoint(m, RETENTION_CHECKPOINT, upTo);
+      return removed;
     });
   }
 

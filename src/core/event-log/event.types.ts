@@ -33,9 +33,12 @@ export interface AppendResult {
   created: boolean;
 }
 
-/** Narrowing for log reads; every field is optional but the organisation, where tenancy needs it. */
+/**
+ * Narrowing for a tenant's log reads. The organisation is required, so a read that forgets it
+ * does not compile; a deliberately cluster-wide read is EventLog.readAcrossTenants.
+ */
 export interface EventFilter {
-  organisation_id?: string;
+  organisation_id: string;
   types?: string[];
   user_id?: string;
   claim_id?: string;

@@ -97,7 +97,7 @@ export class LiveFanout implements OnApplicationBootstrap, OnApplicationShutdown
         return;
       }
       while (this.head < target && !this.closed) {
-        const batch = await this.log.readAfter(this.head, {}, GAP_FILL_BATCH, target);
+        const batch = await this.log.readAcrossTenants(this.head, GAP_FILL_BATCH, target);
         if (!batch.length) break;
         await this.inOrder(batch);
       }
@@ -138,7 +138,7 @@ export class LiveFanout implements OnApplicationBootstrap, OnApplicationShutdown
       if (this.head === undefined) this.head = event.seq - 1;
       if (event.seq <= this.head) continue;
       while (event.seq > this.head + 1) {
-        const missing = await this.log.readAfter(this.head, {}, GAP_FILL_BATCH, event.seq - 1);
+        const missing = await this.log.readAcrossTenants(this.head, GAP_FILL_BATCH, event.seq - 1);
         for (const earlier of missing) this.fanOut(earlier);
         this.head = missing.length === GAP_FILL_BATCH ? missing[missing.length - 1].seq : event.seq - 1;
       }

@@ -1,7 +1,7 @@
 import { randomFillSync } from 'node:crypto';
 import { monotonicFactory } from 'ulid';
 
-/** Type prefixes of every id Herald issues (SPEC "Ids"). */
+/** Type prefixes of every id Herald issues (docs/api-contracts.md "Ids, times, paging"). */
 export type IdPrefix = 'chan' | 'notif' | 'sub' | 'wsub' | 'wsc' | 'evt' | 'dlv' | 'key' | 'log';
 
 /**

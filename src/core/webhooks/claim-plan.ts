@@ -1,7 +1,7 @@
 import { claimShares } from './retry-policy';
 
 /**
- * Fair claiming (ARCHITECTURE "Isolation": no tenant slows another). The worker does not take the
+ * Fair claiming (docs/architecture.md "Isolation": no tenant slows another). The worker does not take the
  * oldest due rows of one global queue, where a backlog at one slow endpoint fills every slot while
  * other organisations wait. It claims in two steps, both decided here without I/O:
  *

@@ -40,7 +40,7 @@ interface Job {
 }
 
 /**
- * Works off the delivery queue on every node (ARCHITECTURE "The one data flow"). A claim leases
+ * Works off the delivery queue on every node (docs/architecture.md "The one data flow"). A claim leases
  * due rows in one short transaction; the HTTP request runs outside any transaction (on SQLite the
  * database mutex is never held across I/O); the result is written in a second one. A node that
  * dies mid-request loses its leases after `totalTimeoutMs + 60 s` and another node retries the
@@ -165,14 +165,14 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
       const leaseUntil = toIso(Date.now() + totalTimeoutMs + LEASE_MARGIN_MS);
       const inFlightAfter = toIso(Date.now() + LEASE_MARGIN_MS - IN_FLIGHT_SLACK_MS);
       const plan = planFetch(
-        await this.deliveries.owingEndpoints(m, now, inFlightAfter),
+        await this.deliveries.owingEndpointsAcrossTenants(m, now, inFlightAfter),
         now,
         capacity,
         endpointConcurrency,
       );
-      const pick = pickClaim(await this.deliveries.dueRows(m, plan.endpoints, now), capacity, plan);
+      const pick = pickClaim(await this.deliveries.dueRowsAcrossTenants(m, plan.endpoints, now), capacity, plan);
       const leased = await this.deliveries.lease(m, pick.ids, now, leaseUntil);
-      const endpoints = await this.endpoints.find(
+      const endpoints = await this.endpoints.findAcrossTenants(
         m,
         leased.map((d) => d.endpoint_id),
       );
@@ -237,10 +237,10 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
         attempted_at: completion.at,
       });
       if (outcome === 'delivered') {
-        await this.endpoints.recordSuccess(m, endpoint.id);
+        await this.endpoints.recordSuccess(m, endpoint.organisation_id, endpoint.id);
         return true;
       }
-      const health = await this.endpoints.recordFailure(m, endpoint.id, {
+      const health = await this.endpoints.recordFailure(m, endpoint.organisation_id, endpoint.id, {
         at: completion.at,
         error: completion.error!,
         deliveryFailed: outcome === 'failed',
@@ -251,10 +251,10 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
           ? goneIssue(Date.now())
           : blockIssue(health, this.config.webhooks, Date.now());
       if (issue) {
-        await this.endpoints.setState(m, endpoint.id, 'blocked', issue, completion.at);
+        await this.endpoints.setState(m, endpoint.organisation_id, endpoint.id, 'blocked', issue, completion.at);
         await this.deliveries.settle(
           m,
-          { endpoint_id: endpoint.id, now: completion.at },
+          { organisation_id: endpoint.organisation_id, endpoint_id: endpoint.id, now: completion.at },
           'blocked',
           issue,
           completion.at,
@@ -288,7 +288,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
   }
 
   private prune(): Promise<number> {
-    return this.deliveries.prune(toIso(Date.now() - this.config.webhooks.deliveryRetentionMs));
+    return this.deliveries.pruneAcrossTenants(toIso(Date.now() - this.config.webhooks.deliveryRetentionMs));
   }
 
   private sleep(ms: number): Promise<void> {

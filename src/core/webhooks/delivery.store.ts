@@ -1,11 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { EntityManager } from 'typeorm';
+import type { EntityManager, SelectQueryBuilder } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '../config';
 import { schemaLockKey } from '../database/lock-keys';
 import { Database } from '../database/database.service';
-import { Sql } from '../database/sql';
 import type { DueRow, OwingEndpoint } from './claim-plan';
 import { nextLogTimes } from './history-page';
+import { WebhookAttemptEntity } from './webhook-attempt.entity';
+import { WebhookDeliveryEntity } from './webhook-delivery.entity';
 import type {
   AttemptOutcome,
   DeliveryAttempt,
@@ -55,8 +56,42 @@ export interface Completion {
   at: string;
 }
 
-const LOG_COLUMNS =
-  'id, endpoint_id, event_id, event_seq, rule_index, match_hash, match_index, status, attempts, response_status, error, created_at, delivered_at, duration_ms';
+const LOG_COLUMNS = [
+  'id',
+  'endpoint_id',
+  'event_id',
+  'event_seq',
+  'rule_index',
+  'match_hash',
+  'match_index',
+  'status',
+  'attempts',
+  'response_status',
+  'error',
+  'created_at',
+  'delivered_at',
+  'duration_ms',
+] as const;
+
+/** The columns a new delivery is inserted with, in `insert`'s value order; the rest stay NULL until it is worked off. */
+const INSERT_COLUMNS = [
+  'id',
+  'endpoint_id',
+  'organisation_id',
+  'workspace_id',
+  'event_id',
+  'event_seq',
+  'rule_index',
+  'match_hash',
+  'match_index',
+  'body',
+  'status',
+  'next_attempt_at',
+  'error',
+  'created_at',
+  'updated_at',
+  'attempts',
+] as const;
 
 const nullableNumber = (value: unknown): number | null =>
   value === null || value === undefined ? null : Number(value);
@@ -80,6 +115,36 @@ function logEntry(row: Row): DeliveryLogEntry {
   };
 }
 
+/** Selects the given columns of `alias`, each under its own name, for `getRawMany`. */
+function selectColumns<T extends object>(
+  qb: SelectQueryBuilder<T>,
+  alias: string,
+  columns: readonly string[],
+): SelectQueryBuilder<T> {
+  columns.forEach((c, i) => (i ? qb.addSelect(`${alias}.${c}`, c) : qb.select(`${alias}.${c}`, c)));
+  return qb;
+}
+
+/**
+ * Raw SQL with named parameters (`:now`, `:...ids`), bound the way the query builder binds them
+ * on the engine at hand (`$n` on Postgres, `?` on SQLite), so parameter order never matters.
+ */
+function rawQuery<T = Row>(m: EntityManager, text: string, parameters: Record<string, unknown>): Promise<T[]> {
+  const [sql, bound] = m.connection.driver.escapeQueryWithParameters(text, parameters);
+  return m.query(sql, bound);
+}
+
+/**
+ * A multi-row VALUES list with positional placeholders (`$1, $2, …` on Postgres, `?` on SQLite),
+ * numbered in the one pass that also collects the parameters, so they always line up.
+ */
+function valuesList(postgres: boolean, rows: unknown[][]): { text: string; params: unknown[] } {
+  const params: unknown[] = [];
+  const tuple = (row: unknown[]) =>
+    `(${row.map((value) => (params.push(value), postgres ? `$${params.length}` : '?')).join(', ')})`;
+  return { text: rows.map(tuple).join(', '), params };
+}
+
 /** Keeps multi-row inserts well inside both engines' limits on bound parameters. */
 const INSERT_CHUNK = 500;
 /** SQLite allows at most 500 terms in one compound SELECT. */
@@ -88,7 +153,14 @@ const UNION_CHUNK = 200;
 /** How often a claim asks again for the claim lock while another node holds it. */
 const CLAIM_LOCK_RETRY_MS = 5;
 
-/** Data access for the delivery outbox/log and its attempts. */
+/** A pending row no worker holds a live lease on (`:now`). */
+const NOT_LEASED = "status = 'pending' AND (lease_until IS NULL OR lease_until <= :now)";
+
+/**
+ * Data access for the delivery outbox/log and its attempts. Log reads are scoped to an
+ * organisation; the worker's claim, its writes to the rows it leased, retention and the queue
+ * gauges work across tenants and say so.
+ */
 @Injectable()
 export class DeliveryStore {
   private readonly logTimeLock: number;
@@ -98,10 +170,6 @@ export class DeliveryStore {
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.logTimeLock = schemaLockKey('delivery-log-time', config.database.schema);
-  }
-
-  private sql(): Sql {
-    return new Sql(this.db.isPostgres);
   }
 
   /**
@@ -115,47 +183,47 @@ export class DeliveryStore {
    */
   async insert(m: EntityManager, rows: NewDelivery[]): Promise<string[]> {
     if (!rows.length) return [];
+    // Raw SQL: an advisory lock is a function call, not a table query.
     if (this.db.isPostgres) await m.query('SELECT pg_advisory_xact_lock($1)', [this.logTimeLock]);
     // MAX reads the ix_webhook_deliveries_created index; under the lock it sees every committed entry.
-    const [{ newest }] = (await m.query('SELECT MAX(created_at) AS newest FROM webhook_deliveries')) as {
-      newest: string | null;
-    }[];
+    const newest = await m
+      .createQueryBuilder(WebhookDeliveryEntity, 'd')
+      .select('MAX(d.created_at)', 'newest')
+      .getRawOne<{ newest: string | null }>();
     const clock = rows.reduce((latest, r) => (r.created_at > latest ? r.created_at : latest), rows[0].created_at);
-    const times = nextLogTimes(clock, newest, rows.length);
+    const times = nextLogTimes(clock, newest?.newest ?? null, rows.length);
     for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-      const sql = this.sql();
-      const values = rows
-        .slice(i, i + INSERT_CHUNK)
-        .map(
-          (r, j) =>
-            `(${sql.list([
-              r.id,
-              r.endpoint_id,
-              r.organisation_id,
-              r.workspace_id,
-              r.event_id,
-              r.event_seq,
-              r.rule_index,
-              r.match_hash,
-              r.match_index,
-              r.body,
-              r.status,
-              r.status === 'pending' ? r.created_at : null,
-              r.error,
-              times[i + j],
-              r.created_at,
-            ])}, 0)`,
-        )
-        .join(', ');
-      await sql.run(
-        m,
-        `INSERT INTO webhook_deliveries (id, endpoint_id, organisation_id, workspace_id, event_id, event_seq, rule_index, match_hash, match_index,
-           body, status, next_attempt_at, error, created_at, updated_at, attempts)
-         VALUES ${values}`,
+      const { text, params } = valuesList(
+        this.db.isPostgres,
+        rows
+          .slice(i, i + INSERT_CHUNK)
+          .map((r, j) => [
+            r.id,
+            r.endpoint_id,
+            r.organisation_id,
+            r.workspace_id,
+            r.event_id,
+            r.event_seq,
+            r.rule_index,
+            r.match_hash,
+            r.match_index,
+            r.body,
+            r.status,
+            r.status === 'pending' ? r.created_at : null,
+            r.error,
+            times[i + j],
+            r.created_at,
+            0,
+          ]),
       );
+      // Raw SQL: the dispatcher's hot path, which the query builder made 3-8x slower on SQLite (per-value parameter bookkeeping).
+      await m.query(`INSERT INTO webhook_deliveries (${INSERT_COLUMNS.join(', ')}) VALUES ${text}`, params);
     }
     return times;
   }
+
+  // ---------------------------------------------------------------------------------------
+  // The worker: claims and the rows it leased, across tenants
 
   /**
    * Serialises claims across the cluster until this transaction ends, so the leases one claim
@@ -168,6 +236,7 @@ export class DeliveryStore {
     if (!this.db.isPostgres) return true;
     const deadline = Date.now() + waitMs;
     for (;;) {
+      // Raw SQL: an advisory try-lock is a function call, not a table query.
       const [row] = (await m.query('SELECT pg_try_advisory_xact_lock($1) AS locked', [key])) as { locked: boolean }[];
       if (row.locked) return true;
       if (Date.now() >= deadline) return false;
@@ -176,16 +245,17 @@ export class DeliveryStore {
   }
 
   /**
-   * Every endpoint with a due row not under a lease or with requests in flight: its organisation,
-   * how many requests it has in flight on any node (rows whose lease runs past `inFlightAfter`,
-   * see the worker) and when its oldest row not under a lease is due. The
-   * endpoints owing anything are found by skipping through ix_webhook_deliveries_endpoint_due one
-   * endpoint at a time, a few index probes each, so the cost follows how many endpoints owe work,
-   * not how long one endpoint's backlog is. Leases are counted on ix_webhook_deliveries_leased.
+   * Cluster-wide, for the worker's claim: every endpoint with a due row not under a lease or
+   * with requests in flight: its organisation, how many requests it has in flight on any node
+   * (rows whose lease runs past `inFlightAfter`, see the worker) and when its oldest row not
+   * under a lease is due. The endpoints owing anything are found by skipping through
+   * ix_webhook_deliveries_endpoint_due one endpoint at a time, a few index probes each, so the
+   * cost follows how many endpoints owe work, not how long one endpoint's backlog is. Leases
+   * are counted on ix_webhook_deliveries_leased.
    */
-  async owingEndpoints(m: EntityManager, now: string, inFlightAfter: string): Promise<OwingEndpoint[]> {
-    const sql = this.sql();
-    const rows = await sql.run(
+  async owingEndpointsAcrossTenants(m: EntityManager, now: string, inFlightAfter: string): Promise<OwingEndpoint[]> {
+    // Raw SQL: a recursive CTE (an index skip scan) the query builder cannot build.
+    const rows = await rawQuery(
       m,
       `WITH RECURSIVE owing(endpoint_id) AS (
          SELECT MIN(endpoint_id) FROM webhook_deliveries WHERE status = 'pending'
@@ -194,18 +264,19 @@ export class DeliveryStore {
          FROM owing WHERE owing.endpoint_id IS NOT NULL
        ),
        leased AS (
-         SELECT endpoint_id, COUNT(*) AS n FROM webhook_deliveries WHERE status = 'pending' AND lease_until > ${sql.p(inFlightAfter)} GROUP BY endpoint_id
+         SELECT endpoint_id, COUNT(*) AS n FROM webhook_deliveries WHERE status = 'pending' AND lease_until > :inFlightAfter GROUP BY endpoint_id
        ),
        summary AS MATERIALIZED (
          SELECT o.endpoint_id, COALESCE(l.n, 0) AS leased,
            (SELECT MIN(u.next_attempt_at) FROM webhook_deliveries u
-            WHERE u.status = 'pending' AND u.endpoint_id = o.endpoint_id AND (u.lease_until IS NULL OR u.lease_until <= ${sql.p(now)})) AS oldest
+            WHERE u.status = 'pending' AND u.endpoint_id = o.endpoint_id AND (u.lease_until IS NULL OR u.lease_until <= :now)) AS oldest
          FROM owing o LEFT JOIN leased l ON l.endpoint_id = o.endpoint_id
          WHERE o.endpoint_id IS NOT NULL
        )
        SELECT s.endpoint_id, s.leased, s.oldest,
          (SELECT x.organisation_id FROM webhook_deliveries x WHERE x.status = 'pending' AND x.endpoint_id = s.endpoint_id LIMIT 1) AS organisation_id
-       FROM summary s WHERE s.oldest <= ${sql.p(now)} OR s.leased > 0`,
+       FROM summary s WHERE s.oldest <= :now OR s.leased > 0`,
+      { now, inFlightAfter },
     );
     return rows.map((r) => ({
       endpoint_id: r.endpoint_id as string,
@@ -215,36 +286,42 @@ export class DeliveryStore {
     }));
   }
 
-  /** Each given endpoint's oldest due rows not under a lease, up to its limit: index range scans, never a whole backlog. */
-  async dueRows(m: EntityManager, endpoints: { endpoint_id: string; limit: number }[], now: string): Promise<DueRow[]> {
+  /**
+   * Cluster-wide, for the worker's claim: each given endpoint's oldest due rows not under a
+   * lease, up to its limit: index range scans, never a whole backlog.
+   */
+  async dueRowsAcrossTenants(
+    m: EntityManager,
+    endpoints: { endpoint_id: string; limit: number }[],
+    now: string,
+  ): Promise<DueRow[]> {
     const wanted = endpoints.filter((e) => e.limit > 0);
     if (!wanted.length) return [];
-    const due = (sql: Sql, endpoint: string) =>
-      `d.status = 'pending' AND d.endpoint_id = ${endpoint} AND d.next_attempt_at <= ${sql.p(now)} AND (d.lease_until IS NULL OR d.lease_until <= ${sql.p(now)})`;
+    const due = (endpoint: string) =>
+      `d.status = 'pending' AND d.endpoint_id = ${endpoint} AND d.next_attempt_at <= :now AND (d.lease_until IS NULL OR d.lease_until <= :now)`;
     const columns = 'd.id, d.endpoint_id, d.organisation_id, d.attempts, d.next_attempt_at';
     const rows: Row[] = [];
     if (this.db.isPostgres) {
-      const sql = this.sql();
-      const ids = sql.p(wanted.map((e) => e.endpoint_id));
-      const limits = sql.p(wanted.map((e) => e.limit));
+      // Raw SQL: a LATERAL join over unnested arrays (one limited index scan per endpoint) the query builder cannot build.
       rows.push(
-        ...(await sql.run(
+        ...(await rawQuery(
           m,
-          `SELECT c.* FROM unnest(${ids}::varchar[], ${limits}::int[]) AS q(endpoint_id, n)
-           CROSS JOIN LATERAL (SELECT ${columns} FROM webhook_deliveries d WHERE ${due(sql, 'q.endpoint_id')} ORDER BY d.next_attempt_at LIMIT q.n) c`,
+          `SELECT c.* FROM unnest(:ids::varchar[], :limits::int[]) AS q(endpoint_id, n)
+           CROSS JOIN LATERAL (SELECT ${columns} FROM webhook_deliveries d WHERE ${due('q.endpoint_id')} ORDER BY d.next_attempt_at LIMIT q.n) c`,
+          { ids: wanted.map((e) => e.endpoint_id), limits: wanted.map((e) => e.limit), now },
         )),
       );
     } else {
-      // SQLite has no LATERAL; one limited SELECT per endpoint, joined (in-process, so no round trips).
+      // Raw SQL: SQLite has no LATERAL and the query builder no UNION; one limited SELECT per endpoint, in one statement.
       for (let i = 0; i < wanted.length; i += UNION_CHUNK) {
-        const sql = this.sql();
-        const arms = wanted
-          .slice(i, i + UNION_CHUNK)
-          .map(
-            (e) =>
-              `SELECT * FROM (SELECT ${columns} FROM webhook_deliveries d WHERE ${due(sql, sql.p(e.endpoint_id))} ORDER BY d.next_attempt_at LIMIT ${sql.p(e.limit)})`,
-          );
-        rows.push(...(await sql.run(m, arms.join(' UNION ALL '))));
+        const chunk = wanted.slice(i, i + UNION_CHUNK);
+        const parameters: Record<string, unknown> = { now };
+        const arms = chunk.map((e, j) => {
+          parameters[`endpoint${j}`] = e.endpoint_id;
+          parameters[`limit${j}`] = e.limit;
+          return `SELECT * FROM (SELECT ${columns} FROM webhook_deliveries d WHERE ${due(`:endpoint${j}`)} ORDER BY d.next_attempt_at LIMIT :limit${j})`;
+        });
+        rows.push(...(await rawQuery(m, arms.join(' UNION ALL '), parameters)));
       }
     }
     return rows.map((r) => ({
@@ -263,22 +340,34 @@ export class DeliveryStore {
    */
   async lease(m: EntityManager, ids: string[], now: string, leaseUntil: string): Promise<LeasedDelivery[]> {
     if (!ids.length) return [];
-    // Placeholders are made in the order they appear (SQLite binds `?` by position).
-    const update = this.sql();
-    const set = `SET lease_until = ${update.p(leaseUntil)}`;
-    const still = `id IN (${update.list(ids)}) AND status = 'pending' AND (lease_until IS NULL OR lease_until <= ${update.p(now)})`;
-    await update.run(
-      m,
-      this.db.isPostgres
-        ? `UPDATE webhook_deliveries ${set} WHERE id IN (SELECT id FROM webhook_deliveries WHERE ${still} FOR UPDATE SKIP LOCKED)`
-        : `UPDATE webhook_deliveries ${set} WHERE ${still}`,
-    );
-    const read = this.sql();
-    const rows = await read.run(
-      m,
-      `SELECT id, endpoint_id, attempts, body, lease_until FROM webhook_deliveries
-       WHERE id IN (${read.list(ids)}) AND status = 'pending' AND lease_until = ${read.p(leaseUntil)}`,
-    );
+    const still = `id IN (:...ids) AND ${NOT_LEASED}`;
+    const update = m
+      .createQueryBuilder()
+      .update(WebhookDeliveryEntity)
+      .set({ lease_until: leaseUntil })
+      .setParameters({ ids, now });
+    if (this.db.isPostgres) {
+      // Postgres only: SQLite has no row locks (and serialises transactions anyway).
+      const free = m
+        .createQueryBuilder(WebhookDeliveryEntity, 'f')
+        .select('f.id')
+        .where(still)
+        .setLock('pessimistic_write')
+        .setOnLocked('skip_locked');
+      update.where(`id IN (${free.getQuery()})`);
+    } else update.where(still);
+    await update.execute();
+    const rows = await m
+      .createQueryBuilder(WebhookDeliveryEntity, 'd')
+      .select('d.id', 'id')
+      .addSelect('d.endpoint_id', 'endpoint_id')
+      .addSelect('d.attempts', 'attempts')
+      .addSelect('d.body', 'body')
+      .addSelect('d.lease_until', 'lease_until')
+      .where('d.id IN (:...ids)', { ids })
+      .andWhere("d.status = 'pending'")
+      .andWhere('d.lease_until = :leaseUntil', { leaseUntil })
+      .getRawMany<Row>();
     const byId = new Map(
       rows.map((r) => [
         r.id as string,
@@ -299,61 +388,90 @@ export class DeliveryStore {
    * removed, or the lease ran out and another node took the row). Returns whether it was recorded.
    */
   async complete(m: EntityManager, id: string, lease: string, c: Completion): Promise<boolean> {
-    const check = this.sql();
-    const [held] = await check.run<{ lease_until: string | null }>(
-      m,
-      `SELECT lease_until FROM webhook_deliveries WHERE id = ${check.p(id)} AND status = 'pending'${this.db.isPostgres ? ' FOR UPDATE' : ''}`,
-    );
+    const check = m
+      .createQueryBuilder(WebhookDeliveryEntity, 'd')
+      .select('d.lease_until', 'lease_until')
+      .where('d.id = :id', { id })
+      .andWhere("d.status = 'pending'");
+    // Postgres only: SQLite has no row locks (and serialises transactions anyway).
+    if (this.db.isPostgres) check.setLock('pessimistic_write');
+    const held = await check.getRawOne<{ lease_until: string | null }>();
     if (held?.lease_until !== lease) return false;
     const final = c.status !== 'pending';
-    const sql = this.sql();
-    await sql.run(
-      m,
-      `UPDATE webhook_deliveries SET status = ${sql.p(c.status)}, attempts = ${sql.p(c.attempts)}, response_status = ${sql.p(c.response_status)},
-         error = ${sql.p(c.error)}, duration_ms = ${sql.p(c.duration_ms)}, delivered_at = ${sql.p(c.delivered_at)},
-         next_attempt_at = ${sql.p(c.next_attempt_at)}, lease_until = NULL, updated_at = ${sql.p(c.at)}${final ? ', body = NULL' : ''}
-       WHERE id = ${sql.p(id)}`,
-    );
+    await m
+      .createQueryBuilder()
+      .update(WebhookDeliveryEntity)
+      .set({
+        status: c.status,
+        attempts: c.attempts,
+        response_status: c.response_status,
+        error: c.error,
+        duration_ms: c.duration_ms,
+        delivered_at: c.delivered_at,
+        next_attempt_at: c.next_attempt_at,
+        lease_until: null,
+        updated_at: c.at,
+        ...(final ? { body: null } : {}),
+      })
+      .where('id = :id', { id })
+      .execute();
     return true;
   }
 
   async addAttempt(m: EntityManager, deliveryId: string, a: DeliveryAttempt): Promise<void> {
-    const sql = this.sql();
-    await sql.run(
-      m,
-      `INSERT INTO webhook_attempts (delivery_id, attempt, outcome, response_status, error, duration_ms, attempted_at)
-       VALUES (${sql.list([deliveryId, a.attempt, a.outcome, a.response_status, a.error, a.duration_ms, a.attempted_at])})`,
-    );
+    await m
+      .createQueryBuilder()
+      .insert()
+      .into(WebhookAttemptEntity)
+      .values({
+        delivery_id: deliveryId,
+        attempt: a.attempt,
+        outcome: a.outcome,
+        response_status: a.response_status,
+        error: a.error,
+        duration_ms: a.duration_ms,
+        attempted_at: a.attempted_at,
+      })
+      .updateEntity(false)
+      .execute();
   }
 
   /** Lets another worker take a row at once (this one is shutting down before it got an answer). */
   async releaseLease(id: string, lease: string): Promise<void> {
     await this.db.transaction(async (m) => {
-      const sql = this.sql();
-      await sql.run(
-        m,
-        `UPDATE webhook_deliveries SET lease_until = NULL WHERE id = ${sql.p(id)} AND lease_until = ${sql.p(lease)} AND status = 'pending'`,
-      );
+      await m
+        .createQueryBuilder()
+        .update(WebhookDeliveryEntity)
+        .set({ lease_until: null })
+        .where("id = :id AND lease_until = :lease AND status = 'pending'", { id, lease })
+        .execute();
     });
   }
 
-  /** Ends the given pending rows (or an endpoint's rows not in flight now) with a final status. */
+  /**
+   * Ends pending rows with a final status: the given ones (rows the worker leased), or those of
+   * one endpoint of an organisation not in flight now.
+   */
   async settle(
     m: EntityManager,
-    where: { ids: string[] } | { endpoint_id: string; now: string },
+    where: { ids: string[] } | { organisation_id: string; endpoint_id: string; now: string },
     status: DeliveryStatus,
     error: string | null,
     at: string,
   ): Promise<void> {
     if ('ids' in where && !where.ids.length) return;
-    // Placeholders are numbered in the order they are made (SQLite binds `?` by position): SET first, then WHERE.
-    const sql = this.sql();
-    const set = `status = ${sql.p(status)}, error = ${sql.p(error)}, body = NULL, next_attempt_at = NULL, lease_until = NULL, updated_at = ${sql.p(at)}`;
-    const scope =
-      'ids' in where
-        ? `id IN (${sql.list(where.ids)})`
-        : `endpoint_id = ${sql.p(where.endpoint_id)} AND (lease_until IS NULL OR lease_until <= ${sql.p(where.now)})`;
-    await sql.run(m, `UPDATE webhook_deliveries SET ${set} WHERE ${scope} AND status = 'pending'`);
+    const update = m
+      .createQueryBuilder()
+      .update(WebhookDeliveryEntity)
+      .set({ status, error, body: null, next_attempt_at: null, lease_until: null, updated_at: at });
+    if ('ids' in where) update.where("id IN (:...ids) AND status = 'pending'", { ids: where.ids });
+    else
+      update.where(`organisation_id = :organisationId AND endpoint_id = :endpointId AND ${NOT_LEASED}`, {
+        organisationId: where.organisation_id,
+        endpointId: where.endpoint_id,
+        now: where.now,
+      });
+    await update.execute();
   }
 
   // ---------------------------------------------------------------------------------------
@@ -367,34 +485,38 @@ export class DeliveryStore {
   async list(q: ListDeliveriesQuery & { direction: 'before' | 'after' }): Promise<DeliveryLogEntry[]> {
     const newestFirst = q.direction === 'before';
     return this.db.read(async (m) => {
-      const page = this.filtered(q);
-      if (q.datetime !== undefined) page.where.push(`created_at ${newestFirst ? '<' : '>'} ${page.sql.p(q.datetime)}`);
-      const rows = await page.sql.run(
-        m,
-        `SELECT ${LOG_COLUMNS} FROM webhook_deliveries WHERE ${page.where.join(' AND ')} ORDER BY created_at ${newestFirst ? 'DESC' : 'ASC'} LIMIT ${page.sql.p(q.limit)}`,
+      const page = selectColumns(m.createQueryBuilder(WebhookDeliveryEntity, 'd'), 'd', LOG_COLUMNS).where(
+        'd.organisation_id = :organisationId',
+        { organisationId: q.organisation_id },
       );
+      if (q.workspace_id !== undefined) page.andWhere('d.workspace_id = :workspaceId', { workspaceId: q.workspace_id });
+      if (q.endpoint_id !== undefined) page.andWhere('d.endpoint_id = :endpointId', { endpointId: q.endpoint_id });
+      if (q.status !== undefined) page.andWhere('d.status = :status', { status: q.status });
+      if (q.datetime !== undefined)
+        page.andWhere(`d.created_at ${newestFirst ? '<' : '>'} :datetime`, { datetime: q.datetime });
+      const rows = await page
+        .orderBy('d.created_at', newestFirst ? 'DESC' : 'ASC')
+        .limit(q.limit)
+        .getRawMany<Row>();
       return rows.map(logEntry);
     });
   }
 
-  private filtered(q: ListDeliveriesQuery): { sql: Sql; where: string[] } {
-    const sql = this.sql();
-    const where = [`organisation_id = ${sql.p(q.organisation_id)}`];
-    if (q.workspace_id !== undefined) where.push(`workspace_id = ${sql.p(q.workspace_id)}`);
-    if (q.endpoint_id !== undefined) where.push(`endpoint_id = ${sql.p(q.endpoint_id)}`);
-    if (q.status !== undefined) where.push(`status = ${sql.p(q.status)}`);
-    return { sql, where };
-  }
-
   async attempts(organisationId: string, deliveryId: string): Promise<DeliveryAttempt[]> {
     return this.db.read(async (m) => {
-      const sql = this.sql();
-      const rows = await sql.run(
-        m,
-        `SELECT a.attempt, a.outcome, a.response_status, a.error, a.duration_ms, a.attempted_at
-         FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id
-         WHERE d.organisation_id = ${sql.p(organisationId)} AND a.delivery_id = ${sql.p(deliveryId)} ORDER BY a.attempt`,
-      );
+      const rows = await m
+        .createQueryBuilder(WebhookAttemptEntity, 'a')
+        .innerJoin(WebhookDeliveryEntity, 'd', 'd.id = a.delivery_id')
+        .select('a.attempt', 'attempt')
+        .addSelect('a.outcome', 'outcome')
+        .addSelect('a.response_status', 'response_status')
+        .addSelect('a.error', 'error')
+        .addSelect('a.duration_ms', 'duration_ms')
+        .addSelect('a.attempted_at', 'attempted_at')
+        .where('d.organisation_id = :organisationId', { organisationId })
+        .andWhere('a.delivery_id = :deliveryId', { deliveryId })
+        .orderBy('a.attempt')
+        .getRawMany<Row>();
       return rows.map((r) => ({
         attempt: Number(r.attempt),
         outcome: r.outcome as AttemptOutcome,
@@ -407,37 +529,41 @@ export class DeliveryStore {
   }
 
   // ---------------------------------------------------------------------------------------
-  // Housekeeping and metrics
+  // Housekeeping and metrics, across tenants
 
-  /** Removes final rows (and their attempts) created before `cutoff`; returns how many rows went. */
-  async prune(cutoff: string): Promise<number> {
+  /** Retention, cluster-wide: removes final rows (and their attempts) created before `cutoff`; returns how many rows went. */
+  async pruneAcrossTenants(cutoff: string): Promise<number> {
+    const final = "created_at < :cutoff AND status <> 'pending'";
     return this.db.transaction(async (m) => {
-      const count = this.sql();
-      const [{ n }] = await count.run<{ n: number | string }>(
-        m,
-        `SELECT COUNT(*) AS n FROM webhook_deliveries WHERE created_at < ${count.p(cutoff)} AND status <> 'pending'`,
-      );
-      if (!Number(n)) return 0;
-      const attempts = this.sql();
-      await attempts.run(
-        m,
-        `DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT id FROM webhook_deliveries WHERE created_at < ${attempts.p(cutoff)} AND status <> 'pending')`,
-      );
-      const deliveries = this.sql();
-      await deliveries.run(
-        m,
-        `DELETE FROM webhook_deliveries WHERE created_at < ${deliveries.p(cutoff)} AND status <> 'pending'`,
-      );
-      return Number(n);
+      const count = await m
+        .createQueryBuilder(WebhookDeliveryEntity, 'd')
+        .select('COUNT(*)', 'n')
+        .where(final, { cutoff })
+        .getRawOne<{ n: number | string }>();
+      const n = Number(count?.n ?? 0);
+      if (!n) return 0;
+      const finalIds = m.createQueryBuilder(WebhookDeliveryEntity, 'f').select('f.id').where(final);
+      await m
+        .createQueryBuilder()
+        .delete()
+        .from(WebhookAttemptEntity)
+        .where(`delivery_id IN (${finalIds.getQuery()})`, { cutoff })
+        .execute();
+      await m.createQueryBuilder().delete().from(WebhookDeliveryEntity).where(final, { cutoff }).execute();
+      return n;
     });
   }
 
-  async queue(): Promise<{ depth: number; oldest: string | null }> {
+  /** The queue gauges, cluster-wide: rows still owed and the oldest one's log time. */
+  async queueAcrossTenants(): Promise<{ depth: number; oldest: string | null }> {
     return this.db.read(async (m) => {
-      const [row] = await m.query(
-        `SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM webhook_deliveries WHERE status = 'pending'`,
-      );
-      return { depth: Number(row?.n ?? 0), oldest: (row?.oldest as string | null) ?? null };
+      const row = await m
+        .createQueryBuilder(WebhookDeliveryEntity, 'd')
+        .select('COUNT(*)', 'n')
+        .addSelect('MIN(d.created_at)', 'oldest')
+        .where("d.status = 'pending'")
+        .getRawOne<{ n: number | string; oldest: string | null }>();
+      return { depth: Number(row?.n ?? 0), oldest: row?.oldest ?? null };
     });
   }
 }

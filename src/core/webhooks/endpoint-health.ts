@@ -1,5 +1,5 @@
 /**
- * When Herald blocks an endpoint by itself (SPEC "Webhook delivery"): every attempt has failed
+ * When Herald blocks an endpoint by itself (docs/api-contracts.md "Webhook delivery"): every attempt has failed
  * for `blockAfterMs`, or `blockAfterFailures` deliveries in a row have failed for good. The issue
  * text is shown to the subscription's owner, so it names the span, the counts and the last error.
  */

@@ -1,14 +1,26 @@
 import { Injectable } from '@nestjs/common';
-import type { EntityManager } from 'typeorm';
+import type { EntityManager, SelectQueryBuilder } from 'typeorm';
 import { Database } from '../database/database.service';
-import { Sql } from '../database/sql';
 import type { EndpointHealth } from './endpoint-health';
+import { WebhookEndpointEntity } from './webhook-endpoint.entity';
 import type { EndpointState, SaveEndpoint, WebhookEndpoint } from './webhook.types';
 
 type Row = Record<string, unknown>;
 
-const COLUMNS =
-  'id, kind, organisation_id, workspace_id, url, secret, headers, rate_limit_per_minute, state, issue, created_at, updated_at';
+const COLUMNS = [
+  'id',
+  'kind',
+  'organisation_id',
+  'workspace_id',
+  'url',
+  'secret',
+  'headers',
+  'rate_limit_per_minute',
+  'state',
+  'issue',
+  'created_at',
+  'updated_at',
+] as const;
 
 function fromRow(row: Row): WebhookEndpoint {
   return {
@@ -29,110 +41,147 @@ function fromRow(row: Row): WebhookEndpoint {
 
 /**
  * Data access for webhook endpoints. Endpoints are addressed by their subscription's id, which
- * the owning module has already resolved within the caller's tenant.
+ * the owning module has already resolved within the caller's tenant; reads and writes for a
+ * tenant also name its organisation.
  */
 @Injectable()
 export class EndpointStore {
   constructor(private readonly db: Database) {}
 
-  private sql(): Sql {
-    return new Sql(this.db.isPostgres);
+  /** An endpoint's public columns, read as raw rows (no entity hydration). */
+  private select(m: EntityManager): SelectQueryBuilder<WebhookEndpointEntity> {
+    const qb = m.createQueryBuilder(WebhookEndpointEntity, 'e');
+    COLUMNS.forEach((c, i) => (i ? qb.addSelect(`e.${c}`, c) : qb.select(`e.${c}`, c)));
+    return qb;
   }
 
-  get(id: string): Promise<WebhookEndpoint | undefined> {
-    return this.db.read(async (m) => (await this.find(m, [id])).get(id));
+  get(organisationId: string, id: string): Promise<WebhookEndpoint | undefined> {
+    return this.db.read((m) => this.findInOrganisation(m, organisationId, id));
   }
 
-  async find(m: EntityManager, ids: string[]): Promise<Map<string, WebhookEndpoint>> {
+  async findInOrganisation(m: EntityManager, organisationId: string, id: string): Promise<WebhookEndpoint | undefined> {
+    const row = await this.select(m)
+      .where('e.organisation_id = :organisationId', { organisationId })
+      .andWhere('e.id = :id', { id })
+      .getRawOne<Row>();
+    return row && fromRow(row);
+  }
+
+  /**
+   * Cluster-wide by id: the dispatcher (which checks each endpoint's organisation against the
+   * event's) and the worker (for rows it leased) look endpoints up for every tenant at once.
+   */
+  async findAcrossTenants(m: EntityManager, ids: string[]): Promise<Map<string, WebhookEndpoint>> {
     const found = new Map<string, WebhookEndpoint>();
     if (!ids.length) return found;
-    const sql = this.sql();
-    const rows = await sql.run(
-      m,
-      `SELECT ${COLUMNS} FROM webhook_endpoints WHERE id IN (${sql.list([...new Set(ids)])})`,
-    );
+    const rows = await this.select(m)
+      .where('e.id IN (:...ids)', { ids: [...new Set(ids)] })
+      .getRawMany<Row>();
     for (const row of rows) found.set(row.id as string, fromRow(row));
     return found;
   }
 
   async insert(m: EntityManager, e: SaveEndpoint & { state: EndpointState }, now: string): Promise<void> {
-    const sql = this.sql();
-    await sql.run(
-      m,
-      `INSERT INTO webhook_endpoints (${COLUMNS}, failed_attempts, failed_deliveries)
-       VALUES (${sql.list([
-         e.id,
-         e.kind,
-         e.organisation_id,
-         e.workspace_id ?? null,
-         e.url,
-         e.secret,
-         JSON.stringify(e.headers ?? {}),
-         e.rate_limit_per_minute ?? null,
-         e.state,
-         e.issue ?? null,
-         now,
-         now,
-       ])}, 0, 0)`,
-    );
+    await m
+      .createQueryBuilder()
+      .insert()
+      .into(WebhookEndpointEntity)
+      .values({
+        id: e.id,
+        kind: e.kind,
+        organisation_id: e.organisation_id,
+        workspace_id: e.workspace_id ?? null,
+        url: e.url,
+        secret: e.secret,
+        headers: JSON.stringify(e.headers ?? {}),
+        rate_limit_per_minute: e.rate_limit_per_minute ?? null,
+        state: e.state,
+        issue: e.issue ?? null,
+        failed_attempts: 0,
+        failed_deliveries: 0,
+        created_at: now,
+        updated_at: now,
+      })
+      .updateEntity(false)
+      .execute();
   }
 
   async update(m: EntityManager, e: SaveEndpoint, now: string): Promise<void> {
-    const sql = this.sql();
-    await sql.run(
-      m,
-      `UPDATE webhook_endpoints SET kind = ${sql.p(e.kind)}, organisation_id = ${sql.p(e.organisation_id)}, workspace_id = ${sql.p(e.workspace_id ?? null)},
-         url = ${sql.p(e.url)}, secret = ${sql.p(e.secret)}, headers = ${sql.p(JSON.stringify(e.headers ?? {}))},
-         rate_limit_per_minute = ${sql.p(e.rate_limit_per_minute ?? null)}, updated_at = ${sql.p(now)}
-       WHERE id = ${sql.p(e.id)}`,
+    await m.update(
+      WebhookEndpointEntity,
+      { organisation_id: e.organisation_id, id: e.id },
+      {
+        kind: e.kind,
+        workspace_id: e.workspace_id ?? null,
+        url: e.url,
+        secret: e.secret,
+        headers: JSON.stringify(e.headers ?? {}),
+        rate_limit_per_minute: e.rate_limit_per_minute ?? null,
+        updated_at: now,
+      },
     );
   }
 
   /** Turning an endpoint on clears its failure streak and issue: it starts with a clean slate. */
-  async setState(m: EntityManager, id: string, state: EndpointState, issue: string | null, now: string): Promise<void> {
-    const sql = this.sql();
-    const reset =
-      state === 'on' ? ', failing_since = NULL, failed_attempts = 0, failed_deliveries = 0, last_error = NULL' : '';
-    await sql.run(
-      m,
-      `UPDATE webhook_endpoints SET state = ${sql.p(state)}, issue = ${sql.p(state === 'on' ? null : issue)}, updated_at = ${sql.p(now)}${reset}
-       WHERE id = ${sql.p(id)}`,
+  async setState(
+    m: EntityManager,
+    organisationId: string,
+    id: string,
+    state: EndpointState,
+    issue: string | null,
+    now: string,
+  ): Promise<void> {
+    const reset = { failing_since: null, failed_attempts: 0, failed_deliveries: 0, last_error: null };
+    await m.update(
+      WebhookEndpointEntity,
+      { organisation_id: organisationId, id },
+      { state, issue: state === 'on' ? null : issue, updated_at: now, ...(state === 'on' ? reset : {}) },
     );
   }
 
-  async delete(m: EntityManager, id: string): Promise<void> {
-    const sql = this.sql();
-    await sql.run(m, `DELETE FROM webhook_endpoints WHERE id = ${sql.p(id)}`);
+  async delete(m: EntityManager, organisationId: string, id: string): Promise<void> {
+    await m.delete(WebhookEndpointEntity, { organisation_id: organisationId, id });
   }
 
   /** Ends a failure streak. Writes only when there is one, so the usual success costs no row lock. */
-  async recordSuccess(m: EntityManager, id: string): Promise<void> {
-    const sql = this.sql();
-    await sql.run(
-      m,
-      `UPDATE webhook_endpoints SET failing_since = NULL, failed_attempts = 0, failed_deliveries = 0, last_error = NULL
-       WHERE id = ${sql.p(id)} AND (failing_since IS NOT NULL OR failed_deliveries <> 0)`,
-    );
+  async recordSuccess(m: EntityManager, organisationId: string, id: string): Promise<void> {
+    await m
+      .createQueryBuilder()
+      .update(WebhookEndpointEntity)
+      .set({ failing_since: null, failed_attempts: 0, failed_deliveries: 0, last_error: null })
+      .where('organisation_id = :organisationId AND id = :id', { organisationId, id })
+      .andWhere('(failing_since IS NOT NULL OR failed_deliveries <> 0)')
+      .execute();
   }
 
   /** Adds a failed attempt (and, when the delivery gave up, a failed delivery) to the streak; returns the streak. */
   async recordFailure(
     m: EntityManager,
+    organisationId: string,
     id: string,
     failure: { at: string; error: string; deliveryFailed: boolean },
   ): Promise<EndpointHealth | undefined> {
-    const sql = this.sql();
-    await sql.run(
-      m,
-      `UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, ${sql.p(failure.at)}), failed_attempts = failed_attempts + 1,
-         failed_deliveries = failed_deliveries + ${sql.p(failure.deliveryFailed ? 1 : 0)}, last_error = ${sql.p(failure.error)}
-       WHERE id = ${sql.p(id)}`,
-    );
-    const read = this.sql();
-    const [row] = await read.run(
-      m,
-      `SELECT failing_since, failed_attempts, failed_deliveries, last_error, state FROM webhook_endpoints WHERE id = ${read.p(id)}`,
-    );
+    await m
+      .createQueryBuilder()
+      .update(WebhookEndpointEntity)
+      .set({
+        failing_since: () => 'COALESCE(failing_since, :at)',
+        failed_attempts: () => 'failed_attempts + 1',
+        failed_deliveries: () => `failed_deliveries + ${failure.deliveryFailed ? 1 : 0}`,
+        last_error: failure.error,
+      })
+      .where('organisation_id = :organisationId AND id = :id', { organisationId, id })
+      .setParameter('at', failure.at)
+      .execute();
+    const row = await m
+      .createQueryBuilder(WebhookEndpointEntity, 'e')
+      .select('e.failing_since', 'failing_since')
+      .addSelect('e.failed_attempts', 'failed_attempts')
+      .addSelect('e.failed_deliveries', 'failed_deliveries')
+      .addSelect('e.last_error', 'last_error')
+      .addSelect('e.state', 'state')
+      .where('e.organisation_id = :organisationId AND e.id = :id', { organisationId, id })
+      .getRawOne<Row>();
     if (!row || row.state !== 'on') return undefined;
     return {
       failing_since: (row.failing_since as string | null) ?? null,

@@ -1,5 +1,5 @@
 /**
- * Times of the delivery log, the key its history pages on (SPEC 003 "alert history").
+ * Times of the delivery log, the key its history pages on (docs/api-contracts.md "Ids, times, paging").
  *
  * Every entry's `created_at` is an RFC 3339 UTC time with exactly six fractional digits
  * (`2026-03-26T08:14:22.123456Z`), unique across the log: entries written in the same

@@ -10,7 +10,7 @@ export interface RetryPolicy {
 }
 
 /**
- * What one attempt means for its delivery (SPEC "Webhook delivery"): 2xx delivered; 429, every
+ * What one attempt means for its delivery (docs/api-contracts.md "Webhook delivery"): 2xx delivered; 429, every
  * 5xx, timeouts and network errors are worth another try; 410 Gone also blocks the endpoint;
  * 3xx (redirects are never followed) and other 4xx are the receiver's final answer.
  */
@@ -65,7 +65,7 @@ export function describeStatus(status: number): string {
 /**
  * How many first attempts and retries one claim takes, given how many of each are due: half the
  * capacity each, and a share the one kind cannot use goes to the other. A backlog of retries to
- * struggling receivers thus never starves fresh deliveries (SPEC "Webhook delivery").
+ * struggling receivers thus never starves fresh deliveries (docs/api-contracts.md "Webhook delivery").
  */
 export function claimShares(
   capacity: number,

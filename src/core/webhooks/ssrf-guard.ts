@@ -3,7 +3,7 @@ import { isIP, type LookupFunction } from 'node:net';
 import ipaddr from 'ipaddr.js';
 
 /**
- * SSRF guard (SPEC "Webhook delivery"): a webhook may only reach globally routable unicast
+ * SSRF guard (docs/api-contracts.md "Webhook delivery"): a webhook may only reach globally routable unicast
  * addresses. The same check runs when a subscription is saved and again on every connection,
  * inside the DNS lookup the HTTP client connects with, so the address that was checked is the
  * address that is dialled (a DNS answer that changes between check and connect cannot slip

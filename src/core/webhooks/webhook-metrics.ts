@@ -27,13 +27,13 @@ export class WebhookMetrics {
     metrics.gauge(
       'herald_webhook_queue_depth',
       'Webhook deliveries still owed (first attempts and scheduled retries)',
-      async () => (await store.queue()).depth,
+      async () => (await store.queueAcrossTenants()).depth,
     );
     metrics.gauge(
       'herald_webhook_oldest_pending_age_seconds',
       'Age of the oldest webhook delivery still owed (0 when none)',
       async () => {
-        const { oldest } = await store.queue();
+        const { oldest } = await store.queueAcrossTenants();
         return oldest ? Math.max(0, (Date.now() - Date.parse(oldest)) / 1000) : 0;
       },
     );

@@ -1,6 +1,6 @@
 import type { StoredEvent } from '../event-log/event.types';
 
-/** `on` sends; `off` matches nothing; `blocked` logs matches as `blocked` and sends nothing (SPEC 003 "state"). */
+/** `on` sends; `off` matches nothing; `blocked` logs matches as `blocked` and sends nothing (the workspace subscriptions contract). */
 export type EndpointState = 'on' | 'off' | 'blocked';
 
 /**
@@ -59,7 +59,7 @@ export interface EnqueuedDelivery {
   status: DeliveryStatus;
 }
 
-/** One line of the delivery log (SPEC 003 "alert history"); `endpoint_id` is the subscription id. */
+/** One line of the delivery log (docs/api-contracts.md "Ids, times, paging"); `endpoint_id` is the subscription id. */
 export interface DeliveryLogEntry {
   id: string;
   endpoint_id: string;

@@ -8,13 +8,21 @@ import { WebhookSender } from './webhook-sender';
 import { WebhooksService } from './webhooks.service';
 import { DatabaseModule } from '../database/database.module';
 import { HealthModule } from '../health/health.module';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { WebhookAttemptEntity } from './webhook-attempt.entity';
+import { WebhookDeliveryEntity } from './webhook-delivery.entity';
+import { WebhookEndpointEntity } from './webhook-endpoint.entity';
 
 /**
  * The webhook delivery engine (outbox, worker, signing, retries, SSRF guard). It has no HTTP API
  * of its own: modules that own webhook subscriptions use `WebhooksService`.
  */
 @Module({
-  imports: [DatabaseModule, HealthModule],
+  imports: [
+    DatabaseModule,
+    HealthModule,
+    TypeOrmModule.forFeature([WebhookEndpointEntity, WebhookDeliveryEntity, WebhookAttemptEntity]),
+  ],
   providers: [
     AfterCommit,
     EndpointStore,

@@ -1,8 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
-import type { EntityManager } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '../config';
-import { Database } from '../database/database.service';
+import { Database, type Tx } from '../database/database.service';
 import { toEnvelope } from '../event-log/envelope';
 import type { StoredEvent } from '../event-log/event.types';
 import { newId } from '../http/ids';
@@ -84,38 +83,40 @@ export class WebhooksService {
   // Endpoints
 
   /** Creates or replaces the endpoint of subscription `e.id`, in the caller's transaction. */
-  async saveEndpoint(manager: EntityManager, e: SaveEndpoint): Promise<void> {
+  async saveEndpoint(tx: Tx, e: SaveEndpoint): Promise<void> {
     const now = isoNow();
-    const existing = (await this.endpoints.find(manager, [e.id])).get(e.id);
+    const existing = await this.endpoints.findInOrganisation(tx, e.organisation_id, e.id);
     if (!existing) {
-      await this.endpoints.insert(manager, { ...e, state: e.state ?? 'on' }, now);
+      await this.endpoints.insert(tx, { ...e, state: e.state ?? 'on' }, now);
       return;
     }
-    await this.endpoints.update(manager, e, now);
-    if (e.state !== undefined) await this.changeState(manager, e.id, e.state, e.issue ?? null, now);
+    await this.endpoints.update(tx, e, now);
+    if (e.state !== undefined) await this.changeState(tx, e.organisation_id, e.id, e.state, e.issue ?? null, now);
   }
 
-  getEndpoint(id: string): Promise<WebhookEndpoint | undefined> {
-    return this.endpoints.get(id);
+  /** The endpoint of subscription `id`, if it belongs to the organisation. */
+  getEndpoint(organisationId: string, id: string): Promise<WebhookEndpoint | undefined> {
+    return this.endpoints.get(organisationId, id);
   }
 
   /** Turning an endpoint on clears its failure streak and issue; blocking or turning it off settles what it still owes. */
-  async setState(id: string, state: EndpointState, issue?: string): Promise<WebhookEndpoint> {
+  async setState(organisationId: string, id: string, state: EndpointState, issue?: string): Promise<WebhookEndpoint> {
     await this.db.transaction(async (m) => {
-      if (!(await this.endpoints.find(m, [id])).has(id)) throw new WebhookEndpointNotFoundException(id);
-      await this.changeState(m, id, state, issue ?? null, isoNow());
+      if (!(await this.endpoints.findInOrganisation(m, organisationId, id)))
+        throw new WebhookEndpointNotFoundException(id);
+      await this.changeState(m, organisationId, id, state, issue ?? null, isoNow());
     });
-    return (await this.endpoints.get(id))!;
+    return (await this.endpoints.get(organisationId, id))!;
   }
 
   /** Removes the endpoint; deliveries it still owes are cancelled and never sent. */
-  async removeEndpoint(manager: EntityManager, id: string): Promise<void> {
+  async removeEndpoint(tx: Tx, organisationId: string, id: string): Promise<void> {
     const now = isoNow();
-    await this.endpoints.delete(manager, id);
+    await this.endpoints.delete(tx, organisationId, id);
     // Rows in flight right now are settled by the worker when it finds the endpoint gone.
     await this.deliveries.settle(
-      manager,
-      { endpoint_id: id, now },
+      tx,
+      { organisation_id: organisationId, endpoint_id: id, now },
       'cancelled',
       'Subscription was removed before delivery',
       now,
@@ -123,15 +124,23 @@ export class WebhooksService {
   }
 
   private async changeState(
-    m: EntityManager,
+    tx: Tx,
+    organisationId: string,
     id: string,
     state: EndpointState,
     issue: string | null,
     now: string,
   ): Promise<void> {
-    await this.endpoints.setState(m, id, state, issue, now);
+    await this.endpoints.setState(tx, organisationId, id, state, issue, now);
     const settle = SETTLE_ON[state];
-    if (settle) await this.deliveries.settle(m, { endpoint_id: id, now }, settle.status, issue ?? settle.error, now);
+    if (settle)
+      await this.deliveries.settle(
+        tx,
+        { organisation_id: organisationId, endpoint_id: id, now },
+        settle.status,
+        issue ?? settle.error,
+        now,
+      );
   }
 
   // ---------------------------------------------------------------------------------------
@@ -142,10 +151,11 @@ export class WebhooksService {
    * records nothing; a blocked one gets a `blocked` log row; one over its per-minute limit a
    * `rate_limited` row; otherwise the delivery is pending and due at once.
    */
-  async enqueue(manager: EntityManager, requests: DeliveryRequest[]): Promise<EnqueuedDelivery[]> {
+  async enqueue(tx: Tx, requests: DeliveryRequest[]): Promise<EnqueuedDelivery[]> {
     if (!requests.length) return [];
-    const endpoints = await this.endpoints.find(
-      manager,
+    // The dispatcher routes every tenant's events; each endpoint's organisation is checked below.
+    const endpoints = await this.endpoints.findAcrossTenants(
+      tx,
       requests.map((r) => r.endpoint_id),
     );
     const now = isoNow();
@@ -186,8 +196,8 @@ export class WebhooksService {
         created_at: now,
       });
     }
-    await this.deliveries.insert(manager, rows);
-    this.afterCommit.run(manager, () => {
+    await this.deliveries.insert(tx, rows);
+    this.afterCommit.run(tx, () => {
       if (rows.some((r) => r.status === 'pending')) this.worker.wake();
       for (const status of ['blocked', 'rate_limited'] as const)
         this.metrics.settled(status, rows.filter((r) => r.status === status).length);

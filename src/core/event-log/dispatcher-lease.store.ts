@@ -1,6 +1,5 @@
-import type { EntityManager } from 'typeorm';
-import { Database } from '../database/database.service';
-import { Sql } from '../database/sql';
+import { Database, type Tx } from '../database/database.service';
+import { DispatcherLeaseEntity } from './dispatcher-lease.entity';
 
 /** The one lease row: the durable dispatcher's. */
 export const DISPATCHER_LEASE = 'dispatcher';
@@ -28,7 +27,8 @@ export class LeaseLostError extends Error {
 /**
  * Times come from the database's clock, never a node's: one clock decides when a lease has run
  * out, so a node whose clock is off cannot take a lease early. Stored as the same ISO-8601 UTC
- * text as every other time column (they compare correctly as text).
+ * text as every other time column (they compare correctly as text). The clock functions differ
+ * per engine, hence the branch.
  */
 function dbNow(postgres: boolean): string {
   return postgres
@@ -36,21 +36,20 @@ function dbNow(postgres: boolean): string {
     : `strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`;
 }
 
-function dbLater(sql: Sql, postgres: boolean, ms: number): string {
+/** The database's time `leaseFor(postgres, ms)` from now; `param` is that value's placeholder. */
+function dbLater(postgres: boolean, param: string): string {
   return postgres
-    ? `to_char((clock_timestamp() + ${sql.p(Math.round(ms))}::int * interval '1 millisecond') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
-    : `strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ${sql.p(`+${ms / 1000} seconds`)})`;
+    ? `to_char((clock_timestamp() + CAST(${param} AS integer) * interval '1 millisecond') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
+    : `strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ${param})`;
 }
 
-interface RawLeaseRow {
-  holder: string;
-  term: number | string;
-  acquired_at: string;
-  expires_at: string;
+/** The parameter dbLater adds to the clock: whole milliseconds on Postgres, a strftime modifier on SQLite. */
+function leaseFor(postgres: boolean, ms: number): number | string {
+  return postgres ? Math.round(ms) : `+${ms / 1000} seconds`;
 }
 
-function fromRaw(row: RawLeaseRow): LeaseRow {
-  return { holder: row.holder, term: Number(row.term), acquired_at: row.acquired_at, expires_at: row.expires_at };
+function toLease(row: DispatcherLeaseEntity): LeaseRow {
+  return { holder: row.holder, term: row.term, acquired_at: row.acquired_at, expires_at: row.expires_at };
 }
 
 /**
@@ -73,30 +72,39 @@ export class DispatcherLeaseStore {
   async acquire(holder: string, leaseMs: number, options: { evenUnexpired?: boolean } = {}): Promise<AcquireResult> {
     const pg = this.db.isPostgres;
     return this.db.transaction(async (m) => {
-      const insert = new Sql(pg);
-      const inserted = rows<{ term: number | string }>(
-        await insert.run(
-          m,
-          `INSERT INTO dispatcher_lease (name, holder, term, acquired_at, expires_at)
-           VALUES (${insert.p(DISPATCHER_LEASE)}, ${insert.p(holder)}, 1, ${dbNow(pg)}, ${dbLater(insert, pg, leaseMs)})
-           ON CONFLICT (name) DO NOTHING RETURNING term`,
-        ),
-      );
+      const p = (n: number) => (pg ? `$${n}` : '?');
+      // Raw SQL: whether this INSERT ... ON CONFLICT DO NOTHING added the row is only told by
+      // RETURNING, which the query builder does not offer on SQLite (nor an inserted-row count).
+      const inserted = (await m.query(
+        `INSERT INTO dispatcher_lease (name, holder, term, acquired_at, expires_at)
+         VALUES (${p(1)}, ${p(2)}, 1, ${dbNow(pg)}, ${dbLater(pg, p(3))})
+         ON CONFLICT (name) DO NOTHING RETURNING term`,
+        [DISPATCHER_LEASE, holder, leaseFor(pg, leaseMs)],
+      )) as { term: number | string }[];
       if (inserted.length) return { acquired: true, term: Number(inserted[0].term) };
 
       const seen = await this.currentIn(m);
       if (!seen) throw new Error('dispatcher lease row vanished');
       const changesHolder = seen.holder !== holder;
       const term = changesHolder ? seen.term + 1 : seen.term;
-      const update = new Sql(pg);
-      // Placeholders are numbered in the order they are made: build the statement left to right.
-      const set = `holder = ${update.p(holder)}, term = ${update.p(term)}, expires_at = ${dbLater(update, pg, leaseMs)}${changesHolder ? `, acquired_at = ${dbNow(pg)}` : ''}`;
-      const unchanged = `name = ${update.p(DISPATCHER_LEASE)} AND holder = ${update.p(seen.holder)} AND term = ${update.p(seen.term)}`;
-      const takeable = options.evenUnexpired ? '' : ` AND (holder = ${update.p(holder)} OR expires_at <= ${dbNow(pg)})`;
-      const updated = rows(
-        await update.run(m, `UPDATE dispatcher_lease SET ${set} WHERE ${unchanged}${takeable} RETURNING term`),
-      );
-      if (updated.length) return { acquired: true, term, previous: seen };
+      const update = m
+        .createQueryBuilder()
+        .update(DispatcherLeaseEntity)
+        .set({
+          holder,
+          term,
+          expires_at: () => dbLater(pg, ':leaseFor'),
+          ...(changesHolder ? { acquired_at: () => dbNow(pg) } : {}),
+        })
+        .where('name = :name AND holder = :seenHolder AND term = :seenTerm', {
+          name: DISPATCHER_LEASE,
+          seenHolder: seen.holder,
+          seenTerm: seen.term,
+        })
+        .setParameter('leaseFor', leaseFor(pg, leaseMs));
+      if (!options.evenUnexpired) update.andWhere(`(holder = :holder OR expires_at <= ${dbNow(pg)})`, { holder });
+      const { affected } = await update.execute();
+      if (affected) return { acquired: true, term, previous: seen };
       return { acquired: false, current: (await this.currentIn(m)) ?? seen };
     });
   }
@@ -111,34 +119,29 @@ export class DispatcherLeaseStore {
    * it under `term`, and says whether it did. On Postgres the UPDATE also locks the row until
    * the transaction ends, so no other node can take the lease while the batch commits.
    */
-  async fence(m: EntityManager, holder: string, term: number, leaseMs: number): Promise<boolean> {
+  async fence(m: Tx, holder: string, term: number, leaseMs: number): Promise<boolean> {
     const pg = this.db.isPostgres;
-    const sql = new Sql(pg);
-    const updated = rows(
-      await sql.run(
-        m,
-        `UPDATE dispatcher_lease SET expires_at = ${dbLater(sql, pg, leaseMs)}
-         WHERE name = ${sql.p(DISPATCHER_LEASE)} AND holder = ${sql.p(holder)} AND term = ${sql.p(term)}
-         RETURNING term`,
-      ),
-    );
-    return updated.length === 1;
+    const { affected } = await m
+      .createQueryBuilder()
+      .update(DispatcherLeaseEntity)
+      .set({ expires_at: () => dbLater(pg, ':leaseFor') })
+      .where('name = :name AND holder = :holder AND term = :term', { name: DISPATCHER_LEASE, holder, term })
+      .setParameter('leaseFor', leaseFor(pg, leaseMs))
+      .execute();
+    return affected === 1;
   }
 
   /** Ends the lease now (if `holder` still holds it under `term`), so another node takes it at once. */
   async release(holder: string, term: number): Promise<boolean> {
     const pg = this.db.isPostgres;
     return this.db.transaction(async (m) => {
-      const sql = new Sql(pg);
-      const updated = rows(
-        await sql.run(
-          m,
-          `UPDATE dispatcher_lease SET expires_at = ${dbNow(pg)}
-           WHERE name = ${sql.p(DISPATCHER_LEASE)} AND holder = ${sql.p(holder)} AND term = ${sql.p(term)}
-           RETURNING term`,
-        ),
-      );
-      return updated.length === 1;
+      const { affected } = await m
+        .createQueryBuilder()
+        .update(DispatcherLeaseEntity)
+        .set({ expires_at: () => dbNow(pg) })
+        .where('name = :name AND holder = :holder AND term = :term', { name: DISPATCHER_LEASE, holder, term })
+        .execute();
+      return affected === 1;
     });
   }
 
@@ -146,17 +149,8 @@ export class DispatcherLeaseStore {
     return this.db.read((m) => this.currentIn(m));
   }
 
-  private async currentIn(m: EntityManager): Promise<LeaseRow | undefined> {
-    const sql = new Sql(this.db.isPostgres);
-    const [row] = await sql.run<RawLeaseRow>(
-      m,
-      `SELECT holder, term, acquired_at, expires_at FROM dispatcher_lease WHERE name = ${sql.p(DISPATCHER_LEASE)}`,
-    );
-    return row ? fromRaw(row) : undefined;
+  private async currentIn(m: Tx): Promise<LeaseRow | undefined> {
+    const row = await m.findOneBy(DispatcherLeaseEntity, { name: DISPATCHER_LEASE });
+    return row ? toLease(row) : undefined;
   }
-}
-
-/** RETURNING rows of a write: TypeORM's Postgres driver answers UPDATE and DELETE with `[rows, count]`. */
-function rows<T = unknown>(result: unknown[]): T[] {
-  return (Array.isArray(result[0]) ? result[0] : result) as T[];
 }

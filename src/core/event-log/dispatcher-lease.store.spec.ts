@@ -1,7 +1,8 @@
 import { DataSource } from 'typeorm';
 import { buildDataSourceOptions } from '../database/data-source-options';
 import { Database } from '../database/database.service';
-import { DispatcherLeaseStore } from './dispatcher-lease';
+import { DispatcherLeaseStore } from './dispatcher-lease.store';
+import { DispatcherLeaseEntity } from './dispatcher-lease.entity';
 
 const LONG = 60_000;
 
@@ -11,7 +12,9 @@ describe('DispatcherLeaseStore (in-memory SQLite)', () => {
   let leases: DispatcherLeaseStore;
 
   beforeEach(async () => {
-    dataSource = await new DataSource(buildDataSourceOptions({ sqlitePath: ':memory:', poolSize: 1 })).initialize();
+    dataSource = await new DataSource(
+      buildDataSourceOptions({ sqlitePath: ':memory:', poolSize: 1 }, [DispatcherLeaseEntity]),
+    ).initialize();
     await dataSource.runMigrations();
     db = new Database(dataSource);
     leases = new DispatcherLeaseStore(db);
