@@ -13,6 +13,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { ApprovalNotificationEntity } from './approval-notification.entity';
 import { ClaimSubscriptionEntity } from './claim-subscription.entity';
 import { ClaimSubscriptionStore } from './claim-subscription.store';
+import { ClaimWebhooksRouter } from './approval-notifications.router';
 
 /** Seed 002: status-change notifications, claim webhook subscriptions, payload templates. */
 @Module({
@@ -26,6 +27,12 @@ import { ClaimSubscriptionStore } from './claim-subscription.store';
     TypeOrmModule.forFeature([ApprovalNotificationEntity, ClaimSubscriptionEntity]),
   ],
   controllers: [ApprovalNotificationsController],
-  providers: [NotificationStore, ClaimSubscriptionStore, NotificationsService, ClaimSubscriptionsService],
+  providers: [
+    NotificationStore,
+    ClaimSubscriptionStore,
+    NotificationsService,
+    ClaimSubscriptionsService,
+    ClaimWebhooksRouter,
+  ],
 })
 export class ApprovalNotificationsModule {}

@@ -1,11 +1,10 @@
-import { ForbiddenException, Injectable, NotFoundException, OnApplicationBootstrap } from '@nestjs/common';
-import { readsEvent, seesWholeOrganisation, type Principal } from '../core/auth/principal';
-import { RouterRegistry } from '../core/bus/router-registry';
+import { ForbiddenException, Injectable, NotFoundException } from '@nestjs/common';
+import { seesWholeOrganisation, type Principal } from '../core/auth/principal';
 import { Database } from '../core/database/database.service';
 import { newId } from '../core/http/ids';
 import { isoNow } from '../core/http/time';
 import { WebhooksService } from '../core/webhooks/webhooks.service';
-import { ClaimSubscriptionStore, type ClaimSubscriber, type ClaimSubscriptionRecord } from './claim-subscription.store';
+import { ClaimSubscriptionStore, type ClaimSubscriptionRecord } from './claim-subscription.store';
 import type { CreatedClaimSubscriptionDto, SubscribeToClaimDto, UnsubscribedClaimDto } from './dto/notification.dto';
 
 export const CLAIM_WEBHOOK_KIND = 'claim';
@@ -26,40 +25,12 @@ export class ClaimSubscriptionNotFoundException extends NotFoundException {
  * plain user only those about its own user. Which one it was is recorded at subscribe time.
  */
 @Injectable()
-export class ClaimSubscriptionsService implements OnApplicationBootstrap {
+export class ClaimSubscriptionsService {
   constructor(
     private readonly db: Database,
     private readonly store: ClaimSubscriptionStore,
     private readonly webhooks: WebhooksService,
-    private readonly routers: RouterRegistry,
   ) {}
-
-  onApplicationBootstrap(): void {
-    this.routers.registerDurable({
-      name: 'claim-webhook-subscriptions',
-      route: async (events, manager) => {
-        const withClaims = events.filter((e): e is typeof e & { claim_id: string } => Boolean(e.claim_id));
-        if (!withClaims.length) return;
-        const keys = new Set(withClaims.map((e) => `${e.organisation_id}\u0000${e.claim_id}`));
-        const rows = await this.store.activeForClaimsIn(
-          manager,
-          [...new Set(withClaims.map((e) => e.organisation_id))],
-          [...new Set(withClaims.map((e) => e.claim_id))],
-        );
-        const byClaim = new Map<string, ClaimSubscriber[]>();
-        for (const row of rows) {
-          const key = `${row.organisation_id}\u0000${row.claim_id}`;
-          if (keys.has(key)) byClaim.set(key, [...(byClaim.get(key) ?? []), row]);
-        }
-        const requests = withClaims.flatMap((event) =>
-          (byClaim.get(`${event.organisation_id}\u0000${event.claim_id}`) ?? [])
-            .filter((row) => readsEvent({ orgWide: row.org_wide, user_id: row.user_id }, event))
-            .map((row) => ({ endpoint_id: row.subscription_id, event })),
-        );
-        if (requests.length) await this.webhooks.enqueue(manager, requests);
-      },
-    });
-  }
 
   async subscribe(caller: Principal, dto: SubscribeToClaimDto): Promise<CreatedClaimSubscriptionDto> {
     if (!seesWholeOrganisation(caller) && dto.user_id !== caller.user_id) {

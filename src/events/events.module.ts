@@ -9,11 +9,18 @@ import { AuthModule } from '../core/auth/auth.module';
 import { BusModule } from '../core/bus/bus.module';
 import { EventLogModule } from '../core/event-log/event-log.module';
 import { GatewayModule } from '../core/gateway/gateway.module';
+import { SessionSubscriptionsRouter, WsClientsRouter } from './events.router';
 
 /** Herald's publish/read API, raw WebSocket notifications (seed 001) and socket session subscriptions (seed 004). */
 @Module({
   imports: [AuthModule, BusModule, EventLogModule, GatewayModule],
   controllers: [EventsController, WsController, SessionSubscriptionsController],
-  providers: [EventsService, WsClientsService, SessionSubscriptionsService],
+  providers: [
+    EventsService,
+    WsClientsService,
+    SessionSubscriptionsService,
+    WsClientsRouter,
+    SessionSubscriptionsRouter,
+  ],
 })
 export class EventsModule {}

@@ -16,7 +16,6 @@ import { API_KEY_REVOKED_REASON, onApiKeyRevoked } from '../core/auth/key-revoca
 import type { Principal } from '../core/auth/principal';
 import { BusRpc } from '../core/bus/bus-rpc';
 import { EventBus, type Unsubscribe } from '../core/bus/event-bus';
-import { RouterRegistry } from '../core/bus/router-registry';
 import { APP_CONFIG, type AppConfig } from '../core/config';
 import { nonOverlapping } from '../core/database/periodic';
 import { toEnvelope, type EventEnvelope } from '../core/event-log/envelope';
@@ -29,7 +28,7 @@ import { pendingBytes, waitForSocketDrain, waitUntilDrained } from '../core/gate
 import { ReplaySlots } from '../core/gateway/replay-slots';
 import { SocketLimits } from '../core/gateway/socket-limits';
 import { rejectUpgrade, UpgradeRouter } from '../core/gateway/upgrade-router.service';
-import { channelFilter, channelMatches } from './channel.router';
+import { channelFilter, channelMatches } from './channel-match';
 import { ChannelStore, type ChannelRecord } from './channel.store';
 import { attachRefusal, canAccessChannel, CHANNEL_CATCH_UP_TOPIC, CHANNEL_CLOSED_TOPIC } from './channels.service';
 
@@ -124,7 +123,6 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
     private readonly log: EventLog,
     private readonly upgrades: UpgradeRouter,
     private readonly realtime: RealtimeService,
-    private readonly routers: RouterRegistry,
     private readonly bus: EventBus,
     private readonly rpc: BusRpc,
     private readonly limits: SocketLimits,
@@ -142,10 +140,6 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
     namespace.use(this.limits.middleware());
     namespace.on('connection', (socket) => this.attachSocket(socket));
 
-    this.routers.registerLive({
-      name: 'realtime-channels',
-      deliver: (event, envelope) => this.onLive(event, envelope),
-    });
     this.subscriptions.push(
       this.bus.on(CHANNEL_CLOSED_TOPIC, (m) =>
         this.closeChannel((m as { channel_id: string }).channel_id, (m as { reason: string }).reason),
@@ -400,7 +394,8 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
     if (event.seq > known) this.dirtyCursors.set(attachment.channel.channel_id, event.seq);
   }
 
-  private onLive(event: StoredEvent, envelope: EventEnvelope): void {
+  /** A live event, for every attachment of this node whose channel it matches. */
+  onLive(event: StoredEvent, envelope: EventEnvelope): void {
     const attachments = this.byOrganisation.get(event.organisation_id);
     if (!attachments) return;
     for (const attachment of attachments) {

@@ -1,13 +1,12 @@
-import { ForbiddenException, Inject, Injectable, NotFoundException, OnApplicationBootstrap } from '@nestjs/common';
+import { ForbiddenException, Inject, Injectable, NotFoundException } from '@nestjs/common';
 import { listableUser, receivesEvents, seesWholeOrganisation, type Principal } from '../core/auth/principal';
 import { EventBus } from '../core/bus/event-bus';
-import { RouterRegistry } from '../core/bus/router-registry';
 import { APP_CONFIG, type AppConfig } from '../core/config';
 import { EventLog } from '../core/event-log/event-log.service';
 import { newId } from '../core/http/ids';
 import { pageOf, pageOffset, type Page } from '../core/http/pagination';
 import { isoNow } from '../core/http/time';
-import { channelFilter, channelMatches } from './channel.router';
+import { channelFilter } from './channel-match';
 import { ChannelStore, type ChannelRecord } from './channel.store';
 import type {
   ChannelDetailDto,
@@ -57,36 +56,13 @@ export function attachRefusal(
 }
 
 @Injectable()
-export class ChannelsService implements OnApplicationBootstrap {
+export class ChannelsService {
   constructor(
     private readonly store: ChannelStore,
     private readonly log: EventLog,
     private readonly bus: EventBus,
-    private readonly routers: RouterRegistry,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
-
-  onApplicationBootstrap(): void {
-    // event_count and last_event_at are kept by the durable path: exactly once per event, in
-    // seq order, committed with the dispatcher's checkpoint, attached or not.
-    this.routers.registerDurable({
-      name: 'realtime-channel-counts',
-      route: async (events, manager) => {
-        const organisations = [...new Set(events.map((e) => e.organisation_id))];
-        const channels = await this.store.openChannelsIn(manager, organisations);
-        if (!channels.length) return;
-        const counts = new Map<string, { count: number; lastSeq: number; lastAt: string }>();
-        for (const event of events) {
-          for (const channel of channels) {
-            if (event.seq <= channel.created_seq || !channelMatches(channel, event)) continue;
-            const c = counts.get(channel.channel_id) ?? { count: 0, lastSeq: 0, lastAt: '' };
-            counts.set(channel.channel_id, { count: c.count + 1, lastSeq: event.seq, lastAt: event.occurred_at });
-          }
-        }
-        await this.store.addCountsAcrossTenants(manager, counts);
-      },
-    });
-  }
 
   websocketUrl(channelId: string): string {
     return `${this.config.publicWsUrl}/channels/${channelId}`;

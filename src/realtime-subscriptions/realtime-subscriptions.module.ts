@@ -11,6 +11,7 @@ import { GatewayModule } from '../core/gateway/gateway.module';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { ChannelAttachmentEntity } from './channel-attachment.entity';
 import { ChannelEntity } from './channel.entity';
+import { ChannelAttachmentsRouter, ChannelCountsRouter } from './realtime-subscriptions.router';
 
 /** Seed 000: claim channels with durable counts, cursors and replay of missed events. */
 @Module({
@@ -23,6 +24,6 @@ import { ChannelEntity } from './channel.entity';
     TypeOrmModule.forFeature([ChannelEntity, ChannelAttachmentEntity]),
   ],
   controllers: [RealtimeSubscriptionsController],
-  providers: [ChannelStore, ChannelsService, ChannelAttachments],
+  providers: [ChannelStore, ChannelsService, ChannelAttachments, ChannelCountsRouter, ChannelAttachmentsRouter],
 })
 export class RealtimeSubscriptionsModule {}

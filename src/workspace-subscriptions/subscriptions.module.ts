@@ -14,6 +14,7 @@ import { DatabaseModule } from '../core/database/database.module';
 import { EventLogModule } from '../core/event-log/event-log.module';
 import { GatewayModule } from '../core/gateway/gateway.module';
 import { WebhooksModule } from '../core/webhooks/webhooks.module';
+import { WorkspaceSubscriptionSocketsRouter, WorkspaceSubscriptionWebhooksRouter } from './subscriptions.router';
 
 /** Seed 003: workspace subscriptions with rules, resources and actions; templates; test; alert history. */
 @Module({
@@ -30,6 +31,13 @@ import { WebhooksModule } from '../core/webhooks/webhooks.module';
   // The test endpoint's `send` signs a body of its own (marked as a test, without a log sequence),
   // which WebhooksService.sendOnce cannot; it sends it through its own instance of the engine's
   // sender, so the SSRF guard and timeouts are the same.
-  providers: [SubscriptionStore, SubscriptionsService, SubscriptionTestService, WebhookSender],
+  providers: [
+    SubscriptionStore,
+    SubscriptionsService,
+    WorkspaceSubscriptionWebhooksRouter,
+    WorkspaceSubscriptionSocketsRouter,
+    SubscriptionTestService,
+    WebhookSender,
+  ],
 })
 export class SubscriptionsModule {}

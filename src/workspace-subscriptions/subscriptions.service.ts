@@ -4,7 +4,6 @@ import { ApiKeysService } from '../core/auth/api-keys.service';
 import { onApiKeyRevoked } from '../core/auth/key-revocations';
 import type { Principal } from '../core/auth/principal';
 import { EventBus, type Unsubscribe } from '../core/bus/event-bus';
-import { RouterRegistry } from '../core/bus/router-registry';
 import { rooms } from '../core/gateway/rooms';
 import { Database, type Tx } from '../core/database/database.service';
 import { EventCatalog } from '../core/event-log/event-catalog';
@@ -82,17 +81,11 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
     private readonly store: SubscriptionStore,
     private readonly catalog: EventCatalog,
     private readonly webhooks: WebhooksService,
-    private readonly routers: RouterRegistry,
     private readonly bus: EventBus,
     private readonly apiKeys: ApiKeysService,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    this.routers.registerDurable({
-      name: 'workspace-subscription-webhooks',
-      route: (events, m) => this.routeWebhooks(events, m),
-    });
-    this.routers.registerLive({ name: 'workspace-subscription-sockets', rooms: (event) => this.socketRooms(event) });
     this.unsubscribe.push(
       this.bus.on(CHANGED_TOPIC, (m) => void this.refreshSocketCache((m as { id: string }).id)),
       // The durable path checks the owner's key in SQL on every batch; the live cache is in memory and forgets it here.
@@ -404,7 +397,8 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
   // Routing
 
   /** Durable: candidates come from the trigger index, one query per batch; off subscriptions are never evaluated. */
-  private async routeWebhooks(events: StoredEvent[], m: Tx): Promise<void> {
+  /** The durable branch: webhook deliveries owed for these events (see WorkspaceSubscriptionWebhooksRouter). */
+  async routeWebhooks(events: StoredEvent[], m: Tx): Promise<void> {
     const candidates = await this.store.dispatchCandidatesAcrossTenants(
       m,
       [...new Set(events.map((e) => e.organisation_id))],
@@ -434,7 +428,8 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
   }
 
   /** Live, on every node: socket actions emit the event into the workspace room (or a named room). */
-  private socketRooms(event: StoredEvent): string[] {
+  /** The live branch: workspace rooms of subscriptions with a socket action (see WorkspaceSubscriptionSocketsRouter). */
+  socketRooms(event: StoredEvent): string[] {
     const subscriptions = this.socketSubscriptions.get(event.organisation_id);
     if (!subscriptions) return [];
     const targets: string[] = [];

@@ -43,7 +43,7 @@ describeCluster('cluster: two nodes share the webhook queue', () => {
     // Whichever node runs the dispatcher routes events to the one endpoint.
     for (const node of [a, b]) {
       const webhooks = node.app.get(WebhooksService);
-      node.app.get(RouterRegistry).registerDurable({
+      node.app.get(RouterRegistry).addAtRuntime('durable', {
         name: 'webhooks-cluster',
         route: async (events, manager) => {
           const requests = events

@@ -1,4 +1,5 @@
 import request from 'supertest';
+import { RouterRegistry } from '../../src/core/bus/router-registry';
 import { Dispatcher } from '../../src/core/event-log/dispatcher.service';
 import { DISPATCHER_CONSUMER, EventLog } from '../../src/core/event-log/event-log.service';
 import { mintKey } from '../support/credentials';
@@ -17,6 +18,22 @@ describe('event log', () => {
     publisher = await mintKey(t, { org: 'org_log', scopes: ['events:publish', 'events:read'] });
   });
   afterAll(() => t?.close());
+
+  it('finds every branch of the data flow through @EventRouter, each once', () => {
+    const routers = t.app.get(RouterRegistry);
+    expect(routers.live.map((r) => r.name)).toEqual([
+      'organisation-and-user-sockets',
+      'raw-websocket-clients',
+      'realtime-channels',
+      'socket-session-subscriptions',
+      'workspace-subscription-sockets',
+    ]);
+    expect(routers.durable.map((r) => r.name)).toEqual([
+      'claim-webhook-subscriptions',
+      'realtime-channel-counts',
+      'workspace-subscription-webhooks',
+    ]);
+  });
 
   it('20 concurrent publishers while a tailer reads: the tailer sees every seq exactly once, in order', async () => {
     const start = await log.head();

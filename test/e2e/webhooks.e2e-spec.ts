@@ -45,7 +45,7 @@ describe('webhook delivery', () => {
     t = await startTestApp({ env: ENV });
     webhooks = t.app.get(WebhooksService);
     // Events name the endpoint they are for in `data.endpoint`.
-    t.app.get(RouterRegistry).registerDurable({
+    t.app.get(RouterRegistry).addAtRuntime('durable', {
       name: 'webhooks-e2e',
       route: async (events, manager) => {
         const requests = events

@@ -7,9 +7,10 @@ import { LocalEventBus } from './local-event-bus';
 import { RedisEventBus } from './redis-event-bus';
 import { RouterRegistry } from './router-registry';
 import { RedisModule } from '../redis/redis.module';
+import { DiscoveryModule } from '@nestjs/core';
 
 @Module({
-  imports: [RedisModule],
+  imports: [DiscoveryModule, RedisModule],
   providers: [
     RouterRegistry,
     BusRpc,

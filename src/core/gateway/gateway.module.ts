@@ -10,10 +10,19 @@ import { BusModule } from '../bus/bus.module';
 import { EventLogModule } from '../event-log/event-log.module';
 import { AuthModule } from '../auth/auth.module';
 import { HealthModule } from '../health/health.module';
+import { OrganisationRoomsRouter } from './gateway.router';
 
 @Module({
   imports: [RedisModule, BusModule, EventLogModule, AuthModule, HealthModule],
-  providers: [EventsGateway, RealtimeService, LiveFanout, UpgradeRouter, SocketLimits, ReplaySlots],
+  providers: [
+    EventsGateway,
+    RealtimeService,
+    LiveFanout,
+    OrganisationRoomsRouter,
+    UpgradeRouter,
+    SocketLimits,
+    ReplaySlots,
+  ],
   exports: [RealtimeService, UpgradeRouter, SocketLimits, ReplaySlots],
 })
 export class GatewayModule {}

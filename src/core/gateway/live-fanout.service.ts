@@ -6,7 +6,6 @@ import { toEnvelope } from '../event-log/envelope';
 import { EventLog } from '../event-log/event-log.service';
 import type { StoredEvent } from '../event-log/event.types';
 import { RealtimeService } from './realtime.service';
-import { rooms } from './rooms';
 
 const GAP_FILL_BATCH = 1000;
 /**
@@ -61,13 +60,6 @@ export class LiveFanout implements OnApplicationBootstrap, OnApplicationShutdown
   ) {}
 
   onApplicationBootstrap(): void {
-    this.routers.registerLive({
-      name: 'organisation-and-user-sockets',
-      rooms: (event) => [
-        rooms.organisationEvents(event.organisation_id),
-        ...(event.user_id ? [rooms.user(event.organisation_id, event.user_id)] : []),
-      ],
-    });
     // Start from the log's head: what was appended before this node started is replay's business.
     void this.enqueue(async () => {
       const head = await this.log.head();

@@ -1,16 +1,9 @@
-import { BadRequestException, ForbiddenException, Injectable, OnApplicationBootstrap } from '@nestjs/common';
+import { BadRequestException, ForbiddenException, Injectable } from '@nestjs/common';
 import { hasScope, seesWholeOrganisation, type Principal } from '../../core/auth/principal';
-import { RouterRegistry } from '../../core/bus/router-registry';
 import { EventCatalog, type EventTypeDefinition } from '../../core/event-log/event-catalog';
 import { RealtimeService, type RemoteSession } from '../../core/gateway/realtime.service';
 import { ValidationFailedException } from '../../core/http/errors';
-import {
-  isSocketSessionId,
-  parseSessionRoom,
-  roomForEvent,
-  sessionRoom,
-  type SessionSubscription,
-} from './session-rooms';
+import { isSocketSessionId, parseSessionRoom, sessionRoom, type SessionSubscription } from './session-rooms';
 import type { SessionSubscriptionDto, SessionSubscriptionItemDto } from './session-subscription.dto';
 
 /** Seed 004's 400 for a session that does not exist, is another organisation's, or is no session id at all. */
@@ -26,23 +19,11 @@ export class UnknownSessionException extends BadRequestException {
  * cluster its socket lives; matching events are emitted to that room under their type.
  */
 @Injectable()
-export class SessionSubscriptionsService implements OnApplicationBootstrap {
+export class SessionSubscriptionsService {
   constructor(
     private readonly catalog: EventCatalog,
     private readonly realtime: RealtimeService,
-    private readonly routers: RouterRegistry,
   ) {}
-
-  onApplicationBootstrap(): void {
-    this.routers.registerLive({
-      name: 'socket-session-subscriptions',
-      rooms: (event) => {
-        const definition = this.catalog.get(event.type);
-        const room = definition && roomForEvent(event, definition.conditions);
-        return room ? [room] : [];
-      },
-    });
-  }
 
   async subscribe(caller: Principal, dto: SessionSubscriptionDto): Promise<void> {
     const { subscription, session } = await this.authorise(caller, dto);

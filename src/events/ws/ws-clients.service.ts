@@ -17,7 +17,6 @@ import { API_KEY_REVOKED_REASON, onApiKeyRevoked } from '../../core/auth/key-rev
 import { readerOf, readsEvent, receivesEvents, type Principal } from '../../core/auth/principal';
 import { BusRpc } from '../../core/bus/bus-rpc';
 import { EventBus, type Unsubscribe } from '../../core/bus/event-bus';
-import { RouterRegistry } from '../../core/bus/router-registry';
 import { APP_CONFIG, type AppConfig } from '../../core/config';
 import type { EventEnvelope } from '../../core/event-log/envelope';
 import { EventCatalog } from '../../core/event-log/event-catalog';
@@ -79,7 +78,6 @@ export class WsClientsService implements OnApplicationBootstrap, BeforeApplicati
     private readonly authenticator: Authenticator,
     private readonly catalog: EventCatalog,
     private readonly upgrades: UpgradeRouter,
-    private readonly routers: RouterRegistry,
     private readonly rpc: BusRpc,
     private readonly bus: EventBus,
     private readonly limits: SocketLimits,
@@ -88,10 +86,6 @@ export class WsClientsService implements OnApplicationBootstrap, BeforeApplicati
 
   onApplicationBootstrap(): void {
     this.upgrades.register(WS_SUBSCRIBE_PATH, (req, socket, head) => this.upgrade(req, socket, head));
-    this.routers.registerLive({
-      name: 'raw-websocket-clients',
-      deliver: (event, envelope) => this.deliver(event, envelope),
-    });
     this.rpc.handle<UnsubscribeCommand, UnsubscribeOutcome>('ws.unsubscribe', (command) =>
       this.unsubscribeLocal(command),
     );
@@ -233,7 +227,8 @@ export class WsClientsService implements OnApplicationBootstrap, BeforeApplicati
     return readsEvent(client.reader, event);
   }
 
-  private deliver(event: StoredEvent, envelope: EventEnvelope): void {
+  /** Sends a live event to every client of this node that should have it. */
+  deliver(event: StoredEvent, envelope: EventEnvelope): void {
     const orgClients = this.byOrganisation.get(event.organisation_id);
     if (!orgClients) return;
     let frame: string | undefined;

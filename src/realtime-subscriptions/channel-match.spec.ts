@@ -1,5 +1,5 @@
 import type { StoredEvent } from '../core/event-log/event.types';
-import { channelFilter, channelMatches, type ChannelMatch } from './channel.router';
+import { channelFilter, channelMatches, type ChannelMatch } from './channel-match';
 
 const event = (over: Partial<StoredEvent>): StoredEvent => ({
   seq: 1,
