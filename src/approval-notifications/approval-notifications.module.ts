@@ -4,7 +4,6 @@ import { ClaimSubscriptionsService } from './claim-subscriptions.service';
 import { NotificationStore } from './notification.store';
 import { NotificationsService } from './notifications.service';
 import { AuthModule } from '../core/auth/auth.module';
-import { BusModule } from '../core/bus/bus.module';
 import { DatabaseModule } from '../core/database/database.module';
 import { EventLogModule } from '../core/event-log/event-log.module';
 import { GatewayModule } from '../core/gateway/gateway.module';
@@ -13,13 +12,12 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { ApprovalNotificationEntity } from './approval-notification.entity';
 import { ClaimSubscriptionEntity } from './claim-subscription.entity';
 import { ClaimSubscriptionStore } from './claim-subscription.store';
-import { ClaimWebhooksRouter } from './approval-notifications.router';
+import { ClaimWebhooksRouter, NotificationSocketsRouter } from './approval-notifications.router';
 
 /** Seed 002: status-change notifications, claim webhook subscriptions, payload templates. */
 @Module({
   imports: [
     AuthModule,
-    BusModule,
     DatabaseModule,
     EventLogModule,
     GatewayModule,
@@ -33,6 +31,7 @@ import { ClaimWebhooksRouter } from './approval-notifications.router';
     NotificationsService,
     ClaimSubscriptionsService,
     ClaimWebhooksRouter,
+    NotificationSocketsRouter,
   ],
 })
 export class ApprovalNotificationsModule {}

@@ -101,6 +101,17 @@ export class NotificationStore {
     });
   }
 
+  /** One organisation's notifications among `ids` (one indexed query), for the live router. */
+  async findMany(organisationId: string, ids: string[]): Promise<NotificationRecord[]> {
+    if (!ids.length) return [];
+    return this.db.read(async (m) => {
+      const rows = await selectColumns(m.createQueryBuilder(ApprovalNotificationEntity, 'n'))
+        .where('n.organisation_id = :org AND n.notification_id IN (:...ids)', { org: organisationId, ids })
+        .getRawMany<Row>();
+      return rows.map(fromRow);
+    });
+  }
+
   async list(
     organisationId: string,
     filter: NotificationFilter,

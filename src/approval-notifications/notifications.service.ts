@@ -1,16 +1,7 @@
-import {
-  ForbiddenException,
-  Injectable,
-  NotFoundException,
-  OnApplicationBootstrap,
-  OnApplicationShutdown,
-} from '@nestjs/common';
+import { ConflictException, ForbiddenException, Injectable, NotFoundException } from '@nestjs/common';
 import { listableUser, producesFor, seesWholeOrganisation, type Principal } from '../core/auth/principal';
-import { EventBus, type Unsubscribe } from '../core/bus/event-bus';
 import { EventLog } from '../core/event-log/event-log.service';
 import type { NewEvent } from '../core/event-log/event.types';
-import { RealtimeService } from '../core/gateway/realtime.service';
-import { rooms } from '../core/gateway/rooms';
 import { newId } from '../core/http/ids';
 import { pageOf, pageOffset, type Page } from '../core/http/pagination';
 import { isoNow } from '../core/http/time';
@@ -32,12 +23,18 @@ export class NotificationNotFoundException extends NotFoundException {
   }
 }
 
-const NOTIFICATION_TOPIC = 'approval.notification';
+const NOTIFICATION_PREFIX = 'notif_';
 
-interface NotificationMessage {
-  organisation_id: string;
-  recipient_user_id: string;
-  notification: NotificationDetailDto;
+/**
+ * The id of the `status_changed` event a notification appends: `evt_` and the notification id's
+ * own ULID. Event ids are unique within an organisation, so once the notification exists no
+ * producer can publish another event under this id; that, and the notification row, are how the
+ * live router tells the notification's event from a `status_changed` anyone with
+ * `events:publish` can send (whose data they choose freely).
+ */
+export function statusChangedEventId(notificationId: string): string | undefined {
+  if (!notificationId.startsWith(NOTIFICATION_PREFIX)) return undefined;
+  return `evt_${notificationId.slice(NOTIFICATION_PREFIX.length)}`;
 }
 
 function toSummary(n: NotificationRecord): NotificationSummaryDto {
@@ -52,38 +49,23 @@ function toSummary(n: NotificationRecord): NotificationSummaryDto {
   };
 }
 
-function toDetail(n: NotificationRecord): NotificationDetailDto {
+/** The notification as GET /:id shows it, and as the recipient's sockets receive it (`notification`). */
+export function toDetail(n: NotificationRecord): NotificationDetailDto {
   return { ...toSummary(n), payload: n.payload };
 }
 
 @Injectable()
-export class NotificationsService implements OnApplicationBootstrap, OnApplicationShutdown {
-  private unsubscribe?: Unsubscribe;
-
+export class NotificationsService {
   constructor(
     private readonly store: NotificationStore,
     private readonly log: EventLog,
-    private readonly bus: EventBus,
-    private readonly realtime: RealtimeService,
   ) {}
-
-  onApplicationBootstrap(): void {
-    // Every node hands the message to the recipient's sockets it holds.
-    this.unsubscribe = this.bus.on(NOTIFICATION_TOPIC, (raw) => {
-      const m = raw as NotificationMessage;
-      this.realtime.emitToRooms([rooms.user(m.organisation_id, m.recipient_user_id)], 'notification', {
-        ...m.notification,
-      });
-    });
-  }
-
-  onApplicationShutdown(): void {
-    this.unsubscribe?.();
-  }
 
   /**
    * notifyStatusChange: the notification (with its built payload) and its events commit in one
-   * transaction; the recipient's sockets hear of it at once, everything else through the log.
+   * transaction. Everything else follows from the log: the recipient's sockets get the
+   * `notification` message from NotificationSocketsRouter when the `status_changed` event
+   * reaches their node, channels, WebSocket clients and webhooks get the events.
    */
   async notify(caller: Principal, dto: NotifyStatusChangeDto): Promise<SentNotificationDto> {
     // Its events are about the recipient, so the producer rule of POST /api/v1/events applies.
@@ -119,7 +101,8 @@ export class NotificationsService implements OnApplicationBootstrap, OnApplicati
       ...(dto.comment !== undefined ? { comment: dto.comment } : {}),
       ...(dto.amount !== undefined ? { amount: dto.amount, currency: dto.currency } : {}),
     };
-    const event = (type: string): NewEvent => ({
+    const event = (type: string, id?: string): NewEvent => ({
+      ...(id ? { id } : {}),
       type,
       version: '1',
       organisation_id: caller.organisation_id,
@@ -129,14 +112,15 @@ export class NotificationsService implements OnApplicationBootstrap, OnApplicati
       occurred_at: now,
     });
     const mapped = claimEventFor(dto.new_status);
-    await this.log.append([event('status_changed'), ...(mapped ? [event(mapped)] : [])], (m) =>
-      this.store.insertIn(m, notification),
+    await this.log.append(
+      [event('status_changed', statusChangedEventId(notification.notification_id)), ...(mapped ? [event(mapped)] : [])],
+      async (m, [statusChanged]) => {
+        // Only a producer that guessed this ULID before it was drawn gets here; the row must not
+        // stand beside an event that is not its own.
+        if (!statusChanged.created) throw new ConflictException('Notification id collided with an event id; retry');
+        await this.store.insertIn(m, notification);
+      },
     );
-    this.bus.publish(NOTIFICATION_TOPIC, {
-      organisation_id: notification.organisation_id,
-      recipient_user_id: notification.recipient_user_id,
-      notification: toDetail(notification),
-    } satisfies NotificationMessage);
     return {
       notification_id: notification.notification_id,
       claim_id: notification.claim_id,

@@ -1,9 +1,18 @@
-import { Injectable, Logger, NotFoundException, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  NotFoundException,
+  OnApplicationBootstrap,
+  OnApplicationShutdown,
+} from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { ApiKeysService } from '../core/auth/api-keys.service';
 import { onApiKeyRevoked } from '../core/auth/key-revocations';
 import type { Principal } from '../core/auth/principal';
 import { EventBus, type Unsubscribe } from '../core/bus/event-bus';
+import { APP_CONFIG, type AppConfig } from '../core/config';
+import { nonOverlapping } from '../core/database/periodic';
 import { rooms } from '../core/gateway/rooms';
 import { Database, type Tx } from '../core/database/database.service';
 import { EventCatalog } from '../core/event-log/event-catalog';
@@ -51,6 +60,16 @@ export function matchHash(subscriptionId: string, eventId: string): string {
   return createHash('sha256').update(`${subscriptionId}\u0000${eventId}`).digest('hex').slice(0, 16);
 }
 
+interface CachedSocketSubscription {
+  record: SubscriptionRecord;
+  compiled: CompiledSubscription;
+}
+
+/** What a subscription's compiled form depends on: a reload keeps the compiled form while this is unchanged. */
+function compiledFrom(s: SubscriptionRecord): string {
+  return JSON.stringify([s.rules, s.resources]);
+}
+
 export interface NormalisedSubscription {
   template: SubscriptionRecord['template'];
   rules: Rule[];
@@ -64,11 +83,19 @@ export interface NormalisedSubscription {
 @Injectable()
 export class SubscriptionsService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('WorkspaceSubscriptions');
-  /** Subscriptions with socket actions by organisation, compiled when loaded, for the live router on this node. */
-  private readonly socketSubscriptions = new Map<
-    string,
-    Map<string, { record: SubscriptionRecord; compiled: CompiledSubscription }>
-  >();
+  /**
+   * Subscriptions with socket actions by organisation, compiled when loaded, for the live router
+   * on this node. A save anywhere in the cluster refreshes its entry through the bus; a full
+   * reload every SUBSCRIPTION_SOCKET_CACHE_REFRESH repairs whatever a lost bus message (Redis
+   * down, a node paused) left stale, so no node emits by an old state until it restarts.
+   */
+  private socketSubscriptions = new Map<string, Map<string, CachedSocketSubscription>>();
+  /** Refreshes and reloads apply in the order they read, so a reload never undoes a newer refresh. */
+  private cacheWork: Promise<void> = Promise.resolve();
+  private readonly periodicReload = nonOverlapping(() => this.reloadSocketCache());
+  private reloadTimer?: NodeJS.Timeout;
+  private reloadFailing = false;
+  private closed = false;
   /** Candidates of the durable router come fresh from the database each batch; their compiled form is kept here. */
   private readonly compiled = new CompiledSubscriptionCache(COMPILED_SUBSCRIPTIONS_CACHED, (id, compiled) =>
     this.warnUncompilable(id, compiled),
@@ -83,6 +110,7 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
     private readonly webhooks: WebhooksService,
     private readonly bus: EventBus,
     private readonly apiKeys: ApiKeysService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -91,7 +119,10 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
       // The durable path checks the owner's key in SQL on every batch; the live cache is in memory and forgets it here.
       onApiKeyRevoked(this.bus, ({ key_id }) => this.forgetOwnerKey(key_id)),
     );
-    for (const s of await this.store.withSocketActionsAcrossTenants()) this.cacheSocketSubscription(s);
+    // In the queue too, so a refresh heard meanwhile is applied after this first load, not under it.
+    await this.serialised(async () => this.replaceSocketCache(await this.store.withSocketActionsAcrossTenants()));
+    this.reloadTimer = setInterval(() => void this.periodicReload(), this.config.subscriptions.socketCacheRefreshMs);
+    this.reloadTimer.unref();
     const ownerless = await this.store.countWithoutOwnerAcrossTenants();
     if (ownerless) {
       this.logger.warn(
@@ -102,6 +133,8 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
   }
 
   onApplicationShutdown(): void {
+    this.closed = true;
+    if (this.reloadTimer) clearInterval(this.reloadTimer);
     for (const off of this.unsubscribe.splice(0)) off();
   }
 
@@ -125,7 +158,7 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
       await this.store.save(m, record, true);
       return this.syncEndpoint(m, record, undefined);
     });
-    this.changed(record.id);
+    await this.changed(record.id);
     return { ...(await this.view(record)), ...(secret ? { signing_secret: secret } : {}) };
   }
 
@@ -159,7 +192,7 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
         endpoint && { secret: endpoint.secret, state: endpoint.state, next: endpointState },
       );
     });
-    this.changed(id);
+    await this.changed(id);
     return { ...(await this.view(record)), ...(secret ? { signing_secret: secret } : {}) };
   }
 
@@ -181,7 +214,7 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
       await this.store.deleteIn(m, caller.organisation_id, workspaceId, id);
       await this.webhooks.removeEndpoint(m, caller.organisation_id, id);
     });
-    this.changed(id);
+    await this.changed(id);
     return { success: true, id };
   }
 
@@ -200,7 +233,7 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
     );
     if (record.actions.some((a) => a.type === 'webhook'))
       await this.webhooks.setState(caller.organisation_id, id, state, nextIssue ?? undefined);
-    this.changed(id);
+    await this.changed(id);
     return this.view({ ...record, state, issue: nextIssue, updated_at: at });
   }
 
@@ -441,26 +474,78 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
     return targets;
   }
 
-  private changed(id: string): void {
-    this.bus.publish(CHANGED_TOPIC, { id });
+  /**
+   * Every node refreshes the subscription's entry in its socket cache. This node's refresh is
+   * awaited, so the save's answer comes after the node that took it emits by the new state (an
+   * event published right after a save, to the same node, sees it); other nodes follow when the
+   * bus reaches them, or at the next full reload if it does not.
+   */
+  private async changed(id: string): Promise<void> {
+    // A distributed bus brings the message back to this node too: a second refresh, harmless.
+    if (this.bus.distributed) this.bus.publish(CHANGED_TOPIC, { id });
+    await this.refreshSocketCache(id);
   }
 
-  private async refreshSocketCache(id: string): Promise<void> {
-    for (const byId of this.socketSubscriptions.values()) byId.delete(id);
-    this.compiled.delete(id);
-    try {
-      for (const s of await this.store.withSocketActionsAcrossTenants(id)) this.cacheSocketSubscription(s);
-    } catch (err) {
-      this.logger.warn({ err, id }, 'could not refresh the socket subscription cache');
+  /** Work on the socket cache, one at a time in call order. */
+  private serialised(work: () => Promise<void>): Promise<void> {
+    const run = this.cacheWork.then(work);
+    this.cacheWork = run.catch(() => undefined);
+    return run;
+  }
+
+  private refreshSocketCache(id: string): Promise<void> {
+    return this.serialised(async () => {
+      this.compiled.delete(id);
+      let fresh: SubscriptionRecord[] | undefined;
+      try {
+        fresh = await this.store.withSocketActionsAcrossTenants(id);
+      } catch (err) {
+        this.logger.warn({ err, id }, 'could not refresh the socket subscription cache');
+      }
+      // Unreadable, it emits nothing rather than by a state that is known to have changed.
+      for (const byId of this.socketSubscriptions.values()) byId.delete(id);
+      for (const s of fresh ?? []) this.cacheSocketSubscription(s);
+    });
+  }
+
+  /** The periodic full reload. A failed one keeps the cache as it is and says so once per failing streak. */
+  private reloadSocketCache(): Promise<void> {
+    return this.serialised(async () => {
+      if (this.closed) return;
+      try {
+        this.replaceSocketCache(await this.store.withSocketActionsAcrossTenants());
+        if (this.reloadFailing) this.logger.log('the socket subscription cache reloads again');
+        this.reloadFailing = false;
+      } catch (err) {
+        if (this.closed) return;
+        if (!this.reloadFailing)
+          this.logger.warn({ err }, 'could not reload the socket subscription cache; keeping the one it has');
+        this.reloadFailing = true;
+      }
+    });
+  }
+
+  /** Swaps in a cache of exactly `all`, keeping compiled forms whose rules and resources are unchanged. */
+  private replaceSocketCache(all: SubscriptionRecord[]): void {
+    const previous = this.socketSubscriptions;
+    this.socketSubscriptions = new Map();
+    for (const s of all) {
+      const before = previous.get(s.organisation_id)?.get(s.id);
+      this.cacheSocketSubscription(
+        s,
+        before && compiledFrom(before.record) === compiledFrom(s) ? before.compiled : undefined,
+      );
     }
   }
 
-  private cacheSocketSubscription(s: SubscriptionRecord): void {
+  private cacheSocketSubscription(s: SubscriptionRecord, compiled?: CompiledSubscription): void {
     if (s.owner.key_id && this.revokedOwnerKeys.has(s.owner.key_id)) return;
     let byId = this.socketSubscriptions.get(s.organisation_id);
     if (!byId) this.socketSubscriptions.set(s.organisation_id, (byId = new Map()));
-    const compiled = compileSubscription(s);
-    this.warnUncompilable(s.id, compiled);
+    if (!compiled) {
+      compiled = compileSubscription(s);
+      this.warnUncompilable(s.id, compiled);
+    }
     byId.set(s.id, { record: s, compiled });
   }
 

@@ -11,12 +11,13 @@ import { connectWs, WsConnection } from '../support/ws-client';
 // Needs a shared Postgres and Redis (see pipeline.cluster-spec.ts).
 const describeCluster = clusterAvailable ? describe : describe.skip;
 
-describeCluster('cluster: seeds 001 and 004 across two nodes', () => {
+describeCluster('cluster: seeds 001, 002 and 004 across two nodes', () => {
   let database: TestDatabase;
   let a: TestApp;
   let b: TestApp;
   let producer: string;
   let alice: string;
+  let approvals: string;
   const sockets: Socket[] = [];
   const conns: WsConnection[] = [];
 
@@ -24,6 +25,7 @@ describeCluster('cluster: seeds 001 and 004 across two nodes', () => {
     ({ a, b, database } = await startTwoNodes());
     producer = await mintKey(a, { org: 'org_k', scopes: ['events:publish'] });
     alice = await mintKey(a, { org: 'org_k', user: 'usr_alice', scopes: ['users.read', 'events:read'] });
+    approvals = await mintKey(a, { org: 'org_k', scopes: ['notifications:write'] });
   });
   afterAll(async () => {
     for (const s of sockets) s.close();
@@ -90,5 +92,22 @@ describeCluster('cluster: seeds 001 and 004 across two nodes', () => {
     const sentinel = await publish(b.url, producer, { type: 'comment_added', user_id: 'usr_alice' });
     await conn.next((f) => f.type === 'event' && f.event.id === sentinel.body.id);
     expect(conn.frames.filter((f) => f.type === 'event').map((f) => f.event.type)).toEqual(['comment_added']);
+  });
+
+  it('a notification sent through node A reaches its recipient’s socket on node B, as GET shows it', async () => {
+    const socket = await connectSocket(b.url, alice);
+    sockets.push(socket);
+    const seen = record(socket, 'notification');
+    const sent = await request(a.url)
+      .post('/api/v1/approval-notifications')
+      .set('X-Api-Key', approvals)
+      .send({ claim_id: 'clm_k', new_status: 'rejected', recipient_user_id: 'usr_alice', comment: 'No receipt.' });
+    expect(sent.status).toBe(201);
+    await waitFor('the notification on B', () => seen.length === 1);
+    const detail = await request(b.url)
+      .get(`/api/v1/approval-notifications/${sent.body.notification_id}`)
+      .set('X-Api-Key', alice);
+    expect(JSON.stringify(seen[0].payload)).toBe(JSON.stringify(detail.body));
+    expect(seen[0].payload).toMatchObject({ notification_id: sent.body.notification_id, read: false });
   });
 });

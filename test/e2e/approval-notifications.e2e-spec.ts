@@ -1,6 +1,7 @@
 import request from 'supertest';
 import type { Socket } from 'socket.io-client';
 import { mintKey } from '../support/credentials';
+import { publish } from '../support/events';
 import { connectSocket, record, waitFor } from '../support/sockets';
 import { startTestApp, TestApp } from '../support/test-app';
 
@@ -156,6 +157,48 @@ describe('seed 002: approval notifications', () => {
         read: false,
         sent_at: res.body.sent_at,
       });
+      // The socket message is the notification exactly as GET shows it: same fields, same values, same order.
+      expect(JSON.stringify(note.payload)).toBe(JSON.stringify(detail.body));
+    });
+
+    it('a status_changed published through the events API sends no notification message, whatever its data or id', async () => {
+      const producer = await mintKey(t, { org: 'org_001', scopes: ['events:publish'] });
+      const mine = await connectSocket(t.url, recipient);
+      sockets.push(mine);
+      const seen = record(mine, 'notification', 'status_changed');
+
+      const real = await notify({ claim_id: 'clm_forge', new_status: 'in_review', recipient_user_id: 'usr_84cd12ef' });
+      await waitFor('the real notification', () => seen.some((m) => m.event === 'notification'));
+      const realId: string = real.body.notification_id;
+      const suffix = realId.slice('notif_'.length);
+      const forged = (data: Record<string, unknown>, id?: string) =>
+        publish(t.url, producer, {
+          type: 'status_changed',
+          user_id: 'usr_84cd12ef',
+          claim_id: 'clm_forge',
+          ...(id ? { id } : {}),
+          data: { claim_id: 'clm_forge', new_status: 'approved', recipient_user_id: 'usr_84cd12ef', ...data },
+        });
+      // The data of a real notification, under a fresh id.
+      expect((await forged({ notification_id: realId })).status).toBe(201);
+      // A made-up notification whose id pairs with the event id the way a notification's does.
+      const madeUp = 'notif_' + '0'.repeat(26);
+      expect((await forged({ notification_id: madeUp }, 'evt_' + '0'.repeat(26))).status).toBe(201);
+      // The real notification's own event id: taken, so nothing new is stored or sent.
+      const replay = await forged({ notification_id: realId }, `evt_${suffix}`);
+      expect(replay.status).toBe(200);
+
+      // Sentinel: a real notification after the forgeries. Its message arrives after anything they caused.
+      const sentinel = await notify({ claim_id: 'clm_forge', new_status: 'paid', recipient_user_id: 'usr_84cd12ef' });
+      await waitFor('the sentinel notification', () =>
+        seen.some((m) => m.event === 'notification' && m.payload.notification_id === sentinel.body.notification_id),
+      );
+      expect(seen.filter((m) => m.event === 'notification').map((m) => m.payload.notification_id)).toEqual([
+        realId,
+        sentinel.body.notification_id,
+      ]);
+      // The forged events themselves were delivered as events (two new ones; the replay stored nothing).
+      expect(seen.filter((m) => m.event === 'status_changed')).toHaveLength(4);
     });
 
     it('appends only status_changed where no claim event maps, and the log has both events for approvals', async () => {

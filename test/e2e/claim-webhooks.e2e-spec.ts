@@ -5,6 +5,7 @@ import { dispatchedThrough, publish } from '../support/events';
 import { waitFor } from '../support/sockets';
 import { startTestApp, TestApp } from '../support/test-app';
 import { WebhookReceiver } from '../support/webhook-receiver';
+import { WebhooksService } from '../../src/core/webhooks/webhooks.service';
 
 const BASE = '/api/v1/approval-notifications';
 
@@ -32,6 +33,18 @@ describe('seed 002: claim webhook subscriptions', () => {
     await t?.close();
     await receiver?.close();
   });
+
+  /**
+   * The events the delivery log holds for a subscription. The dispatcher writes a delivery in the
+   * transaction that moves its checkpoint past the event, so once it is past the last event
+   * published this is everything the subscription will ever be sent for them.
+   */
+  const owedTo = async (subscriptionId: string) =>
+    (
+      await t.app
+        .get(WebhooksService)
+        .listDeliveries({ organisation_id: 'org_001', endpoint_id: subscriptionId, limit: 100 })
+    ).map((d) => d.event_id);
 
   it('delivers every event of the claim, signed with the subscription’s secret, and nothing of other claims; unsubscribing stops it', async () => {
     const created = await request(t.url)
@@ -66,7 +79,9 @@ describe('seed 002: claim webhook subscriptions', () => {
     });
 
     await waitFor('three deliveries', () => receiver.requests.length >= 3);
-    await new Promise((r) => setTimeout(r, 300));
+    // `comment` was published last: past it, the log lists everything owed.
+    await dispatchedThrough(t.url, comment.body.seq);
+    expect(await owedTo(created.body.subscription_id)).toHaveLength(3);
     expect(receiver.requests).toHaveLength(3);
     const bodies = receiver.requests.map((r) => {
       const payload = verifier.verify(r.body, r.headers as Record<string, string>) as {
@@ -86,8 +101,9 @@ describe('seed 002: claim webhook subscriptions', () => {
       .set('X-Api-Key', user);
     expect(del.status).toBe(200);
     expect(del.body).toEqual({ unsubscribed: true, subscription_id: created.body.subscription_id });
-    await publish(t.url, app, { type: 'comment_added', claim_id: 'clm_9f2a3b4c' });
-    await new Promise((r) => setTimeout(r, 600));
+    const afterDelete = await publish(t.url, app, { type: 'comment_added', claim_id: 'clm_9f2a3b4c' });
+    await dispatchedThrough(t.url, afterDelete.body.seq);
+    expect(await owedTo(created.body.subscription_id)).not.toContain(afterDelete.body.id);
     expect(receiver.requests).toHaveLength(3);
     expect(
       (await request(t.url).delete(`${BASE}/subscriptions/${created.body.subscription_id}`).set('X-Api-Key', user))
@@ -180,7 +196,9 @@ describe('seed 002: claim webhook subscriptions', () => {
       await dispatchedThrough(t.url, aboutMe.body.seq);
       await waitFor('every event at the app’s receiver', () => appHooks.requests.length >= 5);
       await waitFor('the user’s event at its receiver', () => userHooks.requests.length >= 1);
-      await new Promise((r) => setTimeout(r, 300));
+      // The dispatcher is past every event: the log lists all either subscription is owed.
+      expect(await owedTo(mine.body.subscription_id)).toEqual(readableOfClaim);
+      expect(await owedTo(all.body.subscription_id)).toHaveLength(5);
 
       const userVerifier = new Webhook(mine.body.signing_secret);
       const delivered = userHooks.requests.map(

@@ -22,6 +22,7 @@ describe('event log', () => {
   it('finds every branch of the data flow through @EventRouter, each once', () => {
     const routers = t.app.get(RouterRegistry);
     expect(routers.live.map((r) => r.name)).toEqual([
+      'approval-notification-sockets',
       'organisation-and-user-sockets',
       'raw-websocket-clients',
       'realtime-channels',

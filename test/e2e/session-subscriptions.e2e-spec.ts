@@ -81,9 +81,14 @@ describe('seed 004: socket session event subscriptions', () => {
       data: { follower: 'usr_carol' },
     });
     expect(other.status).toBe(201);
-    await waitFor('the followed channel event', () => seen.length >= 1);
-    await new Promise((r) => setTimeout(r, 200));
-    expect(seen.map((m) => m.payload.id)).toEqual([match.body.id]);
+    // Sentinel: one more match, published last; anything else owed to the session arrives before it.
+    const sentinel = await publish(t.url, producer, {
+      type: 'channel.follow',
+      channel_id: CHANNEL,
+      user_id: 'usr_carol',
+    });
+    await waitFor('the sentinel', () => seen.some((m) => m.payload.id === sentinel.body.id));
+    expect(seen.map((m) => m.payload.id)).toEqual([match.body.id, sentinel.body.id]);
     expect(seen[0].payload).toMatchObject({
       type: 'channel.follow',
       channelid: CHANNEL,

@@ -3,6 +3,8 @@ import { Webhook } from 'standardwebhooks';
 import { mintKey } from '../support/credentials';
 import { dispatchedThrough, publish } from '../support/events';
 import { connectSocket, record, waitFor } from '../support/sockets';
+import { Database } from '../../src/core/database/database.service';
+import { SubscriptionStore } from '../../src/workspace-subscriptions/subscription.store';
 import { startTestApp, TestApp } from '../support/test-app';
 import { WebhookReceiver } from '../support/webhook-receiver';
 
@@ -175,8 +177,9 @@ describe('seed 003: workspace subscriptions', () => {
           }
         });
       await waitFor('two deliveries', () => mine().length >= 2);
-      await new Promise((r) => setTimeout(r, 300));
       expect(mine().map((r) => JSON.parse(r.body).id)).toEqual([hit.body.id, viaUser.body.id]);
+      // No other event is owed either: the dispatcher writes a log entry per match in seq order, so
+      // once the last published event (a match) is delivered, the log below lists every match.
 
       const logged = () => request(t.url).get(`${V2}/${sub.body.id}/alerts/history`).set('X-Api-Key', finance);
       await waitFor(
@@ -218,16 +221,65 @@ describe('seed 003: workspace subscriptions', () => {
         finance,
         'ws_ops',
       );
-      await new Promise((r) => setTimeout(r, 200));
+      // The save answers once this node emits by it: no wait before publishing.
       await publish(t.url, producer, { type: 'comment_added', claim_id: 'clm_s', data: { urgent: false } });
       const urgent = await publish(t.url, producer, {
         type: 'comment_added',
         claim_id: 'clm_s',
         data: { urgent: true },
       });
-      await waitFor('urgent comment over the socket', () => seen.length >= 1);
-      await new Promise((r) => setTimeout(r, 200));
-      expect(seen.map((m) => m.payload.id)).toEqual([urgent.body.id]);
+      // Sentinel through the user's own room, published last: whatever else was owed arrives before it.
+      const sentinel = await publish(t.url, producer, { type: 'comment_added', user_id: 'usr_ops' });
+      await waitFor('the sentinel', () => seen.some((m) => m.payload.id === sentinel.body.id));
+      expect(seen.map((m) => m.payload.id)).toEqual([urgent.body.id, sentinel.body.id]);
+      socket.close();
+    });
+
+    it('a socket action sends nothing while its subscription is off or blocked, and the event once it is on', async () => {
+      const deskUser = await mintKey(t, {
+        org: 'org_001',
+        user: 'usr_desk',
+        scopes: ['events:read'],
+        workspaces: ['ws_ops'],
+      });
+      const socket = await connectSocket(t.url, deskUser);
+      const seen = record(socket, 'comment_added');
+      const sub = await create(
+        {
+          rules: [{ trigger: 'comment_added', conditions: {} }],
+          resources: ['claims/clm_socket_state'],
+          actions: [{ type: 'socket' }],
+          state: 'off',
+        },
+        finance,
+        'ws_ops',
+      );
+      expect(sub.body.state).toBe('off');
+      const setState = (state: string) =>
+        request(t.url)
+          .post(`${V1}/${sub.body.id}/state`)
+          .set('X-Api-Key', finance)
+          .set('X-Workspace-Id', 'ws_ops')
+          .send({ state });
+      /** Publishes a matching event, then a sentinel to the user's own room; resolves once the sentinel is in. */
+      const matchThenSentinel = async () => {
+        const match = await publish(t.url, producer, { type: 'comment_added', claim_id: 'clm_socket_state' });
+        const sentinel = await publish(t.url, producer, { type: 'comment_added', user_id: 'usr_desk' });
+        await waitFor('the sentinel', () => seen.some((m) => m.payload.id === sentinel.body.id));
+        return { match: match.body.id as string, sentinel: sentinel.body.id as string };
+      };
+
+      const whileOff = await matchThenSentinel();
+      expect((await setState('blocked')).body.state).toBe('blocked');
+      const whileBlocked = await matchThenSentinel();
+      expect((await setState('on')).body.state).toBe('on');
+      const whileOn = await matchThenSentinel();
+      expect(seen.map((m) => m.payload.id)).toEqual([
+        whileOff.sentinel,
+        whileBlocked.sentinel,
+        whileOn.match,
+        whileOn.sentinel,
+      ]);
       socket.close();
     });
 
@@ -415,8 +467,6 @@ describe('seed 003: workspace subscriptions', () => {
           matching.body.actions[0].request.headers,
         ),
       ).toThrow();
-      await new Promise((r) => setTimeout(r, 300));
-      expect(receiver.requests.length).toBe(before);
 
       const sent = await request(t.url)
         .post(`${V2}/test`)
@@ -437,6 +487,7 @@ describe('seed 003: workspace subscriptions', () => {
         signed_with: 'subscription_secret',
         response: { status: 200 },
       });
+      // The send is the sentinel: the preview before it reached the receiver neither.
       expect(receiver.requests.length).toBe(before + 1);
       const received = receiver.requests[before];
       expect(
@@ -581,6 +632,65 @@ describe('seed 003: workspace subscriptions', () => {
     it('alert history limit must be 50, 100, 250 or 500', async () => {
       expect((await request(t.url).get(`${V2}/alerts/history?limit=20`).set('X-Api-Key', finance)).status).toBe(400);
       expect((await request(t.url).get(`${V2}/alerts/history?limit=250`).set('X-Api-Key', finance)).status).toBe(200);
+    });
+  });
+
+  describe('the socket-action cache of each node', () => {
+    let node: TestApp;
+
+    beforeAll(async () => {
+      node = await startTestApp({ env: { SUBSCRIPTION_SOCKET_CACHE_REFRESH: '200ms' } });
+    });
+    afterAll(async () => {
+      await node?.close();
+    });
+
+    it('picks up a change that no bus message announced at the next periodic reload', async () => {
+      const admin = await mintKey(node, {
+        org: 'org_001',
+        scopes: ['subscriptions:write', 'events:read', 'events:publish'],
+        workspaces: ['ws_reload'],
+      });
+      const member = await mintKey(node, {
+        org: 'org_001',
+        user: 'usr_reload',
+        scopes: ['events:read'],
+        workspaces: ['ws_reload'],
+      });
+      const socket = await connectSocket(node.url, member);
+      const seen = record(socket, 'comment_added');
+      const sub = await request(node.url)
+        .post(V1)
+        .set('X-Api-Key', admin)
+        .set('X-Workspace-Id', 'ws_reload')
+        .send({
+          rules: [{ trigger: 'comment_added', conditions: {} }],
+          resources: ['claims/clm_reload'],
+          actions: [{ type: 'socket' }],
+          state: 'off',
+        });
+      expect(sub.status).toBe(201);
+
+      // Turned on in the database behind the node's back: the store, not the service, so no bus message.
+      await node.app
+        .get(Database)
+        .transaction((m) =>
+          node.app
+            .get(SubscriptionStore)
+            .setState(m, 'org_001', 'ws_reload', sub.body.id, 'on', null, new Date().toISOString()),
+        );
+
+      // Each round: a matching event, then a sentinel to the user's own room. A round whose match
+      // arrives before its sentinel is one after the node reloaded.
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const match = await publish(node.url, admin, { type: 'comment_added', claim_id: 'clm_reload' });
+        const sentinel = await publish(node.url, admin, { type: 'comment_added', user_id: 'usr_reload' });
+        await waitFor('the sentinel', () => seen.some((m) => m.payload.id === sentinel.body.id));
+        if (seen.some((m) => m.payload.id === match.body.id)) break;
+        if (Date.now() > deadline) throw new Error('the node never reloaded its socket-action cache');
+      }
+      socket.close();
     });
   });
 });

@@ -76,6 +76,14 @@ describe('authorization inside an organisation: scopes on every transport, one p
       const socket = await connectSocket(t.url, sessionOnly);
       sockets.push(socket);
       const seen = record(socket, 'claim_approved', 'status_changed', 'notification', 'channel.follow');
+      // The same user with events:read: once its socket has the notification, the message has been
+      // emitted to the user's room, and would have reached the session-only socket by then too.
+      const reader = await connectSocket(
+        t.url,
+        await mintKey(t, { org: ORG, user: 'usr_sess', scopes: ['events:read'] }),
+      );
+      sockets.push(reader);
+      const readerSeen = record(reader, 'notification');
       const joined = await request(t.url)
         .post('/api/v1/events/subscriptions')
         .set('Authorization', `Bearer ${sessionOnly}`)
@@ -90,6 +98,7 @@ describe('authorization inside an organisation: scopes on every transport, one p
             .send({ claim_id: 'clm_s', new_status: 'approved', recipient_user_id: 'usr_sess' })
         ).status,
       ).toBe(201);
+      await waitFor('the notification on the events:read socket', () => readerSeen.length === 1);
       // The sentinel, published last, reaches the session room: anything owed before it would have come first.
       await publish(t.url, producer, { type: 'channel.follow', channel_id: 'chan_scopes', user_id: 'usr_other' });
       await waitFor('the session sentinel', () => seen.some((s) => s.event === 'channel.follow'));

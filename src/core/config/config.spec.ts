@@ -148,4 +148,12 @@ describe('durations', () => {
     expect(() => loadConfig({ DISPATCHER_LEASE: '500ms' })).toThrow('DISPATCHER_LEASE must be a duration');
     expect(() => loadConfig({ DISPATCHER_LEASE: 'ten' })).toThrow('DISPATCHER_LEASE must be a duration');
   });
+
+  it('reads SUBSCRIPTION_SOCKET_CACHE_REFRESH, 30s by default', () => {
+    expect(loadConfig({}).subscriptions.socketCacheRefreshMs).toBe(30_000);
+    expect(loadConfig({ SUBSCRIPTION_SOCKET_CACHE_REFRESH: '250ms' }).subscriptions.socketCacheRefreshMs).toBe(250);
+    expect(() => loadConfig({ SUBSCRIPTION_SOCKET_CACHE_REFRESH: '0' })).toThrow(
+      'SUBSCRIPTION_SOCKET_CACHE_REFRESH must be a duration',
+    );
+  });
 });

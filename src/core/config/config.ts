@@ -55,6 +55,16 @@ export interface AppConfig {
   websocket: WebSocketConfig;
   limits: LimitsConfig;
   webhooks: WebhooksConfig;
+  subscriptions: SubscriptionsConfig;
+}
+
+export interface SubscriptionsConfig {
+  /**
+   * How often each node reloads the workspace subscriptions with socket actions from the
+   * database, besides refreshing one whenever a save is announced on the bus: a lost bus message
+   * leaves a node stale for at most this long.
+   */
+  socketCacheRefreshMs: number;
 }
 
 export interface WebhooksConfig {
@@ -303,6 +313,9 @@ export function loadConfig(env: Env): AppConfig {
       blockAfterFailures: int(env, 'WEBHOOK_BLOCK_AFTER_FAILURES', 0, 0, 1_000_000),
       deliveryRetentionMs: duration(env, 'DELIVERY_RETENTION', '30d', 60_000),
       pollMs: duration(env, 'WEBHOOK_POLL_INTERVAL', '500ms', 10),
+    },
+    subscriptions: {
+      socketCacheRefreshMs: duration(env, 'SUBSCRIPTION_SOCKET_CACHE_REFRESH', '30s', 10),
     },
   };
 }

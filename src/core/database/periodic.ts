@@ -4,8 +4,9 @@
  * still waiting (on a lock, on a slow server) is skipped, instead of taking one more pool
  * connection each tick until the pool is gone. So each periodic job holds at most one
  * connection of the pool at a time, whatever the database does. The periodic jobs are the
- * channel cursor flush and attachment heartbeat (ChannelAttachments), event retention (EventLog)
- * and delivery-log retention (DeliveryWorker): four connections at most, out of
+ * channel cursor flush and attachment heartbeat (ChannelAttachments), event retention (EventLog),
+ * delivery-log retention (DeliveryWorker), the live catch-up check (LiveFanout) and the
+ * socket-action cache reload (SubscriptionsService): six connections at most, out of
  * DATABASE_POOL_SIZE (10 by default); the dispatcher and the webhook claim loop are loops that
  * await each pass, one connection each.
  *
