@@ -4,6 +4,7 @@ import { hasScope, readerOf, readsEvent, receivesEvents, type Principal } from '
 import { toEnvelope, type EventEnvelope } from '../core/event-log/envelope';
 import { EventLog } from '../core/event-log/event-log.service';
 import type { StoredEvent } from '../core/event-log/event.types';
+import type { TestEvent } from '../core/gateway/client-events';
 import { RealtimeService } from '../core/gateway/realtime.service';
 import { rooms } from '../core/gateway/rooms';
 import { ValidationFailedException } from '../core/http/errors';
@@ -40,7 +41,7 @@ export class TestSendForbiddenException extends ForbiddenException {
  * the log) and with `test: true`. The body is what the signature covers, so this marker, unlike
  * the `herald-test` header, cannot be stripped on the way.
  */
-export function testPayload(envelope: EventEnvelope): Record<string, unknown> {
+export function testPayload(envelope: EventEnvelope): TestEvent {
   const { sequence: _notInTheLog, ...rest } = envelope;
   return { ...rest, test: true };
 }
@@ -154,7 +155,7 @@ export class SubscriptionTestService {
           );
         } else if (action.type === 'socket') {
           const room = rooms.workspace(caller.organisation_id, workspaceId, action.room);
-          if (mode === 'send') this.realtime.emitToRooms([room], event.type, payload);
+          if (mode === 'send') this.realtime.emitEventToRooms([room], payload);
           actions.push({ index, type: 'socket', emit: { room, event: event.type, payload }, sent: mode === 'send' });
         }
       }

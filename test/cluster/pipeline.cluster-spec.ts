@@ -1,6 +1,7 @@
 import request from 'supertest';
 import type { Socket } from 'socket.io-client';
 import { Dispatcher } from '../../src/core/event-log/dispatcher.service';
+import { EventsGateway } from '../../src/core/gateway/events.gateway';
 import { RealtimeService } from '../../src/core/gateway/realtime.service';
 import { mintKey } from '../support/credentials';
 import { publish } from '../support/events';
@@ -49,13 +50,13 @@ describeCluster('cluster: two nodes on Postgres + Redis', () => {
   it('node B makes a socket held by node A join a room, and sees it there', async () => {
     const socket = await connectSocket(a.url, user);
     sockets.push(socket);
-    await waitFor('socket registered on A', () => a.app.get(RealtimeService).server.sockets.sockets.has(socket.id!));
+    await waitFor('socket registered on A', () => a.app.get(EventsGateway).server.sockets.sockets.has(socket.id!));
     const fromB = b.app.get(RealtimeService);
-    expect(b.app.get(RealtimeService).server.sockets.sockets.has(socket.id!)).toBe(false);
+    expect(b.app.get(EventsGateway).server.sockets.sockets.has(socket.id!)).toBe(false);
 
     await fromB.joinRoom(socket.id!, 'room:managed-from-b');
     await waitFor('room joined on A', () =>
-      a.app.get(RealtimeService).server.sockets.sockets.get(socket.id!)!.rooms.has('room:managed-from-b'),
+      a.app.get(EventsGateway).server.sockets.sockets.get(socket.id!)!.rooms.has('room:managed-from-b'),
     );
     const session = await fromB.findSession(socket.id!);
     expect(session).toMatchObject({ id: socket.id, principal: { organisation_id: 'org_c', user_id: 'usr_c' } });
@@ -64,7 +65,7 @@ describeCluster('cluster: two nodes on Postgres + Redis', () => {
     await fromB.leaveRoom(socket.id!, 'room:managed-from-b');
     await waitFor(
       'room left on A',
-      () => !a.app.get(RealtimeService).server.sockets.sockets.get(socket.id!)!.rooms.has('room:managed-from-b'),
+      () => !a.app.get(EventsGateway).server.sockets.sockets.get(socket.id!)!.rooms.has('room:managed-from-b'),
     );
   });
 

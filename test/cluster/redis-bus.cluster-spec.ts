@@ -1,6 +1,6 @@
 import Redis from 'ioredis';
 import { EventBus } from '../../src/core/bus/event-bus';
-import { RealtimeService } from '../../src/core/gateway/realtime.service';
+import { EventsGateway } from '../../src/core/gateway/events.gateway';
 import { RedisConnections } from '../../src/core/redis/redis.service';
 import { services } from '../support/services';
 import { waitFor } from '../support/sockets';
@@ -38,7 +38,7 @@ describeRedis('Redis: the bus and the Socket.IO adapter use disjoint channels', 
     const unsubscribe = bus.on('bus-channel-probe', (m) => received.push(m));
     try {
       // A cluster-wide broadcast goes through the adapter's Redis channels.
-      t.app.get(RealtimeService).server.to('room-nobody-is-in').emit('probe', { n: 1 });
+      t.app.get(EventsGateway).server.to('room-nobody-is-in').emit('probe', { n: 1 });
       await waitFor('the adapter to publish under the prefix', () =>
         everything.some((c) => c.startsWith(`${prefix}socket.io`)),
       );

@@ -87,6 +87,7 @@ describe('revoking an API key closes the connections it opened', () => {
     expect(await channelSocketEnd.reason).toBe('io server disconnect');
     expect(channelSocketEnd.closing.map((m) => m.payload)).toEqual([REVOKED]);
     expect(await d.ws.closed).toEqual({ code: 1008, reason: 'API key revoked' });
+    expect(d.ws.frames.at(-1)).toEqual({ type: 'closed', reason: 'API key revoked' });
     expect(await d.channelWs.closed).toEqual({ code: 1008, reason: 'API key revoked' });
     expect(d.channelWs.frames.at(-1)).toEqual({ type: 'closed', reason: 'API key revoked' });
 

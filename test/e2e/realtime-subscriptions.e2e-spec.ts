@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { io, Socket } from 'socket.io-client';
 import { EventLog } from '../../src/core/event-log/event-log.service';
-import { RealtimeService } from '../../src/core/gateway/realtime.service';
+import { EventsGateway } from '../../src/core/gateway/events.gateway';
 import { mintKey } from '../support/credentials';
 import { dispatchedThrough, publish } from '../support/events';
 import { record, waitFor } from '../support/sockets';
@@ -309,13 +309,66 @@ describe('seed 000: realtime approval subscriptions', () => {
 
     await expect(
       connectWs(`${user.websocket_url.replace(/^ws/, 'http')}`, { headers: { 'X-Api-Key': otherEmployee } }),
-    ).rejects.toMatchObject({ status: 404 });
-    await expect(connectWs(`${user.websocket_url.replace(/^ws/, 'http')}`)).rejects.toMatchObject({ status: 401 });
+    ).rejects.toEqual({
+      status: 404,
+      body: { statusCode: 404, error: 'Not Found', message: `Channel ${user.channel_id} not found` },
+    });
+    await expect(connectWs(`${user.websocket_url.replace(/^ws/, 'http')}`)).rejects.toEqual({
+      status: 401,
+      body: {
+        statusCode: 401,
+        error: 'Unauthorized',
+        message: 'Missing credential: send Authorization: Bearer <token> or X-Api-Key',
+      },
+    });
+    await expect(
+      connectWs(`${user.websocket_url.replace(/^ws/, 'http')}?last_seq=-1`, { headers: { 'X-Api-Key': employee } }),
+    ).rejects.toEqual({
+      status: 400,
+      body: { statusCode: 400, error: 'Bad Request', message: 'last_seq must be a non-negative integer' },
+    });
   });
 
-  it('a malformed channel path on upgrade is a 400, and the server stays up', async () => {
-    await expect(connectWs(`${t.url}/channels/%ZZ`, { headers: { 'X-Api-Key': employee } })).rejects.toMatchObject({
+  it('a raw channel socket answers ping, and answers any other frame with an error frame without closing', async () => {
+    const user = await userChannel(['comment_added']);
+    const conn = await connectWs(user.websocket_url.replace(/^ws/, 'http'), { headers: { 'X-Api-Key': employee } });
+    conns.push(conn);
+    await conn.next((f) => f.type === 'welcome', 'welcome');
+    // A frame only mentioning "ping" is not a ping.
+    conn.ws.send(JSON.stringify({ action: 'subscribe', event_types: ['ping'] }));
+    expect(await conn.next((f) => f.type === 'error', 'unknown action')).toEqual({
+      type: 'error',
+      code: 'unknown_action',
+      message: 'Unknown action "subscribe"; use ping',
+    });
+    conn.ws.send('{"action":"ping"');
+    await conn.next((f) => f.type === 'error' && f.code === 'bad_json', 'bad json');
+    conn.ws.send(Buffer.from('{"action":"ping"}'), { binary: true });
+    await conn.next((f) => f.type === 'error' && f.code === 'bad_frame', 'binary frame');
+    conn.ws.send(JSON.stringify({ action: 'ping', pad: 'x'.repeat(70 * 1024) }));
+    await conn.next((f) => f.type === 'error' && f.code === 'frame_too_large', 'frame too large');
+    conn.ws.send(JSON.stringify({ action: 'ping' }));
+    await conn.next((f) => f.type === 'pong', 'pong');
+    expect(conn.frames.filter((f) => f.type === 'pong')).toHaveLength(1);
+
+    // Still attached and delivering.
+    const event = await publish(t.url, app, { type: 'comment_added', user_id: 'usr_84cd12ef' });
+    await conn.next((f) => f.type === 'event' && f.event.id === event.body.id, 'event after the errors');
+    expect(conn.ws.readyState).toBe(conn.ws.OPEN);
+
+    // Past the hard limit the frame is not read: the connection is closed with 1009.
+    conn.ws.send('x'.repeat(1024 * 1024 + 1));
+    expect((await conn.closed).code).toBe(1009);
+  });
+
+  it('a malformed channel path on upgrade is a 400, an unknown path a 404, both in the standard envelope; the server stays up', async () => {
+    await expect(connectWs(`${t.url}/channels/%ZZ`, { headers: { 'X-Api-Key': employee } })).rejects.toEqual({
       status: 400,
+      body: { statusCode: 400, error: 'Bad Request', message: 'Malformed path' },
+    });
+    await expect(connectWs(`${t.url}/nowhere`, { headers: { 'X-Api-Key': employee } })).rejects.toEqual({
+      status: 404,
+      body: { statusCode: 404, error: 'Not Found', message: 'No WebSocket endpoint at /nowhere' },
     });
     expect((await request(t.url).get('/healthz')).status).toBe(200);
   });
@@ -331,7 +384,7 @@ describe('seed 000: realtime approval subscriptions', () => {
   });
 
   it('Socket.IO namespaces for junk, unknown or refused channel paths are not kept; an attached one goes when its last client leaves', async () => {
-    const server = t.app.get(RealtimeService).server;
+    const server = t.app.get(EventsGateway).server;
     const namespaces = () => (server as unknown as { _nsps: Map<string, unknown> })._nsps;
     const before = [...namespaces().keys()].sort();
     const created: string[] = [];

@@ -164,6 +164,9 @@ describe('seed 001: raw WebSocket notifications', () => {
       send(conn, { action: 'ping' });
       await conn.next((f) => f.type === 'pong');
       expect(conn.ws.readyState).toBe(conn.ws.OPEN);
+      // Past the hard limit the frame is not read: the connection is closed with 1009.
+      send(conn, 'x'.repeat(1024 * 1024 + 1));
+      expect((await conn.closed).code).toBe(1009);
     });
   });
 

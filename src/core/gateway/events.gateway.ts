@@ -1,4 +1,4 @@
-import { OnGatewayConnection, OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
+import { OnGatewayConnection, OnGatewayInit, WebSocketGateway, WebSocketServer } from '@nestjs/websockets';
 import type { Server, Socket } from 'socket.io';
 import { Authenticator } from '../auth/authenticator';
 import { receivesEvents, seesWholeOrganisation } from '../auth/principal';
@@ -13,6 +13,9 @@ import { SocketLimits } from './socket-limits';
  */
 @WebSocketGateway()
 export class EventsGateway implements OnGatewayInit, OnGatewayConnection {
+  /** For tests and diagnostics only: feature code reaches Socket.IO through RealtimeService. */
+  @WebSocketServer() readonly server!: Server;
+
   constructor(
     private readonly authenticator: Authenticator,
     private readonly realtime: RealtimeService,

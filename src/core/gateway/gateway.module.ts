@@ -11,6 +11,7 @@ import { EventLogModule } from '../event-log/event-log.module';
 import { AuthModule } from '../auth/auth.module';
 import { HealthModule } from '../health/health.module';
 import { OrganisationRoomsRouter } from './gateway.router';
+import { RawWebSocketServer } from './raw-ws-server';
 
 @Module({
   imports: [RedisModule, BusModule, EventLogModule, AuthModule, HealthModule],
@@ -20,9 +21,10 @@ import { OrganisationRoomsRouter } from './gateway.router';
     LiveFanout,
     OrganisationRoomsRouter,
     UpgradeRouter,
+    RawWebSocketServer,
     SocketLimits,
     ReplaySlots,
   ],
-  exports: [RealtimeService, UpgradeRouter, SocketLimits, ReplaySlots],
+  exports: [RealtimeService, RawWebSocketServer, SocketLimits, ReplaySlots],
 })
 export class GatewayModule {}

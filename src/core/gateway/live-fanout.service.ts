@@ -149,7 +149,7 @@ export class LiveFanout implements OnApplicationBootstrap, OnApplicationShutdown
         this.logger.error({ err, router: router.name, seq: event.seq }, 'live router failed');
       }
     }
-    this.realtime.emitToRooms([...targets], event.type, envelope);
+    this.realtime.emitEventToRooms([...targets], envelope);
     for (const router of this.routers.live) {
       if (!router.deliver) continue;
       try {

@@ -1,10 +1,16 @@
-import { Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import type { Namespace, Server, Socket } from 'socket.io';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import type { ExtendedError, Server, Socket } from 'socket.io';
+import { Authenticator } from '../auth/authenticator';
 import { API_KEY_REVOKED_REASON, onApiKeyRevoked } from '../auth/key-revocations';
 import type { Principal } from '../auth/principal';
 import { EventBus, type Unsubscribe } from '../bus/event-bus';
-import type { ClientEventMap, ClientEventName } from './client-events';
-import type { SocketData } from './socket-auth';
+import { APP_CONFIG, type AppConfig } from '../config';
+import { problemFromException } from '../http/errors';
+import type { ClientEvent, ClientEventMap, ClientEventName } from './client-events';
+import { SocketIoConnection, type ClientConnection, type ConnectionHandlers } from './connection';
+import { Refusal } from './refusal';
+import { socketAuthMiddleware, type SocketData } from './socket-auth';
+import { SocketLimits } from './socket-limits';
 
 const SETTLE_TIMEOUT_MS = 2000;
 
@@ -14,17 +20,54 @@ export interface RemoteSession {
   rooms: string[];
 }
 
+/** What a namespace endpoint learns about a handshake once its credential checked out. */
+export interface NamespaceHandshake {
+  /** The namespace's name, e.g. `/channels/chan_…`. */
+  namespace: string;
+  principal: Principal;
+  /** The client's `auth` object and query string. */
+  auth: Record<string, unknown>;
+  query: Record<string, unknown>;
+}
+
+/** A family of Socket.IO namespaces named by a pattern, served for a feature module. */
+export interface NamespaceEndpoint<C> {
+  /** What a client closed for falling behind is told: how to resume. */
+  slowReason: string;
+  /**
+   * Runs after the handshake's credential authenticated and before the socket caps: returns what
+   * `open` needs, or a refusal (a `connect_error` with `data.code` its status).
+   */
+  authorise(handshake: NamespaceHandshake): Promise<C | Refusal> | C | Refusal;
+  open(connection: ClientConnection, context: C): ConnectionHandlers | void;
+}
+
+interface ServedSocketData extends SocketData {
+  context: unknown;
+}
+
 /**
  * The only way feature modules touch Socket.IO. Emission is local to this node (the bus has
  * already reached every node); management (join, leave, look up, disconnect) is cluster-wide
- * through the adapter.
+ * through the adapter. Feature code never holds the server or a namespace: it emits to rooms,
+ * manages sessions by id, or serves a namespace pattern and gets `ClientConnection`s.
  */
 @Injectable()
 export class RealtimeService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('RealtimeService');
   private io?: Server;
   private unsubscribe?: Unsubscribe;
+  /** Namespace patterns asked for before the Socket.IO server existed. */
+  private readonly pending: (() => void)[] = [];
+  /** Sockets of the namespaces served through `serveNamespace`; socket.io has no public list of child namespaces. */
+  private readonly served = new Set<Socket>();
 
-  constructor(private readonly bus: EventBus) {}
+  constructor(
+    private readonly bus: EventBus,
+    private readonly authenticator: Authenticator,
+    private readonly limits: SocketLimits,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
 
   onApplicationBootstrap(): void {
     // Every node hears the revocation and disconnects the sockets it holds.
@@ -35,42 +78,103 @@ export class RealtimeService implements OnApplicationBootstrap, OnApplicationShu
     this.unsubscribe?.();
   }
 
+  /** Called once by the gateway with the server it was given. */
   attach(io: Server): void {
     this.io = io;
+    for (const serve of this.pending.splice(0)) serve();
   }
 
-  get server(): Server {
+  private server(): Server {
     if (!this.io) throw new Error('Socket.IO server is not initialised yet');
     return this.io;
   }
 
-  /** Emits once to the union of `rooms` on this node's sockets of the default namespace. */
+  /** Emits a fixed event (`notification`, …) once to the union of `rooms` on this node's sockets of the default namespace. */
   emitToRooms<E extends ClientEventName>(rooms: string[], event: E, payload: ClientEventMap[E]): void {
     if (!this.io || !rooms.length) return;
     this.io.local.to(rooms).emit(event, payload);
   }
 
-  /** A namespace of the Socket.IO server, e.g. a parent namespace matched by a pattern. */
-  namespace(name: string | RegExp): Namespace {
-    return this.server.of(name);
+  /** Emits an event once, under its type, to the union of `rooms` on this node's sockets of the default namespace. */
+  emitEventToRooms(rooms: string[], event: ClientEvent): void {
+    if (!this.io || !rooms.length) return;
+    this.io.local.to(rooms).emit(event.type, event);
+  }
+
+  /**
+   * Serves every namespace whose name matches `pattern` (created on its first handshake): the
+   * handshake's credential is authenticated (401), the endpoint authorises it, the per-client
+   * socket caps apply (429), and the endpoint gets each accepted socket as a connection.
+   */
+  serveNamespace<C>(pattern: RegExp, endpoint: NamespaceEndpoint<C>): void {
+    const serve = () => {
+      const namespace = this.server().of(pattern);
+      namespace.use(socketAuthMiddleware(this.authenticator));
+      namespace.use((socket, next) => void this.authorise(endpoint, socket, next));
+      namespace.use(this.limits.middleware());
+      namespace.on('connection', (socket) => this.open(endpoint, socket));
+    };
+    if (this.io) serve();
+    else this.pending.push(serve);
+  }
+
+  private async authorise<C>(
+    endpoint: NamespaceEndpoint<C>,
+    socket: Socket,
+    next: (err?: ExtendedError) => void,
+  ): Promise<void> {
+    const data = socket.data as ServedSocketData;
+    let refusal: Refusal;
+    try {
+      const accepted = await endpoint.authorise({
+        namespace: socket.nsp.name,
+        principal: data.principal,
+        auth: (socket.handshake.auth as Record<string, unknown> | undefined) ?? {},
+        query: socket.handshake.query,
+      });
+      if (!(accepted instanceof Refusal)) {
+        data.context = accepted;
+        return next();
+      }
+      refusal = accepted;
+    } catch (err) {
+      if (err instanceof Refusal) refusal = err;
+      else {
+        const problem = problemFromException(err);
+        if (problem.status >= 500)
+          this.logger.error({ err, namespace: socket.nsp.name }, 'authorising a socket failed');
+        refusal = new Refusal(problem.status, problem.message);
+      }
+    }
+    const error = new Error(refusal.message) as ExtendedError;
+    error.data = { code: refusal.status, message: refusal.message };
+    next(error);
+  }
+
+  private open<C>(endpoint: NamespaceEndpoint<C>, socket: Socket): void {
+    const { principal, context } = socket.data as ServedSocketData;
+    const connection = new SocketIoConnection(socket, principal, {
+      maxBufferedBytes: this.config.websocket.maxBufferedBytes,
+      slowReason: endpoint.slowReason,
+      endpoint: socket.nsp.name,
+    });
+    this.served.add(socket);
+    connection.onEnd(() => this.served.delete(socket));
+    const handlers = endpoint.open(connection, context as C) ?? {};
+    connection.onEnd(() => handlers.closed?.());
   }
 
   /**
    * Disconnects this node's sockets that authenticated with API key `keyId`, in every
-   * namespace (the default one and each channel namespace), telling each why first. Only the
+   * namespace (the default one and each served one), telling each why first. Only the
    * namespace is left: other namespaces multiplexed on the same connection may use another
    * credential.
    */
   disconnectKey(keyId: string, reason: string): number {
     if (!this.io) return 0;
-    // Child namespaces made from a pattern are only listed here; socket.io has no public list.
-    const namespaces = (this.io as unknown as { _nsps: Map<string, Namespace> })._nsps;
-    const doomed: Socket[] = [];
-    for (const namespace of namespaces.values()) {
-      for (const socket of namespace.sockets.values()) {
-        if ((socket.data as Partial<SocketData>).principal?.key_id === keyId) doomed.push(socket);
-      }
-    }
+    const doomed = [...this.io.sockets.sockets.values(), ...this.served].filter(
+      (socket) => (socket.data as Partial<SocketData>).principal?.key_id === keyId,
+    );
     for (const socket of doomed) {
       socket.emit('closing', { reason, code: 'credential_revoked' } satisfies ClientEventMap['closing']);
       socket.disconnect();
@@ -80,7 +184,7 @@ export class RealtimeService implements OnApplicationBootstrap, OnApplicationShu
 
   /** Finds a default-namespace socket wherever in the cluster it lives. */
   async findSession(sessionId: string): Promise<RemoteSession | undefined> {
-    const [socket] = await this.server.in(sessionId).fetchSockets();
+    const [socket] = await this.server().in(sessionId).fetchSockets();
     if (!socket || socket.id !== sessionId) return undefined;
     return { id: socket.id, principal: (socket.data as SocketData).principal, rooms: [...socket.rooms] };
   }
@@ -90,16 +194,16 @@ export class RealtimeService implements OnApplicationBootstrap, OnApplicationShu
    * broadcast is asynchronous, so this waits until the membership is visible before resolving.
    */
   async joinRoom(sessionId: string, room: string): Promise<void> {
-    const local = this.server.sockets.sockets.get(sessionId);
+    const local = this.server().sockets.sockets.get(sessionId);
     if (local) return void local.join(room);
-    this.server.in(sessionId).socketsJoin(room);
+    this.server().in(sessionId).socketsJoin(room);
     await this.settle(sessionId, (rooms) => rooms.includes(room));
   }
 
   async leaveRoom(sessionId: string, room: string): Promise<void> {
-    const local = this.server.sockets.sockets.get(sessionId);
+    const local = this.server().sockets.sockets.get(sessionId);
     if (local) return void local.leave(room);
-    this.server.in(sessionId).socketsLeave(room);
+    this.server().in(sessionId).socketsLeave(room);
     await this.settle(sessionId, (rooms) => !rooms.includes(room));
   }
 

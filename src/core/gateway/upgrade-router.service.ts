@@ -2,6 +2,7 @@ import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { renderProblem, statusText } from '../http/errors';
 
 export type UpgradeHandler = (
   req: IncomingMessage,
@@ -17,9 +18,9 @@ interface Route {
 }
 
 /**
- * Routes HTTP upgrade requests by path to raw WebSocket endpoints registered by modules
- * (`/api/v1/ws/subscribe`, `/channels/:id`). Socket.IO's own path is left to Socket.IO;
- * anything else is answered 404 and closed.
+ * Routes HTTP upgrade requests by path to raw WebSocket endpoints (`/api/v1/ws/subscribe`,
+ * `/channels/:id`, served by RawWebSocketServer). Socket.IO's own path is left to Socket.IO;
+ * anything else is answered 404 in the standard envelope and closed.
  */
 @Injectable()
 export class UpgradeRouter implements OnApplicationBootstrap {
@@ -56,19 +57,24 @@ export class UpgradeRouter implements OnApplicationBootstrap {
       try {
         params = Object.fromEntries(route.keys.map((k, i) => [k, decodeURIComponent(match[i + 1])]));
       } catch {
-        return rejectUpgrade(socket, 400, { code: 400, message: 'Malformed path' });
+        return rejectUpgrade(socket, 400, standardBody(400, 'Malformed path'));
       }
       // A handler that fails (synchronously or not) ends only this request.
       Promise.resolve()
         .then(() => route.handler(req, socket, head, params))
         .catch((err: unknown) => {
           this.logger.error({ err, path }, 'upgrade handler failed');
-          rejectUpgrade(socket, 500, { code: 500, message: 'Internal server error' });
+          rejectUpgrade(socket, 500, standardBody(500, 'Internal server error'));
         });
       return;
     }
-    rejectUpgrade(socket, 404, { code: 404, message: `No WebSocket endpoint at ${path}` });
+    rejectUpgrade(socket, 404, standardBody(404, `No WebSocket endpoint at ${path}`));
   }
+}
+
+/** A path no endpoint owns has no family of its own: the standard envelope. */
+function standardBody(status: number, message: string) {
+  return renderProblem('standard', { status, error: statusText(status), message }, '');
 }
 
 /** A refused client that never reads its answer is cut off after this. */
@@ -96,16 +102,7 @@ export function rejectUpgrade(
     return;
   }
   const json = JSON.stringify(body);
-  const reason =
-    {
-      400: 'Bad Request',
-      401: 'Unauthorized',
-      403: 'Forbidden',
-      404: 'Not Found',
-      429: 'Too Many Requests',
-      500: 'Internal Server Error',
-      503: 'Service Unavailable',
-    }[status] ?? 'Error';
+  const reason = statusText(status);
   const extra = Object.entries(headers)
     .map(([name, value]) => `${name}: ${value}\r\n`)
     .join('');

@@ -42,8 +42,9 @@ export class WsController {
       'the upgrade: `Authorization: Bearer`, `X-Api-Key`, or `?access_token=` for browsers. On open the server sends ' +
       '`{"type":"welcome","client_id":"wsc_…","user_id","event_types"}`, then `{"type":"event","event":<envelope>}` per event. ' +
       'Client frames: `{"action":"subscribe"|"unsubscribe","event_types":[…]}` and `{"action":"ping"}`. ' +
-      'Server pings every 25 s and drops a client silent for 60 s; frames are limited to 64 KiB; a client more than 1 MiB ' +
-      'behind is closed with 1013.',
+      'Server pings every 25 s and drops a client silent for 60 s; frames over 64 KiB get an `error` frame (over 1 MiB: closed ' +
+      'with 1009); a client more than 1 MiB behind is closed with 1013. Before the server closes a connection it sends ' +
+      '`{"type":"closed","reason"}`.',
   })
   @ApiQuery({
     name: 'event_types',
