@@ -18,7 +18,7 @@ import { WebhooksService } from '../core/webhooks/webhooks.service';
 import { HEADER_VALUE_MASK, TEST_HEADER } from './action-headers';
 import { SUBSCRIPTION_OR_DRAFT, type TestSubscriptionDto } from './dto/subscription.dto';
 import type { FailedCondition } from './subscription-conditions';
-import { actsForOwner, ownerOf, ownerReads } from './subscription-owner';
+import { actsForOwner, ownerReads } from './subscription-owner';
 import { compileSubscription, eventSubjects, resourcesMatch, triggerMatches } from './subscription-rules';
 import type { Action, SubscriptionRecord } from './subscription.store';
 import { matchHash, SubscriptionsService } from './subscriptions.service';
@@ -203,18 +203,7 @@ export class SubscriptionTestService {
       throw new BadRequestException('Give either subscription or draft, not both');
     if (dto.subscription !== undefined) return this.subscriptions.require(caller, workspaceId, dto.subscription);
     if (!dto.draft) throw new ValidationFailedException([{ field: 'subscription', message: SUBSCRIPTION_OR_DRAFT }]);
-    const normalised = await this.subscriptions.normalise(caller, dto.draft);
-    const now = isoNow();
-    return {
-      id: '',
-      organisation_id: caller.organisation_id,
-      workspace_id: workspaceId,
-      ...normalised,
-      issue: null,
-      created_at: now,
-      updated_at: now,
-      owner: ownerOf(caller),
-    };
+    return this.subscriptions.newRecord(caller, workspaceId, await this.subscriptions.normalise(caller, dto.draft), '');
   }
 
   private async resolveInput(

@@ -141,11 +141,16 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
   // ---------------------------------------------------------------------------------------
   // CRUD
 
-  async create(caller: Principal, workspaceId: string, dto: SaveSubscriptionDto): Promise<CreatedSubscriptionViewDto> {
-    const normalised = await this.normalise(caller, dto);
+  /** A subscription as first saved by `caller` (the test endpoint's drafts use it with an empty id). */
+  newRecord(
+    caller: Principal,
+    workspaceId: string,
+    normalised: NormalisedSubscription,
+    id: string,
+  ): SubscriptionRecord {
     const now = isoNow();
-    const record: SubscriptionRecord = {
-      id: newId('wsub'),
+    return {
+      id,
       organisation_id: caller.organisation_id,
       workspace_id: workspaceId,
       ...normalised,
@@ -154,6 +159,10 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
       updated_at: now,
       owner: ownerOf(caller),
     };
+  }
+
+  async create(caller: Principal, workspaceId: string, dto: SaveSubscriptionDto): Promise<CreatedSubscriptionViewDto> {
+    const record = this.newRecord(caller, workspaceId, await this.normalise(caller, dto), newId('wsub'));
     const secret = await this.db.transaction(async (m) => {
       await this.store.save(m, record, true);
       return this.syncEndpoint(m, record, undefined);
