@@ -42,6 +42,7 @@ export type Tx = EntityManager;
 export class Database {
   readonly engine: DatabaseEngine;
   private readonly sqliteLock = new Mutex();
+  private readonly sqliteTexts = new Map<string, { sql: string; order: number[] }>();
 
   constructor(readonly dataSource: DataSource) {
     this.engine = dataSource.options.type === 'postgres' ? 'postgres' : 'sqlite';
@@ -59,6 +60,31 @@ export class Database {
   read<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
     if (this.isPostgres) return work(this.dataSource.manager);
     return this.sqliteLock.run(() => work(this.dataSource.manager));
+  }
+
+  /**
+   * Raw SQL for the few statements stores keep raw (each says why). Placeholders are `$1…$n` on
+   * both engines: SQLite's driver binds only positional `?`, so there the text is rewritten once
+   * (cached) and the values are laid out in the order the placeholders appear. The statement text
+   * stays fixed whatever the values, so the driver's prepared-statement cache keeps hitting (the
+   * query builder writes numbers into the SQL text on SQLite, which defeats it).
+   */
+  query<T = Record<string, unknown>>(tx: Tx, text: string, params: readonly unknown[] = []): Promise<T[]> {
+    if (this.isPostgres) return tx.query(text, params as unknown[]);
+    let rewritten = this.sqliteTexts.get(text);
+    if (!rewritten) {
+      const order: number[] = [];
+      const sql = text.replace(/\$(\d+)/g, (_m, n: string) => {
+        order.push(Number(n) - 1);
+        return '?';
+      });
+      rewritten = { sql, order };
+      if (this.sqliteTexts.size < 1000) this.sqliteTexts.set(text, rewritten);
+    }
+    return tx.query(
+      rewritten.sql,
+      rewritten.order.map((i) => params[i]),
+    );
   }
 
   /** Readiness probe: a trivial round trip. */
