@@ -14,9 +14,12 @@ import { ApiMalformedIdResponse } from '../core/http/validation';
 import { ClaimSubscriptionsService } from './claim-subscriptions.service';
 import {
   BuildPayloadDto,
+  ClaimSubscriptionDetailDto,
+  ClaimSubscriptionPageDto,
   ClaimSubscriptionParamsDto,
   CreatedClaimSubscriptionDto,
   DeletedNotificationDto,
+  ListClaimSubscriptionsQueryDto,
   ListNotificationsQueryDto,
   MarkedReadDto,
   MarkReadDto,
@@ -96,6 +99,42 @@ export class ApprovalNotificationsController {
     @Body() dto: SubscribeToClaimDto,
   ): Promise<CreatedClaimSubscriptionDto> {
     return this.subscriptions.subscribe(caller, dto);
+  }
+
+  // Declared before `:notification_id`, which would otherwise take `subscriptions` as a (malformed) id.
+  @Get('subscriptions')
+  @Authenticated('events:read')
+  @ApiOperation({
+    summary: 'List claim event subscriptions',
+    description:
+      'Newest first; active subscriptions only (an unsubscribed one is gone). Never includes the signing secret. ' +
+      'App credentials and `claims:read:org` see the organisation’s; a user credential only the subscriptions for its own user.',
+  })
+  @ApiOkResponse({ type: ClaimSubscriptionPageDto })
+  @ApiBadRequestResponse({ description: 'Invalid query: page or limit out of range.' })
+  listSubscriptions(
+    @CurrentPrincipal() caller: Principal,
+    @Query() query: ListClaimSubscriptionsQueryDto,
+  ): Promise<Page<ClaimSubscriptionDetailDto>> {
+    return this.subscriptions.list(caller, query);
+  }
+
+  @Get('subscriptions/:subscription_id')
+  @Authenticated('events:read')
+  @ApiOperation({
+    summary: 'Get a claim event subscription',
+    description:
+      'What subscribing returned except the signing secret, plus `webhook_url` and the delivery `state` and `issue`. ' +
+      'Visible to the same callers as in the list; an unsubscribed subscription is a 404, as for DELETE.',
+  })
+  @ApiOkResponse({ type: ClaimSubscriptionDetailDto })
+  @ApiMalformedIdResponse('subscription_id', 'sub')
+  @ApiNotFoundResponse()
+  getSubscription(
+    @CurrentPrincipal() caller: Principal,
+    @Param() params: ClaimSubscriptionParamsDto,
+  ): Promise<ClaimSubscriptionDetailDto> {
+    return this.subscriptions.get(caller, params.subscription_id);
   }
 
   @Delete('subscriptions/:subscription_id')

@@ -21,6 +21,22 @@ export interface ClaimSubscriber {
   org_wide: boolean;
 }
 
+/** A subscription as the read routes show it (the endpoint adds its state). */
+export interface ClaimSubscriptionRow {
+  subscription_id: string;
+  claim_id: string;
+  user_id: string;
+  webhook_url: string;
+  created_at: string;
+}
+
+export interface ClaimSubscriptionFilter {
+  user_id?: string;
+  claim_id?: string;
+}
+
+const ROW_COLUMNS = ['subscription_id', 'claim_id', 'user_id', 'webhook_url', 'created_at'] as const;
+
 /**
  * Data access for claim webhook subscriptions. Every method runs inside the caller's
  * transaction (the subscription and its delivery endpoint change together) and is scoped by
@@ -80,5 +96,51 @@ export class ClaimSubscriptionStore {
       { organisation_id: organisationId, subscription_id: subscriptionId },
       { active: false, deleted_at: at },
     );
+  }
+
+  /** One active subscription of the organisation, as the read routes show it. */
+  async findActiveRowIn(
+    m: Tx,
+    organisationId: string,
+    subscriptionId: string,
+  ): Promise<ClaimSubscriptionRow | undefined> {
+    const qb = m.createQueryBuilder(ClaimSubscriptionEntity, 's').select([]);
+    for (const c of ROW_COLUMNS) qb.addSelect(`s.${c}`, c);
+    const row = await qb
+      .where('s.organisation_id = :org AND s.subscription_id = :id AND s.active = :active', {
+        org: organisationId,
+        id: subscriptionId,
+        active: true,
+      })
+      .getRawOne<ClaimSubscriptionRow>();
+    return row ?? undefined;
+  }
+
+  /** A page of the organisation's active subscriptions, newest first, with the total that match. */
+  async pageActiveIn(
+    m: Tx,
+    organisationId: string,
+    filter: ClaimSubscriptionFilter,
+    offset: number,
+    limit: number,
+  ): Promise<{ rows: ClaimSubscriptionRow[]; total: number }> {
+    const matching = () => {
+      const qb = m
+        .createQueryBuilder(ClaimSubscriptionEntity, 's')
+        .where('s.organisation_id = :org AND s.active = :active', { org: organisationId, active: true });
+      if (filter.user_id !== undefined) qb.andWhere('s.user_id = :user', { user: filter.user_id });
+      if (filter.claim_id !== undefined) qb.andWhere('s.claim_id = :claim', { claim: filter.claim_id });
+      return qb;
+    };
+    const qb = matching().select([]);
+    for (const c of ROW_COLUMNS) qb.addSelect(`s.${c}`, c);
+    const rows = await qb
+      .orderBy('s.created_at', 'DESC')
+      .addOrderBy('s.subscription_id', 'DESC')
+      .limit(limit)
+      .offset(offset)
+      .getRawMany<ClaimSubscriptionRow>();
+    const counted = await matching().select('COUNT(*)', 'total').getRawOne<{ total: number | string }>();
+    return { rows, total: Number(counted?.total ?? 0) };
   }
 }

@@ -1,11 +1,22 @@
 import { ForbiddenException, Injectable, NotFoundException } from '@nestjs/common';
-import { seesWholeOrganisation, type Principal } from '../core/auth/principal';
+import { listableUser, seesWholeOrganisation, type Principal } from '../core/auth/principal';
 import { Database } from '../core/database/database.service';
 import { newId } from '../core/http/ids';
+import { pageOf, pageOffset, type Page } from '../core/http/pagination';
 import { isoNow } from '../core/http/time';
 import { WebhooksService } from '../core/webhooks/webhooks.service';
-import { ClaimSubscriptionStore, type ClaimSubscriptionRecord } from './claim-subscription.store';
-import type { CreatedClaimSubscriptionDto, SubscribeToClaimDto, UnsubscribedClaimDto } from './dto/notification.dto';
+import {
+  ClaimSubscriptionStore,
+  type ClaimSubscriptionRecord,
+  type ClaimSubscriptionRow,
+} from './claim-subscription.store';
+import type {
+  ClaimSubscriptionDetailDto,
+  CreatedClaimSubscriptionDto,
+  ListClaimSubscriptionsQueryDto,
+  SubscribeToClaimDto,
+  UnsubscribedClaimDto,
+} from './dto/notification.dto';
 
 export const CLAIM_WEBHOOK_KIND = 'claim';
 
@@ -77,5 +88,48 @@ export class ClaimSubscriptionsService {
     });
     if (!found) throw new ClaimSubscriptionNotFoundException(subscriptionId);
     return { unsubscribed: true, subscription_id: subscriptionId };
+  }
+
+  /**
+   * Reading follows the unsubscribe rule: the organisation's subscriptions for an org-wide reader,
+   * only those for its own user otherwise. Unsubscribed ones are gone from both routes, as they are
+   * for DELETE, so a subscription's id answers the same on every route.
+   */
+  async list(caller: Principal, query: ListClaimSubscriptionsQueryDto): Promise<Page<ClaimSubscriptionDetailDto>> {
+    const user = listableUser(caller, query.user_id);
+    if (user === null) return pageOf([], query, 0);
+    const { rows, total } = await this.db.read((m) =>
+      this.store.pageActiveIn(
+        m,
+        caller.organisation_id,
+        { user_id: user, claim_id: query.claim_id },
+        pageOffset(query),
+        query.limit,
+      ),
+    );
+    return pageOf(await Promise.all(rows.map((row) => this.withDelivery(caller.organisation_id, row))), query, total);
+  }
+
+  async get(caller: Principal, subscriptionId: string): Promise<ClaimSubscriptionDetailDto> {
+    const row = await this.db.read((m) => this.store.findActiveRowIn(m, caller.organisation_id, subscriptionId));
+    if (!row || (!seesWholeOrganisation(caller) && row.user_id !== caller.user_id))
+      throw new ClaimSubscriptionNotFoundException(subscriptionId);
+    return this.withDelivery(caller.organisation_id, row);
+  }
+
+  /** The endpoint says whether deliveries are going out; its secret is never shown again. */
+  private async withDelivery(organisationId: string, row: ClaimSubscriptionRow): Promise<ClaimSubscriptionDetailDto> {
+    const endpoint = await this.webhooks.getEndpoint(organisationId, row.subscription_id);
+    return {
+      subscription_id: row.subscription_id,
+      claim_id: row.claim_id,
+      user_id: row.user_id,
+      webhook_url: row.webhook_url,
+      active: true,
+      // An active subscription always has its endpoint (both are written in one transaction).
+      state: endpoint?.state ?? 'off',
+      issue: endpoint?.issue ?? null,
+      created_at: row.created_at,
+    };
   }
 }

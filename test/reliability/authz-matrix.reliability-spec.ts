@@ -359,6 +359,30 @@ const ROWS: Row[] = [
     otherUser: { as: 'userA2', expect: 403 },
   },
   {
+    op: 'GET /api/v1/approval-notifications/subscriptions',
+    scope: 'events:read',
+    owner: 'userA1',
+    ownerStatus: 200,
+    request: () => ({ path: '/api/v1/approval-notifications/subscriptions?limit=100' }),
+    otherOrg: { as: 'appB', expect: 'hidden' },
+    otherUser: {
+      as: 'userA2',
+      expect: 'hidden',
+      request: () => ({ path: '/api/v1/approval-notifications/subscriptions?limit=100&user_id=usr_a1' }),
+    },
+  },
+  {
+    op: 'GET /api/v1/approval-notifications/subscriptions/{subscription_id}',
+    scope: 'events:read',
+    owner: 'userA1',
+    ownerStatus: 200,
+    request: async (f) => ({
+      path: `/api/v1/approval-notifications/subscriptions/${await f.make.claimSubscription()}`,
+    }),
+    otherOrg: { as: 'appB', expect: 404 },
+    otherUser: { as: 'userA2', expect: 404 },
+  },
+  {
     op: 'DELETE /api/v1/approval-notifications/subscriptions/{subscription_id}',
     scope: 'events:read',
     owner: 'userA1',

@@ -198,6 +198,51 @@ export class CreatedClaimSubscriptionDto extends ClaimSubscriptionDto {
   signing_secret: string;
 }
 
+/** `GET /subscriptions`: `?page&limit`, optionally narrowed to one user or claim. */
+export class ListClaimSubscriptionsQueryDto extends PageQueryDto {
+  @ApiPropertyOptional({
+    example: 'usr_84cd12ef',
+    description: 'Only subscriptions for this user. A plain user credential sees only its own either way.',
+  })
+  @IsOptional()
+  @IsString()
+  user_id?: string;
+
+  @ApiPropertyOptional({ example: 'clm_9f2a3b4c' })
+  @IsOptional()
+  @IsString()
+  claim_id?: string;
+}
+
+/** A subscription read back: what subscribing returned, minus the secret, plus where it delivers and how. */
+export class ClaimSubscriptionDetailDto {
+  @ApiProperty({ example: 'sub_01jd3m7k2q8w6t5v4x3y2z1a0b' }) subscription_id: string;
+  @ApiProperty({ example: 'clm_9f2a3b4c' }) claim_id: string;
+  @ApiProperty({ example: 'usr_84cd12ef' }) user_id: string;
+  @ApiProperty({ example: 'https://client.example.com/webhooks/claim-events' }) webhook_url: string;
+  @ApiProperty({ example: true }) active: boolean;
+  @ApiProperty({
+    enum: ['on', 'off', 'blocked'],
+    example: 'on',
+    description:
+      'Delivery state of the webhook: `blocked` after repeated failures (see `issue`), `off` when not sending.',
+  })
+  state: string;
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    example: null,
+    description: 'Why the webhook is blocked, if it is.',
+  })
+  issue: string | null;
+  @ApiProperty({ example: '2026-03-26T08:00:00.000Z' }) created_at: string;
+}
+
+export class ClaimSubscriptionPageDto {
+  @ApiProperty({ type: [ClaimSubscriptionDetailDto] }) data: ClaimSubscriptionDetailDto[];
+  @ApiProperty({ type: PaginationDto }) pagination: PaginationDto;
+}
+
 export class UnsubscribedClaimDto {
   @ApiProperty({ example: true }) unsubscribed: boolean;
   @ApiProperty() subscription_id: string;
