@@ -428,8 +428,8 @@ describe('webhook delivery', () => {
   it('publishes delivery metrics', async () => {
     const res = await request(t.url).get('/metrics');
     expect(res.status).toBe(200);
-    expect(res.text).toMatch(/herald_webhook_deliveries_total\{status="delivered"\} [1-9]/);
-    expect(res.text).toMatch(/herald_webhook_deliveries_total\{status="rate_limited"\} [1-9]/);
+    expect(res.text).toMatch(/herald_webhook_deliveries_total\{status="delivered",kind="[^"]+"\} [1-9]/);
+    expect(res.text).toMatch(/herald_webhook_deliveries_total\{status="rate_limited",kind="[^"]+"\} [1-9]/);
     expect(res.text).toMatch(/herald_webhook_attempt_duration_seconds_count\{outcome="retrying"\} [1-9]/);
     expect(res.text).toMatch(/herald_webhook_queue_depth \d+/);
     expect(res.text).toMatch(/herald_webhook_oldest_pending_age_seconds [\d.]+/);

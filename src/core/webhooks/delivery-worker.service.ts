@@ -17,7 +17,7 @@ import { blockIssue, goneIssue, NOT_SENT_BLOCKED } from './endpoint-health';
 import { EndpointStore } from './endpoint.store';
 import { describeStatus, parseRetryAfter, retryDelay, verdictOf } from './retry-policy';
 import { signedRequest } from './webhook-request';
-import { WebhookMetrics } from './webhook-metrics';
+import { UNKNOWN_KIND, WebhookMetrics } from './webhook-metrics';
 import { WebhookSender } from './webhook-sender';
 import type { AttemptOutcome, SendResult, WebhookEndpoint } from './webhook.types';
 
@@ -181,11 +181,18 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
       const jobs: Job[] = [];
       const blocked: string[] = [];
       const cancelled: string[] = [];
+      // Owner kinds of the rows settled here, for the deliveries counter.
+      const settledKinds = { blocked: new Map<string, number>(), cancelled: new Map<string, number>() };
       for (const delivery of leased) {
         const endpoint = endpoints.get(delivery.endpoint_id);
-        if (endpoint?.state === 'on') jobs.push({ delivery, endpoint });
-        else if (endpoint?.state === 'blocked') blocked.push(delivery.id);
-        else cancelled.push(delivery.id);
+        if (endpoint?.state === 'on') {
+          jobs.push({ delivery, endpoint });
+          continue;
+        }
+        const status = endpoint?.state === 'blocked' ? 'blocked' : 'cancelled';
+        (status === 'blocked' ? blocked : cancelled).push(delivery.id);
+        const kind = endpoint?.kind ?? UNKNOWN_KIND;
+        settledKinds[status].set(kind, (settledKinds[status].get(kind) ?? 0) + 1);
       }
       await this.deliveries.settle(m, { ids: blocked }, 'blocked', NOT_SENT_BLOCKED, now);
       await this.deliveries.settle(
@@ -195,8 +202,8 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
         'Subscription was removed or turned off before delivery',
         now,
       );
-      this.metrics.settled('blocked', blocked.length);
-      this.metrics.settled('cancelled', cancelled.length);
+      for (const status of ['blocked', 'cancelled'] as const)
+        for (const [kind, n] of settledKinds[status]) this.metrics.settled(status, n, kind);
       return { jobs, capped: plan.atCap || pick.filledEndpoint };
     });
   }
@@ -265,7 +272,22 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
     });
     if (!recorded) return;
     this.metrics.attempt(outcome, result.duration_ms);
-    this.metrics.settled(completion.status);
+    this.metrics.settled(completion.status, 1, endpoint.kind);
+    // Once per delivery, when it is given up for good (retries spent or a final answer), never per
+    // retry: the one line an operator needs to find the receiver and the event that did not arrive.
+    if (outcome === 'failed')
+      this.logger.warn(
+        {
+          endpoint: endpoint.id,
+          kind: endpoint.kind,
+          delivery: delivery.id,
+          event: eventIdOf(delivery.body),
+          attempts: completion.attempts,
+          response_status: completion.response_status,
+          error: completion.error,
+        },
+        'webhook delivery gave up',
+      );
   }
 
   private completion(delivery: LeasedDelivery, result: SendResult): Completion {
@@ -302,5 +324,15 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
       const timer = setTimeout(done, ms);
       this.wakeUp = done;
     });
+  }
+}
+
+/** The event id from a delivery's body (the event envelope); read only when a delivery gives up. */
+function eventIdOf(body: string): string | null {
+  try {
+    const id = (JSON.parse(body) as { id?: unknown }).id;
+    return typeof id === 'string' ? id : null;
+  } catch {
+    return null;
   }
 }

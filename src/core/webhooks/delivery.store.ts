@@ -537,4 +537,21 @@ export class DeliveryStore {
       return { depth: Number(row?.n ?? 0), oldest: row?.oldest ?? null };
     });
   }
+
+  /**
+   * Cluster-wide, for the per-state age gauges: the log time of the oldest owed delivery still
+   * waiting for its first attempt, and of the oldest waiting for a retry. Reads only owed rows
+   * (the `status` prefix of ix_webhook_deliveries_due), like the queue depth does.
+   */
+  async oldestOwedAcrossTenants(): Promise<{ first_attempt: string | null; retrying: string | null }> {
+    return this.db.read(async (m) => {
+      const row = await m
+        .createQueryBuilder(WebhookDeliveryEntity, 'd')
+        .select('MIN(CASE WHEN d.attempts = 0 THEN d.created_at END)', 'first_attempt')
+        .addSelect('MIN(CASE WHEN d.attempts > 0 THEN d.created_at END)', 'retrying')
+        .where("d.status = 'pending'")
+        .getRawOne<{ first_attempt: string | null; retrying: string | null }>();
+      return { first_attempt: row?.first_attempt ?? null, retrying: row?.retrying ?? null };
+    });
+  }
 }

@@ -199,8 +199,10 @@ export class WebhooksService {
     await this.deliveries.insert(tx, rows);
     this.afterCommit.run(tx, () => {
       if (rows.some((r) => r.status === 'pending')) this.worker.wake();
-      for (const status of ['blocked', 'rate_limited'] as const)
-        this.metrics.settled(status, rows.filter((r) => r.status === status).length);
+      // Counted per endpoint kind, like the worker's final statuses.
+      for (const r of rows)
+        if (r.status === 'blocked' || r.status === 'rate_limited')
+          this.metrics.settled(r.status, 1, endpoints.get(r.endpoint_id)?.kind ?? 'unknown');
     });
     return rows.map((r) => ({ id: r.id, endpoint_id: r.endpoint_id, status: r.status }));
   }
