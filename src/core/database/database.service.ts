@@ -25,6 +25,16 @@ export function isSessionTimeout(err: unknown): boolean {
 }
 
 /**
+ * A multi-row VALUES list for `Database.query`: `($1, $2, …), (…)` and its values in order.
+ * For the few multi-row inserts stores keep raw, where the query builder's per-value work costs.
+ */
+export function valuesList(rows: readonly (readonly unknown[])[]): { text: string; params: unknown[] } {
+  const params: unknown[] = [];
+  const tuple = (row: readonly unknown[]) => `(${row.map((value) => `$${params.push(value)}`).join(', ')})`;
+  return { text: rows.map(tuple).join(', '), params };
+}
+
+/**
  * A transaction (or, from `read`, the plain connection) as stores receive it. Feature code passes
  * it through to stores and never reaches into it, so only stores and this folder import `typeorm`.
  */
@@ -79,7 +89,8 @@ export class Database {
         return '?';
       });
       rewritten = { sql, order };
-      if (this.sqliteTexts.size < 1000) this.sqliteTexts.set(text, rewritten);
+      // Fixed statements are cached; multi-row inserts (long, one text per row count) are not.
+      if (text.length <= 4096 && this.sqliteTexts.size < 1000) this.sqliteTexts.set(text, rewritten);
     }
     return tx.query(
       rewritten.sql,

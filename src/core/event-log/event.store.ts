@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { SelectQueryBuilder } from 'typeorm';
-import { Database, type Tx } from '../database/database.service';
+import { Database, valuesList, type Tx } from '../database/database.service';
 import { isoNow } from '../http/time';
 import { ConsumerCheckpointEntity } from './consumer-checkpoint.entity';
 import { EventEntity } from './event.entity';
@@ -111,30 +111,24 @@ export class EventStore {
     // from the last one ever assigned; not by a database sequence, which a rolled-back append
     // (or a Postgres crash) advances for good and so leaves a hole in the "gap-free" log.
     const first = (await this.lastSeq(m)) + 1;
-    const postgres = this.db.isPostgres;
-    const params: unknown[] = [];
-    const values = events
-      .map((e, i) => {
-        const row = [
-          first + i,
-          e.id,
-          e.type,
-          e.version,
-          e.organisation_id,
-          e.user_id,
-          e.claim_id,
-          e.channel_id,
-          JSON.stringify(e.data),
-          e.occurred_at,
-          e.received_at,
-        ];
-        const from = params.push(...row) - row.length;
-        return `(${row.map((_, j) => (postgres ? `$${from + j + 1}` : '?')).join(', ')})`;
-      })
-      .join(', ');
+    const { text, params } = valuesList(
+      events.map((e, i) => [
+        first + i,
+        e.id,
+        e.type,
+        e.version,
+        e.organisation_id,
+        e.user_id,
+        e.claim_id,
+        e.channel_id,
+        JSON.stringify(e.data),
+        e.occurred_at,
+        e.received_at,
+      ]),
+    );
     // Raw SQL: the group commit's one multi-row INSERT (up to GROUP_COMMIT_MAX_EVENTS rows) is the
     // hottest statement; built directly it skips the query builder's per-row, per-column work.
-    await m.query(`INSERT INTO events (${COLUMNS.join(', ')}) VALUES ${values}`, params);
+    await this.db.query(m, `INSERT INTO events (${COLUMNS.join(', ')}) VALUES ${text}`, params);
     return events.map((event, i) => ({ seq: first + i, ...event }));
   }
 

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { EntityManager, SelectQueryBuilder } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '../config';
 import { schemaLockKey } from '../database/lock-keys';
-import { Database } from '../database/database.service';
+import { Database, valuesList } from '../database/database.service';
 import type { DueRow, OwingEndpoint } from './claim-plan';
 import { nextLogTimes } from './history-page';
 import { WebhookAttemptEntity } from './webhook-attempt.entity';
@@ -134,17 +134,6 @@ function rawQuery<T = Row>(m: EntityManager, text: string, parameters: Record<st
   return m.query(sql, bound);
 }
 
-/**
- * A multi-row VALUES list with positional placeholders (`$1, $2, …` on Postgres, `?` on SQLite),
- * numbered in the one pass that also collects the parameters, so they always line up.
- */
-function valuesList(postgres: boolean, rows: unknown[][]): { text: string; params: unknown[] } {
-  const params: unknown[] = [];
-  const tuple = (row: unknown[]) =>
-    `(${row.map((value) => (params.push(value), postgres ? `$${params.length}` : '?')).join(', ')})`;
-  return { text: rows.map(tuple).join(', '), params };
-}
-
 /** Keeps multi-row inserts well inside both engines' limits on bound parameters. */
 const INSERT_CHUNK = 500;
 /** SQLite allows at most 500 terms in one compound SELECT. */
@@ -194,7 +183,6 @@ export class DeliveryStore {
     const times = nextLogTimes(clock, newest?.newest ?? null, rows.length);
     for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
       const { text, params } = valuesList(
-        this.db.isPostgres,
         rows
           .slice(i, i + INSERT_CHUNK)
           .map((r, j) => [
@@ -217,7 +205,7 @@ export class DeliveryStore {
           ]),
       );
       // Raw SQL: the dispatcher's hot path, which the query builder made 3-8x slower on SQLite (per-value parameter bookkeeping).
-      await m.query(`INSERT INTO webhook_deliveries (${INSERT_COLUMNS.join(', ')}) VALUES ${text}`, params);
+      await this.db.query(m, `INSERT INTO webhook_deliveries (${INSERT_COLUMNS.join(', ')}) VALUES ${text}`, params);
     }
     return times;
   }
