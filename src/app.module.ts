@@ -14,6 +14,7 @@ import { WebhooksModule } from './core/webhooks/webhooks.module';
 import { EventsModule } from './events/events.module';
 import { RealtimeSubscriptionsModule } from './realtime-subscriptions/realtime-subscriptions.module';
 import { SubscriptionsModule } from './workspace-subscriptions/subscriptions.module';
+import { WebhookDeliveriesModule } from './webhook-deliveries/webhook-deliveries.module';
 
 @Module({})
 export class AppModule {
@@ -34,6 +35,7 @@ export class AppModule {
         RealtimeSubscriptionsModule,
         ApprovalNotificationsModule,
         SubscriptionsModule,
+        WebhookDeliveriesModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: PathEnvelopeExceptionFilter }],
     };

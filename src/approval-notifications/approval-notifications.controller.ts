@@ -1,6 +1,8 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query } from '@nestjs/common';
 import {
+  ApiAcceptedResponse,
   ApiBadRequestResponse,
+  ApiConflictResponse,
   ApiCreatedResponse,
   ApiNotFoundResponse,
   ApiOkResponse,
@@ -10,7 +12,9 @@ import {
 import { Authenticated, CurrentPrincipal } from '../core/auth/decorators';
 import type { Principal } from '../core/auth/principal';
 import type { Page } from '../core/http/pagination';
+import { StandardErrorDto } from '../core/http/error.dto';
 import { ApiMalformedIdResponse } from '../core/http/validation';
+import { RecoverDeliveriesDto, RecoveredDeliveriesDto } from '../core/webhooks/recover.dto';
 import { ClaimSubscriptionsService } from './claim-subscriptions.service';
 import {
   BuildPayloadDto,
@@ -29,6 +33,7 @@ import {
   NotificationPayloadDto,
   NotificationSummaryDto,
   NotifyStatusChangeDto,
+  RotatedClaimSubscriptionSecretDto,
   SentNotificationDto,
   SubscribeToClaimDto,
   UnsubscribedClaimDto,
@@ -148,6 +153,49 @@ export class ApprovalNotificationsController {
     @Param() params: ClaimSubscriptionParamsDto,
   ): Promise<UnsubscribedClaimDto> {
     return this.subscriptions.unsubscribe(caller, params.subscription_id);
+  }
+
+  @Post('subscriptions/:subscription_id/rotate-secret')
+  @HttpCode(200)
+  @Authenticated('notifications:write')
+  @ApiOperation({
+    summary: 'Rotate a claim subscription’s signing secret',
+    description:
+      'Returns a new `signing_secret`, shown only here. Until `previous_secret_expires_at` (WEBHOOK_SECRET_ROTATION_OVERLAP, 24 h by default) ' +
+      'each delivery carries two `v1,` signatures in `webhook-signature`, with the new and the old secret, so a receiver verifies with either while it switches; ' +
+      'after that only the new one verifies. Rotating again within that time drops the older secret at once. ' +
+      'May rotate: whoever may unsubscribe it (app credentials and `claims:read:org` for the organisation’s, a user for its own); any other subscription is a 404.',
+  })
+  @ApiOkResponse({ type: RotatedClaimSubscriptionSecretDto })
+  @ApiMalformedIdResponse('subscription_id', 'sub')
+  @ApiNotFoundResponse()
+  rotateSecret(
+    @CurrentPrincipal() caller: Principal,
+    @Param() params: ClaimSubscriptionParamsDto,
+  ): Promise<RotatedClaimSubscriptionSecretDto> {
+    return this.subscriptions.rotateSecret(caller, params.subscription_id);
+  }
+
+  @Post('subscriptions/:subscription_id/recover')
+  @HttpCode(202)
+  @Authenticated('notifications:write')
+  @ApiOperation({
+    summary: 'Recover a claim subscription’s failed deliveries',
+    description:
+      'Makes every `failed` delivery logged since `since` (and before `until`; with `include_blocked`, `blocked` ones too) owed again, oldest first, ' +
+      'due at most WEBHOOK_RECOVER_RATE per second (10 by default) so fresh deliveries keep flowing. Each keeps its `webhook-id`. Deliveries whose event is past retention are skipped. ' +
+      'The subscription must be delivering (`state` on). May recover: whoever may unsubscribe it; any other subscription is a 404.',
+  })
+  @ApiAcceptedResponse({ type: RecoveredDeliveriesDto })
+  @ApiMalformedIdResponse('subscription_id', 'sub')
+  @ApiNotFoundResponse()
+  @ApiConflictResponse({ type: StandardErrorDto, description: 'The subscription is blocked.' })
+  recover(
+    @CurrentPrincipal() caller: Principal,
+    @Param() params: ClaimSubscriptionParamsDto,
+    @Body() dto: RecoverDeliveriesDto,
+  ): Promise<RecoveredDeliveriesDto> {
+    return this.subscriptions.recover(caller, params.subscription_id, dto);
   }
 
   @Get(':notification_id')

@@ -4,6 +4,9 @@ import { Database } from '../core/database/database.service';
 import { newId } from '../core/http/ids';
 import { pageOf, pageOffset, type Page } from '../core/http/pagination';
 import { isoNow } from '../core/http/time';
+import { WebhookEndpointNotFoundException } from '../core/webhooks/webhooks.exceptions';
+import { DeliveryOperations } from '../core/webhooks/delivery-operations.service';
+import type { RecoverDeliveriesDto, RecoveredDeliveriesDto } from '../core/webhooks/recover.dto';
 import { WebhooksService } from '../core/webhooks/webhooks.service';
 import {
   ClaimSubscriptionStore,
@@ -14,6 +17,7 @@ import type {
   ClaimSubscriptionDetailDto,
   CreatedClaimSubscriptionDto,
   ListClaimSubscriptionsQueryDto,
+  RotatedClaimSubscriptionSecretDto,
   SubscribeToClaimDto,
   UnsubscribedClaimDto,
 } from './dto/notification.dto';
@@ -41,6 +45,7 @@ export class ClaimSubscriptionsService {
     private readonly db: Database,
     private readonly store: ClaimSubscriptionStore,
     private readonly webhooks: WebhooksService,
+    private readonly deliveries: DeliveryOperations,
   ) {}
 
   async subscribe(caller: Principal, dto: SubscribeToClaimDto): Promise<CreatedClaimSubscriptionDto> {
@@ -66,6 +71,7 @@ export class ClaimSubscriptionsService {
         organisation_id: subscription.organisation_id,
         url: subscription.webhook_url,
         secret,
+        owner_user_id: subscription.user_id,
       });
     });
     return {
@@ -91,6 +97,29 @@ export class ClaimSubscriptionsService {
   }
 
   /**
+   * A new signing secret, shown once; the old one keeps signing beside it for the rotation overlap
+   * (WebhooksService.rotateSecret). Who may rotate follows the unsubscribe rule, and a subscription
+   * the caller may not unsubscribe is a 404 here too.
+   */
+  async rotateSecret(caller: Principal, subscriptionId: string): Promise<RotatedClaimSubscriptionSecretDto> {
+    const row = await this.db.read((m) => this.store.findActiveRowIn(m, caller.organisation_id, subscriptionId));
+    if (!row || (!seesWholeOrganisation(caller) && row.user_id !== caller.user_id))
+      throw new ClaimSubscriptionNotFoundException(subscriptionId);
+    try {
+      const rotated = await this.webhooks.rotateSecret(caller.organisation_id, subscriptionId);
+      return {
+        subscription_id: subscriptionId,
+        signing_secret: rotated.secret,
+        previous_secret_expires_at: rotated.previous_secret_expires_at,
+      };
+    } catch (err) {
+      // Unsubscribed meanwhile: the same answer as for any subscription that is gone.
+      if (err instanceof WebhookEndpointNotFoundException) throw new ClaimSubscriptionNotFoundException(subscriptionId);
+      throw err;
+    }
+  }
+
+  /**
    * Reading follows the unsubscribe rule: the organisation's subscriptions for an org-wide reader,
    * only those for its own user otherwise. Unsubscribed ones are gone from both routes, as they are
    * for DELETE, so a subscription's id answers the same on every route.
@@ -108,6 +137,15 @@ export class ClaimSubscriptionsService {
       ),
     );
     return pageOf(await Promise.all(rows.map((row) => this.withDelivery(caller.organisation_id, row))), query, total);
+  }
+
+  /** Requeues the subscription's failed deliveries since a time; who may follows the unsubscribe rule. */
+  async recover(caller: Principal, subscriptionId: string, dto: RecoverDeliveriesDto): Promise<RecoveredDeliveriesDto> {
+    const row = await this.db.read((m) => this.store.findActiveRowIn(m, caller.organisation_id, subscriptionId));
+    if (!row || (!seesWholeOrganisation(caller) && row.user_id !== caller.user_id))
+      throw new ClaimSubscriptionNotFoundException(subscriptionId);
+    const result = await this.deliveries.recover(caller.organisation_id, subscriptionId, dto);
+    return { subscription_id: subscriptionId, ...result };
   }
 
   async get(caller: Principal, subscriptionId: string): Promise<ClaimSubscriptionDetailDto> {

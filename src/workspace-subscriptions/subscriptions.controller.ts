@@ -1,6 +1,8 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post } from '@nestjs/common';
 import {
+  ApiAcceptedResponse,
   ApiBadRequestResponse,
+  ApiConflictResponse,
   ApiCreatedResponse,
   ApiHeader,
   ApiNotFoundResponse,
@@ -10,11 +12,15 @@ import {
 } from '@nestjs/swagger';
 import { Authenticated, CurrentPrincipal, CurrentWorkspace } from '../core/auth/decorators';
 import type { Principal } from '../core/auth/principal';
+import { StandardErrorDto } from '../core/http/error.dto';
+import { RecoverDeliveriesDto, RecoveredDeliveriesDto } from '../core/webhooks/recover.dto';
 import {
   ChangeStateDto,
   CreatedSubscriptionViewDto,
   OperationResultDto,
+  RotatedSubscriptionSecretDto,
   SaveSubscriptionDto,
+  StateChangedViewDto,
   SubscriptionParamsDto,
   SubscriptionTemplateDto,
   SubscriptionViewDto,
@@ -107,17 +113,66 @@ export class SubscriptionsController {
   @Authenticated('subscriptions:write')
   @ApiOperation({
     summary: 'Change a subscription’s state',
-    description: 'off: nothing is evaluated. blocked: matches are logged `blocked`, nothing is sent. on: resumes.',
+    description:
+      'off: nothing is evaluated. blocked: matches are logged `blocked`, nothing is sent. on: resumes. ' +
+      'Turning a subscription with a webhook action on also answers `undelivered`: how many of its deliveries failed or were blocked. They are not resent unless `POST /api/v1/subscriptions/:id/recover` asks.',
   })
-  @ApiOkResponse({ type: SubscriptionViewDto })
+  @ApiOkResponse({ type: StateChangedViewDto })
   @ApiNotFoundResponse()
   setState(
     @CurrentPrincipal() caller: Principal,
     @CurrentWorkspace() workspace: string,
     @Param() params: SubscriptionParamsDto,
     @Body() dto: ChangeStateDto,
-  ): Promise<SubscriptionViewDto> {
+  ): Promise<StateChangedViewDto> {
     return this.subscriptions.setState(caller, workspace, params.id, dto.state, dto.issue);
+  }
+
+  @Post('subscriptions/:id/rotate-secret')
+  @HttpCode(200)
+  @Authenticated('subscriptions:write')
+  @ApiOperation({
+    summary: 'Rotate a subscription’s webhook signing secret',
+    description:
+      'Returns a new `signing_secret`, shown only here. Until `previous_secret_expires_at` (WEBHOOK_SECRET_ROTATION_OVERLAP, 24 h by default) ' +
+      'each delivery carries two `v1,` signatures in `webhook-signature`, with the new and the old secret, so a receiver verifies with either while it switches; ' +
+      'after that only the new one verifies. Rotating again within that time drops the older secret at once. ' +
+      'Needs the subscription’s owning user, an app or an `admin` credential (else 403).',
+  })
+  @ApiOkResponse({ type: RotatedSubscriptionSecretDto })
+  @ApiNotFoundResponse()
+  @ApiConflictResponse({ description: 'The subscription has no webhook action, so it has no signing secret.' })
+  rotateSecret(
+    @CurrentPrincipal() caller: Principal,
+    @CurrentWorkspace() workspace: string,
+    @Param() params: SubscriptionParamsDto,
+  ): Promise<RotatedSubscriptionSecretDto> {
+    return this.subscriptions.rotateSecret(caller, workspace, params.id);
+  }
+
+  @Post('subscriptions/:id/recover')
+  @HttpCode(202)
+  @Authenticated('subscriptions:write')
+  @ApiOperation({
+    summary: 'Recover a subscription’s failed webhook deliveries',
+    description:
+      'Makes every `failed` delivery logged since `since` (and before `until`; with `include_blocked`, `blocked` ones too) owed again, oldest first, ' +
+      'due at most WEBHOOK_RECOVER_RATE per second (10 by default) so fresh deliveries keep flowing. Each keeps its `webhook-id`. Deliveries whose event is past retention are skipped. ' +
+      'The subscription must be `on`. Needs the subscription’s owning user, an app or an `admin` credential (else 403).',
+  })
+  @ApiAcceptedResponse({ type: RecoveredDeliveriesDto })
+  @ApiNotFoundResponse()
+  @ApiConflictResponse({
+    type: StandardErrorDto,
+    description: 'The subscription has no webhook action, or is not `on`.',
+  })
+  recover(
+    @CurrentPrincipal() caller: Principal,
+    @CurrentWorkspace() workspace: string,
+    @Param() params: SubscriptionParamsDto,
+    @Body() dto: RecoverDeliveriesDto,
+  ): Promise<RecoveredDeliveriesDto> {
+    return this.subscriptions.recover(caller, workspace, params.id, dto);
   }
 
   @Get('subscription-templates')

@@ -1,4 +1,6 @@
 import {
+  ConflictException,
+  ForbiddenException,
   Inject,
   Injectable,
   Logger,
@@ -20,10 +22,19 @@ import type { StoredEvent } from '../core/event-log/event.types';
 import { ValidationFailedException, type FieldError } from '../core/http/errors';
 import { newId } from '../core/http/ids';
 import { isoNow } from '../core/http/time';
+import { DeliveryOperations } from '../core/webhooks/delivery-operations.service';
+import type { RecoverDeliveriesDto, RecoveredDeliveriesDto } from '../core/webhooks/recover.dto';
 import { WebhooksService } from '../core/webhooks/webhooks.service';
 import type { DeliveryRequest } from '../core/webhooks/webhook.types';
+import { WebhookEndpointNotFoundException } from '../core/webhooks/webhooks.exceptions';
 import { maskActions, restoreMaskedHeaders, TEST_HEADER } from './action-headers';
-import type { CreatedSubscriptionViewDto, SaveSubscriptionDto, SubscriptionViewDto } from './dto/subscription.dto';
+import type {
+  CreatedSubscriptionViewDto,
+  RotatedSubscriptionSecretDto,
+  SaveSubscriptionDto,
+  StateChangedViewDto,
+  SubscriptionViewDto,
+} from './dto/subscription.dto';
 import {
   compileConditions,
   InvalidConditionsError,
@@ -40,7 +51,7 @@ import {
   type CompiledSubscription,
   type Rule,
 } from './subscription-rules';
-import { ownerIssue, ownerOf, ownerReads } from './subscription-owner';
+import { actsForOwner, ownerIssue, ownerOf, ownerReads } from './subscription-owner';
 import { expandTemplate } from './subscription-templates';
 import { SubscriptionStore, type Action, type SubscriptionRecord, type SubscriptionState } from './subscription.store';
 
@@ -52,6 +63,20 @@ const REVOKED_OWNER_KEYS_REMEMBERED = 10_000;
 export class SubscriptionNotFoundException extends NotFoundException {
   constructor(id: string) {
     super(`Subscription ${id} not found`);
+  }
+}
+
+export class RotateSecretForbiddenException extends ForbiddenException {
+  constructor() {
+    super(
+      "Rotating changes what the subscription's receivers must verify with: only its owner, an app or an admin credential may do it",
+    );
+  }
+}
+
+export class NoWebhookSecretException extends ConflictException {
+  constructor(id: string) {
+    super(`Subscription ${id} has no webhook action, so it has no signing secret to rotate`);
   }
 }
 
@@ -108,6 +133,7 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
     private readonly store: SubscriptionStore,
     private readonly catalog: EventCatalog,
     private readonly webhooks: WebhooksService,
+    private readonly deliveries: DeliveryOperations,
     private readonly bus: EventBus,
     private readonly apiKeys: ApiKeysService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -233,17 +259,63 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
     id: string,
     state: SubscriptionState,
     issue?: string,
-  ): Promise<SubscriptionViewDto> {
+  ): Promise<StateChangedViewDto> {
     const record = await this.require(caller, workspaceId, id);
     const at = isoNow();
     const nextIssue = state === 'on' ? null : (issue ?? null);
     await this.db.transaction((m) =>
       this.store.setState(m, caller.organisation_id, workspaceId, id, state, nextIssue, at),
     );
-    if (record.actions.some((a) => a.type === 'webhook'))
-      await this.webhooks.setState(caller.organisation_id, id, state, nextIssue ?? undefined);
+    const webhook = record.actions.some((a) => a.type === 'webhook');
+    if (webhook) await this.webhooks.setState(caller.organisation_id, id, state, nextIssue ?? undefined);
     await this.changed(id);
-    return this.view({ ...record, state, issue: nextIssue, updated_at: at });
+    const view = await this.view({ ...record, state, issue: nextIssue, updated_at: at });
+    // Turned back on, it says what it did not deliver, and resends none of it unasked (see `recover`).
+    if (state !== 'on' || !webhook) return view;
+    return { ...view, undelivered: await this.deliveries.undelivered(caller.organisation_id, id) };
+  }
+
+  /**
+   * Requeues the webhook's failed (and on request blocked) deliveries since a time. It sends to
+   * the receivers again, so it needs whoever may act for the owner, as rotating the secret does.
+   */
+  async recover(
+    caller: Principal,
+    workspaceId: string,
+    id: string,
+    dto: RecoverDeliveriesDto,
+  ): Promise<RecoveredDeliveriesDto> {
+    const record = await this.require(caller, workspaceId, id);
+    if (!actsForOwner(caller, record.owner))
+      throw new ForbiddenException(
+        "Recovering sends to the subscription's receivers again: only its owner, an app or an admin credential may do it",
+      );
+    if (!record.actions.some((a) => a.type === 'webhook'))
+      throw new ConflictException(`Subscription ${id} has no webhook action, so it has no deliveries to recover`);
+    return { subscription_id: id, ...(await this.deliveries.recover(caller.organisation_id, id, dto)) };
+  }
+
+  /**
+   * A new signing secret for the webhook action, shown once; the old one keeps signing beside it
+   * for the rotation overlap (WebhooksService.rotateSecret). It changes what the receivers must
+   * verify with, so only those who may act for the owner may rotate (as for a test `send`).
+   */
+  async rotateSecret(caller: Principal, workspaceId: string, id: string): Promise<RotatedSubscriptionSecretDto> {
+    const record = await this.require(caller, workspaceId, id);
+    if (!actsForOwner(caller, record.owner)) throw new RotateSecretForbiddenException();
+    if (!record.actions.some((a) => a.type === 'webhook')) throw new NoWebhookSecretException(id);
+    try {
+      const rotated = await this.webhooks.rotateSecret(caller.organisation_id, id);
+      return {
+        subscription_id: id,
+        signing_secret: rotated.secret,
+        previous_secret_expires_at: rotated.previous_secret_expires_at,
+      };
+    } catch (err) {
+      // Deleted, or its webhook action removed, meanwhile.
+      if (err instanceof WebhookEndpointNotFoundException) throw new SubscriptionNotFoundException(id);
+      throw err;
+    }
   }
 
   async require(caller: Principal, workspaceId: string, id: string): Promise<SubscriptionRecord> {
@@ -426,6 +498,7 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
       secret,
       headers: webhook.headers ?? null,
       rate_limit_per_minute: record.rate_limit,
+      owner_user_id: record.owner.kind === 'user' ? record.owner.user_id : null,
       ...(!existing
         ? { state: record.state }
         : existing.next !== existing.state

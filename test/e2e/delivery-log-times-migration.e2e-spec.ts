@@ -62,6 +62,7 @@ describe('migration: delivery log times', () => {
     body: null,
     status: 'blocked' as const,
     attempts: 0,
+    retry_base: 0,
     next_attempt_at: null,
     lease_until: null,
     response_status: null,

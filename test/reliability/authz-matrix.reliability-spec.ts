@@ -69,6 +69,8 @@ interface Fixtures {
     workspaceSubscription(): Promise<string>;
     apiKey(): Promise<string>;
     event(): Promise<string>;
+    /** A final (failed) delivery to a claim webhook of usr_a1. */
+    delivery(): Promise<string>;
   };
 }
 
@@ -118,6 +120,7 @@ const workspaceSubscription = {
   resources: [`organisations/${ORG_A}`],
   actions: [{ type: 'socket' }],
 };
+const workspaceWebhook = { ...workspaceSubscription, actions: [{ type: 'webhook', url: 'http://127.0.0.1:9/hook' }] };
 const follow = (f: Fixtures) => ({
   type: 'channel.follow',
   version: '1',
@@ -393,6 +396,58 @@ const ROWS: Row[] = [
     otherOrg: { as: 'appB', expect: 404 },
     otherUser: { as: 'userA2', expect: 404 },
   },
+  {
+    op: 'POST /api/v1/approval-notifications/subscriptions/{subscription_id}/rotate-secret',
+    scope: 'notifications:write',
+    owner: 'userA1',
+    ownerStatus: 200,
+    request: async (f) => ({
+      path: `/api/v1/approval-notifications/subscriptions/${await f.make.claimSubscription()}/rotate-secret`,
+    }),
+    otherOrg: { as: 'appB', expect: 404 },
+    otherUser: { as: 'userA2', expect: 404 },
+  },
+  {
+    op: 'POST /api/v1/approval-notifications/subscriptions/{subscription_id}/recover',
+    scope: 'notifications:write',
+    owner: 'userA1',
+    ownerStatus: 202,
+    request: async (f) => ({
+      path: `/api/v1/approval-notifications/subscriptions/${await f.make.claimSubscription()}/recover`,
+      body: { since: '2026-01-01T00:00:00Z' },
+    }),
+    otherOrg: { as: 'appB', expect: 404 },
+    otherUser: { as: 'userA2', expect: 404 },
+  },
+  // The delivery log over every webhook: a user reads its own subscriptions' deliveries.
+  {
+    op: 'GET /api/v1/webhook-deliveries',
+    scope: 'events:read',
+    owner: 'userA1',
+    ownerStatus: 200,
+    request: async (f) => (await f.make.delivery(), { path: '/api/v1/webhook-deliveries?limit=100' }),
+    otherOrg: { as: 'appB', expect: 'hidden' },
+    otherUser: { as: 'userA2', expect: 'hidden' },
+  },
+  {
+    op: 'GET /api/v1/webhook-deliveries/{delivery_id}',
+    scope: 'events:read',
+    owner: 'userA1',
+    ownerStatus: 200,
+    request: async (f) => ({ path: `/api/v1/webhook-deliveries/${await f.make.delivery()}` }),
+    otherOrg: { as: 'appB', expect: 404 },
+    otherUser: { as: 'userA2', expect: 404 },
+  },
+  {
+    op: 'POST /api/v1/webhook-deliveries/{delivery_id}/resend',
+    owner: 'userA1',
+    ownerStatus: 202,
+    request: async (f) => ({ path: `/api/v1/webhook-deliveries/${await f.make.delivery()}/resend` }),
+    otherOrg: { as: 'appB', expect: 404 },
+    otherUser: { as: 'userA2', expect: 404 },
+    // Needs subscriptions:write or notifications:write.
+    missingScopeAs: 'bareAppA',
+  },
   ...(['GET', 'PUT', 'DELETE'] as const).map((method): Row => ({
     op: `${method} /api/v1/approval-notifications/{notification_id}`,
     owner: 'userA1',
@@ -448,6 +503,36 @@ const ROWS: Row[] = [
     otherUser: { as: 'userA2', expect: 404 },
   },
   {
+    op: 'POST /api/v1/subscriptions/{id}/rotate-secret',
+    scope: 'subscriptions:write',
+    owner: 'appA',
+    ownerStatus: 200,
+    request: async (f) => {
+      const id = await created(f, 'appA', '/api/v1/subscriptions', workspaceWebhook, 'id');
+      f.secrets.add(id);
+      return { path: `/api/v1/subscriptions/${id}/rotate-secret` };
+    },
+    otherOrg: { as: 'appB', expect: 404 },
+    otherUser: { as: 'userA2', expect: 404 },
+    // A user of the same workspace who does not own it may not change what its receivers verify with.
+    wrongKind: { as: 'userA1', expect: 403 },
+  },
+  {
+    op: 'POST /api/v1/subscriptions/{id}/recover',
+    scope: 'subscriptions:write',
+    owner: 'appA',
+    ownerStatus: 202,
+    request: async (f) => {
+      const id = await created(f, 'appA', '/api/v1/subscriptions', workspaceWebhook, 'id');
+      f.secrets.add(id);
+      return { path: `/api/v1/subscriptions/${id}/recover`, body: { since: '2026-01-01T00:00:00Z' } };
+    },
+    otherOrg: { as: 'appB', expect: 404 },
+    otherUser: { as: 'userA2', expect: 404 },
+    // A user of the same workspace who does not own it may not send to its receivers again.
+    wrongKind: { as: 'userA1', expect: 403 },
+  },
+  {
     op: 'GET /api/v1/subscription-templates',
     owner: 'userA1',
     ownerStatus: 200,
@@ -494,7 +579,15 @@ describe('authorization matrix', () => {
   const f = { secrets: new Set<string>() } as Fixtures;
 
   beforeAll(async () => {
-    f.t = await startTestApp({ env: { WEBHOOK_ALLOW_PRIVATE: 'true' } });
+    f.t = await startTestApp({
+      // Deliveries to the fixtures' refused port fail for good within a second, so they can be resent.
+      env: {
+        WEBHOOK_ALLOW_PRIVATE: 'true',
+        WEBHOOK_RETRY_SCHEDULE: '10ms',
+        WEBHOOK_POLL_INTERVAL: '50ms',
+        DISPATCH_POLL_INTERVAL: '50ms',
+      },
+    });
     const t = f.t;
     const key = (spec: Parameters<typeof mintKey>[1]) => mintKey(t, spec);
     const toRevoke = await fetch(`${t.url}/api/v1/api-keys`, {
@@ -578,6 +671,19 @@ describe('authorization matrix', () => {
             'id',
           ),
         ),
+      delivery: async () => {
+        const subscription = await f.make.claimSubscription();
+        await f.make.event();
+        for (let tries = 0; tries < 200; tries++) {
+          const page = await call(f, 'appA', 'GET', {
+            path: `/api/v1/webhook-deliveries?subscription_id=${subscription}&status=failed`,
+          });
+          const id = (page.body as { data?: { id: string }[] }).data?.[0]?.id;
+          if (id) return remember(id);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        throw new Error(`fixture delivery: none failed for ${subscription}`);
+      },
     };
     // Something of every kind exists before the list rows run, so `hidden` has something to hide.
     await Promise.all([

@@ -102,6 +102,17 @@ describe('fuzzing every endpoint', () => {
       .set(admin)
       .send({ kind: 'app', scopes: ['events:read'] });
     const socket = await connectSocket(t.url, credentials.user);
+    // A delivery to the claim subscription (its receiver refuses connections: it is logged all the same).
+    await request(t.url)
+      .post('/api/v1/events')
+      .set(admin)
+      .send({ type: 'comment_added', claim_id: 'clm_f1', user_id: 'usr_f1', data: {} });
+    let delivery: string | undefined;
+    for (let tries = 0; !delivery && tries < 200; tries++) {
+      const page = await request(t.url).get('/api/v1/webhook-deliveries').set(admin);
+      delivery = (page.body as { data?: { id: string }[] }).data?.[0]?.id;
+      if (!delivery) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     for (const [what, res] of Object.entries({ channel, notification, claimSub, wsub, key })) {
       if (res.status >= 300) throw new Error(`fixture ${what}: ${res.status} ${JSON.stringify(res.body)}`);
     }
@@ -112,6 +123,7 @@ describe('fuzzing every endpoint', () => {
       wsub.body.id,
       key.body.key_id,
       socket.id!,
+      delivery!,
     );
     if (ids.some((id) => typeof id !== 'string')) throw new Error(`fixture ids missing: ${JSON.stringify(ids)}`);
   });
@@ -131,6 +143,7 @@ describe('fuzzing every endpoint', () => {
       '/api/v1/subscriptions',
       '/api/v2/subscriptions',
       '/api/v1/api-keys',
+      '/api/v1/webhook-deliveries',
     ]) {
       expect([...areas].some((a) => a.startsWith(area) || area.startsWith(a))).toBe(true);
     }

@@ -78,3 +78,18 @@ export function receivesEvents(principal: Principal): boolean {
 export function producesFor(principal: Principal, userId: string | null | undefined): boolean {
   return principal.kind !== 'user' || !userId || userId === principal.user_id;
 }
+
+/**
+ * Whose webhook deliveries a principal reads and resends in the delivery log: an app, an `admin`
+ * or another org-wide reader those of the whole organisation (undefined); a user those of the
+ * subscriptions it owns (its user id). null: a user credential without a user, which owns nothing.
+ */
+export function deliveryOwnerFilter(principal: Principal): string | undefined | null {
+  if (seesWholeOrganisation(principal) || hasScope(principal, 'admin')) return undefined;
+  return principal.user_id ?? null;
+}
+
+/** Acting on deliveries (resend) needs a write scope of either family that owns webhook subscriptions. */
+export function managesWebhooks(principal: Principal): boolean {
+  return hasScope(principal, 'subscriptions:write') || hasScope(principal, 'notifications:write');
+}

@@ -115,6 +115,54 @@ describe('webhook concurrency', () => {
   });
 });
 
+describe('webhook signing secrets', () => {
+  const key = (fill: number) => Buffer.alloc(32, fill).toString('base64');
+
+  it('keeps a rotated-out secret signing for WEBHOOK_SECRET_ROTATION_OVERLAP, 24h by default, 0 allowed', () => {
+    expect(loadConfig({}).webhooks.secretRotationOverlapMs).toBe(24 * 3_600_000);
+    expect(loadConfig({ WEBHOOK_SECRET_ROTATION_OVERLAP: '90m' }).webhooks.secretRotationOverlapMs).toBe(5_400_000);
+    expect(loadConfig({ WEBHOOK_SECRET_ROTATION_OVERLAP: '0s' }).webhooks.secretRotationOverlapMs).toBe(0);
+    expect(() => loadConfig({ WEBHOOK_SECRET_ROTATION_OVERLAP: 'a day' })).toThrow(
+      'WEBHOOK_SECRET_ROTATION_OVERLAP must be a duration',
+    );
+  });
+
+  it('reads no encryption key as an empty ring', () => {
+    expect(loadConfig({}).secrets.encryptionKeys).toEqual([]);
+  });
+
+  it('reads a bare key as k1 and a ring in order, the first sealing', () => {
+    expect(loadConfig({ HERALD_ENCRYPTION_KEY: key(1) }).secrets.encryptionKeys).toEqual([
+      { id: 'k1', key: Buffer.alloc(32, 1) },
+    ]);
+    const ring = loadConfig({ HERALD_ENCRYPTION_KEY: `k2:${key(2)}, k1:${key(1)}` }).secrets.encryptionKeys;
+    expect(ring.map((k) => k.id)).toEqual(['k2', 'k1']);
+    expect(ring[0].key).toEqual(Buffer.alloc(32, 2));
+    const urlSafe = Buffer.alloc(32, 0xfb).toString('base64url');
+    expect(loadConfig({ HERALD_ENCRYPTION_KEY: urlSafe }).secrets.encryptionKeys[0].key).toEqual(
+      Buffer.alloc(32, 0xfb),
+    );
+  });
+
+  it.each([
+    ['a short key', Buffer.alloc(16).toString('base64')],
+    ['a long key', Buffer.alloc(33).toString('base64')],
+    ['not base64', 'not base64 at all!'],
+    ['an empty id', `:${key(1)}`],
+    ['an id with a colon in the key', `k1:${key(1)}:x`],
+    ['a duplicate id', `k1:${key(1)},k1:${key(2)}`],
+    ['an id too long for the column', `${'k'.repeat(17)}:${key(1)}`],
+    ['an empty entry', `k1:${key(1)},`],
+  ])('refuses %s in HERALD_ENCRYPTION_KEY without echoing it', (_, value) => {
+    const err = failure({ HERALD_ENCRYPTION_KEY: value });
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.variable).toBe('HERALD_ENCRYPTION_KEY');
+    expect(err.message).toContain('HERALD_ENCRYPTION_KEY must be a base64 32-byte key');
+    expect(err.message).not.toContain(value);
+    expect(err.message.split('\n')).toHaveLength(1);
+  });
+});
+
 describe('durations', () => {
   it('reads the Postgres session timeouts; 0 turns one off', () => {
     const config = loadConfig({

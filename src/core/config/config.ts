@@ -56,6 +56,23 @@ export interface AppConfig {
   limits: LimitsConfig;
   webhooks: WebhooksConfig;
   subscriptions: SubscriptionsConfig;
+  secrets: SecretsConfig;
+}
+
+/** One key of the HERALD_ENCRYPTION_KEY ring: its id is stored with every value it seals. */
+export interface EncryptionKey {
+  id: string;
+  /** 32 bytes (AES-256). */
+  key: Buffer;
+}
+
+export interface SecretsConfig {
+  /**
+   * Keys that seal webhook signing secrets at rest. The first seals; every one opens, so a key
+   * is rotated by putting the new one first and dropping the old once start-up has re-sealed
+   * every row with the new. Empty: secrets are stored in plain text.
+   */
+  encryptionKeys: EncryptionKey[];
 }
 
 export interface SubscriptionsConfig {
@@ -93,6 +110,16 @@ export interface WebhooksConfig {
   deliveryRetentionMs: number;
   /** How often the worker looks for due deliveries when nothing woke it. */
   pollMs: number;
+  /**
+   * Recovering a subscription makes its failed deliveries due at most this many per second,
+   * oldest first, so a large recovery never crowds out the subscription's fresh deliveries.
+   */
+  recoverPerSecond: number;
+  /**
+   * How long a rotated-out signing secret keeps signing beside the new one, so receivers can
+   * switch secrets without dropping a delivery (0: the old secret stops at once).
+   */
+  secretRotationOverlapMs: number;
 }
 
 export interface WebSocketConfig {
@@ -233,6 +260,36 @@ function identifier(env: Env, name: string): string | undefined {
   return raw;
 }
 
+const KEY_ID = /^[A-Za-z0-9_-]{1,16}$/;
+const KEY_RING_FORMAT =
+  'a base64 32-byte key, or comma-separated <key id>:<base64 32-byte key> entries (ids of 1-16 letters, digits, _ or -, each once)';
+
+/**
+ * HERALD_ENCRYPTION_KEY: a bare key (id `k1`) or a ring `new:…,old:…`. Never echoes a value: the
+ * variable holds key material. Ids are short so a sealed secret fits its column (secret-box.ts).
+ */
+function keyRing(env: Env, name: string): EncryptionKey[] {
+  const raw = str(env, name);
+  if (raw === undefined) return [];
+  const entries = raw.includes(':') ? raw.split(',').map((e) => e.trim()) : [`k1:${raw}`];
+  const keys: EncryptionKey[] = [];
+  for (const entry of entries) {
+    const at = entry.indexOf(':');
+    const id = entry.slice(0, at);
+    const encoded = entry.slice(at + 1).trim();
+    const key = Buffer.from(encoded, 'base64');
+    if (
+      !KEY_ID.test(id) ||
+      keys.some((k) => k.id === id) ||
+      !/^[A-Za-z0-9+/_-]+={0,2}$/.test(encoded) ||
+      key.length !== 32
+    )
+      throw new ConfigError(name, KEY_RING_FORMAT, undefined);
+    keys.push({ id, key });
+  }
+  return keys;
+}
+
 /** Never echo a password from a connection string into a log line. */
 export function redactUrl(raw: string): string {
   return raw.replace(/\/\/([^:/@]+):([^@]+)@/, '//$1:***@');
@@ -313,9 +370,14 @@ export function loadConfig(env: Env): AppConfig {
       blockAfterFailures: int(env, 'WEBHOOK_BLOCK_AFTER_FAILURES', 0, 0, 1_000_000),
       deliveryRetentionMs: duration(env, 'DELIVERY_RETENTION', '30d', 60_000),
       pollMs: duration(env, 'WEBHOOK_POLL_INTERVAL', '500ms', 10),
+      recoverPerSecond: int(env, 'WEBHOOK_RECOVER_RATE', 10, 1, 10_000),
+      secretRotationOverlapMs: duration(env, 'WEBHOOK_SECRET_ROTATION_OVERLAP', '24h', 0),
     },
     subscriptions: {
       socketCacheRefreshMs: duration(env, 'SUBSCRIPTION_SOCKET_CACHE_REFRESH', '30s', 10),
+    },
+    secrets: {
+      encryptionKeys: keyRing(env, 'HERALD_ENCRYPTION_KEY'),
     },
   };
 }

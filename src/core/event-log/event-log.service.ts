@@ -172,6 +172,11 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
     return found;
   }
 
+  /** One organisation's events with these ids, those still in the log (retention removes old ones). */
+  findIn(m: Tx, organisationId: string, ids: string[]): Promise<StoredEvent[]> {
+    return ids.length ? this.store.findByIds(m, organisationId, [...new Set(ids)]) : Promise.resolve([]);
+  }
+
   /** One organisation's events after `after` (up to `upTo`) in seq order, at most `limit`, narrowed by `filter`. */
   readAfter(after: number, filter: EventFilter, limit: number, upTo?: number): Promise<StoredEvent[]> {
     return this.db.read((m) => this.readAfterIn(m, after, filter, limit, upTo));

@@ -33,6 +33,8 @@ const IN_FLIGHT_SLACK_MS = 1_000;
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
 /** Longest a claim waits for another node's claim to finish before skipping a turn. */
 const CLAIM_LOCK_WAIT_MS = 1_000;
+/** Shown in the delivery log for the value of an extra header a subscription set (its views mask them the same way). */
+const HEADER_VALUE_MASK = '********';
 
 interface Job {
   delivery: LeasedDelivery;
@@ -242,6 +244,8 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
         error: completion.error,
         duration_ms: result.duration_ms,
         attempted_at: completion.at,
+        request_headers: loggedHeaders(request.headers, endpoint.headers),
+        response_body: result.response_body ?? null,
       });
       if (outcome === 'delivered') {
         await this.endpoints.recordSuccess(m, endpoint.organisation_id, endpoint.id);
@@ -299,7 +303,9 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
       return { ...base, status: 'delivered', error: null, delivered_at: at, next_attempt_at: null };
     const error = result.error ?? describeStatus(result.status!);
     const delay =
-      verdict === 'retry' ? retryDelay(this.retryPolicy, attempts, parseRetryAfter(result.retry_after)) : undefined;
+      verdict === 'retry'
+        ? retryDelay(this.retryPolicy, attempts - delivery.retry_base, parseRetryAfter(result.retry_after))
+        : undefined;
     if (delay === undefined) return { ...base, status: 'failed', error, delivered_at: null, next_attempt_at: null };
     return { ...base, status: 'pending', error, delivered_at: null, next_attempt_at: toIso(Date.now() + delay) };
   }
@@ -325,6 +331,14 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
       this.wakeUp = done;
     });
   }
+}
+
+/** What the delivery log keeps of a request's headers: the values of the subscription's own extra headers are write-only. */
+export function loggedHeaders(sent: Record<string, string>, extra: Record<string, string>): Record<string, string> {
+  const own = new Set(Object.keys(extra).map((name) => name.toLowerCase()));
+  const logged: Record<string, string> = {};
+  for (const [name, value] of Object.entries(sent)) logged[name] = own.has(name) ? HEADER_VALUE_MASK : value;
+  return logged;
 }
 
 /** The event id from a delivery's body (the event envelope); read only when a delivery gives up. */

@@ -40,6 +40,8 @@ export interface LeasedDelivery {
   id: string;
   endpoint_id: string;
   attempts: number;
+  /** Where the current retry schedule began (see WebhookDeliveryEntity.retry_base). */
+  retry_base: number;
   body: string;
   lease_until: string;
 }
@@ -71,6 +73,7 @@ const LOG_COLUMNS = [
   'created_at',
   'delivered_at',
   'duration_ms',
+  'next_attempt_at',
 ] as const;
 
 /** The columns a new delivery is inserted with, in `insert`'s value order; the rest stay NULL until it is worked off. */
@@ -112,6 +115,7 @@ function logEntry(row: Row): DeliveryLogEntry {
     created_at: row.created_at as string,
     delivered_at: (row.delivered_at as string | null) ?? null,
     duration_ms: nullableNumber(row.duration_ms),
+    next_attempt_at: (row.next_attempt_at as string | null) ?? null,
   };
 }
 
@@ -342,7 +346,7 @@ export class DeliveryStore {
     );
     const rows = await this.db.query<Row>(
       m,
-      `SELECT id, endpoint_id, attempts, body, lease_until FROM webhook_deliveries
+      `SELECT id, endpoint_id, attempts, retry_base, body, lease_until FROM webhook_deliveries
        WHERE id IN (${ids.map((_, i) => `$${i + 2}`).join(', ')}) AND status = 'pending' AND lease_until = $1`,
       [leaseUntil, ...ids],
     );
@@ -353,6 +357,7 @@ export class DeliveryStore {
           id: r.id as string,
           endpoint_id: r.endpoint_id as string,
           attempts: Number(r.attempts),
+          retry_base: Number(r.retry_base),
           body: r.body as string,
           lease_until: r.lease_until as string,
         },
@@ -389,9 +394,20 @@ export class DeliveryStore {
     // Raw SQL: once per attempt, as for `complete`.
     await this.db.query(
       m,
-      `INSERT INTO webhook_attempts (delivery_id, attempt, outcome, response_status, error, duration_ms, attempted_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-      [deliveryId, a.attempt, a.outcome, a.response_status, a.error, a.duration_ms, a.attempted_at],
+      `INSERT INTO webhook_attempts (delivery_id, attempt, outcome, response_status, error, duration_ms, attempted_at,
+         request_headers, response_body)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [
+        deliveryId,
+        a.attempt,
+        a.outcome,
+        a.response_status,
+        a.error,
+        a.duration_ms,
+        a.attempted_at,
+        a.request_headers && JSON.stringify(a.request_headers),
+        a.response_body,
+      ],
     );
   }
 
@@ -450,7 +466,15 @@ export class DeliveryStore {
       );
       if (q.workspace_id !== undefined) page.andWhere('d.workspace_id = :workspaceId', { workspaceId: q.workspace_id });
       if (q.endpoint_id !== undefined) page.andWhere('d.endpoint_id = :endpointId', { endpointId: q.endpoint_id });
+      if (q.owner_user_id !== undefined)
+        page.andWhere(
+          'd.endpoint_id IN (SELECT e.id FROM webhook_endpoints e WHERE e.organisation_id = :organisationId AND e.owner_user_id = :ownerUserId)',
+          { ownerUserId: q.owner_user_id },
+        );
+      if (q.event_id !== undefined) page.andWhere('d.event_id = :eventId', { eventId: q.event_id });
       if (q.status !== undefined) page.andWhere('d.status = :status', { status: q.status });
+      if (q.since !== undefined) page.andWhere('d.created_at >= :since', { since: q.since });
+      if (q.until !== undefined) page.andWhere('d.created_at < :until', { until: q.until });
       if (q.datetime !== undefined)
         page.andWhere(`d.created_at ${newestFirst ? '<' : '>'} :datetime`, { datetime: q.datetime });
       const rows = await page
@@ -472,6 +496,8 @@ export class DeliveryStore {
         .addSelect('a.error', 'error')
         .addSelect('a.duration_ms', 'duration_ms')
         .addSelect('a.attempted_at', 'attempted_at')
+        .addSelect('a.request_headers', 'request_headers')
+        .addSelect('a.response_body', 'response_body')
         .where('d.organisation_id = :organisationId', { organisationId })
         .andWhere('a.delivery_id = :deliveryId', { deliveryId })
         .orderBy('a.attempt')
@@ -483,7 +509,110 @@ export class DeliveryStore {
         error: (r.error as string | null) ?? null,
         duration_ms: Number(r.duration_ms),
         attempted_at: r.attempted_at as string,
+        request_headers: r.request_headers ? (JSON.parse(r.request_headers as string) as Record<string, string>) : null,
+        response_body: (r.response_body as string | null) ?? null,
       }));
+    });
+  }
+
+  /** One entry of an organisation's log (only of endpoints `ownerUserId` owns, when given). */
+  async findEntry(organisationId: string, id: string, ownerUserId?: string): Promise<DeliveryLogEntry | undefined> {
+    return this.db.read(async (m) => {
+      const q = selectColumns(m.createQueryBuilder(WebhookDeliveryEntity, 'd'), 'd', LOG_COLUMNS)
+        .where('d.organisation_id = :organisationId', { organisationId })
+        .andWhere('d.id = :id', { id });
+      if (ownerUserId !== undefined)
+        q.andWhere(
+          'd.endpoint_id IN (SELECT e.id FROM webhook_endpoints e WHERE e.organisation_id = :organisationId AND e.owner_user_id = :ownerUserId)',
+          { ownerUserId },
+        );
+      const row = await q.getRawOne<Row>();
+      return row && logEntry(row);
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Resend and recover: final deliveries owed again
+
+  /**
+   * One endpoint's final deliveries in `statuses` with log times in [since, until), oldest first,
+   * after the log time `after` (keyset paging over ix_webhook_deliveries_endpoint_created).
+   */
+  async finalRowsOf(
+    m: EntityManager,
+    organisationId: string,
+    endpointId: string,
+    statuses: DeliveryStatus[],
+    range: { since: string; until?: string; after?: string },
+    limit: number,
+  ): Promise<{ id: string; event_id: string; event_seq: number; created_at: string }[]> {
+    const q = m
+      .createQueryBuilder(WebhookDeliveryEntity, 'd')
+      .select('d.id', 'id')
+      .addSelect('d.event_id', 'event_id')
+      .addSelect('d.event_seq', 'event_seq')
+      .addSelect('d.created_at', 'created_at')
+      .where('d.endpoint_id = :endpointId AND d.organisation_id = :organisationId', { endpointId, organisationId })
+      .andWhere('d.status IN (:...statuses)', { statuses })
+      .andWhere('d.created_at >= :since', { since: range.since });
+    if (range.until !== undefined) q.andWhere('d.created_at < :until', { until: range.until });
+    if (range.after !== undefined) q.andWhere('d.created_at > :after', { after: range.after });
+    const rows = await q.orderBy('d.created_at', 'ASC').limit(limit).getRawMany<Row>();
+    return rows.map((r) => ({
+      id: r.id as string,
+      event_id: r.event_id as string,
+      event_seq: Number(r.event_seq),
+      created_at: r.created_at as string,
+    }));
+  }
+
+  /**
+   * Makes final deliveries owed again, each with its body and due time: `pending`, unleased, a new
+   * retry schedule from the attempts made so far. A row that is no longer final (another resend
+   * won the race) is left alone. Returns the ids requeued.
+   */
+  async requeue(
+    m: EntityManager,
+    organisationId: string,
+    rows: { id: string; body: string; next_attempt_at: string }[],
+    at: string,
+  ): Promise<string[]> {
+    const done: string[] = [];
+    for (const r of rows) {
+      const result = await m
+        .createQueryBuilder()
+        .update(WebhookDeliveryEntity)
+        .set({
+          status: 'pending',
+          body: r.body,
+          next_attempt_at: r.next_attempt_at,
+          lease_until: null,
+          retry_base: () => 'attempts',
+          updated_at: at,
+        })
+        .where("id = :id AND organisation_id = :organisationId AND status <> 'pending'", {
+          id: r.id,
+          organisationId,
+        })
+        .execute();
+      if (result.affected) done.push(r.id);
+    }
+    return done;
+  }
+
+  /** How many of one endpoint's deliveries ended `failed` and `blocked` (within retention), for the turn-on answer. */
+  async undeliveredOf(organisationId: string, endpointId: string): Promise<{ failed: number; blocked: number }> {
+    return this.db.read(async (m) => {
+      const rows = await m
+        .createQueryBuilder(WebhookDeliveryEntity, 'd')
+        .select('d.status', 'status')
+        .addSelect('COUNT(*)', 'n')
+        .where('d.endpoint_id = :endpointId AND d.organisation_id = :organisationId', { endpointId, organisationId })
+        .andWhere("d.status IN ('failed', 'blocked')")
+        .groupBy('d.status')
+        .getRawMany<{ status: string; n: number | string }>();
+      const count = (status: string) => Number(rows.find((r) => r.status === status)?.n ?? 0);
+      return { failed: count('failed'), blocked: count('blocked') };
     });
   }
 

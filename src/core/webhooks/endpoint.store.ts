@@ -1,7 +1,9 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { EntityManager, SelectQueryBuilder } from 'typeorm';
+import { APP_CONFIG, type AppConfig } from '../config';
 import { Database } from '../database/database.service';
 import type { EndpointHealth } from './endpoint-health';
+import { SecretBox, SecretUnreadableError } from './secret-box';
 import { WebhookEndpointEntity } from './webhook-endpoint.entity';
 import type { EndpointState, SaveEndpoint, WebhookEndpoint } from './webhook.types';
 
@@ -14,6 +16,8 @@ const COLUMNS = [
   'workspace_id',
   'url',
   'secret',
+  'previous_secret',
+  'previous_secret_until',
   'headers',
   'rate_limit_per_minute',
   'state',
@@ -22,14 +26,25 @@ const COLUMNS = [
   'updated_at',
 ] as const;
 
-function fromRow(row: Row): WebhookEndpoint {
+/** What re-sealing one batch did (see `resealBatchAcrossTenants`). */
+export interface ResealBatch {
+  resealed: number;
+  /** Ids of endpoints whose secrets no key of the ring opens. */
+  unreadable: string[];
+  /** The last id looked at; the next batch starts after it. Undefined when nothing was left. */
+  last?: string;
+}
+
+function fromRow(row: Row, secrets: { secret: string; previous_secret: string | null }): WebhookEndpoint {
   return {
     id: row.id as string,
     kind: row.kind as string,
     organisation_id: row.organisation_id as string,
     workspace_id: (row.workspace_id as string | null) ?? null,
     url: row.url as string,
-    secret: row.secret as string,
+    secret: secrets.secret,
+    previous_secret: secrets.previous_secret,
+    previous_secret_until: secrets.previous_secret ? ((row.previous_secret_until as string | null) ?? null) : null,
     headers: JSON.parse(row.headers as string) as Record<string, string>,
     rate_limit_per_minute: row.rate_limit_per_minute === null ? null : Number(row.rate_limit_per_minute),
     state: row.state as EndpointState,
@@ -43,10 +58,69 @@ function fromRow(row: Row): WebhookEndpoint {
  * Data access for webhook endpoints. Endpoints are addressed by their subscription's id, which
  * the owning module has already resolved within the caller's tenant; reads and writes for a
  * tenant also name its organisation.
+ *
+ * The only place signing secrets are sealed and opened (HERALD_ENCRYPTION_KEY, secret-box.ts):
+ * every write seals, every read opens, so the rest of Herald sees plain secrets only.
  */
 @Injectable()
 export class EndpointStore {
-  constructor(private readonly db: Database) {}
+  private readonly logger = new Logger('Webhooks');
+  private readonly box: SecretBox;
+  /** Endpoints whose unreadable secret was already logged, so a poll loop does not repeat it. */
+  private readonly reportedUnreadable = new Set<string>();
+
+  constructor(
+    private readonly db: Database,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.box = new SecretBox(config.secrets.encryptionKeys);
+  }
+
+  /** Whether secrets are sealed at rest (a key is set). */
+  get sealing(): boolean {
+    return this.box.sealing;
+  }
+
+  /** The id of the key new secrets are sealed with. */
+  get sealingKeyId(): string | undefined {
+    return this.box.currentKeyId;
+  }
+
+  /**
+   * A row with its secrets opened. A secret no key opens (its key was dropped from the ring too
+   * soon, or the row was altered) must not stop deliveries to every other endpoint read with it,
+   * so that endpoint alone reads as blocked (unless it is off), with an issue that says why, and
+   * sends nothing.
+   */
+  private endpointOf(row: Row): WebhookEndpoint {
+    const id = row.id as string;
+    try {
+      const secret = this.box.open(row.secret as string, id);
+      let previous: string | null = null;
+      try {
+        if (row.previous_secret) previous = this.box.open(row.previous_secret as string, id);
+      } catch (err) {
+        if (!(err instanceof SecretUnreadableError)) throw err;
+        this.reportUnreadable(id, 'previous_secret', err);
+      }
+      return fromRow(row, { secret, previous_secret: previous });
+    } catch (err) {
+      if (!(err instanceof SecretUnreadableError)) throw err;
+      this.reportUnreadable(id, 'secret', err);
+      return {
+        ...fromRow(row, { secret: '', previous_secret: null }),
+        state: row.state === 'off' ? 'off' : 'blocked',
+        issue:
+          "Herald cannot read this subscription's signing secret; nothing is sent until an operator restores its encryption key or the secret is rotated",
+      };
+    }
+  }
+
+  private reportUnreadable(id: string, column: string, err: Error): void {
+    if (this.reportedUnreadable.has(`${id}:${column}`)) return;
+    this.reportedUnreadable.add(`${id}:${column}`);
+    this.logger.error({ endpoint: id, column, reason: err.message }, 'a webhook signing secret could not be opened');
+  }
 
   /** An endpoint's public columns, read as raw rows (no entity hydration). */
   private select(m: EntityManager): SelectQueryBuilder<WebhookEndpointEntity> {
@@ -64,7 +138,18 @@ export class EndpointStore {
       .where('e.organisation_id = :organisationId', { organisationId })
       .andWhere('e.id = :id', { id })
       .getRawOne<Row>();
-    return row && fromRow(row);
+    return row && this.endpointOf(row);
+  }
+
+  /** As `findInOrganisation`, holding the row (on Postgres) until the transaction ends, for a read-then-write. */
+  async lockInOrganisation(m: EntityManager, organisationId: string, id: string): Promise<WebhookEndpoint | undefined> {
+    const qb = this.select(m)
+      .where('e.organisation_id = :organisationId', { organisationId })
+      .andWhere('e.id = :id', { id });
+    // SQLite serialises transactions already (Database.transaction).
+    if (this.db.isPostgres) qb.setLock('pessimistic_write');
+    const row = await qb.getRawOne<Row>();
+    return row && this.endpointOf(row);
   }
 
   /**
@@ -77,7 +162,7 @@ export class EndpointStore {
     const rows = await this.select(m)
       .where('e.id IN (:...ids)', { ids: [...new Set(ids)] })
       .getRawMany<Row>();
-    for (const row of rows) found.set(row.id as string, fromRow(row));
+    for (const row of rows) found.set(row.id as string, this.endpointOf(row));
     return found;
   }
 
@@ -92,9 +177,12 @@ export class EndpointStore {
         organisation_id: e.organisation_id,
         workspace_id: e.workspace_id ?? null,
         url: e.url,
-        secret: e.secret,
+        secret: this.box.seal(e.secret, e.id),
+        previous_secret: null,
+        previous_secret_until: null,
         headers: JSON.stringify(e.headers ?? {}),
         rate_limit_per_minute: e.rate_limit_per_minute ?? null,
+        owner_user_id: e.owner_user_id ?? null,
         state: e.state,
         issue: e.issue ?? null,
         failed_attempts: 0,
@@ -106,6 +194,7 @@ export class EndpointStore {
       .execute();
   }
 
+  /** Everything but the secrets, which only `setSecrets` changes (see SaveEndpoint). */
   async update(m: EntityManager, e: SaveEndpoint, now: string): Promise<void> {
     await m.update(
       WebhookEndpointEntity,
@@ -114,11 +203,99 @@ export class EndpointStore {
         kind: e.kind,
         workspace_id: e.workspace_id ?? null,
         url: e.url,
-        secret: e.secret,
         headers: JSON.stringify(e.headers ?? {}),
         rate_limit_per_minute: e.rate_limit_per_minute ?? null,
+        owner_user_id: e.owner_user_id ?? null,
         updated_at: now,
       },
+    );
+  }
+
+  /** A rotation: the new secret, and the one it replaced with the time it stops signing (or none). */
+  async setSecrets(
+    m: EntityManager,
+    organisationId: string,
+    id: string,
+    secret: string,
+    previous: { secret: string; until: string } | null,
+    now: string,
+  ): Promise<void> {
+    await m.update(
+      WebhookEndpointEntity,
+      { organisation_id: organisationId, id },
+      {
+        secret: this.box.seal(secret, id),
+        previous_secret: previous && this.box.seal(previous.secret, id),
+        previous_secret_until: previous?.until ?? null,
+        updated_at: now,
+      },
+    );
+  }
+
+  /**
+   * Seals again, with the first key of the ring, the secrets of up to `limit` endpoints after
+   * `afterId` (in id order) that are plain or sealed with another key, in one transaction; a
+   * previous secret whose overlap has passed is dropped on the way. Every tenant at once: it runs
+   * at start-up. A row a rotation changed meanwhile is left as the rotation wrote it.
+   */
+  async resealBatchAcrossTenants(afterId: string, limit: number, now: string): Promise<ResealBatch> {
+    const prefix = `enc:v1:${this.box.currentKeyId}:`;
+    return this.db.transaction(async (m) => {
+      const rows = await m
+        .createQueryBuilder(WebhookEndpointEntity, 'e')
+        .select('e.id', 'id')
+        .addSelect('e.secret', 'secret')
+        .addSelect('e.previous_secret', 'previous_secret')
+        .addSelect('e.previous_secret_until', 'previous_secret_until')
+        .where('e.id > :afterId', { afterId })
+        .andWhere(
+          `(SUBSTR(e.secret, 1, ${prefix.length}) <> :prefix OR SUBSTR(e.previous_secret, 1, ${prefix.length}) <> :prefix)`,
+          { prefix },
+        )
+        .orderBy('e.id')
+        .limit(limit)
+        .getRawMany<Row>();
+      const batch: ResealBatch = { resealed: 0, unreadable: [], last: rows.at(-1)?.id as string | undefined };
+      for (const row of rows) {
+        const id = row.id as string;
+        const stored = { secret: row.secret as string, previous: (row.previous_secret as string | null) ?? null };
+        const until = (row.previous_secret_until as string | null) ?? null;
+        let secret: string;
+        let previous: string | null = null;
+        try {
+          secret = this.box.open(stored.secret, id);
+          if (stored.previous && until && until > now) previous = this.box.open(stored.previous, id);
+        } catch (err) {
+          if (!(err instanceof SecretUnreadableError)) throw err;
+          batch.unreadable.push(id);
+          continue;
+        }
+        const write = m
+          .createQueryBuilder()
+          .update(WebhookEndpointEntity)
+          .set({
+            secret: this.box.seal(secret, id),
+            previous_secret: previous && this.box.seal(previous, id),
+            previous_secret_until: previous ? until : null,
+          })
+          .where('id = :id AND secret = :secret', { id, secret: stored.secret });
+        if (stored.previous === null) write.andWhere('previous_secret IS NULL');
+        else write.andWhere('previous_secret = :previous', { previous: stored.previous });
+        const result = await write.execute();
+        if (result.affected !== 0) batch.resealed++;
+      }
+      return batch;
+    });
+  }
+
+  /** How many endpoints hold a sealed secret, across every tenant (start-up checks it when no key is set). */
+  async countSealedAcrossTenants(): Promise<number> {
+    return this.db.read((m) =>
+      m
+        .createQueryBuilder(WebhookEndpointEntity, 'e')
+        .where("SUBSTR(e.secret, 1, 7) = 'enc:v1:'")
+        .orWhere("SUBSTR(e.previous_secret, 1, 7) = 'enc:v1:'")
+        .getCount(),
     );
   }
 

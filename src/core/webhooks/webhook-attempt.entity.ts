@@ -19,4 +19,8 @@ export class WebhookAttemptEntity {
   @Column({ type: 'text', nullable: true }) error: string | null;
   @Column({ type: 'integer' }) duration_ms: number;
   @Column({ type: 'varchar', length: 24 }) attempted_at: string;
+  /** The request headers as sent, JSON text; the values of a subscription's extra headers are masked. */
+  @Column({ type: 'text', nullable: true }) request_headers: string | null;
+  /** The first 4 KiB of the response body (UTF-8), when a response came. */
+  @Column({ type: 'text', nullable: true }) response_body: string | null;
 }

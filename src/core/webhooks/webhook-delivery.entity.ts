@@ -22,6 +22,8 @@ export class WebhookDeliveryEntity {
   @Column({ type: 'text', nullable: true }) body: string | null;
   @Column({ type: 'varchar', length: 16 }) status: DeliveryStatus;
   @Column({ type: 'integer' }) attempts: number;
+  /** The attempt count at which the current retry schedule began: 0, or where a resend or recover started it again. */
+  @Column({ type: 'integer' }) retry_base: number;
   @Column({ type: 'varchar', length: 24, nullable: true }) next_attempt_at: string | null;
   @Column({ type: 'varchar', length: 24, nullable: true }) lease_until: string | null;
   @Column({ type: 'integer', nullable: true }) response_status: number | null;

@@ -57,6 +57,43 @@ describe('signedRequest', () => {
   });
 });
 
+describe('signing during a secret rotation', () => {
+  const body = JSON.stringify({ id: 'evt_1', type: 'claim_approved' });
+  const current = generateSecret();
+  const previous = generateSecret();
+  const at = new Date();
+  const endpoint = (until: string | null) => ({
+    url: 'https://hooks.example.com/x',
+    secret: current,
+    headers: {},
+    previous_secret: previous,
+    previous_secret_until: until,
+  });
+
+  it('signs with both secrets while the previous one is in its overlap, the new one first', () => {
+    const req = signedRequest(endpoint(new Date(at.getTime() + 1000).toISOString()), 'dlv_1', body, at);
+    const parts = req.headers['webhook-signature'].split(' ');
+    expect(parts).toEqual([
+      new Webhook(current).sign('dlv_1', at, body),
+      new Webhook(previous).sign('dlv_1', at, body),
+    ]);
+    expect(parts.every((p) => /^v1,[A-Za-z0-9+/]+=*$/.test(p))).toBe(true);
+    expect(new Webhook(current).verify(req.body, req.headers)).toEqual(JSON.parse(body));
+    expect(new Webhook(previous).verify(req.body, req.headers)).toEqual(JSON.parse(body));
+    expect(() => new Webhook(generateSecret()).verify(req.body, req.headers)).toThrow();
+  });
+
+  it('signs with the current secret only once the overlap has passed, or when there is none', () => {
+    for (const until of [at.toISOString(), new Date(at.getTime() - 1).toISOString(), null]) {
+      const req = signedRequest(endpoint(until), 'dlv_2', body, at);
+      expect(req.headers['webhook-signature']).toBe(new Webhook(current).sign('dlv_2', at, body));
+      expect(() => new Webhook(previous).verify(req.body, req.headers)).toThrow();
+    }
+    const withoutPrevious = { url: 'https://hooks.example.com/x', secret: current, headers: {} };
+    expect(signedRequest(withoutPrevious, 'dlv_3', body, at).headers['webhook-signature'].split(' ')).toHaveLength(1);
+  });
+});
+
 describe('generateSecret', () => {
   it('is whsec_ + base64 of 24 random bytes', () => {
     const secret = generateSecret();

@@ -32,17 +32,28 @@ export function isReservedHeader(name: string): boolean {
   return RESERVED_HEADERS.has(name.toLowerCase());
 }
 
+/** What signing needs of an endpoint; callers without a rotation in progress pass no previous secret. */
+export type SigningEndpoint = Pick<WebhookEndpoint, 'url' | 'secret' | 'headers'> &
+  Partial<Pick<WebhookEndpoint, 'previous_secret' | 'previous_secret_until'>>;
+
+/**
+ * `webhook-signature`: `v1,<sig>` with the current secret and, while a rotation's overlap lasts,
+ * ` v1,<sig>` with the previous one too. Standard Webhooks receivers accept a request when any of
+ * the space-separated signatures verifies, so one holding either secret keeps verifying.
+ */
+export function signatureHeader(endpoint: SigningEndpoint, deliveryId: string, body: string, at: Date): string {
+  const secrets = [endpoint.secret];
+  const until = endpoint.previous_secret_until ? Date.parse(endpoint.previous_secret_until) : NaN;
+  if (endpoint.previous_secret && until > at.getTime()) secrets.push(endpoint.previous_secret);
+  return secrets.map((secret) => new Webhook(secret).sign(deliveryId, at, body)).join(' ');
+}
+
 /**
  * The request as it goes on the wire. `webhook-id` is the delivery id, the same on every retry
  * so receivers can drop duplicates; the timestamp is the moment of this attempt, because
  * receivers reject signatures older than a few minutes.
  */
-export function signedRequest(
-  endpoint: Pick<WebhookEndpoint, 'url' | 'secret' | 'headers'>,
-  deliveryId: string,
-  body: string,
-  at: Date,
-): WebhookRequest {
+export function signedRequest(endpoint: SigningEndpoint, deliveryId: string, body: string, at: Date): WebhookRequest {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(endpoint.headers ?? {})) {
     if (!isReservedHeader(name)) headers[name.toLowerCase()] = value;
@@ -51,6 +62,6 @@ export function signedRequest(
   headers['user-agent'] = USER_AGENT;
   headers['webhook-id'] = deliveryId;
   headers['webhook-timestamp'] = String(Math.floor(at.getTime() / 1000));
-  headers['webhook-signature'] = new Webhook(endpoint.secret).sign(deliveryId, at, body);
+  headers['webhook-signature'] = signatureHeader(endpoint, deliveryId, body, at);
   return { url: endpoint.url, method: 'POST', headers, body };
 }

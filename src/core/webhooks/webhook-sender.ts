@@ -1,11 +1,42 @@
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
-import { Agent, request } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
 import { APP_CONFIG, type AppConfig } from '../config';
 import { guardedLookup, problemBeforeLookup, UndeliverableAddressError } from './ssrf-guard';
 import type { SendResult, WebhookRequest } from './webhook.types';
 
-/** Response bodies are read only so the connection can be reused; past this it is dropped instead. */
+/** Response bodies are read so the connection can be reused; past this it is dropped instead. */
 const MAX_RESPONSE_BODY_BYTES = 64 * 1024;
+/** How much of a response body the delivery log keeps. */
+export const RESPONSE_BODY_KEPT = 4 * 1024;
+
+/**
+ * Reads the first RESPONSE_BODY_KEPT bytes of a response body for the log, then discards the rest
+ * up to MAX_RESPONSE_BODY_BYTES (past that the connection is dropped). A body that fails or stalls
+ * midway keeps what arrived; the status is the answer either way.
+ */
+async function keepBodyStart(body: Dispatcher.ResponseData['body'], signal: AbortSignal): Promise<string> {
+  const kept: Buffer[] = [];
+  let keptBytes = 0;
+  let seen = 0;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      if (keptBytes < RESPONSE_BODY_KEPT) {
+        const part = chunk.subarray(0, RESPONSE_BODY_KEPT - keptBytes);
+        kept.push(part);
+        keptBytes += part.length;
+      }
+      seen += chunk.length;
+      if (seen > MAX_RESPONSE_BODY_BYTES || signal.aborted) break;
+    }
+  } catch {
+    // What arrived is kept.
+  } finally {
+    // Breaking out of the loop destroys the stream, which closes an oversized response's connection.
+    if (!body.destroyed && seen > MAX_RESPONSE_BODY_BYTES) body.destroy();
+  }
+  // A multi-byte character cut at the limit decodes as U+FFFD, not an exception.
+  return Buffer.concat(kept).toString('utf8');
+}
 
 function errorCode(err: unknown): string | undefined {
   for (let e = err as { code?: unknown; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
@@ -70,10 +101,11 @@ export class WebhookSender implements OnApplicationShutdown {
         signal,
       });
       // The status is the answer; a body that is slow or too large does not change it.
-      await res.body.dump({ limit: MAX_RESPONSE_BODY_BYTES, signal }).catch(() => undefined);
+      const responseBody = await keepBodyStart(res.body, signal);
       const retryAfter = res.headers['retry-after'];
       return {
         status: res.statusCode,
+        ...(responseBody ? { response_body: responseBody } : {}),
         ...(retryAfter !== undefined ? { retry_after: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter } : {}),
         duration_ms: elapsed(),
       };

@@ -21,6 +21,12 @@ export interface WebhookEndpoint {
   workspace_id: string | null;
   url: string;
   secret: string;
+  /**
+   * The secret the last rotation replaced: requests are signed with it too while
+   * `previous_secret_until` is in the future (WEBHOOK_SECRET_ROTATION_OVERLAP).
+   */
+  previous_secret: string | null;
+  previous_secret_until: string | null;
   /** Extra request headers; they never replace the ones Herald sets. */
   headers: Record<string, string>;
   rate_limit_per_minute: number | null;
@@ -36,8 +42,17 @@ export interface SaveEndpoint {
   organisation_id: string;
   workspace_id?: string | null;
   url: string;
+  /**
+   * The signing secret of a new endpoint. An existing endpoint keeps its own: only
+   * `WebhooksService.rotateSecret` changes it, so a save racing a rotation cannot undo it.
+   */
   secret: string;
   headers?: Record<string, string> | null;
+  /**
+   * The user the subscription belongs to (null for an app's): a user credential reads, resends
+   * and recovers the deliveries of its own subscriptions only. Written on every save.
+   */
+  owner_user_id?: string | null;
   rate_limit_per_minute?: number | null;
   /** Omitted on an update: the endpoint keeps its state. New endpoints start `on`. */
   state?: EndpointState;
@@ -76,6 +91,8 @@ export interface DeliveryLogEntry {
   created_at: string;
   delivered_at: string | null;
   duration_ms: number | null;
+  /** When the next attempt is due, while the delivery is owed (`pending`); null once final. */
+  next_attempt_at: string | null;
 }
 
 export type AttemptOutcome = 'delivered' | 'retrying' | 'failed';
@@ -88,6 +105,10 @@ export interface DeliveryAttempt {
   error: string | null;
   duration_ms: number;
   attempted_at: string;
+  /** The request headers as sent (signature included); values of the subscription's extra headers are masked. */
+  request_headers: Record<string, string> | null;
+  /** The first 4 KiB of the response body, when a response came. */
+  response_body: string | null;
 }
 
 export type HistoryDirection = 'before' | 'after';
@@ -97,7 +118,13 @@ export interface ListDeliveriesQuery {
   organisation_id: string;
   workspace_id?: string;
   endpoint_id?: string;
+  /** Only deliveries of endpoints this user owns (a user credential reading the delivery log API). */
+  owner_user_id?: string;
+  event_id?: string;
   status?: DeliveryStatus;
+  /** Log times (`created_at`) at or after `since` and before `until`, in the log's own form. */
+  since?: string;
+  until?: string;
   limit: number;
   /** `before` (default): newest first, older than `datetime`; `after`: oldest first, newer than it. */
   direction?: HistoryDirection;
@@ -118,6 +145,8 @@ export interface SendResult {
   status?: number;
   /** The raw `Retry-After` header, when the receiver sent one. */
   retry_after?: string;
+  /** The first RESPONSE_BODY_KEPT bytes of the response body, decoded as UTF-8. */
+  response_body?: string;
   error?: string;
   /** Retrying cannot help: the SSRF guard refused the target, or the request itself is invalid. */
   permanent?: boolean;

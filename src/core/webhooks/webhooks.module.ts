@@ -1,13 +1,16 @@
 import { Module } from '@nestjs/common';
 import { AfterCommit } from './after-commit';
 import { DeliveryWorker } from './delivery-worker.service';
+import { DeliveryOperations } from './delivery-operations.service';
 import { DeliveryStore } from './delivery.store';
 import { EndpointStore } from './endpoint.store';
+import { SecretsAtRest } from './secrets-at-rest';
 import { WebhookMetrics } from './webhook-metrics';
 import { WebhookSender } from './webhook-sender';
 import { WebhooksService } from './webhooks.service';
 import { DatabaseModule } from '../database/database.module';
 import { HealthModule } from '../health/health.module';
+import { EventLogModule } from '../event-log/event-log.module';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { WebhookAttemptEntity } from './webhook-attempt.entity';
 import { WebhookDeliveryEntity } from './webhook-delivery.entity';
@@ -15,12 +18,14 @@ import { WebhookEndpointEntity } from './webhook-endpoint.entity';
 
 /**
  * The webhook delivery engine (outbox, worker, signing, retries, SSRF guard). It has no HTTP API
- * of its own: modules that own webhook subscriptions use `WebhooksService`.
+ * of its own: modules that own webhook subscriptions use `WebhooksService`; the delivery log API
+ * (src/webhook-deliveries) and the owners' recover routes use `DeliveryOperations`.
  */
 @Module({
   imports: [
     DatabaseModule,
     HealthModule,
+    EventLogModule,
     TypeOrmModule.forFeature([WebhookEndpointEntity, WebhookDeliveryEntity, WebhookAttemptEntity]),
   ],
   providers: [
@@ -31,7 +36,9 @@ import { WebhookEndpointEntity } from './webhook-endpoint.entity';
     WebhookMetrics,
     DeliveryWorker,
     WebhooksService,
+    SecretsAtRest,
+    DeliveryOperations,
   ],
-  exports: [WebhooksService],
+  exports: [WebhooksService, DeliveryOperations],
 })
 export class WebhooksModule {}

@@ -5,7 +5,7 @@ import { Database, type Tx } from '../database/database.service';
 import { toEnvelope } from '../event-log/envelope';
 import type { StoredEvent } from '../event-log/event.types';
 import { newId } from '../http/ids';
-import { isoNow } from '../http/time';
+import { isoNow, toIso } from '../http/time';
 import { AfterCommit } from './after-commit';
 import { DeliveryWorker } from './delivery-worker.service';
 import { DeliveryStore, type NewDelivery } from './delivery.store';
@@ -107,6 +107,32 @@ export class WebhooksService {
       await this.changeState(m, organisationId, id, state, issue ?? null, isoNow());
     });
     return (await this.endpoints.get(organisationId, id))!;
+  }
+
+  /**
+   * A new signing secret for the endpoint of subscription `id`, returned to be shown once. The
+   * secret it replaces keeps signing beside it until `previous_secret_expires_at`
+   * (WEBHOOK_SECRET_ROTATION_OVERLAP; with 0 it stops at once), so a receiver can switch secrets
+   * without dropping a delivery. One previous secret is kept: rotating again during an overlap
+   * drops the older one, and a retry after the overlap is signed with the new secret only.
+   */
+  async rotateSecret(
+    organisationId: string,
+    id: string,
+  ): Promise<{ secret: string; previous_secret_expires_at: string }> {
+    const secret = generateSecret();
+    const now = Date.now();
+    const overlapMs = this.config.webhooks.secretRotationOverlapMs;
+    const expiresAt = toIso(now + overlapMs);
+    await this.db.transaction(async (m) => {
+      // Locked, so two rotations at once cannot both move the same secret aside and lose one.
+      const endpoint = await this.endpoints.lockInOrganisation(m, organisationId, id);
+      if (!endpoint) throw new WebhookEndpointNotFoundException(id);
+      // A secret the store could not open reads as empty: there is nothing to keep signing with.
+      const previous = overlapMs > 0 && endpoint.secret ? { secret: endpoint.secret, until: expiresAt } : null;
+      await this.endpoints.setSecrets(m, organisationId, id, secret, previous, toIso(now));
+    });
+    return { secret, previous_secret_expires_at: expiresAt };
   }
 
   /** Removes the endpoint; deliveries it still owes are cancelled and never sent. */

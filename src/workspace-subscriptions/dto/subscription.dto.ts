@@ -272,12 +272,46 @@ export class SubscriptionViewDto {
   @ApiProperty() updated_at: string;
 }
 
+export class UndeliveredCountsDto {
+  @ApiProperty({ example: 12, description: 'Deliveries that failed for good (retries spent or a final answer).' })
+  failed: number;
+  @ApiProperty({ example: 40, description: 'Matches logged while the subscription was blocked, never sent.' })
+  blocked: number;
+}
+
+/** `POST /:id/state`: the view, and when a webhook subscription is turned on what it did not deliver. */
+export class StateChangedViewDto extends SubscriptionViewDto {
+  @ApiPropertyOptional({
+    type: UndeliveredCountsDto,
+    description:
+      'Only when a subscription with a webhook action is turned `on`: how many of its deliveries in the log failed or were blocked. Nothing is resent unasked; ' +
+      '`POST /api/v1/subscriptions/:id/recover` requeues them.',
+  })
+  undelivered?: UndeliveredCountsDto;
+}
+
 export class CreatedSubscriptionViewDto extends SubscriptionViewDto {
   @ApiPropertyOptional({
     example: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
     description: 'Verifies webhook-signature; returned once, at creation.',
   })
   signing_secret?: string;
+}
+
+/** `POST /:id/rotate-secret`: the new secret, shown only here. */
+export class RotatedSubscriptionSecretDto {
+  @ApiProperty({ example: 'wsub_01jd3m7k2q8w6t5v4x3y2z1a0b' }) subscription_id: string;
+  @ApiProperty({
+    example: 'whsec_Nq0uJ7c3P4sRk2XvB9tLmYwE5hG8aZfD',
+    description: 'The new secret: verifies webhook-signature. Shown only here.',
+  })
+  signing_secret: string;
+  @ApiProperty({
+    example: '2026-03-27T08:00:00.000Z',
+    description:
+      'Until then deliveries carry two signatures, with the new secret and the old one, so a receiver verifies with either; after it, only the new secret verifies.',
+  })
+  previous_secret_expires_at: string;
 }
 
 export class OperationResultDto {

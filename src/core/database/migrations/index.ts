@@ -12,6 +12,8 @@ import { DeliveryLogTimes1763901000000 } from './1763901000000-delivery-log-time
 import { ChannelAwaitingClient1763901100000 } from './1763901100000-channel-awaiting-client';
 import { ExplicitEventSeqs1763901200000 } from './1763901200000-explicit-event-seqs';
 import { DispatcherLease1763901300000 } from './1763901300000-dispatcher-lease';
+import { EndpointSecretRotation1763901400000 } from './1763901400000-endpoint-secret-rotation';
+import { DeliveryOperations1763901500000 } from './1763901500000-delivery-operations';
 
 /** Every migration, oldest first. New ones are appended here. */
 export const MIGRATIONS = [
@@ -29,4 +31,6 @@ export const MIGRATIONS = [
   ChannelAwaitingClient1763901100000,
   ExplicitEventSeqs1763901200000,
   DispatcherLease1763901300000,
+  EndpointSecretRotation1763901400000,
+  DeliveryOperations1763901500000,
 ];

@@ -1,0 +1,45 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsBoolean, IsOptional, IsString, MaxLength } from 'class-validator';
+
+/**
+ * The body and answer of the recover routes each subscription-owning module exposes
+ * (`POST …/subscriptions/:id/recover`); the work is `DeliveryOperations.recover`.
+ */
+export class RecoverDeliveriesDto {
+  @ApiProperty({
+    format: 'date-time',
+    example: '2026-03-26T08:00:00Z',
+    description: 'Requeue deliveries logged at or after this RFC 3339 date-time.',
+  })
+  @IsString()
+  @MaxLength(64)
+  since: string;
+
+  @ApiPropertyOptional({ format: 'date-time', example: '2026-03-27T08:00:00Z', description: '…and before this one.' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(64)
+  until?: string;
+
+  @ApiPropertyOptional({
+    default: false,
+    description: 'Also requeue `blocked` deliveries (logged but never sent while the subscription was blocked).',
+  })
+  @IsOptional()
+  @IsBoolean()
+  include_blocked?: boolean;
+}
+
+export class RecoveredDeliveriesDto {
+  @ApiProperty({ example: 'sub_01jd3m7k2q8w6t5v4x3y2z1a0b' }) subscription_id: string;
+  @ApiProperty({
+    example: 42,
+    description: 'Deliveries made owed again, due oldest first at WEBHOOK_RECOVER_RATE per second from now.',
+  })
+  queued: number;
+  @ApiProperty({
+    example: 0,
+    description: 'Deliveries left as they were because their event is past retention.',
+  })
+  skipped: number;
+}
