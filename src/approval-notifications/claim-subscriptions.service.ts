@@ -6,6 +6,7 @@ import { pageOf, pageOffset, type Page } from '../core/http/pagination';
 import { isoNow } from '../core/http/time';
 import { WebhookEndpointNotFoundException } from '../core/webhooks/webhooks.exceptions';
 import { DeliveryOperations } from '../core/webhooks/delivery-operations.service';
+import { SECRET_UNREADABLE_ISSUE } from '../core/webhooks/endpoint-health';
 import type { RecoverDeliveriesDto, RecoveredDeliveriesDto } from '../core/webhooks/recover.dto';
 import { WebhooksService } from '../core/webhooks/webhooks.service';
 import {
@@ -165,8 +166,9 @@ export class ClaimSubscriptionsService {
       webhook_url: row.webhook_url,
       active: true,
       // An active subscription always has its endpoint (both are written in one transaction).
-      state: endpoint?.state ?? 'off',
-      issue: endpoint?.issue ?? null,
+      state: endpoint?.secret_unreadable && endpoint.state === 'on' ? 'blocked' : (endpoint?.state ?? 'off'),
+      issue:
+        endpoint?.secret_unreadable && endpoint.state === 'on' ? SECRET_UNREADABLE_ISSUE : (endpoint?.issue ?? null),
       created_at: row.created_at,
     };
   }

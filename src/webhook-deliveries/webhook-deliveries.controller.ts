@@ -3,13 +3,14 @@ import {
   ApiAcceptedResponse,
   ApiBadRequestResponse,
   ApiConflictResponse,
+  ApiForbiddenResponse,
   ApiNotFoundResponse,
   ApiOkResponse,
   ApiOperation,
   ApiTags,
 } from '@nestjs/swagger';
 import { Authenticated, CurrentPrincipal } from '../core/auth/decorators';
-import { deliveryOwnerFilter, managesWebhooks, type Principal } from '../core/auth/principal';
+import { deliveryScopeOf, managesWebhooks, resendsFor, type Principal } from '../core/auth/principal';
 import { StandardErrorDto } from '../core/http/error.dto';
 import { ApiMalformedIdResponse } from '../core/http/validation';
 import { DeliveryNotFoundException, DeliveryOperations } from '../core/webhooks/delivery-operations.service';
@@ -70,7 +71,8 @@ export class WebhookDeliveriesController {
     summary: 'List webhook deliveries',
     description:
       'Newest first. Pass `next_cursor` as `cursor` for the next page: paging never skips or repeats an entry, and deliveries logged meanwhile appear only on a new first page. ' +
-      'An app, an `admin` or a holder of claims:read:org sees the whole organisation’s deliveries; a user those of the subscriptions it owns.',
+      'An app, an `admin` or a holder of claims:read:org sees the whole organisation’s deliveries; a user those of the subscriptions it owns. ' +
+      'Deliveries of workspace subscriptions appear only for credentials of their workspace.',
   })
   @ApiOkResponse({ type: WebhookDeliveryPageDto })
   @ApiBadRequestResponse({
@@ -86,11 +88,11 @@ export class WebhookDeliveriesController {
     @CurrentPrincipal() caller: Principal,
     @Query() query: ListWebhookDeliveriesQueryDto,
   ): Promise<WebhookDeliveryPageDto> {
-    const owner = deliveryOwnerFilter(caller);
-    if (owner === null) return { data: [], next_cursor: null };
+    const scope = deliveryScopeOf(caller);
+    if (scope === null) return { data: [], next_cursor: null };
     const page = await this.operations.list({
       organisation_id: caller.organisation_id,
-      owner_user_id: owner,
+      ...scope,
       endpoint_id: query.subscription_id,
       event_id: query.event_id,
       status: query.status,
@@ -108,7 +110,7 @@ export class WebhookDeliveriesController {
     summary: 'Get a webhook delivery with its attempts',
     description:
       'Each attempt: when, the request headers Herald sent (signature included, never the secret), the response status, the first 4 KiB of the response body, the duration and the error. ' +
-      '`next_attempt_at` while the delivery is owed. Visible to the same callers as in the list.',
+      '`next_attempt_at` while the delivery is owed. At most the newest 100 attempts are listed (`attempt_count` is the total). Visible to the same callers as in the list.',
   })
   @ApiOkResponse({ type: WebhookDeliveryDetailDto })
   @ApiMalformedIdResponse('delivery_id', 'dlv')
@@ -117,9 +119,9 @@ export class WebhookDeliveriesController {
     @CurrentPrincipal() caller: Principal,
     @Param() params: DeliveryParamsDto,
   ): Promise<WebhookDeliveryDetailDto> {
-    const owner = deliveryOwnerFilter(caller);
-    if (owner === null) throw new DeliveryNotFoundException(params.delivery_id);
-    const { entry, attempts } = await this.operations.get(caller.organisation_id, params.delivery_id, owner);
+    const scope = deliveryScopeOf(caller);
+    if (scope === null) throw new DeliveryNotFoundException(params.delivery_id);
+    const { entry, attempts } = await this.operations.get(caller.organisation_id, params.delivery_id, scope);
     return toDetail(entry, attempts);
   }
 
@@ -129,10 +131,17 @@ export class WebhookDeliveriesController {
   @ApiOperation({
     summary: 'Resend a webhook delivery',
     description:
-      'Requires scope subscriptions:write or notifications:write. Makes a delivered, failed, blocked, rate-limited or cancelled delivery owed again, due now: the next attempt carries the same `webhook-id` (receivers drop duplicates by it), ' +
-      'is logged as its own attempt, and if it fails is retried on the retry schedule again. The body is rebuilt from the event log. Visible to the same callers as in the list.',
+      'Makes a delivered, failed, blocked, rate-limited or cancelled delivery owed again, due now: the next attempt carries the same `webhook-id` (receivers drop duplicates by it), ' +
+      'is logged as its own attempt, and if it fails is retried on the retry schedule again. The body is rebuilt from the event log. ' +
+      'Who may: as for recovering the subscription: for a workspace subscription scope subscriptions:write and its owning user, an app or `admin`; ' +
+      'for a claim webhook scope notifications:write and its own user or an org-wide reader (else 403; a delivery the caller cannot see is a 404).',
   })
   @ApiAcceptedResponse({ type: WebhookDeliveryDto, description: 'The delivery, `pending` and due now.' })
+  @ApiForbiddenResponse({
+    type: StandardErrorDto,
+    description:
+      'Without subscriptions:write or notifications:write, or not one who may send to this subscription again.',
+  })
   @ApiMalformedIdResponse('delivery_id', 'dlv')
   @ApiNotFoundResponse({ type: StandardErrorDto, description: 'No such delivery visible to the caller.' })
   @ApiConflictResponse({
@@ -149,8 +158,12 @@ export class WebhookDeliveriesController {
   async resend(@CurrentPrincipal() caller: Principal, @Param() params: DeliveryParamsDto): Promise<WebhookDeliveryDto> {
     if (!managesWebhooks(caller))
       throw new ForbiddenException('Resending needs scope subscriptions:write or notifications:write');
-    const owner = deliveryOwnerFilter(caller);
-    if (owner === null) throw new DeliveryNotFoundException(params.delivery_id);
-    return toDelivery(await this.operations.resend(caller.organisation_id, params.delivery_id, owner));
+    const scope = deliveryScopeOf(caller);
+    if (scope === null) throw new DeliveryNotFoundException(params.delivery_id);
+    return toDelivery(
+      await this.operations.resend(caller.organisation_id, params.delivery_id, scope, (subscription) =>
+        resendsFor(caller, subscription),
+      ),
+    );
   }
 }

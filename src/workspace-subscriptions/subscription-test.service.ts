@@ -1,4 +1,4 @@
-import { BadRequestException, ForbiddenException, Injectable } from '@nestjs/common';
+import { BadRequestException, ConflictException, ForbiddenException, Injectable } from '@nestjs/common';
 import { ApiKeysService } from '../core/auth/api-keys.service';
 import { hasScope, readerOf, readsEvent, receivesEvents, type Principal } from '../core/auth/principal';
 import { toEnvelope, type EventEnvelope } from '../core/event-log/envelope';
@@ -10,6 +10,7 @@ import { rooms } from '../core/gateway/rooms';
 import { ValidationFailedException } from '../core/http/errors';
 import { newId } from '../core/http/ids';
 import { isoNow } from '../core/http/time';
+import { SECRET_UNREADABLE_ISSUE } from '../core/webhooks/endpoint-health';
 import { describeStatus } from '../core/webhooks/retry-policy';
 import { isReservedHeader, signedRequest } from '../core/webhooks/webhook-request';
 import { WebhookSender } from '../core/webhooks/webhook-sender';
@@ -148,6 +149,7 @@ export class SubscriptionTestService {
         subscription.id && mode === 'send'
           ? await this.webhooks.getEndpoint(caller.organisation_id, subscription.id)
           : undefined;
+      if (endpoint?.secret_unreadable) throw new ConflictException(SECRET_UNREADABLE_ISSUE);
       for (const [index, action] of subscription.actions.entries()) {
         if (action.type === 'webhook' && action.url) {
           actions.push(

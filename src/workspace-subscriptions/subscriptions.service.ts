@@ -27,6 +27,7 @@ import type { RecoverDeliveriesDto, RecoveredDeliveriesDto } from '../core/webho
 import { WebhooksService } from '../core/webhooks/webhooks.service';
 import type { DeliveryRequest } from '../core/webhooks/webhook.types';
 import { WebhookEndpointNotFoundException } from '../core/webhooks/webhooks.exceptions';
+import { SECRET_UNREADABLE_ISSUE } from '../core/webhooks/endpoint-health';
 import { maskActions, restoreMaskedHeaders, TEST_HEADER } from './action-headers';
 import type {
   CreatedSubscriptionViewDto,
@@ -346,6 +347,7 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
     if (state === 'on' && record.actions.some((a) => a.type === 'webhook')) {
       const endpoint = await this.webhooks.getEndpoint(record.organisation_id, record.id);
       if (endpoint?.state === 'blocked') ({ state, issue } = { state: 'blocked', issue: endpoint.issue });
+      else if (endpoint?.secret_unreadable) ({ state, issue } = { state: 'blocked', issue: SECRET_UNREADABLE_ISSUE });
     }
     return {
       id: record.id,
@@ -482,13 +484,13 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
     record: SubscriptionRecord,
     existing: { secret: string; state: SubscriptionState; next: SubscriptionState } | undefined,
   ): Promise<string | undefined> {
-    const existingSecret = existing?.secret;
     const webhook = record.actions.find((a) => a.type === 'webhook');
     if (!webhook?.url) {
-      if (existingSecret) await this.webhooks.removeEndpoint(m, record.organisation_id, record.id);
+      if (existing) await this.webhooks.removeEndpoint(m, record.organisation_id, record.id);
       return undefined;
     }
-    const secret = existingSecret ?? this.webhooks.generateSecret();
+    // An existing endpoint keeps its secret (saveEndpoint never changes it; only a rotation does).
+    const secret = existing ? existing.secret : this.webhooks.generateSecret();
     await this.webhooks.saveEndpoint(m, {
       id: record.id,
       kind: WORKSPACE_WEBHOOK_KIND,
@@ -505,7 +507,7 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
           ? { state: existing.next, issue: record.issue }
           : {}),
     });
-    return existingSecret ? undefined : secret;
+    return existing ? undefined : secret;
   }
 
   // ---------------------------------------------------------------------------------------

@@ -214,7 +214,7 @@ describe('webhook signing secrets at rest', () => {
     await expectDeliveriesVerify(t, secrets, claim, workspace);
   });
 
-  it('binds a sealed secret to its row: copied into another, that endpoint sends nothing and the rest deliver', async () => {
+  it('binds a sealed secret to its row: copied into another, that endpoint keeps its deliveries unsent until the secret is rotated, and the rest deliver', async () => {
     const db = database();
     const t = await start(db, `k1:${newKey()}`);
     const { claim, workspace, secrets } = await subscribe(t);
@@ -237,9 +237,37 @@ describe('webhook signing secrets at rest', () => {
         (d) => d.event_id === refused.body.id,
       ),
     );
-    const [logged] = await webhooks.listDeliveries({ organisation_id: ORG, endpoint_id: workspace, limit: 10 });
-    expect(logged).toMatchObject({ event_id: refused.body.id, status: 'blocked', attempts: 0 });
-    expect(logged.error).toContain("cannot read this subscription's signing secret");
-    expect(receiver.requests.some((r) => (JSON.parse(r.body) as { id: string }).id === refused.body.id)).toBe(false);
+    // Kept owed, never sent: the worker took it and put it back for later.
+    let logged = (await webhooks.listDeliveries({ organisation_id: ORG, endpoint_id: workspace, limit: 10 }))[0];
+    await waitFor('the delivery put back unsent', async () => {
+      logged = (await webhooks.listDeliveries({ organisation_id: ORG, endpoint_id: workspace, limit: 10 }))[0];
+      return Date.parse(logged.next_attempt_at ?? '') > Date.now() + 30_000;
+    });
+    expect(logged).toMatchObject({ event_id: refused.body.id, status: 'pending', attempts: 0 });
+    const sentRefused = () =>
+      receiver.requests.filter((r) => (JSON.parse(r.body) as { id: string }).id === refused.body.id);
+    expect(sentRefused()).toEqual([]);
+    // The subscription says why.
+    const writer = await mintKey(t, {
+      org: ORG,
+      user: USER,
+      scopes: ['subscriptions:write', 'events:read'],
+      workspaces: [WS],
+    });
+    const view = await request(t.url).get(`${V1}/${workspace}`).set('X-Api-Key', writer);
+    expect(view.body).toMatchObject({
+      state: 'blocked',
+      issue: expect.stringContaining("cannot read this subscription's signing secret"),
+    });
+
+    // Rotating gives it a secret again: what waited is sent at once, signed with the new one.
+    const rotated = await request(t.url).post(`${V1}/${workspace}/rotate-secret`).set('X-Api-Key', writer);
+    expect(rotated.status).toBe(200);
+    await waitFor('the kept delivery sent', () => sentRefused().length === 1);
+    const [sent] = sentRefused();
+    expect(
+      new Webhook(rotated.body.signing_secret).verify(sent.body, sent.headers as Record<string, string>),
+    ).toBeTruthy();
+    expect(sent.headers['webhook-signature']).not.toContain(' ');
   });
 });

@@ -1,5 +1,6 @@
 import request from 'supertest';
 import { Webhook } from 'standardwebhooks';
+import { Database } from '../../src/core/database/database.service';
 import { mintKey } from '../support/credentials';
 import { dispatchedThrough, publish } from '../support/events';
 import { waitFor } from '../support/sockets';
@@ -47,6 +48,7 @@ describe('webhook deliveries: log, attempts, resend, recover', () => {
     app = await mintKey(t, {
       org: ORG,
       scopes: ['events:publish', 'events:read', 'notifications:write', 'subscriptions:write'],
+      workspaces: ['ws_dlv'],
     });
     appReadOnly = await mintKey(t, { org: ORG, scopes: ['events:read'] });
     userA1 = await mintKey(t, { org: ORG, user: 'usr_a1', scopes: ['events:read', 'notifications:write'] });
@@ -151,6 +153,17 @@ describe('webhook deliveries: log, attempts, resend, recover', () => {
     // Only the first 4 KiB of a response body is kept.
     const big = await detail(app, newest.id);
     expect(big.body.attempts[0].response_body).toBe('x'.repeat(4096));
+  });
+
+  it('keeps a response body that is binary (NUL bytes) as text, on every engine, and the delivery completes', async () => {
+    const r = await receiver();
+    r.otherwise({ status: 200, body: 'ok\u0000\u0001binary' });
+    const sub = await subscribe('clm_dlv_nul', r.url);
+    await event('clm_dlv_nul');
+    const [delivered] = await settled(sub.id, 1, 'delivered');
+    const res = await detail(app, delivered.id);
+    expect(res.body.attempts[0].response_body).toBe('ok\uFFFD\u0001binary');
+    expect(r.requests).toHaveLength(1);
   });
 
   it('pages newest first with a cursor that never skips or repeats, even while deliveries are logged', async () => {
@@ -293,7 +306,7 @@ describe('webhook deliveries: log, attempts, resend, recover', () => {
       .set('X-Api-Key', userA1)
       .send({ since: before });
     expect(res.status).toBe(202);
-    expect(res.body).toEqual({ subscription_id: sub.id, queued: 4, skipped: 0 });
+    expect(res.body).toEqual({ subscription_id: sub.id, queued: 4, skipped: 0, more: false });
 
     // Due oldest first, 1/WEBHOOK_RECOVER_RATE (500 ms) apart (the oldest, due at once, is being retried).
     const oldest = failed[failed.length - 1].id;
@@ -369,10 +382,10 @@ describe('webhook deliveries: log, attempts, resend, recover', () => {
       request(t.url).post(`/api/v1/subscriptions/${id}/recover`).set('X-Api-Key', token).send(body);
     expect((await recoverAs(colleague, { since, include_blocked: true })).status).toBe(403);
     const withoutBlocked = await recoverAs(owner, { since });
-    expect(withoutBlocked.body).toEqual({ subscription_id: id, queued: 0, skipped: 0 });
+    expect(withoutBlocked.body).toEqual({ subscription_id: id, queued: 0, skipped: 0, more: false });
     const recovered = await recoverAs(owner, { since, include_blocked: true });
     expect(recovered.status).toBe(202);
-    expect(recovered.body).toEqual({ subscription_id: id, queued: 2, skipped: 0 });
+    expect(recovered.body).toEqual({ subscription_id: id, queued: 2, skipped: 0, more: false });
     await settled(id, 3, 'delivered');
     expect(r.requests).toHaveLength(3);
 
@@ -381,6 +394,59 @@ describe('webhook deliveries: log, attempts, resend, recover', () => {
     const attempt = (await detail(owner, newest.id)).body.attempts[0];
     expect(r.requests[0].headers['x-team']).toBe('finance-secret-value');
     expect(attempt.request_headers['x-team']).toBe('********');
+
+    // Workspace subscriptions' deliveries stay in their workspace, as the subscriptions do.
+    const otherWorkspaceApp = await mintKey(t, {
+      org: ORG,
+      scopes: ['events:read', 'subscriptions:write', 'notifications:write'],
+      workspaces: ['ws_elsewhere'],
+    });
+    expect((await list(otherWorkspaceApp, { subscription_id: id })).body.data).toEqual([]);
+    expect((await detail(otherWorkspaceApp, newest.id)).status).toBe(404);
+    expect((await request(t.url).post(`${LOG}/${newest.id}/resend`).set('X-Api-Key', otherWorkspaceApp)).status).toBe(
+      404,
+    );
+    // An org-wide reader of the workspace sees them, but only the owner, an app or admin may send them again.
+    const orgReader = await mintKey(t, {
+      org: ORG,
+      user: 'usr_a3',
+      scopes: ['events:read', 'claims:read:org', 'subscriptions:write', 'notifications:write'],
+      workspaces: ['ws_dlv'],
+    });
+    expect((await detail(orgReader, newest.id)).status).toBe(200);
+    const refused = await request(t.url).post(`${LOG}/${newest.id}/resend`).set('X-Api-Key', orgReader);
+    expect(refused.status).toBe(403);
+    expect((await request(t.url).post(`${LOG}/${newest.id}/resend`).set('X-Api-Key', owner)).status).toBe(202);
+  });
+
+  it('skips deliveries whose event is past retention, and refuses to resend to a removed subscription', async () => {
+    const r = await receiver();
+    r.otherwise({ status: 400 });
+    const sub = await subscribe('clm_dlv_gone', r.url);
+    const since = new Date().toISOString();
+    const kept = await event('clm_dlv_gone');
+    const pruned = await event('clm_dlv_gone');
+    const failed = await settled(sub.id, 2, 'failed');
+    const db = t.app.get(Database);
+    await db.transaction((m) =>
+      db.query(m, 'DELETE FROM events WHERE organisation_id = $1 AND id = $2', [ORG, pruned.id]),
+    );
+    r.otherwise({ status: 200 });
+    const res = await request(t.url).post(`${CLAIMS}/${sub.id}/recover`).set('X-Api-Key', app).send({ since });
+    expect(res.body).toEqual({ subscription_id: sub.id, queued: 1, skipped: 1, more: false });
+    await settled(sub.id, 1, 'delivered');
+    const prunedDelivery = failed.find((d) => d.event_id === pruned.id)!;
+    const resend = await request(t.url).post(`${LOG}/${prunedDelivery.id}/resend`).set('X-Api-Key', app);
+    expect(resend.status).toBe(409);
+    expect(resend.body.message).toMatch(/no longer in the log/);
+    expect(failed.map((d) => d.event_id)).toContain(kept.id);
+
+    const removed = await request(t.url).delete(`${CLAIMS}/${sub.id}`).set('X-Api-Key', userA1);
+    expect(removed.status).toBe(200);
+    const delivered = (await deliveriesOf(sub.id)).find((d) => d.status === 'delivered')!;
+    const gone = await request(t.url).post(`${LOG}/${delivered.id}/resend`).set('X-Api-Key', app);
+    expect(gone.status).toBe(409);
+    expect(gone.body.message).toMatch(/was removed/);
   });
 
   it('refuses to recover for another user or organisation, with a bad time, or without the write scope', async () => {

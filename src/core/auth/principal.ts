@@ -80,16 +80,37 @@ export function producesFor(principal: Principal, userId: string | null | undefi
 }
 
 /**
- * Whose webhook deliveries a principal reads and resends in the delivery log: an app, an `admin`
- * or another org-wide reader those of the whole organisation (undefined); a user those of the
- * subscriptions it owns (its user id). null: a user credential without a user, which owns nothing.
+ * What of its organisation's webhook delivery log a principal reads: an app, an `admin` or
+ * another org-wide reader every subscription's deliveries, a user those of the subscriptions it
+ * owns (`owner_user_id`); deliveries of workspace subscriptions only in the principal's own
+ * workspaces, as the workspace subscription API itself scopes them (the operator key: all).
+ * null: a user credential without a user, which owns nothing.
  */
-export function deliveryOwnerFilter(principal: Principal): string | undefined | null {
-  if (seesWholeOrganisation(principal) || hasScope(principal, 'admin')) return undefined;
-  return principal.user_id ?? null;
+export function deliveryScopeOf(principal: Principal): { owner_user_id?: string; workspace_ids?: string[] } | null {
+  const workspaces = principal.operator ? {} : { workspace_ids: principal.workspace_ids };
+  if (seesWholeOrganisation(principal) || hasScope(principal, 'admin')) return workspaces;
+  return principal.user_id ? { ...workspaces, owner_user_id: principal.user_id } : null;
 }
 
-/** Acting on deliveries (resend) needs a write scope of either family that owns webhook subscriptions. */
+/** Acting on deliveries (resend) needs a write scope of either API that owns webhook subscriptions. */
 export function managesWebhooks(principal: Principal): boolean {
   return hasScope(principal, 'subscriptions:write') || hasScope(principal, 'notifications:write');
+}
+
+/**
+ * Who may send a subscription's deliveries to its receivers again (resend): the rule of the API
+ * that owns it. A workspace subscription's: `subscriptions:write` and its owning user, an app or
+ * `admin` (as for rotating its secret or recovering it); a claim webhook's: `notifications:write`
+ * and an org-wide reader or its own user (as for recovering it).
+ */
+export function resendsFor(
+  principal: Principal,
+  subscription: { workspace_id: string | null; owner_user_id: string | null },
+): boolean {
+  const own = principal.kind === 'user' && !!principal.user_id && subscription.owner_user_id === principal.user_id;
+  if (subscription.workspace_id !== null)
+    return (
+      hasScope(principal, 'subscriptions:write') && (principal.kind === 'app' || hasScope(principal, 'admin') || own)
+    );
+  return hasScope(principal, 'notifications:write') && (seesWholeOrganisation(principal) || own);
 }

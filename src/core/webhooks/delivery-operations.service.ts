@@ -1,4 +1,4 @@
-import { ConflictException, Inject, Injectable, NotFoundException } from '@nestjs/common';
+import { ConflictException, ForbiddenException, Inject, Injectable, NotFoundException } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config';
 import { Database } from '../database/database.service';
 import { toEnvelope } from '../event-log/envelope';
@@ -9,10 +9,15 @@ import { DeliveryStore } from './delivery.store';
 import { EndpointStore } from './endpoint.store';
 import { formatLogTime, historyCursor, LOG_TIME_EXAMPLE, parseLogTime } from './history-page';
 import type { DeliveryAttempt, DeliveryLogEntry, DeliveryStatus, WebhookEndpoint } from './webhook.types';
-import { InvalidDeliveryQueryException, WebhookEndpointNotFoundException } from './webhooks.exceptions';
+import { SECRET_UNREADABLE_ISSUE } from './endpoint-health';
+import { InvalidDeliveryQueryException } from './webhooks.exceptions';
 
 /** Rows read and requeued per transaction while recovering. */
 const RECOVER_BATCH = 500;
+/** Most deliveries one recover call requeues; `more` tells the caller to ask again. */
+export const RECOVER_MAX_PER_CALL = 10_000;
+/** Most attempts a delivery's detail lists (the newest); `attempt_count` is the total. */
+export const ATTEMPTS_SHOWN = 100;
 
 export class DeliveryNotFoundException extends NotFoundException {
   constructor(id: string) {
@@ -26,10 +31,16 @@ export interface DeliveryLogPage {
   next_cursor: string | null;
 }
 
-export interface DeliveryLogFilter {
-  organisation_id: string;
+/** What of an organisation's log a caller sees (see `deliveryScopeOf` in principal.ts). */
+export interface DeliveryScope {
   /** Only deliveries of endpoints this user owns; undefined for a reader of the whole organisation. */
   owner_user_id?: string;
+  /** Workspace subscriptions' deliveries only in these workspaces; undefined for all. */
+  workspace_ids?: string[];
+}
+
+export interface DeliveryLogFilter extends DeliveryScope {
+  organisation_id: string;
   endpoint_id?: string;
   event_id?: string;
   status?: DeliveryStatus;
@@ -83,6 +94,7 @@ export class DeliveryOperations {
     const entries = await this.deliveries.list({
       organisation_id: filter.organisation_id,
       owner_user_id: filter.owner_user_id,
+      workspace_ids: filter.workspace_ids,
       endpoint_id: filter.endpoint_id,
       event_id: filter.event_id,
       status: filter.status,
@@ -97,29 +109,40 @@ export class DeliveryOperations {
     return { entries: page, next_cursor: more ? encodeCursor(page[page.length - 1].created_at) : null };
   }
 
+  /** One delivery with its newest ATTEMPTS_SHOWN attempts, oldest first. */
   async get(
     organisationId: string,
     id: string,
-    ownerUserId?: string,
+    scope: DeliveryScope,
   ): Promise<{ entry: DeliveryLogEntry; attempts: DeliveryAttempt[] }> {
-    const entry = await this.deliveries.findEntry(organisationId, id, ownerUserId);
+    const entry = await this.deliveries.findEntry(organisationId, id, scope);
     if (!entry) throw new DeliveryNotFoundException(id);
-    return { entry, attempts: await this.deliveries.attempts(organisationId, id) };
+    return { entry, attempts: await this.deliveries.attempts(organisationId, id, ATTEMPTS_SHOWN) };
   }
 
   /**
    * Makes one final delivery (delivered, failed, blocked, rate limited, cancelled) owed again, due
    * now: the next attempt is logged as its own, under the same `webhook-id`, and a failure is
-   * retried on the whole schedule again. The subscription must be `on`.
+   * retried on the whole schedule again. The subscription must be `on`. `allowed` is the owning
+   * API's rule for who may send to this subscription's receivers again (else 403).
    */
-  async resend(organisationId: string, id: string, ownerUserId?: string): Promise<DeliveryLogEntry> {
-    const entry = await this.deliveries.findEntry(organisationId, id, ownerUserId);
+  async resend(
+    organisationId: string,
+    id: string,
+    scope: DeliveryScope,
+    allowed: (endpoint: WebhookEndpoint) => boolean,
+  ): Promise<DeliveryLogEntry> {
+    const entry = await this.deliveries.findEntry(organisationId, id, scope);
     if (!entry) throw new DeliveryNotFoundException(id);
+    const endpoint = await this.endpoints.get(organisationId, entry.endpoint_id);
+    if (endpoint && !allowed(endpoint))
+      throw new ForbiddenException(
+        "Resending sends to the subscription's receivers again: it needs whoever may recover that subscription",
+      );
     if (entry.status === 'pending')
       throw new ConflictException(
         `Delivery ${id} is still owed: its next attempt is due at ${entry.next_attempt_at ?? 'once a worker takes it'}`,
       );
-    const endpoint = await this.endpoints.get(organisationId, entry.endpoint_id);
     assertSending(endpoint, entry.endpoint_id);
     const now = isoNow();
     const requeued = await this.db.transaction(async (m) => {
@@ -137,20 +160,22 @@ export class DeliveryOperations {
     });
     if (!requeued.length) throw new ConflictException(`Delivery ${id} was made owed again meanwhile`);
     this.worker.wake();
-    return (await this.deliveries.findEntry(organisationId, id, ownerUserId))!;
+    return (await this.deliveries.findEntry(organisationId, id, scope))!;
   }
 
   /**
    * Requeues one subscription's failed deliveries (and blocked ones on request) logged in
    * [since, until), oldest first, due WEBHOOK_RECOVER_RATE per second from now: at most that many
    * a second compete with the subscription's fresh deliveries. Deliveries whose event is past
-   * retention are skipped and stay as they were. The subscription must be `on`.
+   * retention are skipped and stay as they were. The subscription must be `on`. One call requeues
+   * at most RECOVER_MAX_PER_CALL (`more` then says to call again: what it requeued is no longer
+   * failed, so the next call goes on from there).
    */
   async recover(
     organisationId: string,
     endpointId: string,
     request: RecoverRequest,
-  ): Promise<{ queued: number; skipped: number }> {
+  ): Promise<{ queued: number; skipped: number; more: boolean }> {
     const since = logTime('since', request.since);
     const until = request.until === undefined ? undefined : logTime('until', request.until);
     assertSending(await this.endpoints.get(organisationId, endpointId), endpointId);
@@ -161,6 +186,7 @@ export class DeliveryOperations {
     let skipped = 0;
     let after: string | undefined;
     for (;;) {
+      const limit = Math.min(RECOVER_BATCH, RECOVER_MAX_PER_CALL - queued);
       const batch = await this.db.transaction(async (m) => {
         const rows = await this.deliveries.finalRowsOf(
           m,
@@ -168,7 +194,7 @@ export class DeliveryOperations {
           endpointId,
           statuses,
           { since, until, after },
-          RECOVER_BATCH,
+          limit,
         );
         const events = await this.events.findIn(
           m,
@@ -188,17 +214,32 @@ export class DeliveryOperations {
           owed.map((r, i) => ({ ...r, next_attempt_at: toIso(start + Math.floor((queued + i) * spacingMs)) })),
           now,
         );
-        return { read: rows.length, requeued: done.length, last: rows[rows.length - 1]?.created_at };
+        // Rows another recover or a resend made owed meanwhile are neither queued nor skipped here.
+        return {
+          read: rows.length,
+          requeued: done.length,
+          gone: rows.length - owed.length,
+          last: rows[rows.length - 1]?.created_at,
+        };
       });
       queued += batch.requeued;
-      skipped += batch.read - batch.requeued;
-      if (batch.read < RECOVER_BATCH) break;
+      skipped += batch.gone;
+      if (queued >= RECOVER_MAX_PER_CALL) return this.recovered(queued, skipped, true);
+      if (batch.read < limit) break;
       after = batch.last;
       // Let the rest of the server run between batches (SQLite answers synchronously).
       await new Promise((resolve) => setImmediate(resolve));
     }
+    return this.recovered(queued, skipped, false);
+  }
+
+  private recovered(
+    queued: number,
+    skipped: number,
+    more: boolean,
+  ): { queued: number; skipped: number; more: boolean } {
     if (queued) this.worker.wake();
-    return { queued, skipped };
+    return { queued, skipped, more };
   }
 
   /** The failed and blocked deliveries a subscription has in the log, for the answer to turning it back on. */
@@ -208,7 +249,8 @@ export class DeliveryOperations {
 }
 
 function assertSending(endpoint: WebhookEndpoint | undefined, id: string): void {
-  if (!endpoint) throw new WebhookEndpointNotFoundException(id);
+  if (!endpoint) throw new ConflictException(`Subscription ${id} was removed: its deliveries cannot be sent again`);
+  if (endpoint.secret_unreadable) throw new ConflictException(SECRET_UNREADABLE_ISSUE);
   if (endpoint.state !== 'on')
     throw new ConflictException(
       `Subscription ${id} is ${endpoint.state}: turn it on before resending or recovering its deliveries`,

@@ -31,6 +31,8 @@ const LEASE_MARGIN_MS = 60_000;
  */
 const IN_FLIGHT_SLACK_MS = 1_000;
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
+/** How long deliveries to an endpoint whose secret cannot be opened wait before they are looked at again. */
+const UNREADABLE_SECRET_WAIT_MS = 60_000;
 /** Longest a claim waits for another node's claim to finish before skipping a turn. */
 const CLAIM_LOCK_WAIT_MS = 1_000;
 /** Shown in the delivery log for the value of an extra header a subscription set (its views mask them the same way). */
@@ -183,12 +185,15 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
       const jobs: Job[] = [];
       const blocked: string[] = [];
       const cancelled: string[] = [];
+      // Owed to an endpoint whose secret no key opens: kept, and looked at again later.
+      const waiting: string[] = [];
       // Owner kinds of the rows settled here, for the deliveries counter.
       const settledKinds = { blocked: new Map<string, number>(), cancelled: new Map<string, number>() };
       for (const delivery of leased) {
         const endpoint = endpoints.get(delivery.endpoint_id);
         if (endpoint?.state === 'on') {
-          jobs.push({ delivery, endpoint });
+          if (endpoint.secret_unreadable) waiting.push(delivery.id);
+          else jobs.push({ delivery, endpoint });
           continue;
         }
         const status = endpoint?.state === 'blocked' ? 'blocked' : 'cancelled';
@@ -196,6 +201,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
         const kind = endpoint?.kind ?? UNKNOWN_KIND;
         settledKinds[status].set(kind, (settledKinds[status].get(kind) ?? 0) + 1);
       }
+      await this.deliveries.postpone(m, waiting, toIso(Date.now() + UNREADABLE_SECRET_WAIT_MS));
       await this.deliveries.settle(m, { ids: blocked }, 'blocked', NOT_SENT_BLOCKED, now);
       await this.deliveries.settle(
         m,

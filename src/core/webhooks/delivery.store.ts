@@ -61,6 +61,7 @@ export interface Completion {
 const LOG_COLUMNS = [
   'id',
   'endpoint_id',
+  'workspace_id',
   'event_id',
   'event_seq',
   'rule_index',
@@ -103,6 +104,7 @@ function logEntry(row: Row): DeliveryLogEntry {
   return {
     id: row.id as string,
     endpoint_id: row.endpoint_id as string,
+    workspace_id: (row.workspace_id as string | null) ?? null,
     event_id: row.event_id as string,
     event_seq: Number(row.event_seq),
     rule_index: nullableNumber(row.rule_index),
@@ -136,6 +138,12 @@ function selectColumns<T extends object>(
 function rawQuery<T = Row>(m: EntityManager, text: string, parameters: Record<string, unknown>): Promise<T[]> {
   const [sql, bound] = m.connection.driver.escapeQueryWithParameters(text, parameters);
   return m.query(sql, bound);
+}
+
+/** Claim webhooks' deliveries (no workspace), and workspace subscriptions' only in `workspaces`. */
+function inWorkspaces<T extends object>(q: SelectQueryBuilder<T>, workspaces: string[]): void {
+  if (!workspaces.length) q.andWhere('d.workspace_id IS NULL');
+  else q.andWhere('(d.workspace_id IS NULL OR d.workspace_id IN (:...workspaces))', { workspaces });
 }
 
 /** Keeps multi-row inserts well inside both engines' limits on bound parameters. */
@@ -411,6 +419,34 @@ export class DeliveryStore {
     );
   }
 
+  /** Releases leased rows unsent and makes them due again at `until` (attempts unchanged). */
+  async postpone(m: EntityManager, ids: string[], until: string): Promise<void> {
+    if (!ids.length) return;
+    await m
+      .createQueryBuilder()
+      .update(WebhookDeliveryEntity)
+      .set({ lease_until: null, next_attempt_at: until })
+      .where("id IN (:...ids) AND status = 'pending'", { ids })
+      .execute();
+  }
+
+  /** Makes one endpoint's owed rows that are not under a lease due at `now`. */
+  async dueAgain(m: EntityManager, organisationId: string, endpointId: string, now: string): Promise<void> {
+    await m
+      .createQueryBuilder()
+      .update(WebhookDeliveryEntity)
+      .set({ next_attempt_at: now })
+      .where(
+        `organisation_id = :organisationId AND endpoint_id = :endpointId AND ${NOT_LEASED} AND next_attempt_at > :now`,
+        {
+          organisationId,
+          endpointId,
+          now,
+        },
+      )
+      .execute();
+  }
+
   /** Lets another worker take a row at once (this one is shutting down before it got an answer). */
   async releaseLease(id: string, lease: string): Promise<void> {
     await this.db.transaction(async (m) => {
@@ -471,6 +507,7 @@ export class DeliveryStore {
           'd.endpoint_id IN (SELECT e.id FROM webhook_endpoints e WHERE e.organisation_id = :organisationId AND e.owner_user_id = :ownerUserId)',
           { ownerUserId: q.owner_user_id },
         );
+      if (q.workspace_ids !== undefined) inWorkspaces(page, q.workspace_ids);
       if (q.event_id !== undefined) page.andWhere('d.event_id = :eventId', { eventId: q.event_id });
       if (q.status !== undefined) page.andWhere('d.status = :status', { status: q.status });
       if (q.since !== undefined) page.andWhere('d.created_at >= :since', { since: q.since });
@@ -485,9 +522,10 @@ export class DeliveryStore {
     });
   }
 
-  async attempts(organisationId: string, deliveryId: string): Promise<DeliveryAttempt[]> {
+  /** A delivery's attempts, oldest first: the newest `limit` of them when given. */
+  async attempts(organisationId: string, deliveryId: string, limit?: number): Promise<DeliveryAttempt[]> {
     return this.db.read(async (m) => {
-      const rows = await m
+      const q = m
         .createQueryBuilder(WebhookAttemptEntity, 'a')
         .innerJoin(WebhookDeliveryEntity, 'd', 'd.id = a.delivery_id')
         .select('a.attempt', 'attempt')
@@ -500,8 +538,9 @@ export class DeliveryStore {
         .addSelect('a.response_body', 'response_body')
         .where('d.organisation_id = :organisationId', { organisationId })
         .andWhere('a.delivery_id = :deliveryId', { deliveryId })
-        .orderBy('a.attempt')
-        .getRawMany<Row>();
+        .orderBy('a.attempt', 'DESC');
+      if (limit !== undefined) q.limit(limit);
+      const rows = (await q.getRawMany<Row>()).reverse();
       return rows.map((r) => ({
         attempt: Number(r.attempt),
         outcome: r.outcome as AttemptOutcome,
@@ -515,12 +554,21 @@ export class DeliveryStore {
     });
   }
 
-  /** One entry of an organisation's log (only of endpoints `ownerUserId` owns, when given). */
-  async findEntry(organisationId: string, id: string, ownerUserId?: string): Promise<DeliveryLogEntry | undefined> {
+  /**
+   * One entry of an organisation's log, narrowed like `list`: only of endpoints `scope.owner_user_id`
+   * owns, and of workspace subscriptions only in `scope.workspace_ids`, when given.
+   */
+  async findEntry(
+    organisationId: string,
+    id: string,
+    scope: { owner_user_id?: string; workspace_ids?: string[] } = {},
+  ): Promise<DeliveryLogEntry | undefined> {
+    const ownerUserId = scope.owner_user_id;
     return this.db.read(async (m) => {
       const q = selectColumns(m.createQueryBuilder(WebhookDeliveryEntity, 'd'), 'd', LOG_COLUMNS)
         .where('d.organisation_id = :organisationId', { organisationId })
         .andWhere('d.id = :id', { id });
+      if (scope.workspace_ids !== undefined) inWorkspaces(q, scope.workspace_ids);
       if (ownerUserId !== undefined)
         q.andWhere(
           'd.endpoint_id IN (SELECT e.id FROM webhook_endpoints e WHERE e.organisation_id = :organisationId AND e.owner_user_id = :ownerUserId)',
@@ -588,6 +636,7 @@ export class DeliveryStore {
           next_attempt_at: r.next_attempt_at,
           lease_until: null,
           retry_base: () => 'attempts',
+          delivered_at: null,
           updated_at: at,
         })
         .where("id = :id AND organisation_id = :organisationId AND status <> 'pending'", {

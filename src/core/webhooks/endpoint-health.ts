@@ -7,6 +7,10 @@
 /** The log's `error` for a delivery not sent because its endpoint is blocked, when there is no issue to quote. */
 export const NOT_SENT_BLOCKED = 'Subscription is blocked; not sent';
 
+/** The issue a subscription shows while no key opens its signing secret (its deliveries wait). */
+export const SECRET_UNREADABLE_ISSUE =
+  "Herald cannot read this subscription's signing secret: deliveries are kept and sent once an operator restores its encryption key (HERALD_ENCRYPTION_KEY) or the secret is rotated";
+
 /** The failure streak as stored on the endpoint; a success resets it. */
 export interface EndpointHealth {
   /** First failed attempt since the last success. */

@@ -20,6 +20,7 @@ const COLUMNS = [
   'previous_secret_until',
   'headers',
   'rate_limit_per_minute',
+  'owner_user_id',
   'state',
   'issue',
   'created_at',
@@ -47,6 +48,7 @@ function fromRow(row: Row, secrets: { secret: string; previous_secret: string | 
     previous_secret_until: secrets.previous_secret ? ((row.previous_secret_until as string | null) ?? null) : null,
     headers: JSON.parse(row.headers as string) as Record<string, string>,
     rate_limit_per_minute: row.rate_limit_per_minute === null ? null : Number(row.rate_limit_per_minute),
+    owner_user_id: (row.owner_user_id as string | null) ?? null,
     state: row.state as EndpointState,
     issue: (row.issue as string | null) ?? null,
     created_at: row.created_at as string,
@@ -88,9 +90,10 @@ export class EndpointStore {
 
   /**
    * A row with its secrets opened. A secret no key opens (its key was dropped from the ring too
-   * soon, or the row was altered) must not stop deliveries to every other endpoint read with it,
-   * so that endpoint alone reads as blocked (unless it is off), with an issue that says why, and
-   * sends nothing.
+   * soon, a node started without the key, or the row was altered) must not stop deliveries to
+   * every other endpoint read with it, nor lose this endpoint's: it reads with an empty secret
+   * and `secret_unreadable`, so the worker keeps its deliveries owed and sends nothing, and the
+   * owning module's view shows why.
    */
   private endpointOf(row: Row): WebhookEndpoint {
     const id = row.id as string;
@@ -107,12 +110,7 @@ export class EndpointStore {
     } catch (err) {
       if (!(err instanceof SecretUnreadableError)) throw err;
       this.reportUnreadable(id, 'secret', err);
-      return {
-        ...fromRow(row, { secret: '', previous_secret: null }),
-        state: row.state === 'off' ? 'off' : 'blocked',
-        issue:
-          "Herald cannot read this subscription's signing secret; nothing is sent until an operator restores its encryption key or the secret is rotated",
-      };
+      return { ...fromRow(row, { secret: '', previous_secret: null }), secret_unreadable: true };
     }
   }
 

@@ -42,4 +42,10 @@ export class RecoveredDeliveriesDto {
     description: 'Deliveries left as they were because their event is past retention.',
   })
   skipped: number;
+  @ApiProperty({
+    example: false,
+    description:
+      'One call requeues at most 10,000 deliveries; true when it stopped there. Call again with the same body: what it requeued is no longer failed, so the next call goes on from there.',
+  })
+  more: boolean;
 }

@@ -34,8 +34,10 @@ async function keepBodyStart(body: Dispatcher.ResponseData['body'], signal: Abor
     // Breaking out of the loop destroys the stream, which closes an oversized response's connection.
     if (!body.destroyed && seen > MAX_RESPONSE_BODY_BYTES) body.destroy();
   }
-  // A multi-byte character cut at the limit decodes as U+FFFD, not an exception.
-  return Buffer.concat(kept).toString('utf8');
+  // A multi-byte character cut at the limit decodes as U+FFFD, not an exception. NUL, which a
+  // binary or compressed body holds and Postgres text cannot store, becomes U+FFFD too: the log
+  // line must never be what makes recording an attempt fail.
+  return Buffer.concat(kept).toString('utf8').replaceAll('\u0000', '\uFFFD');
 }
 
 function errorCode(err: unknown): string | undefined {

@@ -27,9 +27,16 @@ export interface WebhookEndpoint {
    */
   previous_secret: string | null;
   previous_secret_until: string | null;
+  /**
+   * No key of HERALD_ENCRYPTION_KEY opens the stored secret (`secret` is then empty). Nothing is
+   * signed with it: deliveries stay owed and wait until the key is restored or the secret rotated.
+   */
+  secret_unreadable?: boolean;
   /** Extra request headers; they never replace the ones Herald sets. */
   headers: Record<string, string>;
   rate_limit_per_minute: number | null;
+  /** The user the subscription belongs to; null for an app's (see SaveEndpoint). */
+  owner_user_id: string | null;
   state: EndpointState;
   issue: string | null;
   created_at: string;
@@ -78,6 +85,8 @@ export interface EnqueuedDelivery {
 export interface DeliveryLogEntry {
   id: string;
   endpoint_id: string;
+  /** The workspace of a workspace subscription's delivery; null for a claim webhook's. */
+  workspace_id: string | null;
   event_id: string;
   event_seq: number;
   rule_index: number | null;
@@ -120,6 +129,8 @@ export interface ListDeliveriesQuery {
   endpoint_id?: string;
   /** Only deliveries of endpoints this user owns (a user credential reading the delivery log API). */
   owner_user_id?: string;
+  /** Deliveries of workspace subscriptions only in these workspaces (claim webhooks have none). */
+  workspace_ids?: string[];
   event_id?: string;
   status?: DeliveryStatus;
   /** Log times (`created_at`) at or after `since` and before `until`, in the log's own form. */

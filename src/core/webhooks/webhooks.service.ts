@@ -131,7 +131,10 @@ export class WebhooksService {
       // A secret the store could not open reads as empty: there is nothing to keep signing with.
       const previous = overlapMs > 0 && endpoint.secret ? { secret: endpoint.secret, until: expiresAt } : null;
       await this.endpoints.setSecrets(m, organisationId, id, secret, previous, toIso(now));
+      // Deliveries kept while no key opened the old secret are due again now that there is one.
+      if (endpoint.secret_unreadable) await this.deliveries.dueAgain(m, organisationId, id, toIso(now));
     });
+    this.worker.wake();
     return { secret, previous_secret_expires_at: expiresAt };
   }
 
