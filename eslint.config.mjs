@@ -54,5 +54,11 @@ export default tseslint.config(
       },
     },
   },
+  {
+    // The runnable examples are plain CommonJS, as a client project would write them.
+    files: ['examples/**/*.js'],
+    languageOptions: { sourceType: 'commonjs' },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
   prettier,
 );

@@ -10,6 +10,8 @@ import { MetricsService } from './core/health/metrics.service';
 import { jsonBodyParser } from './core/http/body-parser';
 import { answerClientError } from './core/http/client-error';
 import { guardConnections } from './core/http/connection-guard';
+import { enableRestCors } from './core/http/origins';
+import { securityHeaders } from './core/http/security-headers';
 import { setupSwagger } from './core/http/swagger';
 import { createValidationPipe } from './core/http/validation';
 import { createLogger, httpLogger, PinoLoggerService } from './core/logging/logger';
@@ -34,6 +36,8 @@ export async function createApp(config: AppConfig): Promise<HeraldApp> {
   guardConnections(app.getHttpServer(), config.limits, logger, (reason) => limits.refused(reason));
   app.use(httpLogger(logger));
   app.use(app.get(MetricsService).httpMiddleware());
+  app.use(securityHeaders());
+  enableRestCors(app, config);
   app.use(jsonBodyParser(config.bodyLimitBytes));
   app.useGlobalPipes(createValidationPipe());
   app.useWebSocketAdapter(new HeraldIoAdapter(app, config, app.get(RedisConnections)));

@@ -3,8 +3,11 @@
 Uses Debian's python3-socketio, python3-websocket and python3-requests (or the same packages
 from PyPI). Run it with:
 
-    HERALD_URL=http://localhost:3000 HERALD_KEY=hrld_... CHANNEL_ID=chan_... \
+    HERALD_URL=http://localhost:3000 HERALD_API_KEY=hrld_... CHANNEL_ID=chan_... \
         python3 examples/python/channel_and_session.py
+
+The key needs events:read and users.read, and must be a user key (a session follows channels
+only for a user); CHANNEL_ID is a channel it may attach to (POST /api/v1/realtime-subscriptions/user).
 
 It prints one JSON line per message it receives and stops after MAX_MESSAGES (default 3) or
 TIMEOUT_S seconds (default 30).
@@ -20,9 +23,16 @@ import requests
 import socketio
 import websocket
 
-HERALD_URL = os.environ.get("HERALD_URL", "http://localhost:3000").rstrip("/")
-KEY = os.environ["HERALD_KEY"]
-CHANNEL_ID = os.environ["CHANNEL_ID"]
+HERALD_URL = os.environ.get("HERALD_URL", "").rstrip("/")
+KEY = os.environ.get("HERALD_API_KEY", "")
+CHANNEL_ID = os.environ.get("CHANNEL_ID", "")
+if not HERALD_URL or not KEY or not CHANNEL_ID:
+    print(
+        "Set HERALD_URL (e.g. http://localhost:3000), HERALD_API_KEY (a user key with events:read and users.read) "
+        "and CHANNEL_ID (a chan_ id from POST /api/v1/realtime-subscriptions/user).",
+        file=sys.stderr,
+    )
+    sys.exit(2)
 FOLLOW = os.environ.get("FOLLOW_CHANNEL", "chan_python")
 MAX_MESSAGES = int(os.environ.get("MAX_MESSAGES", "3"))
 TIMEOUT_S = float(os.environ.get("TIMEOUT_S", "30"))
@@ -63,7 +73,7 @@ def on_welcome(welcome):
 for claim_event in ("claim_submitted", "claim_approved", "claim_rejected", "status_changed", "comment_added"):
     sio.on(claim_event, lambda payload, e=claim_event: emit("channel", e, payload), namespace=namespace)
 
-# 2. The default namespace, for a seed-004 session subscription.
+# 2. The default namespace, for a session subscription (POST /v1/events/subscriptions).
 sio.on("channel.follow", lambda payload: emit("session", "channel.follow", payload))
 
 # last_seq resumes exactly after the last event this client saw (omit it to resume from the

@@ -14,7 +14,11 @@ import type { Principal } from '../core/auth/principal';
 import type { Page } from '../core/http/pagination';
 import { StandardErrorDto } from '../core/http/error.dto';
 import { ApiMalformedIdResponse } from '../core/http/validation';
-import { RecoverDeliveriesDto, RecoveredDeliveriesDto } from '../core/webhooks/recover.dto';
+import {
+  RecoverDeliveriesDto,
+  RecoveredDeliveriesDto,
+  RotatedSecretDto,
+} from '../core/webhooks/subscription-operations.dto';
 import { ClaimSubscriptionsService } from './claim-subscriptions.service';
 import {
   BuildPayloadDto,
@@ -33,7 +37,6 @@ import {
   NotificationPayloadDto,
   NotificationSummaryDto,
   NotifyStatusChangeDto,
-  RotatedClaimSubscriptionSecretDto,
   SentNotificationDto,
   SubscribeToClaimDto,
   UnsubscribedClaimDto,
@@ -52,10 +55,12 @@ export class ApprovalNotificationsController {
 
   @Get()
   @ApiOperation({
+    operationId: 'notifications.list',
     summary: 'List notifications for a user or claim',
     description: 'Newest first. Users see their own; app credentials and claims:read:org the organisation’s.',
   })
   @ApiOkResponse({ type: NotificationPageDto })
+  @ApiBadRequestResponse({ description: 'Invalid query: page or limit out of range, `read` not true or false.' })
   list(
     @CurrentPrincipal() caller: Principal,
     @Query() query: ListNotificationsQueryDto,
@@ -66,7 +71,8 @@ export class ApprovalNotificationsController {
   @Post()
   @Authenticated('notifications:write')
   @ApiOperation({
-    summary: 'Send a status-change notification (notifyStatusChange)',
+    operationId: 'notifications.send',
+    summary: 'Send a status-change notification',
     description:
       'Stores the notification with its payload and appends `status_changed` (plus `claim_submitted`/`claim_approved`/`claim_rejected` where the status maps) in one transaction. ' +
       "The recipient's sockets get a `notification` message at once; channels, WebSocket clients, webhooks and workspace subscriptions get the events.",
@@ -81,8 +87,16 @@ export class ApprovalNotificationsController {
 
   @Post('payload')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Build and preview a notification payload (buildNotificationPayload)' })
+  @ApiOperation({
+    operationId: 'notifications.buildPayload',
+    summary: 'Build and preview a notification payload',
+    description:
+      'The title, body, action and severity a notification for this status change would carry; nothing is stored or sent.',
+  })
   @ApiOkResponse({ type: NotificationPayloadDto })
+  @ApiBadRequestResponse({
+    description: 'Invalid body: unknown status, amount without currency, a currency that is not ISO 4217.',
+  })
   payload(@Body() dto: BuildPayloadDto): NotificationPayloadDto {
     return buildNotificationPayload(dto);
   }
@@ -90,7 +104,8 @@ export class ApprovalNotificationsController {
   @Post('subscriptions')
   @Authenticated('events:read')
   @ApiOperation({
-    summary: 'Subscribe to claim status events (subscribeToClaimEvents)',
+    operationId: 'claimSubscriptions.create',
+    summary: 'Subscribe a webhook to a claim’s status events',
     description:
       'The events of the claim are POSTed to `webhook_url`, signed per Standard Webhooks with `signing_secret` (returned only here). ' +
       'As when reading events: app credentials and `claims:read:org` get every event of the claim; a user credential subscribes for its own user and gets the events about that user.',
@@ -110,6 +125,7 @@ export class ApprovalNotificationsController {
   @Get('subscriptions')
   @Authenticated('events:read')
   @ApiOperation({
+    operationId: 'claimSubscriptions.list',
     summary: 'List claim event subscriptions',
     description:
       'Newest first; active subscriptions only (an unsubscribed one is gone). Never includes the signing secret. ' +
@@ -127,6 +143,7 @@ export class ApprovalNotificationsController {
   @Get('subscriptions/:subscription_id')
   @Authenticated('events:read')
   @ApiOperation({
+    operationId: 'claimSubscriptions.get',
     summary: 'Get a claim event subscription',
     description:
       'What subscribing returned except the signing secret, plus `webhook_url` and the delivery `state` and `issue`. ' +
@@ -144,7 +161,10 @@ export class ApprovalNotificationsController {
 
   @Delete('subscriptions/:subscription_id')
   @Authenticated('events:read')
-  @ApiOperation({ summary: 'Unsubscribe from claim events (unsubscribeFromClaimEvents)' })
+  @ApiOperation({
+    operationId: 'claimSubscriptions.delete',
+    summary: 'Unsubscribe a webhook from a claim’s events',
+  })
   @ApiOkResponse({ type: UnsubscribedClaimDto })
   @ApiMalformedIdResponse('subscription_id', 'sub')
   @ApiNotFoundResponse()
@@ -159,6 +179,7 @@ export class ApprovalNotificationsController {
   @HttpCode(200)
   @Authenticated('notifications:write')
   @ApiOperation({
+    operationId: 'claimSubscriptions.rotateSecret',
     summary: 'Rotate a claim subscription’s signing secret',
     description:
       'Returns a new `signing_secret`, shown only here. Until `previous_secret_expires_at` (WEBHOOK_SECRET_ROTATION_OVERLAP, 24 h by default) ' +
@@ -166,13 +187,13 @@ export class ApprovalNotificationsController {
       'after that only the new one verifies. Rotating again within that time drops the older secret at once. ' +
       'May rotate: whoever may unsubscribe it (app credentials and `claims:read:org` for the organisation’s, a user for its own); any other subscription is a 404.',
   })
-  @ApiOkResponse({ type: RotatedClaimSubscriptionSecretDto })
+  @ApiOkResponse({ type: RotatedSecretDto })
   @ApiMalformedIdResponse('subscription_id', 'sub')
   @ApiNotFoundResponse()
   rotateSecret(
     @CurrentPrincipal() caller: Principal,
     @Param() params: ClaimSubscriptionParamsDto,
-  ): Promise<RotatedClaimSubscriptionSecretDto> {
+  ): Promise<RotatedSecretDto> {
     return this.subscriptions.rotateSecret(caller, params.subscription_id);
   }
 
@@ -180,6 +201,7 @@ export class ApprovalNotificationsController {
   @HttpCode(202)
   @Authenticated('notifications:write')
   @ApiOperation({
+    operationId: 'claimSubscriptions.recover',
     summary: 'Recover a claim subscription’s failed deliveries',
     description:
       'Makes every `failed` delivery logged since `since` (and before `until`; with `include_blocked`, `blocked` ones too) owed again, oldest first, ' +
@@ -199,7 +221,7 @@ export class ApprovalNotificationsController {
   }
 
   @Get(':notification_id')
-  @ApiOperation({ summary: 'Get notification with full payload' })
+  @ApiOperation({ operationId: 'notifications.get', summary: 'Get notification with full payload' })
   @ApiOkResponse({ type: NotificationDetailDto })
   @ApiMalformedIdResponse('notification_id', 'notif')
   @ApiNotFoundResponse()
@@ -208,7 +230,7 @@ export class ApprovalNotificationsController {
   }
 
   @Put(':notification_id')
-  @ApiOperation({ summary: 'Mark notification as read (or unread)' })
+  @ApiOperation({ operationId: 'notifications.markRead', summary: 'Mark notification as read (or unread)' })
   @ApiOkResponse({ type: MarkedReadDto })
   @ApiMalformedIdResponse('notification_id', 'notif', '`notification_id` is not a notif_ id, or the body is invalid.')
   @ApiNotFoundResponse()
@@ -221,7 +243,7 @@ export class ApprovalNotificationsController {
   }
 
   @Delete(':notification_id')
-  @ApiOperation({ summary: 'Delete a notification' })
+  @ApiOperation({ operationId: 'notifications.delete', summary: 'Delete a notification' })
   @ApiOkResponse({ type: DeletedNotificationDto })
   @ApiMalformedIdResponse('notification_id', 'notif')
   @ApiNotFoundResponse()

@@ -7,7 +7,11 @@ import { isoNow } from '../core/http/time';
 import { WebhookEndpointNotFoundException } from '../core/webhooks/webhooks.exceptions';
 import { DeliveryOperations } from '../core/webhooks/delivery-operations.service';
 import { SECRET_UNREADABLE_ISSUE } from '../core/webhooks/endpoint-health';
-import type { RecoverDeliveriesDto, RecoveredDeliveriesDto } from '../core/webhooks/recover.dto';
+import type {
+  RecoverDeliveriesDto,
+  RecoveredDeliveriesDto,
+  RotatedSecretDto,
+} from '../core/webhooks/subscription-operations.dto';
 import { WebhooksService } from '../core/webhooks/webhooks.service';
 import {
   ClaimSubscriptionStore,
@@ -18,7 +22,6 @@ import type {
   ClaimSubscriptionDetailDto,
   CreatedClaimSubscriptionDto,
   ListClaimSubscriptionsQueryDto,
-  RotatedClaimSubscriptionSecretDto,
   SubscribeToClaimDto,
   UnsubscribedClaimDto,
 } from './dto/notification.dto';
@@ -102,17 +105,12 @@ export class ClaimSubscriptionsService {
    * (WebhooksService.rotateSecret). Who may rotate follows the unsubscribe rule, and a subscription
    * the caller may not unsubscribe is a 404 here too.
    */
-  async rotateSecret(caller: Principal, subscriptionId: string): Promise<RotatedClaimSubscriptionSecretDto> {
+  async rotateSecret(caller: Principal, subscriptionId: string): Promise<RotatedSecretDto> {
     const row = await this.db.read((m) => this.store.findActiveRowIn(m, caller.organisation_id, subscriptionId));
     if (!row || (!seesWholeOrganisation(caller) && row.user_id !== caller.user_id))
       throw new ClaimSubscriptionNotFoundException(subscriptionId);
     try {
-      const rotated = await this.webhooks.rotateSecret(caller.organisation_id, subscriptionId);
-      return {
-        subscription_id: subscriptionId,
-        signing_secret: rotated.secret,
-        previous_secret_expires_at: rotated.previous_secret_expires_at,
-      };
+      return await this.webhooks.rotateSecret(caller.organisation_id, subscriptionId);
     } catch (err) {
       // Unsubscribed meanwhile: the same answer as for any subscription that is gone.
       if (err instanceof WebhookEndpointNotFoundException) throw new ClaimSubscriptionNotFoundException(subscriptionId);

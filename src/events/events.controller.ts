@@ -34,6 +34,7 @@ export class EventsController {
   @Post('events')
   @Authenticated('events:publish')
   @ApiOperation({
+    operationId: 'events.publish',
     summary: 'Publish an event',
     description:
       'Stored once, in order, then fanned out. With a producer `id`, publishing it again returns the original with 200.',
@@ -56,9 +57,12 @@ export class EventsController {
 
   @Post('events/batch')
   @Authenticated('events:publish')
-  @ApiOperation({ summary: 'Publish up to 500 events in one transaction' })
+  @ApiOperation({ operationId: 'events.publishBatch', summary: 'Publish up to 500 events in one transaction' })
   @ApiCreatedResponse({ type: PublishBatchResultDto, description: 'At least one event was stored.' })
   @ApiOkResponse({ type: PublishBatchResultDto, description: 'Every event was already stored.' })
+  @ApiBadRequestResponse({
+    description: 'Invalid body: no events, more than 500, or an invalid event (the details name it: `events[2].type`).',
+  })
   @ApiConflictResponse({
     description: 'An id is taken by an event this credential may not read; nothing of the batch is stored.',
   })
@@ -75,11 +79,13 @@ export class EventsController {
   @Get('events')
   @Authenticated('events:read')
   @ApiOperation({
+    operationId: 'events.list',
     summary: "Read the organisation's events after a cursor, in seq order",
     description:
       'User credentials see events about their own user; app credentials and `claims:read:org` see the organisation.',
   })
   @ApiOkResponse({ type: EventPageDto })
+  @ApiBadRequestResponse({ description: 'Invalid query: `after` or `limit` out of range.' })
   @ApiGoneResponse({ description: '`after` is older than retention keeps.' })
   list(@CurrentPrincipal() principal: Principal, @Query() query: ListEventsQueryDto): Promise<EventPageDto> {
     return this.events.list(principal, query);
@@ -87,7 +93,10 @@ export class EventsController {
 
   @Get('event-types')
   @Authenticated()
-  @ApiOperation({ summary: 'The event-type catalog: types, versions, condition fields, token kinds and scopes' })
+  @ApiOperation({
+    operationId: 'eventTypes.list',
+    summary: 'The event-type catalog: types, versions, condition fields, token kinds and scopes',
+  })
   @ApiOkResponse({ type: EventTypeListDto })
   eventTypes(): EventTypeListDto {
     return { data: this.catalog.list() };

@@ -97,6 +97,12 @@ export class EventsService {
         `Unsupported version ${version} of event type ${dto.type}`,
       );
     }
+    // Named as the validation pipe names body fields: `data.amount`, `events[2].data.amount`.
+    const dataErrors = this.catalog.dataErrors(dto.type, version, dto.data, at === 'body' ? 'data' : `${at}.data`);
+    if (dataErrors.length) {
+      const summary = dataErrors.length === 1 ? dataErrors[0].message : `${dataErrors.length} fields are invalid`;
+      throw new ValidationFailedException(dataErrors, `Invalid data for ${dto.type} v${version}: ${summary}`);
+    }
     if (dto.occurred_at !== undefined && Number.isNaN(Date.parse(dto.occurred_at))) {
       throw new ValidationFailedException([
         {

@@ -6,8 +6,14 @@ import { APP_CONFIG, type AppConfig } from '../core/config';
 import { toEnvelope, type EventEnvelope } from '../core/event-log/envelope';
 import { EventLog } from '../core/event-log/event-log.service';
 import type { StoredEvent } from '../core/event-log/event.types';
-import type { ClientConnection, ConnectionHandlers } from '../core/gateway/connection';
+import {
+  CLOSE_GOING_AWAY,
+  SHUTDOWN_REASON,
+  type ClientConnection,
+  type ConnectionHandlers,
+} from '../core/gateway/connection';
 import { CursorStream } from '../core/gateway/cursor-stream';
+import { GatewayMetrics } from '../core/gateway/gateway-metrics';
 import { RawWebSocketServer } from '../core/gateway/raw-ws-server';
 import { RealtimeService } from '../core/gateway/realtime.service';
 import { Refusal } from '../core/gateway/refusal';
@@ -72,12 +78,18 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
     private readonly limits: SocketLimits,
     private readonly replaySlots: ReplaySlots,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly metrics: GatewayMetrics,
   ) {
     this.bookkeeping = new AttachmentBookkeeping(
       store,
       rpc.nodeId,
       () => new Map([...this.byChannel].map(([id, set]) => [id, set.size])),
     );
+    metrics.countChannelAttachments(() => {
+      const counts = { websocket: 0, 'socket.io': 0 };
+      for (const set of this.byChannel.values()) for (const { connection } of set) counts[connection.transport]++;
+      return counts;
+    });
   }
 
   onApplicationBootstrap(): void {
@@ -112,7 +124,7 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
     for (const unsubscribe of this.subscriptions) unsubscribe();
     // Closed before the last cursor flush, so no client moves a cursor after it.
     for (const set of [...this.byChannel.values()])
-      for (const a of [...set]) a.connection.close('server shutting down', 1001);
+      for (const a of [...set]) a.connection.close(SHUTDOWN_REASON, CLOSE_GOING_AWAY);
     await this.bookkeeping.stop();
   }
 
@@ -159,6 +171,7 @@ export class ChannelAttachments implements OnApplicationBootstrap, BeforeApplica
         this.logger.error({ err, channel: channel.channel_id }, 'replay failed; closing the client so it can resume');
         connection.close('replay failed; reconnect to resume', 1011);
       },
+      replays: this.metrics,
     });
     const attachment: Attachment = { connection, channel, stream, detached: false };
     add(this.byChannel, channel.channel_id, attachment);

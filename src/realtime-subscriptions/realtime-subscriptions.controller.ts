@@ -35,14 +35,15 @@ export class RealtimeSubscriptionsController {
   constructor(private readonly channels: ChannelsService) {}
 
   @Get()
-  @ApiOperation({ summary: 'List active realtime subscriptions' })
+  @ApiOperation({ operationId: 'channels.list', summary: 'List active realtime subscriptions' })
+  @ApiBadRequestResponse({ description: 'Invalid query: page or limit out of range, an unknown status or type.' })
   @ApiOkResponse({ type: ChannelPageDto })
   list(@CurrentPrincipal() caller: Principal, @Query() query: ListChannelsQueryDto): Promise<Page<ChannelSummaryDto>> {
     return this.channels.list(caller, query);
   }
 
   @Get(':channel_id')
-  @ApiOperation({ summary: 'Get subscription channel status and stats' })
+  @ApiOperation({ operationId: 'channels.get', summary: 'Get subscription channel status and stats' })
   @ApiOkResponse({ type: ChannelDetailDto })
   @ApiMalformedIdResponse('channel_id', 'chan')
   get(@CurrentPrincipal() caller: Principal, @Param() params: ChannelParamsDto): Promise<ChannelDetailDto> {
@@ -51,7 +52,8 @@ export class RealtimeSubscriptionsController {
 
   @Post('organisation')
   @ApiOperation({
-    summary: 'Subscribe to all claim events in an organisation (subscribeToOrganisationClaims)',
+    operationId: 'channels.createForOrganisation',
+    summary: 'Subscribe to all claim events in an organisation',
     description:
       'Needs an app credential or the claims:read:org scope. Connect a raw WebSocket or a Socket.IO client to the returned `websocket_url`.',
   })
@@ -69,7 +71,7 @@ export class RealtimeSubscriptionsController {
   }
 
   @Post('user')
-  @ApiOperation({ summary: "Subscribe to a specific user's claim events (subscribeToUserClaims)" })
+  @ApiOperation({ operationId: 'channels.createForUser', summary: "Subscribe to a specific user's claim events" })
   @ApiCreatedResponse({ type: CreatedUserChannelDto })
   @ApiBadRequestResponse({ description: 'Invalid body or an event type that is not a claim event type.' })
   @ApiForbiddenResponse({
@@ -81,7 +83,8 @@ export class RealtimeSubscriptionsController {
 
   @Put(':channel_id/reconnect')
   @ApiOperation({
-    summary: 'Reconnect a dropped channel and receive missed events (reconnect)',
+    operationId: 'channels.reconnect',
+    summary: 'Reconnect a dropped channel and receive missed events',
     description:
       "Counts the matching events after the channel's cursor; they are replayed in seq order, before any live event, to the next client that attaches " +
       '(and to clients attached now). A client may also attach with `last_seq` to resume from its own position.',
@@ -94,7 +97,8 @@ export class RealtimeSubscriptionsController {
 
   @Delete(':channel_id')
   @ApiOperation({
-    summary: 'Unsubscribe and close a realtime channel (unsubscribe)',
+    operationId: 'channels.close',
+    summary: 'Unsubscribe and close a realtime channel',
     description: 'Attached clients are disconnected with a reason.',
   })
   @ApiOkResponse({ type: ClosedChannelDto })

@@ -68,6 +68,7 @@ export class WebhookDeliveriesController {
   @Get()
   @Authenticated('events:read')
   @ApiOperation({
+    operationId: 'webhookDeliveries.list',
     summary: 'List webhook deliveries',
     description:
       'Newest first. Pass `next_cursor` as `cursor` for the next page: paging never skips or repeats an entry, and deliveries logged meanwhile appear only on a new first page. ' +
@@ -107,6 +108,7 @@ export class WebhookDeliveriesController {
   @Get(':delivery_id')
   @Authenticated('events:read')
   @ApiOperation({
+    operationId: 'webhookDeliveries.get',
     summary: 'Get a webhook delivery with its attempts',
     description:
       'Each attempt: when, the request headers Herald sent (signature included, never the secret), the response status, the first 4 KiB of the response body, the duration and the error. ' +
@@ -129,6 +131,7 @@ export class WebhookDeliveriesController {
   @HttpCode(202)
   @Authenticated()
   @ApiOperation({
+    operationId: 'webhookDeliveries.resend',
     summary: 'Resend a webhook delivery',
     description:
       'Makes a delivered, failed, blocked, rate-limited or cancelled delivery owed again, due now: the next attempt carries the same `webhook-id` (receivers drop duplicates by it), ' +

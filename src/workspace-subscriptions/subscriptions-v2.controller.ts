@@ -59,6 +59,7 @@ export class SubscriptionsV2Controller {
   @HttpCode(200)
   @Authenticated('subscriptions:write')
   @ApiOperation({
+    operationId: 'subscriptions.test',
     summary: 'Test an existing subscription or a draft',
     description:
       '`preview` shows, per rule, whether it matched (trigger, resources, failed conditions with the actual value, whether the subscription’s owner may read the event) and the exact request each action would send, ' +
@@ -91,12 +92,17 @@ export class SubscriptionsV2Controller {
   @Get('alerts/history')
   @Authenticated()
   @ApiOperation({
+    operationId: 'alertHistory.list',
     summary: 'Delivery log of the current workspace',
     description:
       '`before` (default): newest first, older than `datetime`; `after`: oldest first, newer than it. Every page holds exactly `limit` entries except the last. ' +
       'Entry times (`created_at`, RFC 3339 UTC with microseconds) are unique within the workspace: pass the last `created_at` as the next `datetime` to see every entry exactly once.',
   })
   @ApiOkResponse({ type: [SubscriptionAlertLogDto] })
+  @ApiBadRequestResponse({
+    description:
+      'Invalid query: `limit` not one of 50, 100, 250, 500, an unknown status or direction, a malformed `datetime`.',
+  })
   async history(
     @CurrentPrincipal() caller: Principal,
     @CurrentWorkspace() workspace: string,
@@ -113,10 +119,15 @@ export class SubscriptionsV2Controller {
   @Get(':id/alerts/history')
   @Authenticated()
   @ApiOperation({
+    operationId: 'alertHistory.listForSubscription',
     summary: 'Delivery log of one subscription',
     description: 'Paged like `GET /api/v2/subscriptions/alerts/history`.',
   })
   @ApiOkResponse({ type: [SubscriptionAlertLogDto] })
+  @ApiBadRequestResponse({
+    description:
+      'Invalid query: `limit` not one of 50, 100, 250, 500, an unknown status or direction, a malformed `datetime`.',
+  })
   @ApiNotFoundResponse()
   async subscriptionHistory(
     @CurrentPrincipal() caller: Principal,

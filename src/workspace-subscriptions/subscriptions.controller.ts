@@ -13,12 +13,15 @@ import {
 import { Authenticated, CurrentPrincipal, CurrentWorkspace } from '../core/auth/decorators';
 import type { Principal } from '../core/auth/principal';
 import { StandardErrorDto } from '../core/http/error.dto';
-import { RecoverDeliveriesDto, RecoveredDeliveriesDto } from '../core/webhooks/recover.dto';
+import {
+  RecoverDeliveriesDto,
+  RecoveredDeliveriesDto,
+  RotatedSecretDto,
+} from '../core/webhooks/subscription-operations.dto';
 import {
   ChangeStateDto,
   CreatedSubscriptionViewDto,
   OperationResultDto,
-  RotatedSubscriptionSecretDto,
   SaveSubscriptionDto,
   StateChangedViewDto,
   SubscriptionParamsDto,
@@ -42,7 +45,7 @@ export class SubscriptionsController {
 
   @Get('subscriptions')
   @Authenticated()
-  @ApiOperation({ summary: 'Subscriptions of the current workspace' })
+  @ApiOperation({ operationId: 'subscriptions.list', summary: 'Subscriptions of the current workspace' })
   @ApiOkResponse({ type: [SubscriptionViewDto] })
   list(@CurrentPrincipal() caller: Principal, @CurrentWorkspace() workspace: string): Promise<SubscriptionViewDto[]> {
     return this.subscriptions.list(caller, workspace);
@@ -51,6 +54,7 @@ export class SubscriptionsController {
   @Post('subscriptions')
   @Authenticated('subscriptions:write')
   @ApiOperation({
+    operationId: 'subscriptions.create',
     summary: 'Create a subscription by rules or by template',
     description: '`signing_secret` (for webhook actions) is returned only here.',
   })
@@ -69,7 +73,7 @@ export class SubscriptionsController {
 
   @Get('subscriptions/:id')
   @Authenticated()
-  @ApiOperation({ summary: 'A subscription' })
+  @ApiOperation({ operationId: 'subscriptions.get', summary: 'Get a subscription' })
   @ApiOkResponse({ type: SubscriptionViewDto })
   @ApiNotFoundResponse()
   get(
@@ -83,8 +87,9 @@ export class SubscriptionsController {
   @Post('subscriptions/:id')
   @HttpCode(200)
   @Authenticated('subscriptions:write')
-  @ApiOperation({ summary: 'Replace a subscription (same shape as create)' })
+  @ApiOperation({ operationId: 'subscriptions.replace', summary: 'Replace a subscription (same shape as create)' })
   @ApiOkResponse({ type: SubscriptionViewDto })
+  @ApiBadRequestResponse({ description: 'An invalid body, as for create.' })
   @ApiNotFoundResponse()
   replace(
     @CurrentPrincipal() caller: Principal,
@@ -97,7 +102,7 @@ export class SubscriptionsController {
 
   @Delete('subscriptions/:id')
   @Authenticated('subscriptions:write')
-  @ApiOperation({ summary: 'Delete a subscription' })
+  @ApiOperation({ operationId: 'subscriptions.delete', summary: 'Delete a subscription' })
   @ApiOkResponse({ type: OperationResultDto })
   @ApiNotFoundResponse()
   delete(
@@ -112,12 +117,14 @@ export class SubscriptionsController {
   @HttpCode(200)
   @Authenticated('subscriptions:write')
   @ApiOperation({
+    operationId: 'subscriptions.setState',
     summary: 'Change a subscription’s state',
     description:
       'off: nothing is evaluated. blocked: matches are logged `blocked`, nothing is sent. on: resumes. ' +
       'Turning a subscription with a webhook action on also answers `undelivered`: how many of its deliveries failed or were blocked. They are not resent unless `POST /api/v1/subscriptions/:id/recover` asks.',
   })
   @ApiOkResponse({ type: StateChangedViewDto })
+  @ApiBadRequestResponse({ description: 'An unknown state, or an issue over 500 characters.' })
   @ApiNotFoundResponse()
   setState(
     @CurrentPrincipal() caller: Principal,
@@ -132,6 +139,7 @@ export class SubscriptionsController {
   @HttpCode(200)
   @Authenticated('subscriptions:write')
   @ApiOperation({
+    operationId: 'subscriptions.rotateSecret',
     summary: 'Rotate a subscription’s webhook signing secret',
     description:
       'Returns a new `signing_secret`, shown only here. Until `previous_secret_expires_at` (WEBHOOK_SECRET_ROTATION_OVERLAP, 24 h by default) ' +
@@ -139,14 +147,14 @@ export class SubscriptionsController {
       'after that only the new one verifies. Rotating again within that time drops the older secret at once. ' +
       'Needs the subscription’s owning user, an app or an `admin` credential (else 403).',
   })
-  @ApiOkResponse({ type: RotatedSubscriptionSecretDto })
+  @ApiOkResponse({ type: RotatedSecretDto })
   @ApiNotFoundResponse()
   @ApiConflictResponse({ description: 'The subscription has no webhook action, so it has no signing secret.' })
   rotateSecret(
     @CurrentPrincipal() caller: Principal,
     @CurrentWorkspace() workspace: string,
     @Param() params: SubscriptionParamsDto,
-  ): Promise<RotatedSubscriptionSecretDto> {
+  ): Promise<RotatedSecretDto> {
     return this.subscriptions.rotateSecret(caller, workspace, params.id);
   }
 
@@ -154,6 +162,7 @@ export class SubscriptionsController {
   @HttpCode(202)
   @Authenticated('subscriptions:write')
   @ApiOperation({
+    operationId: 'subscriptions.recover',
     summary: 'Recover a subscription’s failed webhook deliveries',
     description:
       'Makes every `failed` delivery logged since `since` (and before `until`; with `include_blocked`, `blocked` ones too) owed again, oldest first, ' +
@@ -161,6 +170,7 @@ export class SubscriptionsController {
       'The subscription must be `on`. Needs the subscription’s owning user, an app or an `admin` credential (else 403).',
   })
   @ApiAcceptedResponse({ type: RecoveredDeliveriesDto })
+  @ApiBadRequestResponse({ description: 'An invalid body: `since` missing or not an RFC 3339 date-time.' })
   @ApiNotFoundResponse()
   @ApiConflictResponse({
     type: StandardErrorDto,
@@ -177,7 +187,10 @@ export class SubscriptionsController {
 
   @Get('subscription-templates')
   @Authenticated()
-  @ApiOperation({ summary: 'Built-in subscription templates: input JSON Schema and topics' })
+  @ApiOperation({
+    operationId: 'subscriptionTemplates.list',
+    summary: 'Built-in subscription templates: input JSON Schema and topics',
+  })
   @ApiOkResponse({ type: [SubscriptionTemplateDto] })
   templates(): SubscriptionTemplateDto[] {
     return describeTemplates();

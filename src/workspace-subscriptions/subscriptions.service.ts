@@ -23,7 +23,11 @@ import { ValidationFailedException, type FieldError } from '../core/http/errors'
 import { newId } from '../core/http/ids';
 import { isoNow } from '../core/http/time';
 import { DeliveryOperations } from '../core/webhooks/delivery-operations.service';
-import type { RecoverDeliveriesDto, RecoveredDeliveriesDto } from '../core/webhooks/recover.dto';
+import type {
+  RecoverDeliveriesDto,
+  RecoveredDeliveriesDto,
+  RotatedSecretDto,
+} from '../core/webhooks/subscription-operations.dto';
 import { WebhooksService } from '../core/webhooks/webhooks.service';
 import type { DeliveryRequest } from '../core/webhooks/webhook.types';
 import { WebhookEndpointNotFoundException } from '../core/webhooks/webhooks.exceptions';
@@ -31,7 +35,6 @@ import { SECRET_UNREADABLE_ISSUE } from '../core/webhooks/endpoint-health';
 import { maskActions, restoreMaskedHeaders, TEST_HEADER } from './action-headers';
 import type {
   CreatedSubscriptionViewDto,
-  RotatedSubscriptionSecretDto,
   SaveSubscriptionDto,
   StateChangedViewDto,
   SubscriptionViewDto,
@@ -301,17 +304,12 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
    * for the rotation overlap (WebhooksService.rotateSecret). It changes what the receivers must
    * verify with, so only those who may act for the owner may rotate (as for a test `send`).
    */
-  async rotateSecret(caller: Principal, workspaceId: string, id: string): Promise<RotatedSubscriptionSecretDto> {
+  async rotateSecret(caller: Principal, workspaceId: string, id: string): Promise<RotatedSecretDto> {
     const record = await this.require(caller, workspaceId, id);
     if (!actsForOwner(caller, record.owner)) throw new RotateSecretForbiddenException();
     if (!record.actions.some((a) => a.type === 'webhook')) throw new NoWebhookSecretException(id);
     try {
-      const rotated = await this.webhooks.rotateSecret(caller.organisation_id, id);
-      return {
-        subscription_id: id,
-        signing_secret: rotated.secret,
-        previous_secret_expires_at: rotated.previous_secret_expires_at,
-      };
+      return await this.webhooks.rotateSecret(caller.organisation_id, id);
     } catch (err) {
       // Deleted, or its webhook action removed, meanwhile.
       if (err instanceof WebhookEndpointNotFoundException) throw new SubscriptionNotFoundException(id);

@@ -311,6 +311,13 @@ describe('event pipeline: publish, fan-out, replay', () => {
       conditions: ['channelId'],
       token_kinds: ['user'],
       scope: 'users.read',
+      // Its data schema and example: test/e2e/event-catalog-schemas.e2e-spec.ts.
+      schemas: {
+        '1': {
+          schema: expect.objectContaining({ type: 'object' }),
+          example: expect.objectContaining({ type: 'channel.follow' }),
+        },
+      },
     });
   });
 });

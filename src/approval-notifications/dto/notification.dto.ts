@@ -198,22 +198,6 @@ export class CreatedClaimSubscriptionDto extends ClaimSubscriptionDto {
   signing_secret: string;
 }
 
-/** `POST /subscriptions/:subscription_id/rotate-secret`: the new secret, shown only here. */
-export class RotatedClaimSubscriptionSecretDto {
-  @ApiProperty({ example: 'sub_01jd3m7k2q8w6t5v4x3y2z1a0b' }) subscription_id: string;
-  @ApiProperty({
-    example: 'whsec_Nq0uJ7c3P4sRk2XvB9tLmYwE5hG8aZfD',
-    description: 'The new secret: verifies the webhook-signature header (Standard Webhooks). Shown only here.',
-  })
-  signing_secret: string;
-  @ApiProperty({
-    example: '2026-03-27T08:00:00.000Z',
-    description:
-      'Until then deliveries carry two signatures, with the new secret and the old one, so a receiver verifies with either; after it, only the new secret verifies.',
-  })
-  previous_secret_expires_at: string;
-}
-
 /** `GET /subscriptions`: `?page&limit`, optionally narrowed to one user or claim. */
 export class ListClaimSubscriptionsQueryDto extends PageQueryDto {
   @ApiPropertyOptional({

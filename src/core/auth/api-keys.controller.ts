@@ -22,6 +22,7 @@ export class ApiKeysController {
 
   @Post()
   @ApiOperation({
+    operationId: 'apiKeys.create',
     summary: 'Create an API key',
     description:
       'The token is shown once, in this response. With `expires_at` the key stops working at that time (401 "API key expired"). ' +
@@ -36,7 +37,10 @@ export class ApiKeysController {
   }
 
   @Get()
-  @ApiOperation({ summary: "List the organisation's API keys (tokens are never returned)" })
+  @ApiOperation({
+    operationId: 'apiKeys.list',
+    summary: "List the organisation's API keys (tokens are never returned)",
+  })
   @ApiQuery({ name: 'organisation_id', required: false, description: 'Operator key only: the organisation to list.' })
   @ApiOkResponse({ type: [ApiKeyDto] })
   list(@CurrentPrincipal() caller: Principal, @Query('organisation_id') organisationId?: string): Promise<ApiKeyDto[]> {
@@ -45,7 +49,7 @@ export class ApiKeysController {
 
   @Delete(':key_id')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Revoke an API key; it stops working at once' })
+  @ApiOperation({ operationId: 'apiKeys.revoke', summary: 'Revoke an API key; it stops working at once' })
   @ApiOkResponse({ type: RevokedApiKeyDto })
   @ApiMalformedIdResponse('key_id', 'key')
   @ApiNotFoundResponse({ description: 'No such key in this organisation.' })

@@ -42,6 +42,12 @@ export interface AppConfig {
   port: number;
   publicBaseUrl: string;
   publicWsUrl: string;
+  /**
+   * Origins (`https://app.example.com`) whose web pages may call Herald from a browser: REST
+   * through CORS, Socket.IO and raw WebSockets by their `Origin` header. Empty: none besides
+   * Herald's own.
+   */
+  corsOrigins: string[];
   database: DatabaseConfig;
   redisUrl?: string;
   /** Prefix of every Redis channel and key, so several Herald installs can share one Redis. */
@@ -290,6 +296,32 @@ function keyRing(env: Env, name: string): EncryptionKey[] {
   return keys;
 }
 
+/**
+ * CORS_ORIGINS: comma-separated exact origins (scheme, host and port as a browser sends them in
+ * `Origin`), normalised to that form so they compare equal to the header.
+ */
+function origins(env: Env, name: string): string[] {
+  const raw = str(env, name);
+  if (raw === undefined) return [];
+  const expected = 'comma-separated origins such as https://app.example.com,http://localhost:5173';
+  const list: string[] = [];
+  for (const entry of raw.split(',').map((e) => e.trim())) {
+    let parsed: URL;
+    try {
+      parsed = new URL(entry);
+    } catch {
+      throw new ConfigError(name, expected, entry);
+    }
+    const bare = parsed.pathname === '/' && !parsed.search && !parsed.hash && !parsed.username && !parsed.password;
+    // Exact origins only: no wildcard host (`https://*.example.com` parses as a URL).
+    const host = /^([a-z0-9-]+\.)*[a-z0-9-]+$|^\[[0-9a-f:.]+\]$/i.test(parsed.hostname);
+    if (!['http:', 'https:'].includes(parsed.protocol) || !bare || !host || !/^https?:\/\/[^/?#]+\/?$/i.test(entry))
+      throw new ConfigError(name, `${expected} (scheme, host and optional port only)`, entry);
+    if (!list.includes(parsed.origin)) list.push(parsed.origin);
+  }
+  return list;
+}
+
 /** Never echo a password from a connection string into a log line. */
 export function redactUrl(raw: string): string {
   return raw.replace(/\/\/([^:/@]+):([^@]+)@/, '//$1:***@');
@@ -315,6 +347,7 @@ export function loadConfig(env: Env): AppConfig {
     port,
     publicBaseUrl,
     publicWsUrl,
+    corsOrigins: origins(env, 'CORS_ORIGINS'),
     database: {
       url: url(env, 'DATABASE_URL', ['postgres', 'postgresql']),
       schema: identifier(env, 'DATABASE_SCHEMA'),

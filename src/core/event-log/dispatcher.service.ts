@@ -89,6 +89,15 @@ export class Dispatcher implements OnApplicationBootstrap, BeforeApplicationShut
       this.log.checkpoint(DISPATCHER_CONSUMER),
     );
     metrics.gauge('herald_event_log_head', 'Highest event seq in the log', () => this.log.head());
+    // Seqs say how many events wait; this says for how long, which is what a subscriber feels.
+    metrics.gauge(
+      'herald_dispatcher_lag_seconds',
+      'Age of the oldest event the dispatcher has not processed yet (now minus when it was received); 0 when it has processed the whole log',
+      async () => {
+        const oldest = await this.log.oldestUnprocessed(DISPATCHER_CONSUMER);
+        return oldest ? Math.max(0, (Date.now() - Date.parse(oldest)) / 1000) : 0;
+      },
+    );
     metrics.gauge('herald_dispatcher_active', '1 on the node whose dispatcher is active', () =>
       this.isLeader ? 1 : 0,
     );

@@ -1,8 +1,10 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Counter } from 'prom-client';
 import { EventBus } from '../bus/event-bus';
 import { APP_CONFIG, type AppConfig } from '../config';
 import { Database, isSessionTimeout, type Tx } from '../database/database.service';
 import { nonOverlapping } from '../database/periodic';
+import { MetricsService } from '../health/metrics.service';
 import { newId } from '../http/ids';
 import { isoNow, toIso } from '../http/time';
 import { EventStore, RETENTION_CHECKPOINT } from './event.store';
@@ -32,13 +34,21 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
   private pruneTimer?: NodeJS.Timeout;
   private readonly waiting: PendingAppend[] = [];
   private flushing = false;
+  private readonly appended: Counter;
 
   constructor(
     private readonly db: Database,
     private readonly store: EventStore,
     private readonly bus: EventBus,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {}
+    metrics: MetricsService,
+  ) {
+    this.appended = new Counter({
+      name: 'herald_events_appended_total',
+      help: 'Events this node appended to the log (a repeated producer id, answered with the original, is not counted)',
+      registers: [metrics.registry],
+    });
+  }
 
   /**
    * Appends events in one transaction and returns them with their seqs, in input order. An
@@ -108,7 +118,10 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
       return results;
     });
     const created = results.filter((r) => r.created).map((r) => r.event);
-    if (created.length) this.bus.publishEvents(created);
+    if (created.length) {
+      this.appended.inc(created.length);
+      this.bus.publishEvents(created);
+    }
     return results;
   }
 
@@ -228,6 +241,13 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
 
   async checkpoint(name: string): Promise<number> {
     return this.db.read((m) => this.store.checkpoint(m, name));
+  }
+
+  /** When the oldest event the consumer has not processed yet was received; null when it has processed them all. */
+  oldestUnprocessed(consumer: string): Promise<string | null> {
+    return this.db.read(async (m) =>
+      this.store.firstReceivedAfterAcrossTenants(m, await this.store.checkpoint(m, consumer)),
+    );
   }
 
   /**

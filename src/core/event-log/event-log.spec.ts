@@ -50,6 +50,7 @@ describe('parseCatalogFile', () => {
         conditions: [],
         token_kinds: ['user', 'app'],
         scope: 'events:read',
+        schemas: { '1': { schema: null, example: expect.objectContaining({ type: 'invoice.paid', data: {} }) } },
       },
     ]);
   });

@@ -168,6 +168,18 @@ export class EventStore {
     return rows.map(fromRow);
   }
 
+  /** When the first event of any organisation after `after` was received, or null if there is none. */
+  async firstReceivedAfterAcrossTenants(m: Tx, after: number): Promise<string | null> {
+    const row = await m
+      .createQueryBuilder(EventEntity, 'e')
+      .select('e.received_at', 'received_at')
+      .where('e.seq > :after', { after })
+      .orderBy('e.seq')
+      .limit(1)
+      .getRawOne<{ received_at: string }>();
+    return row?.received_at ?? null;
+  }
+
   /** Counts matching events after `after` (up to `upTo`), and the seq range they span. */
   async countAfter(
     m: Tx,

@@ -32,12 +32,18 @@ export interface SubscriberWelcome {
   event_types: string[];
 }
 
+/**
+ * The `code` of a `closing` notice: the socket's API key was revoked (do not reconnect with it),
+ * or the node is shutting down (reconnect; any node will do).
+ */
+export type ClosingCode = 'credential_revoked' | 'server_shutdown';
+
 /** The fixed Socket.IO event names Herald emits, with their payloads. */
 export interface ClientEventMap {
   /** An approval notification, to its recipient's sockets. */
   notification: Record<string, unknown>;
   /** Sent before a server-side disconnect so the client knows why. */
-  closing: { reason: string; code?: string };
+  closing: { reason: string; code?: ClosingCode };
   /** First message on a channel namespace, before any replayed event. */
   welcome: ChannelWelcome;
 }

@@ -4,6 +4,7 @@ import { WebSocket } from 'ws';
 import type { Principal } from '../auth/principal';
 import type { EventEnvelope } from '../event-log/envelope';
 import type { ClientEventMap, Notice, RawServerFrame } from './client-events';
+import type { GatewayMetrics } from './gateway-metrics';
 import { pendingBytes, waitForSocketDrain, waitUntilDrained } from './socket-buffer';
 
 export type Transport = 'websocket' | 'socket.io';
@@ -58,10 +59,16 @@ export interface ConnectionOptions {
   slowReason: string;
   /** The endpoint, for logs. */
   endpoint: string;
+  /** Counts the events sent (herald_fanout_messages_total). */
+  metrics: Pick<GatewayMetrics, 'messagesSent'>;
 }
 
 /** Code for a client closed for falling behind (RFC 6455 "try again later"). */
 export const CLOSE_TOO_SLOW = 1013;
+/** Code when the node shuts down (RFC 6455 "going away"); a Socket.IO client's `closing` says `server_shutdown`. */
+export const CLOSE_GOING_AWAY = 1001;
+/** What every client is told when the node shuts down. */
+export const SHUTDOWN_REASON = 'server shutting down';
 /** A client that does not answer our close frame within this is cut off. */
 const CLOSE_GRACE_MS = 1000;
 /** How long a Socket.IO socket may read as backed up before it is closed (see droppedAsSlow). */
@@ -129,6 +136,8 @@ export class RawWebSocketConnection extends BaseConnection implements ClientConn
   readonly transport = 'websocket';
   /** When the client was last heard from (any frame, or a pong), for the idle timeout. */
   lastSeen = Date.now();
+  /** How it closed, once it has: the code the server closed with, the client's, or 1006 for a dropped connection. */
+  closeCode?: number;
 
   constructor(
     private readonly ws: WebSocket,
@@ -136,7 +145,10 @@ export class RawWebSocketConnection extends BaseConnection implements ClientConn
     options: ConnectionOptions,
   ) {
     super(principal, options);
-    ws.on('close', () => this.end());
+    ws.on('close', (code) => {
+      this.closeCode ??= code;
+      this.end();
+    });
     ws.on('pong', () => this.heard());
   }
 
@@ -149,7 +161,9 @@ export class RawWebSocketConnection extends BaseConnection implements ClientConn
   }
 
   sendEvent(envelope: EventEnvelope): void {
-    if (this.open) this.ws.send(eventFrame(envelope));
+    if (!this.open) return;
+    this.ws.send(eventFrame(envelope));
+    this.options.metrics.messagesSent(this.transport);
   }
 
   /** Replies are held to the same limit as events: a client that pings but never reads cannot grow its backlog. */
@@ -179,6 +193,7 @@ export class RawWebSocketConnection extends BaseConnection implements ClientConn
 
   close(reason: string, code = 1000): void {
     if (this.closed) return;
+    this.closeCode = code;
     if (this.ws.readyState === WebSocket.OPEN) this.send({ type: 'closed', reason });
     this.ws.close(code, reason);
     setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();
@@ -192,6 +207,7 @@ export class RawWebSocketConnection extends BaseConnection implements ClientConn
 
   /** Drops a silent client without a close handshake. */
   terminate(): void {
+    if (!this.closed) this.closeCode ??= 1006;
     this.ws.terminate();
     this.end();
   }
@@ -216,7 +232,9 @@ export class SocketIoConnection extends BaseConnection implements ClientConnecti
   }
 
   sendEvent(envelope: EventEnvelope): void {
-    if (!this.closed) this.socket.emit(envelope.type, envelope);
+    if (this.closed) return;
+    this.socket.emit(envelope.type, envelope);
+    this.options.metrics.messagesSent(this.transport);
   }
 
   sendNotice(notice: Notice): void {
@@ -249,11 +267,21 @@ export class SocketIoConnection extends BaseConnection implements ClientConnecti
     return waitForSocketDrain(this.socket, this.options.maxBufferedBytes / 2);
   }
 
-  /** Socket.IO has no close code: the `closing` event carries the reason. */
-  close(reason: string, _code?: number): void {
+  /**
+   * Socket.IO has no close code: the `closing` event carries the reason (and at shutdown the
+   * code `server_shutdown`, as revocation sends `credential_revoked`). At shutdown only this
+   * namespace is left, so the other namespaces multiplexed on the same connection can still be
+   * told before the connection closes (RealtimeService); otherwise the whole connection goes.
+   */
+  close(reason: string, code?: number): void {
     if (this.closed) return;
-    this.emit('closing', { reason });
-    this.socket.disconnect(true);
+    if (code === CLOSE_GOING_AWAY) {
+      this.emit('closing', { reason, code: 'server_shutdown' });
+      this.socket.disconnect();
+    } else {
+      this.emit('closing', { reason });
+      this.socket.disconnect(true);
+    }
     this.end();
   }
 

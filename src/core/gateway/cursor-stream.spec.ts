@@ -477,4 +477,37 @@ describe('CursorStream', () => {
       expect(sink.timeline).toEqual([]);
     });
   });
+
+  it('tells its observer when each replay starts and how it ends', async () => {
+    const told: string[] = [];
+    const replays = {
+      replayStarted: () => told.push('started'),
+      replayFinished: (outcome: string) => told.push(outcome),
+    };
+    // Handed over to live, then a catch-up re-read, also handed over.
+    const { log, stream } = setup({ events: 3, replays });
+    await stream.start();
+    log.append(2);
+    await stream.catchUp();
+    expect(told).toEqual(['started', 'live', 'started', 'live']);
+
+    // The client left mid-replay.
+    told.length = 0;
+    const left = setup({ events: 10, replays });
+    const held = left.log.holdRead(0);
+    const done = left.stream.start();
+    await held.reached;
+    left.stream.close();
+    held.release();
+    await done;
+    expect(told).toEqual(['started', 'closed']);
+
+    // Reading the log failed.
+    told.length = 0;
+    const failing = setup({ events: 2, replays });
+    failing.log.failWith = new Error('database gone');
+    await failing.stream.start();
+    expect(told).toEqual(['started', 'failed']);
+    expect(failing.errors).toEqual([failing.log.failWith]);
+  });
 });

@@ -1,4 +1,5 @@
 import type { StoredEvent } from '../event-log/event.types';
+import type { ReplayObserver, ReplayOutcome } from './gateway-metrics';
 
 /** Replay reads the gap in batches of this many: one query per batch, never the whole gap in memory. */
 export const REPLAY_BATCH = 500;
@@ -52,6 +53,8 @@ export interface CursorStreamOptions<T extends { seq: number } = StoredEvent> {
    * client so it reconnects and resumes from its last seq. Not called once the stream is closed.
    */
   onError(err: unknown): void;
+  /** Told when each replay starts and how it ends (the node's replay counters). */
+  replays?: ReplayObserver;
   /** Events per log read (default REPLAY_BATCH). */
   batchSize?: number;
   /** Check `backedUp()` every this many replayed events (default REPLAY_CHECK_EVERY). */
@@ -222,6 +225,8 @@ export class CursorStream<T extends { seq: number } = StoredEvent> {
 
   private async run(): Promise<void> {
     const resumeAfter = this.position;
+    this.options.replays?.replayStarted();
+    let outcome: ReplayOutcome = 'closed';
     try {
       for (;;) {
         // One batch per replay slot, so many replays cannot starve the node.
@@ -240,10 +245,14 @@ export class CursorStream<T extends { seq: number } = StoredEvent> {
       const held = this.buffer.sort((a, b) => a.seq - b.seq);
       this.buffer = [];
       for (const event of held) this.deliver(event);
+      outcome = 'live';
     } catch (err) {
       if (this.stopped) return;
+      outcome = 'failed';
       this.close();
       this.options.onError(err);
+    } finally {
+      this.options.replays?.replayFinished(outcome);
     }
   }
 

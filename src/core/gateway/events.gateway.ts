@@ -2,6 +2,7 @@ import { OnGatewayConnection, OnGatewayInit, WebSocketGateway, WebSocketServer }
 import type { Server, Socket } from 'socket.io';
 import { Authenticator } from '../auth/authenticator';
 import { receivesEvents, seesWholeOrganisation } from '../auth/principal';
+import { logSocketLifetime } from './connection-log';
 import { RealtimeService } from './realtime.service';
 import { NAMED_ROOM, rooms } from './rooms';
 import { requireAnyScope, socketAuthMiddleware, type SocketData } from './socket-auth';
@@ -31,6 +32,7 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection {
   }
 
   handleConnection(socket: Socket): void {
+    logSocketLifetime(socket);
     const { principal } = socket.data as SocketData;
     // A socket without events:read (one that came for session rooms) joins none of the event rooms.
     if (!receivesEvents(principal)) return;

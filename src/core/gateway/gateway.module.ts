@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { EventsGateway } from './events.gateway';
+import { GatewayMetrics } from './gateway-metrics';
 import { LiveFanout } from './live-fanout.service';
 import { RealtimeService } from './realtime.service';
 import { ReplaySlots } from './replay-slots';
@@ -24,7 +25,8 @@ import { RawWebSocketServer } from './raw-ws-server';
     RawWebSocketServer,
     SocketLimits,
     ReplaySlots,
+    GatewayMetrics,
   ],
-  exports: [RealtimeService, RawWebSocketServer, SocketLimits, ReplaySlots],
+  exports: [RealtimeService, RawWebSocketServer, SocketLimits, ReplaySlots, GatewayMetrics],
 })
 export class GatewayModule {}

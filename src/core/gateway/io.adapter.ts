@@ -3,6 +3,8 @@ import { IoAdapter } from '@nestjs/platform-socket.io';
 import { createAdapter } from '@socket.io/redis-adapter';
 import type { Server, ServerOptions } from 'socket.io';
 import type { AppConfig } from '../config';
+import { OriginPolicy } from '../http/origins';
+import { apiSecurityHeaders } from '../http/security-headers';
 import { RedisConnections } from '../redis/redis.service';
 
 /** Socket.IO limits (the raw WebSocket contract uses the same heartbeat and frame size for raw WebSockets). */
@@ -16,7 +18,6 @@ export const SOCKET_IO_OPTIONS: Partial<ServerOptions> = {
   // Channel namespaces are created from a pattern on the first handshake, before auth runs;
   // drop each one again once its last socket has gone (or was refused).
   cleanupEmptyChildNamespaces: true,
-  cors: { origin: true, credentials: true },
 };
 
 /**
@@ -34,7 +35,23 @@ export class HeraldIoAdapter extends IoAdapter {
   }
 
   override createIOServer(port: number, options?: ServerOptions): Server {
-    const server = super.createIOServer(port, { ...options, ...SOCKET_IO_OPTIONS } as ServerOptions);
+    const origins = new OriginPolicy(this.config);
+    const server = super.createIOServer(port, {
+      ...options,
+      ...SOCKET_IO_OPTIONS,
+      // The browser rules of the REST API (README "Browsers"): long-polling answers CORS_ORIGINS
+      // only, and a handshake from another page's origin is refused on either transport (a
+      // WebSocket is not subject to CORS, so the browser would not stop it).
+      cors: origins.socketIoCors(),
+      allowRequest: (req, callback) => {
+        const refused = origins.refusedOrigin(req);
+        callback(
+          refused === undefined ? null : `Origin ${refused} is not allowed (CORS_ORIGINS)`,
+          refused === undefined,
+        );
+      },
+    } as ServerOptions);
+    server.engine.use(apiSecurityHeaders());
     if (this.redis.enabled) {
       server.adapter(
         createAdapter(this.redis.get('io-pub'), this.redis.get('io-sub'), {

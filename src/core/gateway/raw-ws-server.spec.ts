@@ -1,4 +1,4 @@
-import { UnauthorizedException } from '@nestjs/common';
+import { Logger, UnauthorizedException } from '@nestjs/common';
 import type { HttpAdapterHost } from '@nestjs/core';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,6 +9,7 @@ import type { Principal } from '../auth/principal';
 import { LocalEventBus } from '../bus/local-event-bus';
 import { loadConfig } from '../config';
 import { MetricsService } from '../health/metrics.service';
+import { GatewayMetrics } from './gateway-metrics';
 import type { ClientAction } from './client-frames';
 import type { ClientConnection } from './connection';
 import { RawWebSocketServer } from './raw-ws-server';
@@ -42,6 +43,8 @@ describe('RawWebSocketServer', () => {
   const open: WsConnection[] = [];
 
   beforeAll(async () => {
+    // Every connection, refusal and close is logged; the e2e suite checks those lines.
+    Logger.overrideLogger(['error']);
     http = createServer((_req, res) => res.end());
     const router = new UpgradeRouter({ httpAdapter: { getHttpServer: () => http } } as unknown as HttpAdapterHost);
     router.onApplicationBootstrap();
@@ -50,7 +53,15 @@ describe('RawWebSocketServer', () => {
       WS_IDLE_TIMEOUT: '300ms',
       WS_MAX_SOCKETS_PER_CREDENTIAL: '3',
     });
-    raw = new RawWebSocketServer(authenticator, router, new SocketLimits(config, new MetricsService()), bus, config);
+    const metrics = new MetricsService();
+    raw = new RawWebSocketServer(
+      authenticator,
+      router,
+      new SocketLimits(config, metrics),
+      bus,
+      config,
+      new GatewayMetrics(metrics),
+    );
     raw.onApplicationBootstrap();
     // A seed 001 style path with an action of its own, and a channel style path with none.
     raw.serve<string>({

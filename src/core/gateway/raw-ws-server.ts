@@ -16,6 +16,7 @@ import type { Principal } from '../auth/principal';
 import { EventBus, type Unsubscribe } from '../bus/event-bus';
 import { APP_CONFIG, type AppConfig } from '../config';
 import { problemFromException, renderProblem, RETRY_AFTER_SECONDS, statusText, type ErrorFamily } from '../http/errors';
+import { OriginPolicy } from '../http/origins';
 import {
   HARD_FRAME_LIMIT_BYTES,
   MAX_CLIENT_FRAME_BYTES,
@@ -23,15 +24,21 @@ import {
   PING,
   type ClientAction,
 } from './client-frames';
-import { RawWebSocketConnection, type ClientConnection, type ConnectionHandlers } from './connection';
+import {
+  CLOSE_GOING_AWAY,
+  RawWebSocketConnection,
+  SHUTDOWN_REASON,
+  type ClientConnection,
+  type ConnectionHandlers,
+} from './connection';
+import { logConnected, logDisconnected, logRefused, pathOf, type ConnectionLogFields } from './connection-log';
+import { GatewayMetrics } from './gateway-metrics';
 import { Refusal } from './refusal';
 import { SocketLimits } from './socket-limits';
 import { rejectUpgrade, UpgradeRouter } from './upgrade-router.service';
 
 /** Close code for a connection whose credential stopped being valid (RFC 6455 policy violation). */
 export const CLOSE_CREDENTIAL_REVOKED = 1008;
-/** Close code when the node shuts down (RFC 6455 "going away"). */
-const CLOSE_GOING_AWAY = 1001;
 
 /** What an endpoint learns about an upgrade request once its credential checked out. */
 export interface UpgradeRequest {
@@ -84,6 +91,7 @@ export class RawWebSocketServer implements OnApplicationBootstrap, BeforeApplica
     perMessageDeflate: false,
   });
   private readonly connections = new Set<RawWebSocketConnection>();
+  private readonly origins: OriginPolicy;
   private heartbeat?: NodeJS.Timeout;
   private unsubscribeRevocations?: Unsubscribe;
 
@@ -93,7 +101,11 @@ export class RawWebSocketServer implements OnApplicationBootstrap, BeforeApplica
     private readonly limits: SocketLimits,
     private readonly bus: EventBus,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {}
+    private readonly metrics: GatewayMetrics,
+  ) {
+    this.origins = new OriginPolicy(config);
+    metrics.countWebsocketClients(() => this.connections.size);
+  }
 
   onApplicationBootstrap(): void {
     // Every node hears the revocation and closes the connections it holds.
@@ -105,7 +117,7 @@ export class RawWebSocketServer implements OnApplicationBootstrap, BeforeApplica
   beforeApplicationShutdown(): void {
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.unsubscribeRevocations?.();
-    for (const connection of [...this.connections]) connection.close('server shutting down', CLOSE_GOING_AWAY);
+    for (const connection of [...this.connections]) connection.close(SHUTDOWN_REASON, CLOSE_GOING_AWAY);
     this.wss.close();
   }
 
@@ -128,13 +140,24 @@ export class RawWebSocketServer implements OnApplicationBootstrap, BeforeApplica
     head: Buffer,
     params: Record<string, string>,
   ): Promise<void> {
-    const refuse = (status: number, message: string, field?: string) =>
+    const client: ConnectionLogFields = {
+      transport: 'websocket',
+      path: pathOf(req.url),
+      address: req.socket.remoteAddress,
+    };
+    const refuse = (status: number, message: string, field?: string) => {
+      logRefused(client, status, message);
       rejectUpgrade(
         socket,
         status,
         renderProblem(endpoint.family, { status, error: statusText(status), message }, field ?? endpoint.path),
         status === 503 ? { 'Retry-After': String(RETRY_AFTER_SECONDS) } : {},
       );
+    };
+    // A browser page of another origin (not Herald's, not in CORS_ORIGINS) may not open one,
+    // as it may not call REST; clients that are not browsers send no Origin or Herald's own.
+    const origin = this.origins.refusedOrigin(req);
+    if (origin !== undefined) return refuse(403, `Origin ${origin} is not allowed (CORS_ORIGINS)`);
     const query = new URL(req.url ?? '/', 'http://localhost').searchParams;
     let principal: Principal;
     try {
@@ -142,6 +165,7 @@ export class RawWebSocketServer implements OnApplicationBootstrap, BeforeApplica
     } catch (err) {
       return refuse(401, err instanceof UnauthorizedException ? err.message : 'Authentication failed');
     }
+    client.principal = principal;
     let context: C;
     try {
       const accepted = await endpoint.accept({ principal, params, query });
@@ -156,20 +180,32 @@ export class RawWebSocketServer implements OnApplicationBootstrap, BeforeApplica
     if (socket.destroyed) return;
     const refused = this.limits.leaseForUpgrade(req, socket, principal);
     if (refused) return refuse(429, refused.message);
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.open(endpoint, ws, principal, context));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.open(endpoint, ws, principal, context, client));
   }
 
-  private open<C>(endpoint: RawEndpoint<C>, ws: WebSocket, principal: Principal, context: C): void {
+  private open<C>(
+    endpoint: RawEndpoint<C>,
+    ws: WebSocket,
+    principal: Principal,
+    context: C,
+    client: ConnectionLogFields,
+  ): void {
     const connection = new RawWebSocketConnection(ws, principal, {
       maxBufferedBytes: this.config.websocket.maxBufferedBytes,
       slowReason: endpoint.slowReason,
       endpoint: endpoint.path,
+      metrics: this.metrics,
     });
+    const connectedAt = Date.now();
+    logConnected(client);
     this.connections.add(connection);
     ws.on('error', (err) => this.logger.debug({ err, path: endpoint.path }, 'websocket error'));
     let handlers: ConnectionHandlers<ClientAction> = {};
     ws.on('message', (data, isBinary) => this.onFrame(endpoint, connection, handlers, data, isBinary));
-    connection.onEnd(() => this.connections.delete(connection));
+    connection.onEnd(() => {
+      this.connections.delete(connection);
+      logDisconnected(client, { code: connection.closeCode }, connectedAt);
+    });
     handlers = endpoint.open(connection, context) ?? {};
     connection.onEnd(() => handlers.closed?.());
   }

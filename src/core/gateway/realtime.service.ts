@@ -1,4 +1,11 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import {
+  BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+  OnApplicationShutdown,
+} from '@nestjs/common';
 import type { ExtendedError, Server, Socket } from 'socket.io';
 import { Authenticator } from '../auth/authenticator';
 import { API_KEY_REVOKED_REASON, onApiKeyRevoked } from '../auth/key-revocations';
@@ -7,12 +14,25 @@ import { EventBus, type Unsubscribe } from '../bus/event-bus';
 import { APP_CONFIG, type AppConfig } from '../config';
 import { problemFromException } from '../http/errors';
 import type { ClientEvent, ClientEventMap, ClientEventName } from './client-events';
-import { SocketIoConnection, type ClientConnection, type ConnectionHandlers } from './connection';
+import {
+  CLOSE_GOING_AWAY,
+  SHUTDOWN_REASON,
+  SocketIoConnection,
+  type ClientConnection,
+  type ConnectionHandlers,
+} from './connection';
+import { logSocketLifetime } from './connection-log';
+import { GatewayMetrics } from './gateway-metrics';
 import { Refusal } from './refusal';
-import { socketAuthMiddleware, type SocketData } from './socket-auth';
+import { socketAuthMiddleware, socketRefusal, type SocketData } from './socket-auth';
 import { SocketLimits } from './socket-limits';
 
 const SETTLE_TIMEOUT_MS = 2000;
+/** How long shutdown waits for the `closing` notices to reach clients that read slowly. */
+const NOTICE_FLUSH_MS = 1000;
+
+/** An engine.io connection, which carries one or more namespaces' sockets. */
+type EngineSocket = Socket['conn'];
 
 export interface RemoteSession {
   id: string;
@@ -53,25 +73,61 @@ interface ServedSocketData extends SocketData {
  * manages sessions by id, or serves a namespace pattern and gets `ClientConnection`s.
  */
 @Injectable()
-export class RealtimeService implements OnApplicationBootstrap, OnApplicationShutdown {
+export class RealtimeService implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger('RealtimeService');
   private io?: Server;
   private unsubscribe?: Unsubscribe;
   /** Namespace patterns asked for before the Socket.IO server existed. */
   private readonly pending: (() => void)[] = [];
   /** Sockets of the namespaces served through `serveNamespace`; socket.io has no public list of child namespaces. */
-  private readonly served = new Set<Socket>();
+  private readonly served = new Map<Socket, SocketIoConnection>();
 
   constructor(
     private readonly bus: EventBus,
     private readonly authenticator: Authenticator,
     private readonly limits: SocketLimits,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {}
+    private readonly metrics: GatewayMetrics,
+  ) {
+    metrics.countSocketIoSockets(() => (this.io?.sockets.sockets.size ?? 0) + this.served.size);
+  }
 
   onApplicationBootstrap(): void {
     // Every node hears the revocation and disconnects the sockets it holds.
     this.unsubscribe = onApiKeyRevoked(this.bus, ({ key_id }) => this.disconnectKey(key_id, API_KEY_REVOKED_REASON));
+  }
+
+  /**
+   * Tells every Socket.IO client that the node is going away, with the `closing` notice
+   * revocation uses (`code: "server_shutdown"`), before Socket.IO closes. Every notice goes out
+   * before any connection closes, since namespaces multiplexed on one connection share it and
+   * nothing can be sent on a connection once its close has begun. A default-namespace client's
+   * connection is dropped rather than disconnected by the server, so socket.io-client reconnects
+   * by itself, to whichever node answers. A connection closes once what was queued for it has
+   * been written; this waits for that (at most NOTICE_FLUSH_MS), because Socket.IO's own close,
+   * which comes next, discards whatever is still queued.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    if (!this.io) return;
+    const notice = { reason: SHUTDOWN_REASON, code: 'server_shutdown' } satisfies ClientEventMap['closing'];
+    for (const socket of this.io.sockets.sockets.values()) socket.emit('closing', notice);
+    // Served namespaces (channels) are left namespace by namespace, as their owners close them.
+    for (const connection of [...this.served.values()]) connection.close(SHUTDOWN_REASON, CLOSE_GOING_AWAY);
+    // Every connection, including those whose channel namespace was closed before this ran
+    // (engine.io's map of them is public at run time, only its typing says protected).
+    const connections = Object.values((this.io.engine as unknown as { clients: Record<string, EngineSocket> }).clients);
+    const closed = connections.map(
+      (conn) =>
+        new Promise<void>((resolve) =>
+          conn.readyState === 'closed' ? resolve() : conn.once('close', () => resolve()),
+        ),
+    );
+    for (const conn of connections) conn.close();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(closed),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, NOTICE_FLUSH_MS))),
+    ]).finally(() => clearTimeout(timer));
   }
 
   onApplicationShutdown(): void {
@@ -93,12 +149,36 @@ export class RealtimeService implements OnApplicationBootstrap, OnApplicationShu
   emitToRooms<E extends ClientEventName>(rooms: string[], event: E, payload: ClientEventMap[E]): void {
     if (!this.io || !rooms.length) return;
     this.io.local.to(rooms).emit(event, payload);
+    this.metrics.messagesSent('socket.io', this.reach(rooms));
   }
 
   /** Emits an event once, under its type, to the union of `rooms` on this node's sockets of the default namespace. */
   emitEventToRooms(rooms: string[], event: ClientEvent): void {
     if (!this.io || !rooms.length) return;
     this.io.local.to(rooms).emit(event.type, event);
+    this.metrics.messagesSent('socket.io', this.reach(rooms));
+  }
+
+  /**
+   * How many of this node's default-namespace sockets an emit to `rooms` reached: a socket in
+   * several of them gets the message once. Only the common case of several non-empty rooms
+   * builds a set.
+   */
+  private reach(rooms: string[]): number {
+    const members = this.io!.sockets.adapter.rooms;
+    let only: Set<string> | undefined;
+    let union: Set<string> | undefined;
+    for (const room of rooms) {
+      const ids = members.get(room);
+      if (!ids?.size) continue;
+      if (!only) {
+        only = ids;
+        continue;
+      }
+      union ??= new Set(only);
+      for (const id of ids) union.add(id);
+    }
+    return union?.size ?? only?.size ?? 0;
   }
 
   /**
@@ -146,9 +226,7 @@ export class RealtimeService implements OnApplicationBootstrap, OnApplicationShu
         refusal = new Refusal(problem.status, problem.message);
       }
     }
-    const error = new Error(refusal.message) as ExtendedError;
-    error.data = { code: refusal.status, message: refusal.message };
-    next(error);
+    next(socketRefusal(socket, refusal.status, refusal.message));
   }
 
   private open<C>(endpoint: NamespaceEndpoint<C>, socket: Socket): void {
@@ -157,8 +235,10 @@ export class RealtimeService implements OnApplicationBootstrap, OnApplicationShu
       maxBufferedBytes: this.config.websocket.maxBufferedBytes,
       slowReason: endpoint.slowReason,
       endpoint: socket.nsp.name,
+      metrics: this.metrics,
     });
-    this.served.add(socket);
+    logSocketLifetime(socket);
+    this.served.set(socket, connection);
     connection.onEnd(() => this.served.delete(socket));
     const handlers = endpoint.open(connection, context as C) ?? {};
     connection.onEnd(() => handlers.closed?.());
@@ -172,7 +252,7 @@ export class RealtimeService implements OnApplicationBootstrap, OnApplicationShu
    */
   disconnectKey(keyId: string, reason: string): number {
     if (!this.io) return 0;
-    const doomed = [...this.io.sockets.sockets.values(), ...this.served].filter(
+    const doomed = [...this.io.sockets.sockets.values(), ...this.served.keys()].filter(
       (socket) => (socket.data as Partial<SocketData>).principal?.key_id === keyId,
     );
     for (const socket of doomed) {

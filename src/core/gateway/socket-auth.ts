@@ -4,6 +4,7 @@ import type { ExtendedError } from 'socket.io';
 import type { Authenticator } from '../auth/authenticator';
 import { extractCredential } from '../auth/credentials';
 import { hasScope, type Principal, type Scope } from '../auth/principal';
+import { logRefused, socketFields } from './connection-log';
 
 export interface SocketData {
   principal: Principal;
@@ -16,6 +17,17 @@ export function handshakeCredential(socket: Socket): string | undefined {
   return extractCredential(socket.handshake.headers, socket.handshake.query as Record<string, unknown>, true);
 }
 
+/**
+ * A handshake refused with `status`: what the client's `connect_error` carries (`data.code`,
+ * `data.message`). The refusal is logged (without the credential).
+ */
+export function socketRefusal(socket: Socket, status: number, message: string): ExtendedError {
+  logRefused(socketFields(socket), status, message);
+  const error = new Error(message) as ExtendedError;
+  error.data = { code: status, message };
+  return error;
+}
+
 /** Socket.IO middleware: refuse the connection with a clear `connect_error` unless authenticated. */
 export function socketAuthMiddleware(authenticator: Authenticator) {
   return (socket: Socket, next: (err?: ExtendedError) => void) => {
@@ -26,9 +38,7 @@ export function socketAuthMiddleware(authenticator: Authenticator) {
       },
       (err) => {
         const message = err instanceof UnauthorizedException ? err.message : 'Authentication failed';
-        const error = new Error(message) as ExtendedError;
-        error.data = { code: 401, message };
-        next(error);
+        next(socketRefusal(socket, 401, message));
       },
     );
   };
@@ -39,9 +49,6 @@ export function requireAnyScope(scopes: Scope[]) {
   return (socket: Socket, next: (err?: ExtendedError) => void) => {
     const { principal } = socket.data as SocketData;
     if (scopes.some((scope) => hasScope(principal, scope))) return next();
-    const message = `Missing scope: one of ${scopes.join(', ')}`;
-    const error = new Error(message) as ExtendedError;
-    error.data = { code: 403, message };
-    next(error);
+    next(socketRefusal(socket, 403, `Missing scope: one of ${scopes.join(', ')}`));
   };
 }

@@ -6,7 +6,7 @@ import type { ExtendedError, Socket } from 'socket.io';
 import type { Principal } from '../auth/principal';
 import { APP_CONFIG, type AppConfig } from '../config';
 import { MetricsService } from '../health/metrics.service';
-import type { SocketData } from './socket-auth';
+import { socketRefusal, type SocketData } from './socket-auth';
 
 /** Why a connection or socket was refused, as labelled in `herald_connections_refused_total`. */
 export type RefusalReason =
@@ -119,9 +119,7 @@ export class SocketLimits {
       try {
         lease = this.acquire(socket.handshake.address, (socket.data as SocketData).principal);
       } catch (err) {
-        const error = new Error((err as Error).message) as ExtendedError;
-        error.data = { code: 429, message: (err as Error).message };
-        return next(error);
+        return next(socketRefusal(socket, 429, (err as Error).message));
       }
       socket.once('disconnect', () => lease.release());
       next();

@@ -3,6 +3,7 @@ import { HttpAdapterHost } from '@nestjs/core';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { renderProblem, statusText } from '../http/errors';
+import { logRefused } from './connection-log';
 
 export type UpgradeHandler = (
   req: IncomingMessage,
@@ -57,6 +58,7 @@ export class UpgradeRouter implements OnApplicationBootstrap {
       try {
         params = Object.fromEntries(route.keys.map((k, i) => [k, decodeURIComponent(match[i + 1])]));
       } catch {
+        logRefused({ transport: 'websocket', path, address: req.socket.remoteAddress }, 400, 'Malformed path');
         return rejectUpgrade(socket, 400, standardBody(400, 'Malformed path'));
       }
       // A handler that fails (synchronously or not) ends only this request.
@@ -68,6 +70,11 @@ export class UpgradeRouter implements OnApplicationBootstrap {
         });
       return;
     }
+    logRefused(
+      { transport: 'websocket', path, address: req.socket.remoteAddress },
+      404,
+      `No WebSocket endpoint at ${path}`,
+    );
     rejectUpgrade(socket, 404, standardBody(404, `No WebSocket endpoint at ${path}`));
   }
 }

@@ -1,8 +1,10 @@
 import { Controller, Get, Header, Res, ServiceUnavailableException } from '@nestjs/common';
 import {
+  ApiBadRequestResponse,
   ApiExcludeEndpoint,
   ApiOkResponse,
   ApiOperation,
+  ApiProperty,
   ApiServiceUnavailableResponse,
   ApiTags,
 } from '@nestjs/swagger';
@@ -14,6 +16,32 @@ import { RedisConnections } from '../redis/redis.service';
 import { MetricsService } from './metrics.service';
 
 const CHECK_TIMEOUT_MS = 2000;
+
+class LivenessDto {
+  @ApiProperty({ enum: ['ok'], example: 'ok' }) status: 'ok';
+}
+
+class ReadinessDto {
+  @ApiProperty({ enum: ['ready'], example: 'ready' }) status: 'ready';
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: { type: 'string', enum: ['up'] },
+    example: { database: 'up', redis: 'up' },
+    description: 'Each dependency checked: `database`, and `redis` when configured.',
+  })
+  checks: Record<string, 'up'>;
+}
+
+/** The body parser answers every path, the probes too: a NUL in the URL is refused before any route. */
+const ApiNulInUrlResponse = () =>
+  ApiBadRequestResponse({
+    description: 'A NUL character (`%00`) in the URL.',
+    example: {
+      statusCode: 400,
+      error: 'Bad Request',
+      message: 'NUL characters (\\u0000, %00) are not allowed',
+    },
+  });
 
 function withTimeout<T>(work: Promise<T>, what: string): Promise<T> {
   return Promise.race([
@@ -38,15 +66,17 @@ export class HealthController {
   ) {}
 
   @Get('healthz')
-  @ApiOperation({ summary: 'Liveness: the process is up' })
-  @ApiOkResponse({ schema: { example: { status: 'ok' } } })
-  healthz() {
+  @ApiOperation({ operationId: 'health.live', summary: 'Liveness: the process is up' })
+  @ApiOkResponse({ type: LivenessDto })
+  @ApiNulInUrlResponse()
+  healthz(): LivenessDto {
     return { status: 'ok' };
   }
 
   @Get('readyz')
-  @ApiOperation({ summary: 'Readiness: the database (and Redis, when configured) answer' })
-  @ApiOkResponse({ schema: { example: { status: 'ready', checks: { database: 'up', redis: 'up' } } } })
+  @ApiOperation({ operationId: 'health.ready', summary: 'Readiness: the database (and Redis, when configured) answer' })
+  @ApiOkResponse({ type: ReadinessDto })
+  @ApiNulInUrlResponse()
   @ApiServiceUnavailableResponse({
     description: 'A dependency is down; `details` names it.',
     type: StandardErrorDto,

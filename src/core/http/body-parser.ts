@@ -1,4 +1,5 @@
 import express, { NextFunction, Request, RequestHandler, Response } from 'express';
+import { noteRequestFailure } from '../logging/logger';
 import { familyForPath, type Problem, problemFromBodyParser, renderProblem, statusText } from './errors';
 
 const NUL_MESSAGE = 'NUL characters (\\u0000, %00) are not allowed';
@@ -46,6 +47,7 @@ export function jsonBodyParser(limitBytes: number): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     const refuse = (problem: Problem) => {
       if (problem.status === 413) res.setHeader('Connection', 'close');
+      noteRequestFailure(res, problem);
       res.status(problem.status).json(renderProblem(familyForPath(req.path), problem, req.path));
     };
     if (/%00/i.test(req.url)) return refuse({ status: 400, error: statusText(400), message: NUL_MESSAGE });

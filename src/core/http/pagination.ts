@@ -13,7 +13,7 @@ export const MAX_SEQ_CURSOR = Number.MAX_SAFE_INTEGER;
 
 /** `?page=1&limit=20` (docs/api-contracts.md "Ids, times, paging"). */
 export class PageQueryDto {
-  @ApiPropertyOptional({ minimum: 1, maximum: MAX_PAGE, default: 1 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 1 })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
@@ -21,7 +21,7 @@ export class PageQueryDto {
   @Max(MAX_PAGE)
   page: number = 1;
 
-  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 100, default: 20 })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
@@ -31,9 +31,9 @@ export class PageQueryDto {
 }
 
 export class PaginationDto {
-  @ApiProperty({ example: 1 }) page: number;
-  @ApiProperty({ example: 20 }) limit: number;
-  @ApiProperty({ example: 3 }) total: number;
+  @ApiProperty({ type: 'integer', example: 1 }) page: number;
+  @ApiProperty({ type: 'integer', example: 20 }) limit: number;
+  @ApiProperty({ type: 'integer', example: 3 }) total: number;
 }
 
 export interface Page<T> {

@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import pino, { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import { isCredentialQueryParam } from '../auth/credentials';
+import type { Principal } from '../auth/principal';
 import type { LogLevel } from '../config';
 
 /**
@@ -69,7 +70,57 @@ export function createLogger(level: LogLevel): Logger {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/** JSON access log with a request id, taken from `X-Request-Id` when sane and echoed back. */
+/** Who is calling, as every log line shows it: ids only, never the credential itself. */
+export function callerOf(principal: Principal): {
+  credential: Principal['credential'];
+  key_id: string | null;
+  organisation_id: string;
+  user_id: string | null;
+} {
+  return {
+    credential: principal.credential,
+    key_id: principal.key_id ?? null,
+    organisation_id: principal.organisation_id,
+    user_id: principal.user_id ?? null,
+  };
+}
+
+/** Why a request failed, as its client was told; kept on the response for the request-completed line. */
+interface RequestFailure {
+  message: string;
+  details?: { field: string; message: string }[];
+}
+
+const FAILURE = Symbol('herald.requestFailure');
+/** A validation error can name many fields; the log line keeps the first few. */
+const LOGGED_DETAILS = 10;
+
+/** Records what a failed request's client was told, for its request-completed log line. */
+export function noteRequestFailure(res: ServerResponse, failure: RequestFailure): void {
+  (res as ServerResponse & { [FAILURE]?: RequestFailure })[FAILURE] = failure;
+}
+
+/**
+ * What the request-completed line adds to pino-http's: who called (`caller`, once the credential
+ * checked out) and, for a 4xx or 5xx, what the client was told (`reason`, and `details` for a
+ * validation failure).
+ */
+function completedFields(req: IncomingMessage, res: ServerResponse, fields: object): object {
+  const principal = (req as IncomingMessage & { principal?: Principal }).principal;
+  const failure = res.statusCode >= 400 ? (res as ServerResponse & { [FAILURE]?: RequestFailure })[FAILURE] : undefined;
+  if (!principal && !failure) return fields;
+  return {
+    ...fields,
+    ...(principal ? { caller: callerOf(principal) } : {}),
+    ...(failure ? { reason: failure.message } : {}),
+    ...(failure?.details?.length ? { details: failure.details.slice(0, LOGGED_DETAILS) } : {}),
+  };
+}
+
+/**
+ * JSON access log with a request id, taken from `X-Request-Id` when sane and echoed back. One line
+ * per request when it completes, at `info`, `warn` for a 4xx and `error` for a 5xx.
+ */
 export function httpLogger(logger: Logger) {
   return pinoHttp({
     logger,
@@ -82,6 +133,8 @@ export function httpLogger(logger: Logger) {
     customLogLevel: (_req, res, err) =>
       err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
     autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/metrics' },
+    customSuccessObject: (req, res, fields) => completedFields(req, res, fields),
+    customErrorObject: (req, res, _err, fields) => completedFields(req, res, fields),
     serializers: {
       req: (req: { id: string; method: string; url: string; remoteAddress?: string }) => ({
         id: req.id,
@@ -94,12 +147,19 @@ export function httpLogger(logger: Logger) {
   });
 }
 
+/**
+ * Nest's start-up chatter: a line per module and per route (about sixty). Logged at `debug`, so
+ * at `info` start-up shows what an operator needs, the listening line and a generated operator key.
+ */
+const ROUTINE_CONTEXTS = new Set(['RoutesResolver', 'RouterExplorer', 'InstanceLoader', 'WebSocketsController']);
+
 /** Nest's logger interface on top of pino, so framework and app logs share one JSON stream. */
 export class PinoLoggerService implements LoggerService {
   constructor(private readonly logger: Logger) {}
 
   private write(level: 'info' | 'error' | 'warn' | 'debug' | 'trace', message: unknown, params: unknown[]): void {
     const context = typeof params[params.length - 1] === 'string' ? (params.pop() as string) : undefined;
+    if (level === 'info' && context !== undefined && ROUTINE_CONTEXTS.has(context)) level = 'debug';
     if (message !== null && typeof message === 'object') {
       const msg = typeof params[0] === 'string' ? (params[0] as string) : undefined;
       this.logger[level]({ context, ...(message as object) }, msg);

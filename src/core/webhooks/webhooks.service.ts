@@ -119,7 +119,7 @@ export class WebhooksService {
   async rotateSecret(
     organisationId: string,
     id: string,
-  ): Promise<{ secret: string; previous_secret_expires_at: string }> {
+  ): Promise<{ subscription_id: string; signing_secret: string; previous_secret_expires_at: string }> {
     const secret = generateSecret();
     const now = Date.now();
     const overlapMs = this.config.webhooks.secretRotationOverlapMs;
@@ -135,7 +135,7 @@ export class WebhooksService {
       if (endpoint.secret_unreadable) await this.deliveries.dueAgain(m, organisationId, id, toIso(now));
     });
     this.worker.wake();
-    return { secret, previous_secret_expires_at: expiresAt };
+    return { subscription_id: id, signing_secret: secret, previous_secret_expires_at: expiresAt };
   }
 
   /** Removes the endpoint; deliveries it still owes are cancelled and never sent. */

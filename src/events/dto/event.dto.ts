@@ -1,4 +1,4 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiExtraModels, ApiProperty, ApiPropertyOptional, getSchemaPath } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
 import {
   ArrayMaxSize,
@@ -14,6 +14,7 @@ import {
   Min,
   ValidateNested,
 } from 'class-validator';
+import type { EventEnvelope } from '../../core/event-log/envelope';
 import { MAX_SEQ_CURSOR } from '../../core/http/pagination';
 import { IsExternalId } from '../../core/http/validation';
 
@@ -116,6 +117,7 @@ function toList({ value }: { value: unknown }): string[] | undefined {
 
 export class ListEventsQueryDto {
   @ApiPropertyOptional({
+    type: 'integer',
     description: 'Return events with seq greater than this.',
     default: 0,
     minimum: 0,
@@ -128,7 +130,7 @@ export class ListEventsQueryDto {
   @Max(MAX_SEQ_CURSOR)
   after: number = 0;
 
-  @ApiPropertyOptional({ default: 100, minimum: 1, maximum: 1000 })
+  @ApiPropertyOptional({ type: 'integer', default: 100, minimum: 1, maximum: 1000 })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
@@ -155,6 +157,48 @@ export class EventPageDto {
   @ApiProperty({ example: false }) has_more: boolean;
 }
 
+export class EventTypeVersionDto {
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: true,
+    nullable: true,
+    description:
+      'JSON Schema (draft-07) of `data` for this version. Publishing checks `data` against it: a 400 whose `details` ' +
+      'name each invalid field (`data.amount`). Fields it does not name are allowed. null: the version declares none.',
+    example: {
+      type: 'object',
+      properties: { amount: { type: 'number' }, currency: { type: 'string' } },
+      additionalProperties: true,
+    },
+  })
+  schema: Record<string, unknown> | null;
+
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: true,
+    description:
+      'An event of this type and version as Socket.IO, raw WebSocket and webhook clients receive it: the CloudEvents ' +
+      'envelope (GET /asyncapi.json describes it), whose `data` passes the schema.',
+    example: {
+      specversion: '1.0',
+      id: 'evt_01jd3m7k2q8w6t5v4x3y2z1a0b',
+      type: 'claim_approved',
+      source: '/organisations/org_001',
+      subject: 'claims/clm_9f2a3b4c',
+      time: '2026-03-26T08:14:22.000Z',
+      datacontenttype: 'application/json',
+      data: { claim_id: 'clm_9f2a3b4c', amount: 4850, currency: 'NOK', approver: 'usr_coord99' },
+      sequence: '42',
+      typeversion: '1',
+      organisationid: 'org_001',
+      userid: 'usr_84cd12ef',
+      claimid: 'clm_9f2a3b4c',
+    },
+  })
+  example: EventEnvelope;
+}
+
+@ApiExtraModels(EventTypeVersionDto)
 export class EventTypeDto {
   @ApiProperty({ example: 'channel.follow' }) type: string;
   @ApiProperty({ type: [String], example: ['1'] }) versions: string[];
@@ -169,6 +213,12 @@ export class EventTypeDto {
   @ApiProperty({ type: [String], example: ['user'], description: 'Token kinds that may subscribe.' })
   token_kinds: string[];
   @ApiProperty({ example: 'users.read', description: 'Scope a session subscription needs.' }) scope: string;
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: { $ref: getSchemaPath(EventTypeVersionDto) },
+    description: 'Keyed by version, one entry for each of `versions`: the schema of `data` and an example event.',
+  })
+  schemas: Record<string, EventTypeVersionDto>;
 }
 
 export class EventTypeListDto {

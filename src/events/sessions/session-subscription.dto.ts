@@ -69,16 +69,3 @@ export class SuccessDto {
 export class SessionSubscriptionListDto extends SuccessDto {
   @ApiProperty({ type: [SessionSubscriptionItemDto] }) data: SessionSubscriptionItemDto[];
 }
-
-/** Seed 004's error envelope. */
-export class Seed004FieldErrorDto {
-  @ApiProperty({ example: 'condition.channelId' }) field: string;
-  @ApiProperty({ example: 'condition.channelId is required for channel.follow' }) message: string;
-}
-
-export class Seed004ErrorDto {
-  @ApiProperty({ example: false }) success: boolean;
-  @ApiProperty({ example: 'Unknown session SOCKET_SESSION_ID' }) message: string;
-  @ApiPropertyOptional({ type: [Seed004FieldErrorDto] })
-  errors?: Seed004FieldErrorDto[];
-}

@@ -13,17 +13,18 @@ import {
 } from '@nestjs/swagger';
 import { Authenticated, CurrentPrincipal } from '../../core/auth/decorators';
 import type { Principal } from '../../core/auth/principal';
+import { WebSocketErrorDto } from '../../core/http/error.dto';
 import { Seed001ExceptionFilter } from '../../core/http/filters/envelope-exception.filter';
 import { UnknownEventTypesError, WsClientsService } from './ws-clients.service';
-import { Seed001ErrorDto, WsUnsubscribeDto, WsUnsubscribeResultDto } from './ws.dto';
+import { WsUnsubscribeDto, WsUnsubscribeResultDto } from './ws.dto';
 
 const SUBSCRIBE = '/api/v1/ws/subscribe';
 const UNSUBSCRIBE = '/api/v1/ws/unsubscribe';
 const CLIENT_ID = 'wsc_01jd3m7k2q8w6t5v4x3y2z1a0b';
 const MISSING_CREDENTIAL = 'Missing credential: send Authorization: Bearer <token> or X-Api-Key';
 
-/** A seed 001 error body as the server sends it: one stack entry for the error, or one per invalid field (`path` the field). */
-function seed001(code: number, error: string, message: string, path: string, description = message) {
+/** A raw WebSocket API error body as the server sends it: one stack entry for the error, or one per invalid field (`path` the field). */
+function wsError(code: number, error: string, message: string, path: string, description = message) {
   return { code, message, stack: [{ code, description, error, path }] };
 }
 
@@ -36,6 +37,7 @@ export class WsController {
 
   @Get('subscribe')
   @ApiOperation({
+    operationId: 'websocket.subscribe',
     summary: 'Subscribe to event notifications via WebSocket',
     description:
       'Upgrade this request to a WebSocket (send `Connection: Upgrade`, `Upgrade: websocket`). The credential is checked before ' +
@@ -49,14 +51,16 @@ export class WsController {
   @ApiQuery({
     name: 'event_types',
     required: false,
+    type: String,
+    example: 'claim_approved,claim_rejected',
     description:
       'Comma-separated or repeated; none means every type of the catalog (listed in the welcome). The set is explicit: unsubscribing the last type leaves none.',
   })
   @ApiResponse({ status: 101, description: 'Switching Protocols: the WebSocket is open.' })
   @ApiBadRequestResponse({
-    type: Seed001ErrorDto,
+    type: WebSocketErrorDto,
     description: 'An unknown event type in `event_types` (answered to the upgrade request; `path` is `event_types`).',
-    example: seed001(
+    example: wsError(
       400,
       'Bad Request',
       'Unknown event type(s) claim_exploded. Known types: claim_submitted, claim_approved, claim_rejected, status_changed, comment_added, channel.follow',
@@ -64,20 +68,20 @@ export class WsController {
     ),
   })
   @ApiUnauthorizedResponse({
-    type: Seed001ErrorDto,
+    type: WebSocketErrorDto,
     description: 'Missing, invalid, expired or revoked credential: checked before the upgrade, no socket is opened.',
-    example: seed001(401, 'Unauthorized', MISSING_CREDENTIAL, SUBSCRIBE),
+    example: wsError(401, 'Unauthorized', MISSING_CREDENTIAL, SUBSCRIBE),
   })
   @ApiForbiddenResponse({
-    type: Seed001ErrorDto,
+    type: WebSocketErrorDto,
     description: 'The credential may not receive events (scope events:read); checked before the upgrade.',
-    example: seed001(403, 'Forbidden', 'Missing scope: events:read', SUBSCRIBE),
+    example: wsError(403, 'Forbidden', 'Missing scope: events:read', SUBSCRIBE),
   })
   @ApiResponse({
     status: 426,
-    type: Seed001ErrorDto,
+    type: WebSocketErrorDto,
     description: 'A plain GET without the WebSocket upgrade.',
-    example: seed001(
+    example: wsError(
       426,
       'Upgrade Required',
       'This endpoint only speaks WebSocket: send Connection: Upgrade and Upgrade: websocket',
@@ -85,9 +89,9 @@ export class WsController {
     ),
   })
   @ApiTooManyRequestsResponse({
-    type: Seed001ErrorDto,
+    type: WebSocketErrorDto,
     description: 'Too many sockets from this address or for this credential.',
-    example: seed001(
+    example: wsError(
       429,
       'Too Many Requests',
       'Too many sockets for this credential (WS_MAX_SOCKETS_PER_CREDENTIAL is 1000)',
@@ -108,15 +112,16 @@ export class WsController {
   @Post('unsubscribe')
   @HttpCode(200)
   @ApiOperation({
-    summary: 'Unsubscribe from specific event types',
+    operationId: 'websocket.unsubscribe',
+    summary: 'Unsubscribe a WebSocket client from event types',
     description:
       'Removes event types from a connected client without disconnecting it, on whichever node holds it. The client must belong to the authenticated user.',
   })
   @ApiOkResponse({ type: WsUnsubscribeResultDto })
   @ApiBadRequestResponse({
-    type: Seed001ErrorDto,
+    type: WebSocketErrorDto,
     description: 'An invalid body (one stack entry per field, `path` the field) or an unknown event type.',
-    example: seed001(
+    example: wsError(
       400,
       'Bad Request',
       'Validation failed: client_id: client_id is required',
@@ -125,19 +130,19 @@ export class WsController {
     ),
   })
   @ApiUnauthorizedResponse({
-    type: Seed001ErrorDto,
+    type: WebSocketErrorDto,
     description: 'Missing, invalid, expired or revoked credential.',
-    example: seed001(401, 'Unauthorized', MISSING_CREDENTIAL, UNSUBSCRIBE),
+    example: wsError(401, 'Unauthorized', MISSING_CREDENTIAL, UNSUBSCRIBE),
   })
   @ApiForbiddenResponse({
-    type: Seed001ErrorDto,
+    type: WebSocketErrorDto,
     description: 'The client belongs to another user.',
-    example: seed001(403, 'Forbidden', `Client ${CLIENT_ID} does not belong to the authenticated user`, UNSUBSCRIBE),
+    example: wsError(403, 'Forbidden', `Client ${CLIENT_ID} does not belong to the authenticated user`, UNSUBSCRIBE),
   })
   @ApiNotFoundResponse({
-    type: Seed001ErrorDto,
+    type: WebSocketErrorDto,
     description: 'No such client is connected.',
-    example: seed001(404, 'Not Found', `WebSocket client ${CLIENT_ID} is not connected`, UNSUBSCRIBE),
+    example: wsError(404, 'Not Found', `WebSocket client ${CLIENT_ID} is not connected`, UNSUBSCRIBE),
   })
   async unsubscribe(
     @CurrentPrincipal() caller: Principal,

@@ -30,6 +30,3 @@ export class WsUnsubscribeResultDto {
   })
   event_types: string[];
 }
-
-/** Seed 001's error body lives with the other envelopes. */
-export { Seed001ErrorDto } from '../../core/http/error.dto';

@@ -64,7 +64,7 @@ export class ListWebhookDeliveriesQueryDto {
   @MaxLength(64)
   until?: string;
 
-  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 100, default: 20 })
   @IsOptional()
   @Type(() => Number)
   @IsInt()

@@ -26,6 +26,17 @@ import {
   REGEX_OPTIONS,
 } from '../subscription-conditions';
 
+/** Any JSON value, null included (OpenAPI 3.0 spells null as `nullable` beside a type). */
+const ANY_JSON = {
+  anyOf: [
+    { type: 'string' },
+    { type: 'number' },
+    { type: 'boolean' },
+    { type: 'array', items: {} },
+    { type: 'object', additionalProperties: true, nullable: true },
+  ],
+};
+
 export class RuleDto {
   @ApiProperty({ example: 'claim_approved', description: 'An event type from the catalog, optionally `type@version`.' })
   @IsString()
@@ -106,7 +117,7 @@ export class MetaDto {
   title?: string;
 }
 
-/** Create and replace (POST /:id) take the same shape (seed 003). */
+/** Create and replace (POST /:id) take the same shape. */
 export class SaveSubscriptionDto {
   @ApiPropertyOptional({
     type: TemplateRefDto,
@@ -298,22 +309,6 @@ export class CreatedSubscriptionViewDto extends SubscriptionViewDto {
   signing_secret?: string;
 }
 
-/** `POST /:id/rotate-secret`: the new secret, shown only here. */
-export class RotatedSubscriptionSecretDto {
-  @ApiProperty({ example: 'wsub_01jd3m7k2q8w6t5v4x3y2z1a0b' }) subscription_id: string;
-  @ApiProperty({
-    example: 'whsec_Nq0uJ7c3P4sRk2XvB9tLmYwE5hG8aZfD',
-    description: 'The new secret: verifies webhook-signature. Shown only here.',
-  })
-  signing_secret: string;
-  @ApiProperty({
-    example: '2026-03-27T08:00:00.000Z',
-    description:
-      'Until then deliveries carry two signatures, with the new secret and the old one, so a receiver verifies with either; after it, only the new secret verifies.',
-  })
-  previous_secret_expires_at: string;
-}
-
 export class OperationResultDto {
   @ApiProperty({ example: true }) success: boolean;
   @ApiProperty() id: string;
@@ -399,7 +394,7 @@ export class TestSubscriptionDto {
 }
 
 export class AlertHistoryQueryDto {
-  @ApiPropertyOptional({ enum: [50, 100, 250, 500], default: 50 })
+  @ApiPropertyOptional({ type: 'integer', enum: [50, 100, 250, 500], default: 50 })
   @IsOptional()
   @Type(() => Number)
   @IsIn([50, 100, 250, 500], { message: 'limit must be one of 50, 100, 250, 500' })
@@ -427,15 +422,18 @@ export class AlertHistoryQueryDto {
   datetime?: string;
 }
 
+/** Which match of the subscription an entry delivers: replay it with `test.match` of the test endpoint. */
+export class AlertMatchDto {
+  @ApiProperty({ type: 'string', nullable: true, example: '5f0c2e9a1b7d3c4e' }) hash: string | null;
+  @ApiProperty({ type: 'integer', nullable: true, example: 0 }) index: number | null;
+}
+
 export class SubscriptionAlertLogDto {
   @ApiProperty({ example: 'dlv_01jd3m7k2q8w6t5v4x3y2z1a0b' }) id: string;
   @ApiProperty() subscription_id: string;
   @ApiProperty() event_id: string;
   @ApiProperty({ type: 'integer', nullable: true, example: 0 }) rule_index: number | null;
-  @ApiProperty({ example: { hash: '5f0c2e9a1b7d3c4e', index: 0 } }) match: {
-    hash: string | null;
-    index: number | null;
-  };
+  @ApiProperty({ type: AlertMatchDto }) match: AlertMatchDto;
   @ApiProperty({ example: 'webhook' }) action: string;
   @ApiProperty({ enum: ['delivered', 'failed', 'rate_limited', 'blocked', 'pending', 'cancelled'] }) status: string;
   @ApiProperty() attempts: number;
@@ -453,6 +451,19 @@ export class SubscriptionAlertLogDto {
   @ApiProperty({ type: 'integer', nullable: true, example: 184 }) duration_ms: number | null;
 }
 
+/** A top-level condition an input failed. */
+export class FailedConditionDto {
+  @ApiProperty({ example: 'data.amount', description: 'The condition’s key: a field path or a logical operator.' })
+  path: string;
+  @ApiProperty({ ...ANY_JSON, example: { $gte: 1000 }, description: 'The condition as saved.' }) expected: unknown;
+  @ApiPropertyOptional({
+    ...ANY_JSON,
+    example: 500,
+    description: 'The value found at `path` in the input; absent for a logical operator or a missing field.',
+  })
+  actual?: unknown;
+}
+
 export class TestRuleResultDto {
   @ApiProperty({ example: 0 }) index: number;
   @ApiProperty({ example: 'claim_approved' }) trigger: string;
@@ -468,12 +479,8 @@ export class TestRuleResultDto {
       'a user only events about itself; nobody without events:read or with a revoked key. Live deliveries follow the same rule.',
   })
   readable: boolean;
-  @ApiProperty({
-    type: 'array',
-    items: { type: 'object' },
-    example: [{ path: 'data.amount', expected: { $gte: 1000 }, actual: 500 }],
-  })
-  failed_conditions: unknown[];
+  @ApiProperty({ type: [FailedConditionDto] })
+  failed_conditions: FailedConditionDto[];
 }
 
 export class TestWebhookRequestDto {
@@ -488,6 +495,27 @@ export class TestWebhookRequestDto {
   @ApiProperty({ description: 'The envelope without `sequence`, with `"test": true`.' }) body: string;
 }
 
+/** What a socket action emits. */
+export class TestSocketEmitDto {
+  @ApiProperty({ example: 'ws:org_001:ws_finance', description: 'The Socket.IO room.' }) room: string;
+  @ApiProperty({ example: 'claim_approved', description: 'The event name: the event’s type.' }) event: string;
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: true,
+    description: 'The envelope without `sequence`, with `"test": true`.',
+  })
+  payload: unknown;
+}
+
+/** What the receiver of a sent webhook answered. */
+export class TestSendResponseDto {
+  @ApiPropertyOptional({ type: 'integer', example: 200, description: 'The HTTP status; absent when none came.' })
+  status?: number;
+  @ApiPropertyOptional({ example: 'HTTP 500 Internal Server Error', description: 'Why it failed, if it did.' })
+  error?: string;
+  @ApiPropertyOptional({ type: 'integer', example: 184 }) duration_ms?: number;
+}
+
 export class TestActionResultDto {
   @ApiProperty() index: number;
   @ApiProperty({ enum: ['webhook', 'socket'] }) type: 'webhook' | 'socket';
@@ -500,14 +528,12 @@ export class TestActionResultDto {
   signed_with?: 'throwaway_secret' | 'subscription_secret';
   @ApiPropertyOptional() note?: string;
   @ApiPropertyOptional({
+    type: TestSocketEmitDto,
     description: 'socket: room, event name and payload (the envelope without `sequence`, with `"test": true`).',
   })
-  emit?: { room: string; event: string; payload: unknown };
-  @ApiPropertyOptional({ description: 'send: what came back.' }) response?: {
-    status?: number;
-    error?: string;
-    duration_ms?: number;
-  };
+  emit?: TestSocketEmitDto;
+  @ApiPropertyOptional({ type: TestSendResponseDto, description: 'send: what came back.' })
+  response?: TestSendResponseDto;
   @ApiProperty() sent: boolean;
 }
 

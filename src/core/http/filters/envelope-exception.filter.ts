@@ -1,5 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
+import { noteRequestFailure } from '../../logging/logger';
 import { type ErrorFamily, familyForPath, problemFromException, renderProblem, RETRY_AFTER_SECONDS } from '../errors';
 
 /**
@@ -34,6 +35,7 @@ export class EnvelopeExceptionFilter implements ExceptionFilter {
       problem.message = `Internal server error (request id ${requestId})`;
     }
     if (res.headersSent) return;
+    noteRequestFailure(res, problem);
     if (unexpected && problem.status === 503) res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
     res.status(problem.status).json(renderProblem(this.familyFor(req.path), problem, req.path));
   }

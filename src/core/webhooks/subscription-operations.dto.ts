@@ -2,8 +2,9 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBoolean, IsOptional, IsString, MaxLength } from 'class-validator';
 
 /**
- * The body and answer of the recover routes each subscription-owning module exposes
- * (`POST …/subscriptions/:id/recover`); the work is `DeliveryOperations.recover`.
+ * Bodies and answers of the webhook operations each subscription-owning API exposes on its
+ * subscriptions: `POST …/:id/recover` (`DeliveryOperations.recover`) and `POST …/:id/rotate-secret`
+ * (`WebhooksService.rotateSecret`).
  */
 export class RecoverDeliveriesDto {
   @ApiProperty({
@@ -48,4 +49,20 @@ export class RecoveredDeliveriesDto {
       'One call requeues at most 10,000 deliveries; true when it stopped there. Call again with the same body: what it requeued is no longer failed, so the next call goes on from there.',
   })
   more: boolean;
+}
+
+/** `POST …/rotate-secret`: the new secret, shown only here. */
+export class RotatedSecretDto {
+  @ApiProperty({ example: 'sub_01jd3m7k2q8w6t5v4x3y2z1a0b' }) subscription_id: string;
+  @ApiProperty({
+    example: 'whsec_Nq0uJ7c3P4sRk2XvB9tLmYwE5hG8aZfD',
+    description: 'The new secret: verifies the webhook-signature header (Standard Webhooks). Shown only here.',
+  })
+  signing_secret: string;
+  @ApiProperty({
+    example: '2026-03-27T08:00:00.000Z',
+    description:
+      'Until then deliveries carry two signatures, with the new secret and the old one, so a receiver verifies with either; after it, only the new secret verifies.',
+  })
+  previous_secret_expires_at: string;
 }
