@@ -8,17 +8,25 @@
 //                                         SQLite (BENCH_DATABASE_URL, BENCH_REDIS_URL; defaults
 //                                         postgres://postgres@127.0.0.1:5432/test, redis://127.0.0.1:6379)
 //
-// Scenarios: ingest, fanout, replay, webhooks, connections.
+//   npm run bench -- --repeats N          each scenario N times (default 3, --quick 1); the table
+//                                         shows the median and the spread (min–max)
+//   npm run bench -- --curves             how cost grows with the work (four sizes each, --quick the
+//                                         smallest two); writes bench/results/curves-*.json and docs/*.svg
+//
+// Scenarios: ingest, fanout, webhooks (capacity: the offered rate steps up ×1.5 until the server
+// falls behind; CPU per 1,000 units), replay, connections (memory per idle socket, fresh process).
+// docs/performance.md describes the method.
 //
 // Prints a table and writes bench/results/<timestamp>.json.
 import { fork, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { execSync } from 'node:child_process';
 
 const require = createRequire(import.meta.url);
 const autocannon = require('autocannon');
@@ -28,51 +36,76 @@ const Redis = require('ioredis');
 
 const SCENARIOS = ['ingest', 'fanout', 'replay', 'webhooks', 'connections'];
 const quick = process.argv.includes('--quick');
+const curvesMode = process.argv.includes('--curves');
+const argNumber = (flag, fallback) => {
+  const at = process.argv.indexOf(flag);
+  return at >= 0 ? Number(process.argv[at + 1]) : fallback;
+};
+const REPEATS = argNumber('--repeats', quick ? 1 : 3);
 const cluster = process.argv.includes('--cluster');
 const onlyAt = process.argv.indexOf('--only');
-const only = onlyAt >= 0 ? (process.argv[onlyAt + 1] ?? '').split(',').filter(Boolean) : SCENARIOS;
+const only = onlyAt >= 0 ? (process.argv[onlyAt + 1] ?? '').split(',').filter(Boolean) : curvesMode ? [] : SCENARIOS;
+const CURVE_NAMES = ['dispatcher', 'replay', 'pages', 'channels'];
 for (const name of only) {
-  if (!SCENARIOS.includes(name)) {
-    console.error(`unknown scenario ${name}; one of ${SCENARIOS.join(', ')}`);
+  const known = curvesMode ? CURVE_NAMES : SCENARIOS;
+  if (!known.includes(name)) {
+    console.error(`unknown ${curvesMode ? 'curve' : 'scenario'} ${name}; one of ${known.join(', ')}`);
     process.exit(2);
   }
 }
 const SIZE = quick
   ? {
-      ingestSeconds: 5,
-      fanoutClients: 200,
-      fanoutRate: 50,
-      fanoutSeconds: 5,
+      windowSeconds: 2,
+      graceSeconds: 1,
+      maxSteps: 4,
+      ingestStartRate: 400,
+      fanoutClients: 100,
+      fanoutStartRate: 10,
       replayEvents: 10_000,
-      webhookRate: 200,
-      webhookSeconds: 3,
+      webhookStartRate: 100,
       webhookClaims: 50,
       idleSockets: 1_000,
     }
   : {
-      ingestSeconds: 15,
+      windowSeconds: 10,
+      graceSeconds: 2,
+      maxSteps: 12,
+      ingestStartRate: 500,
       fanoutClients: 2_000,
-      fanoutRate: 10,
-      fanoutSeconds: 15,
+      fanoutStartRate: 4,
       replayEvents: 100_000,
-      webhookRate: 1_000,
-      webhookSeconds: 30,
+      // 1,000 events/s is the fourth step (the latency target is stated at that rate).
+      webhookStartRate: 1000 / 1.5 ** 3,
       webhookClaims: 200,
       idleSockets: 10_000,
     };
-// For profiling one scenario at another size: --webhook-rate N, --webhook-seconds N.
+// Resizing: --window N (seconds per step), --max-steps N, --idle-sockets N, --fanout-clients N.
 for (const [flag, key] of [
-  ['--webhook-rate', 'webhookRate'],
-  ['--webhook-seconds', 'webhookSeconds'],
+  ['--window', 'windowSeconds'],
+  ['--max-steps', 'maxSteps'],
+  ['--idle-sockets', 'idleSockets'],
+  ['--fanout-clients', 'fanoutClients'],
 ]) {
   const at = process.argv.indexOf(flag);
   if (at >= 0) SIZE[key] = Number(process.argv[at + 1]);
 }
+/** Each step offers this many times the previous step's rate. */
+const STEP_FACTOR = 1.5;
+/** A step is sustained when this share of what was offered arrived within the window (+ grace) ... */
+const SUSTAINED_SHARE = 0.99;
+/** ... and the p99 latency stayed at or under this. */
+const SUSTAINED_P99_MS = 1_000;
+/** The load generator counts as saturated above this share of one core, or this event-loop lag. */
+const GENERATOR_CPU_LIMIT = 0.9;
+const GENERATOR_LAG_LIMIT_MS = 100;
 /** Herald's delivery worker default (WEBHOOK_CONCURRENCY); the undici baseline uses the same. */
 const WEBHOOK_CONCURRENCY = 50;
 /** Idle sockets per load-generator process in the connections scenario. */
 const SOCKETS_PER_CLIENT_PROCESS = 2_500;
 const ROOT = new URL('..', import.meta.url).pathname;
+const GC_HOOK = join(ROOT, 'bench/gc-hook.mjs');
+/** Where the servers' gc hook writes process.memoryUsage() on SIGWINCH (bench/gc-hook.mjs). */
+const MEM_DIR = mkdtempSync(join(tmpdir(), 'herald-bench-mem-'));
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -117,26 +150,31 @@ async function startNode(env, name) {
   const port = await freePort();
   // BENCH_HERALD_NODE_ARGS, e.g. '--cpu-prof --cpu-prof-dir=/tmp/herald-prof', profiles the server.
   const nodeArgs = (process.env.BENCH_HERALD_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, ['--expose-gc', ...nodeArgs, join(ROOT, 'dist/src/main.js')], {
-    env: {
-      PATH: process.env.PATH,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'silent',
-      PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
-      // The webhook receiver is on 127.0.0.1, which the SSRF guard refuses otherwise.
-      WEBHOOK_ALLOW_PRIVATE: 'true',
-      WEBHOOK_CONCURRENCY: String(WEBHOOK_CONCURRENCY),
-      // Every load generator connects from 127.0.0.1 with a handful of keys: the per-address and
-      // per-credential caps that keep one client from holding a node would cap the bench instead.
-      MAX_CONNECTIONS_PER_ADDRESS: '1000000',
-      WS_MAX_SOCKETS_PER_ADDRESS: '1000000',
-      WS_MAX_SOCKETS_PER_CREDENTIAL: '1000000',
-      CHANNEL_MAX_ATTACHMENTS: '1000000',
-      ...env,
+  const child = spawn(
+    process.execPath,
+    ['--expose-gc', '--import', GC_HOOK, ...nodeArgs, join(ROOT, 'dist/src/main.js')],
+    {
+      env: {
+        PATH: process.env.PATH,
+        BENCH_MEM_DIR: MEM_DIR,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'silent',
+        PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
+        // The webhook receiver is on 127.0.0.1, which the SSRF guard refuses otherwise.
+        WEBHOOK_ALLOW_PRIVATE: 'true',
+        WEBHOOK_CONCURRENCY: String(WEBHOOK_CONCURRENCY),
+        // Every load generator connects from 127.0.0.1 with a handful of keys: the per-address and
+        // per-credential caps that keep one client from holding a node would cap the bench instead.
+        MAX_CONNECTIONS_PER_ADDRESS: '1000000',
+        WS_MAX_SOCKETS_PER_ADDRESS: '1000000',
+        WS_MAX_SOCKETS_PER_CREDENTIAL: '1000000',
+        CHANNEL_MAX_ATTACHMENTS: '1000000',
+        ...env,
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
     },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  );
   const stderr = tail(child.stderr);
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
   const url = `http://127.0.0.1:${port}`;
@@ -158,6 +196,7 @@ async function startNode(env, name) {
     name,
     url,
     port,
+    pid: child.pid,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       const code = await Promise.race([exited, sleep(15_000).then(() => 'timeout')]);
@@ -190,18 +229,19 @@ function once(stop) {
 }
 
 /** One Herald node on a SQLite file of its own (the default mode). */
-async function startSqlite() {
+async function startSqlite(extraEnv = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'herald-bench-'));
   const key = `hrld_bench_${randomBytes(12).toString('hex')}`;
+  const sqlitePath = join(dir, 'herald.sqlite');
   let node;
   try {
-    node = await startNode({ SQLITE_PATH: join(dir, 'herald.sqlite'), HERALD_BOOTSTRAP_KEY: key }, 'sqlite');
+    node = await startNode({ SQLITE_PATH: sqlitePath, HERALD_BOOTSTRAP_KEY: key, ...extraEnv }, 'sqlite');
     const token = await createAppKey(node.url, key);
     const stop = once(async () => {
       await node.stop();
       rmSync(dir, { recursive: true, force: true });
     });
-    return { mode: 'sqlite', url: node.url, token, nodes: [node], info: {}, stop };
+    return { mode: 'sqlite', url: node.url, token, bootstrapKey: key, sqlitePath, nodes: [node], info: {}, stop };
   } catch (err) {
     await node?.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -262,7 +302,7 @@ async function dropSchema(databaseUrl, schema) {
  * key. Node A starts first and runs the migrations, then node B. stop() ends both nodes and drops
  * the schema (Redis holds only pub/sub channels under the prefix, nothing to remove).
  */
-async function startCluster() {
+async function startCluster(extraEnv = {}) {
   const databaseUrl = process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
   const redisUrl = process.env.BENCH_REDIS_URL || 'redis://127.0.0.1:6379';
   await checkServices(databaseUrl, redisUrl);
@@ -275,6 +315,7 @@ async function startCluster() {
     REDIS_URL: redisUrl,
     REDIS_PREFIX: redisPrefix,
     HERALD_BOOTSTRAP_KEY: key,
+    ...extraEnv,
   };
   const nodes = [];
   const stop = once(async () => {
@@ -291,6 +332,9 @@ async function startCluster() {
       mode: 'cluster',
       url: nodes[0].url,
       token,
+      bootstrapKey: key,
+      databaseUrl,
+      schema,
       nodes,
       info: {
         nodes: nodes.length,
@@ -310,15 +354,15 @@ async function startCluster() {
 async function startBaseline(file) {
   const port = await freePort();
   const child = fork(join(ROOT, 'bench/baselines', file), [], {
-    env: { ...process.env, PORT: String(port) },
-    execArgv: ['--expose-gc'],
+    env: { ...process.env, PORT: String(port), BENCH_MEM_DIR: MEM_DIR },
+    execArgv: ['--expose-gc', '--import', GC_HOOK],
     stdio: 'ignore',
   });
   await new Promise((resolve, reject) => {
     child.once('message', resolve);
     child.once('exit', (code) => reject(new Error(`${file} exited with ${code}`)));
   });
-  return { url: `http://127.0.0.1:${port}`, stop: () => child.kill('SIGTERM') };
+  return { url: `http://127.0.0.1:${port}`, pid: child.pid, stop: () => child.kill('SIGTERM') };
 }
 
 /** Forks a helper script of bench/ that talks over IPC. */
@@ -372,79 +416,214 @@ const EVENT = {
   data: { amount: 4850, currency: 'NOK' },
 };
 
+/** The generator is behind its own schedule when its last send leaves later than this. */
+const generatorLateLimitMs = () => Math.max(GENERATOR_LAG_LIMIT_MS, SIZE.windowSeconds * 50);
+
 /** Concurrent connections of the ingest load, split evenly over the nodes in cluster mode. */
 const INGEST_CONNECTIONS = 32;
 
-async function cannon(url, path, headers, body, seconds, connections = INGEST_CONNECTIONS) {
-  const result = await autocannon({
-    url: url + path,
-    method: 'POST',
-    connections,
-    duration: seconds,
-    headers: { 'content-type': 'application/json', ...headers },
-    body: JSON.stringify(body),
-  });
-  const ok = result['2xx'];
-  return {
-    requests_per_s: ok / seconds,
-    p50_ms: result.latency.p50,
-    p99_ms: result.latency.p99,
-    non2xx: result.non2xx,
-    errors: result.errors,
+// ---------------------------------------------------------------------------------------------
+// Measuring: server CPU from /proc, the generator's own load, memory after a forced GC.
+
+let CLK_TCK = 100;
+try {
+  CLK_TCK = Number(execSync('getconf CLK_TCK', { encoding: 'utf8' }).trim()) || 100;
+} catch {
+  // 100 on every Linux the bench runs on
+}
+
+/** utime + stime of a process in seconds, from /proc/<pid>/stat (fields 14 and 15). */
+function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+
+/** VmRSS of a process in bytes, from /proc/<pid>/status. */
+function rssBytes(pid) {
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
+/**
+ * Asks a server started with bench/gc-hook.mjs to run a full GC and report process.memoryUsage();
+ * returns that with VmRSS read from /proc right after.
+ */
+async function memoryAfterGc(pid) {
+  const file = join(MEM_DIR, `${pid}.json`);
+  rmSync(file, { force: true });
+  process.kill(pid, 'SIGWINCH');
+  const deadline = Date.now() + 10_000;
+  while (!existsSync(file)) {
+    if (Date.now() > deadline) throw new Error(`process ${pid} did not answer the GC request`);
+    await sleep(20);
+  }
+  const usage = JSON.parse(readFileSync(file, 'utf8'));
+  if (!usage.gc) throw new Error(`process ${pid} runs without --expose-gc`);
+  return { heap_used: usage.heapUsed, rss: rssBytes(pid), rss_reported: usage.rss };
+}
+
+/**
+ * Starts measuring: CPU seconds of the server processes `pids`, and of the load generator — this
+ * process (CPU share and event-loop lag) and the helper processes `generatorPids`. The returned
+ * function ends the measurement.
+ */
+function meter(pids, generatorPids = []) {
+  const t0 = performance.now();
+  const server0 = pids.map(cpuSeconds);
+  const helpers0 = generatorPids.map(cpuSeconds);
+  const self0 = process.cpuUsage();
+  const lag = monitorEventLoopDelay({ resolution: 10 });
+  lag.enable();
+  return () => {
+    const wall = (performance.now() - t0) / 1000;
+    lag.disable();
+    const self = process.cpuUsage(self0);
+    const server = pids.map((pid, i) => cpuSeconds(pid) - server0[i]);
+    const helperShares = generatorPids.map((pid, i) => (cpuSeconds(pid) - helpers0[i]) / wall);
+    const generatorShare = Math.max((self.user + self.system) / 1e6 / wall, ...helperShares);
+    const lagP99 = lag.percentile(99) / 1e6;
+    return {
+      wall_s: wall,
+      server_cpu_s: server.reduce((a, b) => a + b, 0),
+      server_cpu_s_per_process: server,
+      generator_cpu_share: generatorShare,
+      generator_lag_p99_ms: lagP99,
+      generator_saturated: generatorShare > GENERATOR_CPU_LIMIT || lagP99 > GENERATOR_LAG_LIMIT_MS,
+    };
   };
 }
 
 /**
- * One autocannon per node at the same time, the connections split between them; req/s summed,
- * latency percentiles those of the slower node.
+ * The capacity search: runs trial(rate) at start, start×1.5, … (each a fixed window) until a step
+ * is not sustained (delivered < 99 % of offered within the window + grace, or p99 > 1 s), the load
+ * generator saturates, or maxSteps. The capacity is the highest sustained offered rate; when the
+ * generator saturated at or before the first failing step, the server's limit was not reached and
+ * `generator_bound` says so. A warm-up window at the start rate comes first and is not counted.
  */
-async function cannonNodes(nodes, path, headers, body, seconds) {
-  if (nodes.length === 1) return cannon(nodes[0].url, path, headers, body, seconds);
-  const per = await Promise.all(
-    nodes.map((node) => cannon(node.url, path, headers, body, seconds, Math.ceil(INGEST_CONNECTIONS / nodes.length))),
-  );
-  const sum = (key) => per.reduce((n, r) => n + r[key], 0);
-  const max = (key) => Math.max(...per.map((r) => r[key]));
+async function stepUp(label, start, trial) {
+  // One window at the start rate first, not counted: JIT, connection pools and caches warm up.
+  const warm = await trial(Math.round(start));
+  console.error(`  ${label} warm-up ${Math.round(start)}/s: ${warm.delivered}/${warm.expected}, p99 ${warm.p99_ms} ms`);
+  const steps = [];
+  for (let i = 0; i < SIZE.maxSteps; i++) {
+    const rate = Math.round(start * STEP_FACTOR ** i);
+    const r = await trial(rate);
+    r.delivered_share = r.expected ? Math.min(1, r.delivered / r.expected) : 0;
+    r.sustained = r.delivered_share >= SUSTAINED_SHARE && r.p99_ms <= SUSTAINED_P99_MS;
+    r.cpu_ms_per_1000 = r.delivered ? (r.server_cpu_s / r.delivered) * 1e6 : NaN;
+    steps.push(r);
+    console.error(
+      `  ${label} ${rate}/s: ${r.delivered}/${r.expected} in window, p99 ${r.p99_ms} ms, server CPU ${fmt(r.server_cpu_s, 2)} s, generator ${fmt(r.generator_cpu_share * 100, 0)} % lag ${fmt(r.generator_lag_p99_ms, 0)} ms${r.sustained ? '' : ' — behind'}${r.generator_saturated ? ' — generator saturated' : ''}`,
+    );
+    if (!r.sustained || r.generator_saturated) break;
+  }
+  const sustained = steps.filter((s) => s.sustained);
+  const last = steps.at(-1);
   return {
-    requests_per_s: sum('requests_per_s'),
-    p50_ms: max('p50_ms'),
-    p99_ms: max('p99_ms'),
-    non2xx: sum('non2xx'),
-    errors: sum('errors'),
-    per_node: per,
+    steps,
+    first_rate: Math.round(start),
+    capacity: sustained.length ? sustained.at(-1).offered : 0,
+    // The generator gave out before the server fell behind (or in the step that fell behind).
+    generator_bound: last.generator_saturated,
+    // Every step sustained: the ceiling is above the largest step tried.
+    ceiling_not_reached: last.sustained && !last.generator_saturated,
+  };
+}
+
+/**
+ * Herald and baseline stepped through the same rates; CPU cost compared at the highest offered
+ * rate both sustained (the same offered load).
+ */
+function compare(herald, baseline, unitsPerRate = 1) {
+  const common = herald.steps
+    .filter((h) => h.sustained)
+    .map((h) => [h, baseline.steps.find((b) => b.offered === h.offered && b.sustained)])
+    .filter(([, b]) => b)
+    .at(-1);
+  const boundBy = herald.generator_bound || baseline.generator_bound;
+  return {
+    herald_capacity: herald.capacity * unitsPerRate,
+    baseline_capacity: baseline.capacity * unitsPerRate,
+    capacity_ratio: boundBy ? null : herald.capacity / baseline.capacity,
+    generator_bound: boundBy ? (herald.generator_bound ? 'herald' : 'baseline') : null,
+    cost_at: common ? common[0].offered * unitsPerRate : null,
+    herald_cpu_ms_per_1000: common ? common[0].cpu_ms_per_1000 : null,
+    baseline_cpu_ms_per_1000: common ? common[1].cpu_ms_per_1000 : null,
+    cpu_ratio: common ? common[0].cpu_ms_per_1000 / common[1].cpu_ms_per_1000 : null,
+    // Cluster mode: the CPU per 1,000 units of each node (they sum to herald_cpu_ms_per_1000).
+    herald_cpu_ms_per_1000_per_node: common
+      ? common[0].server_cpu_s_per_process.map((cpu) => (cpu / common[0].delivered) * 1e6)
+      : null,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ingest: POST /api/v1/events at a fixed overall rate (autocannon --overallRate).
+
+async function ingestTrial(urls, pids, headers, rate) {
+  const seconds = SIZE.windowSeconds;
+  const per = Math.ceil(INGEST_CONNECTIONS / urls.length);
+  const stop = meter(pids);
+  const results = await Promise.all(
+    urls.map((url) =>
+      autocannon({
+        url: url + '/api/v1/events',
+        method: 'POST',
+        connections: per,
+        overallRate: Math.max(1, Math.round(rate / urls.length)),
+        duration: seconds,
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify(EVENT),
+      }),
+    ),
+  );
+  const m = stop();
+  return {
+    offered: rate,
+    expected: rate * seconds,
+    delivered: results.reduce((n, r) => n + r['2xx'], 0),
+    sent: results.reduce((n, r) => n + r.requests.total, 0),
+    p50_ms: Math.max(...results.map((r) => r.latency.p50)),
+    p99_ms: Math.max(...results.map((r) => r.latency.p99)),
+    non2xx: results.reduce((n, r) => n + r.non2xx, 0),
+    errors: results.reduce((n, r) => n + r.errors, 0),
+    ...m,
   };
 }
 
 async function ingest(herald) {
   const bare = await startBaseline('bare-nest.mjs');
   try {
-    const baseline = await cannon(bare.url, '/api/v1/events', {}, EVENT, SIZE.ingestSeconds);
-    const single = await cannonNodes(
-      herald.nodes,
-      '/api/v1/events',
-      { 'x-api-key': herald.token },
-      EVENT,
-      SIZE.ingestSeconds,
+    const baseline = await stepUp('ingest bare', SIZE.ingestStartRate, (rate) =>
+      ingestTrial([bare.url], [bare.pid], {}, rate),
     );
-    const batch = await cannonNodes(
-      herald.nodes,
-      '/api/v1/events/batch',
-      { 'x-api-key': herald.token },
-      { events: Array.from({ length: 100 }, () => EVENT) },
-      SIZE.ingestSeconds,
+    const herald_ = await stepUp('ingest herald', SIZE.ingestStartRate, (rate) =>
+      ingestTrial(
+        herald.nodes.map((n) => n.url),
+        herald.nodes.map((n) => n.pid),
+        { 'x-api-key': herald.token },
+        rate,
+      ),
     );
     return {
       nodes: herald.nodes.length,
       connections: INGEST_CONNECTIONS,
+      herald: herald_,
       baseline,
-      herald_single: single,
-      herald_batch: { ...batch, events_per_s: batch.requests_per_s * 100 },
-      ratio_single_vs_bare: single.requests_per_s / baseline.requests_per_s,
+      ...compare(herald_, baseline),
     };
   } finally {
     bare.stop();
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Fan-out: N connected clients, publishes at a rate; offered messages/s = rate × N.
 
 function connectMany(url, count, opts) {
   return Promise.all(
@@ -466,139 +645,259 @@ function connectMany(url, count, opts) {
   );
 }
 
-/** Clients connect in batches of 50, the batches alternating over `urls`; publish(t, i) sends the i-th event. */
-async function fanoutRun(urls, publish, auth) {
+/** Clients connect in batches of 50, the batches alternating over `urls`. */
+async function connectClients(urls, count, auth, event = 'claim_approved') {
   const sockets = [];
-  for (let i = 0, b = 0; i < SIZE.fanoutClients; i += 50, b++)
-    sockets.push(...(await connectMany(urls[b % urls.length], Math.min(50, SIZE.fanoutClients - i), { auth })));
-  const latencies = [];
-  for (const s of sockets) s.on('claim_approved', (e) => latencies.push(Date.now() - (e.data?.t ?? e.t)));
-  const total = SIZE.fanoutRate * SIZE.fanoutSeconds;
+  for (let i = 0, b = 0; i < count; i += 50, b++)
+    sockets.push(...(await connectMany(urls[b % urls.length], Math.min(50, count - i), { auth })));
+  const state = { latencies: [], run: 0 };
+  for (const s of sockets)
+    s.on(event, (e) => {
+      const d = e.data ?? e;
+      if (d.run === state.run) state.latencies.push(Date.now() - d.t);
+    });
+  return { sockets, state, close: () => sockets.forEach((s) => s.close()) };
+}
+
+/** One step of fan-out: `rate` publishes/s for the window; publish(t, i, run) sends the i-th. */
+async function fanoutTrial(clients, pids, publish, rate) {
+  const { sockets, state } = clients;
+  state.run++;
+  state.latencies = [];
+  const total = Math.max(1, Math.round(rate * SIZE.windowSeconds));
+  const stop = meter(pids);
   const started = performance.now();
   for (let i = 0; i < total; i++) {
-    const due = started + (i * 1000) / SIZE.fanoutRate;
-    const wait = due - performance.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    void publish(Date.now(), i);
+    const wait = started + (i * 1000) / rate - performance.now();
+    if (wait > 0) await sleep(wait);
+    void publish(Date.now(), i, state.run);
   }
+  const issueSeconds = (performance.now() - started) / 1000;
   const expected = total * sockets.length;
-  const deadline = Date.now() + 30_000;
-  while (latencies.length < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  const elapsed = (performance.now() - started) / 1000;
-  for (const s of sockets) s.close();
-  const sorted = latencies.sort((a, b) => a - b);
+  const deadline = started + (SIZE.windowSeconds + SIZE.graceSeconds) * 1000;
+  while (state.latencies.length < expected && performance.now() < deadline) await sleep(20);
+  const delivered = state.latencies.length;
+  const m = stop();
+  // Late messages of this step must not count in the next one (they carry this run's number).
+  await sleep(200);
+  const sorted = state.latencies.slice().sort((a, b) => a - b);
+  // How late the last publish left against its schedule: the generator's own backlog.
+  const lateMs = (issueSeconds - (total - 1) / rate) * 1000;
   return {
-    delivered: latencies.length,
+    offered: rate * sockets.length,
+    publish_rate: rate,
     expected,
-    messages_per_s: latencies.length / elapsed,
+    delivered,
     p50_ms: percentile(sorted, 50),
-    p99_ms: percentile(sorted, 99),
+    p99_ms:
+      delivered < expected
+        ? Math.max(percentile(sorted, 99), (SIZE.windowSeconds + SIZE.graceSeconds) * 1000)
+        : percentile(sorted, 99),
+    ...m,
+    // The generator could not even issue the publishes on time.
+    generator_saturated: m.generator_saturated || lateMs > generatorLateLimitMs(),
+    generator_late_ms: lateMs,
   };
 }
 
+const post = (url, headers, body) =>
+  fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  }).then(
+    (res) => res.arrayBuffer(),
+    () => undefined,
+  );
+
 async function fanout(herald) {
   const bare = await startBaseline('bare-socketio.mjs');
+  let clients;
   try {
-    const post = (url, headers, body) =>
-      fetch(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...headers },
-        body: JSON.stringify(body),
-      }).catch(() => undefined);
-    const baseline = await fanoutRun(
-      [bare.url],
-      (t) => post(`${bare.url}/publish`, {}, { type: 'claim_approved', t }),
-      {},
+    clients = await connectClients([bare.url], SIZE.fanoutClients, {});
+    const baseline = await stepUp('fan-out bare', SIZE.fanoutStartRate, (rate) =>
+      fanoutTrial(
+        clients,
+        [bare.pid],
+        (t, i, run) => post(`${bare.url}/publish`, {}, { type: 'claim_approved', t, run }),
+        rate,
+      ),
     );
+    clients.close();
     // In cluster mode the clients are spread over the nodes and the publishes alternate between
     // them, so about half of every delivery crosses nodes through the Redis adapter.
     const urls = herald.nodes.map((node) => node.url);
-    const herald_ = await fanoutRun(
-      urls,
-      (t, i) =>
-        post(`${urls[i % urls.length]}/api/v1/events`, { 'x-api-key': herald.token }, { ...EVENT, data: { t } }),
-      { token: herald.token },
+    clients = await connectClients(urls, SIZE.fanoutClients, { token: herald.token });
+    const herald_ = await stepUp('fan-out herald', SIZE.fanoutStartRate, (rate) =>
+      fanoutTrial(
+        clients,
+        herald.nodes.map((n) => n.pid),
+        (t, i, run) =>
+          post(`${urls[i % urls.length]}/api/v1/events`, { 'x-api-key': herald.token }, { ...EVENT, data: { t, run } }),
+        rate,
+      ),
     );
     return {
       nodes: urls.length,
       clients: SIZE.fanoutClients,
-      rate_per_s: SIZE.fanoutRate,
-      baseline,
+      units_per_rate: SIZE.fanoutClients,
       herald: herald_,
-      throughput_ratio: herald_.messages_per_s / baseline.messages_per_s,
-      p99_ratio: herald_.p99_ms / baseline.p99_ms,
+      baseline,
+      ...compare(herald_, baseline),
     };
   } finally {
+    clients?.close();
     bare.stop();
   }
 }
 
-/** Publishes through the first node and, in cluster mode, replays from the last one. */
-async function replay(herald) {
-  const writer = herald.nodes[0];
-  const reader = herald.nodes.at(-1);
-  const headers = { 'content-type': 'application/json', 'x-api-key': herald.token };
-  const channel = await (
-    await fetch(`${writer.url}/api/v1/realtime-subscriptions/organisation`, {
-      method: 'POST',
-      headers,
-      body: JSON.stringify({ organisation_id: 'org_bench', event_types: ['status_changed'] }),
-    })
-  ).json();
-  for (let sent = 0; sent < SIZE.replayEvents; sent += 500) {
-    const events = Array.from({ length: Math.min(500, SIZE.replayEvents - sent) }, (_, i) => ({
-      type: 'status_changed',
-      data: { i: sent + i },
-    }));
-    const res = await fetch(`${writer.url}/api/v1/events/batch`, {
-      method: 'POST',
-      headers,
-      body: JSON.stringify({ events }),
-    });
-    if (res.status !== 201) throw new Error(`batch failed: ${res.status}`);
-  }
-  const started = performance.now();
-  let received = 0;
-  await new Promise((resolve, reject) => {
-    const socket = io(reader.url.replace(/^http/, 'ws') + new URL(channel.websocket_url).pathname, {
-      transports: ['websocket'],
-      reconnection: false,
-      forceNew: true,
-      autoConnect: false,
-      auth: { token: herald.token },
-    });
-    socket.on('status_changed', () => {
-      if (++received === SIZE.replayEvents) {
-        socket.close();
-        resolve();
-      }
-    });
-    socket.once('connect_error', reject);
-    socket.connect();
-    setTimeout(() => reject(new Error(`replay incomplete: ${received}/${SIZE.replayEvents}`)), 120_000).unref();
-  });
-  const seconds = (performance.now() - started) / 1000;
-  return {
-    events: SIZE.replayEvents,
-    published_via: writer.name,
-    read_from: reader.name,
-    seconds,
-    events_per_s: SIZE.replayEvents / seconds,
+// ---------------------------------------------------------------------------------------------
+// Webhooks: events at a rate over REST, one delivery each to a local receiver.
+
+async function webhooks(herald, repeat = 0) {
+  const { child: receiver, first } = await startHelper('bench/webhook-receiver.mjs');
+  const receiverUrl = `http://127.0.0.1:${first.port}/hooks`;
+  const ticksPerSecond = 50;
+  const stats = async () => (await ask(receiver, 'stats', (m) => 'stats' in m)).stats;
+  const count = async () => (await ask(receiver, 'count', (m) => 'count' in m)).count;
+  const waitForReceipts = async (expected, deadline) => {
+    while (performance.now() < deadline && (await count()) < expected) await sleep(50);
   };
+  const claim = (c) => `clm_wh_${repeat}_${c}`;
+  try {
+    const headers = { 'content-type': 'application/json', 'x-api-key': herald.token };
+    for (let c = 0; c < SIZE.webhookClaims; c++) {
+      const res = await fetch(
+        `${herald.nodes[c % herald.nodes.length].url}/api/v1/approval-notifications/subscriptions`,
+        {
+          method: 'POST',
+          headers,
+          body: JSON.stringify({ claim_id: claim(c), user_id: `usr_wh_${c}`, webhook_url: receiverUrl }),
+        },
+      );
+      if (res.status !== 201) throw new Error(`subscribing failed: ${res.status} ${await res.text()}`);
+    }
+    const heraldTrial = async (rate) => {
+      await ask(receiver, 'reset', (m) => 'reset' in m);
+      const total = Math.round(rate * SIZE.windowSeconds);
+      const perTick = rate / ticksPerSecond;
+      const stop = meter(
+        herald.nodes.map((n) => n.pid),
+        [receiver.pid],
+      );
+      const t0 = performance.now();
+      const publishes = [];
+      let publishFailed = 0;
+      for (let tick = 0, k = 0; k < total; tick++) {
+        const wait = t0 + (tick * 1000) / ticksPerSecond - performance.now();
+        if (wait > 0) await sleep(wait);
+        const t = Date.now();
+        const events = [];
+        for (let i = 0; i < perTick * (tick + 1) - k && k < total; i++, k++)
+          events.push({ type: 'status_changed', claim_id: claim(k % SIZE.webhookClaims), data: { t, k } });
+        if (!events.length) continue;
+        publishes.push(
+          fetch(`${herald.nodes[tick % herald.nodes.length].url}/api/v1/events/batch`, {
+            method: 'POST',
+            headers,
+            body: JSON.stringify({ events }),
+          }).then(
+            async (res) => {
+              await res.arrayBuffer();
+              if (res.status !== 201) publishFailed += events.length;
+            },
+            () => (publishFailed += events.length),
+          ),
+        );
+      }
+      const issueSeconds = (performance.now() - t0) / 1000;
+      await waitForReceipts(total, t0 + (SIZE.windowSeconds + SIZE.graceSeconds) * 1000);
+      const s = await stats();
+      const m = stop();
+      await Promise.all(publishes);
+      // Let the rest drain so that it does not load the next step.
+      await waitForReceipts(total, performance.now() + 30_000);
+      return {
+        offered: rate,
+        expected: total,
+        delivered: s.unique_ids,
+        publish_failed: publishFailed,
+        p50_ms: s.p50_ms,
+        p99_ms: s.unique_ids < total ? Math.max(s.p99_ms, (SIZE.windowSeconds + SIZE.graceSeconds) * 1000) : s.p99_ms,
+        ...m,
+        generator_late_ms: (issueSeconds - SIZE.windowSeconds) * 1000,
+        generator_saturated:
+          m.generator_saturated || (issueSeconds - SIZE.windowSeconds) * 1000 > generatorLateLimitMs(),
+      };
+    };
+    const herald_ = await stepUp('webhooks herald', SIZE.webhookStartRate, heraldTrial);
+
+    const { sample } = await ask(receiver, 'sample', (m) => 'sample' in m);
+    if (!sample) throw new Error('Herald delivered nothing to take the body from');
+    // One undici process for every step, started before the first (its start-up is not measured).
+    const bare = (await startHelper('bench/baselines/bare-undici-webhooks.mjs')).child;
+    const bareTrial = async (rate) => {
+      await ask(receiver, 'reset', (m) => 'reset' in m);
+      {
+        const total = Math.round(rate * SIZE.windowSeconds);
+        // The undici process is the baseline's server side; the receiver is the generator.
+        const stop = meter([bare.pid], [receiver.pid]);
+        const t0 = performance.now();
+        const answer = ask(
+          bare,
+          {
+            url: receiverUrl,
+            rate,
+            seconds: SIZE.windowSeconds,
+            concurrency: WEBHOOK_CONCURRENCY,
+            template: sample.body,
+            secret: `whsec_${randomBytes(24).toString('base64')}`,
+          },
+          (m) => typeof m === 'object' && ('sent' in m || 'error' in m),
+        );
+        await waitForReceipts(total, t0 + (SIZE.windowSeconds + SIZE.graceSeconds) * 1000);
+        const s = await stats();
+        const m = stop();
+        const a = await answer;
+        if (a.error) throw new Error(`undici baseline failed: ${a.error}`);
+        return {
+          offered: rate,
+          expected: total,
+          delivered: s.unique_ids,
+          failed: a.failed,
+          p50_ms: s.p50_ms,
+          p99_ms: s.unique_ids < total ? Math.max(s.p99_ms, (SIZE.windowSeconds + SIZE.graceSeconds) * 1000) : s.p99_ms,
+          ...m,
+        };
+      }
+    };
+    let baseline;
+    try {
+      baseline = await stepUp('webhooks bare', SIZE.webhookStartRate, bareTrial);
+    } finally {
+      await stopHelper(bare);
+    }
+    const at1000 = herald_.steps.find((s) => s.offered === 1000);
+    return {
+      nodes: herald.nodes.length,
+      subscriptions: SIZE.webhookClaims,
+      concurrency: WEBHOOK_CONCURRENCY,
+      herald: herald_,
+      baseline,
+      ...compare(herald_, baseline),
+      herald_p99_at_1000_ms: at1000?.p99_ms ?? null,
+    };
+  } finally {
+    await stopHelper(receiver);
+  }
 }
 
-async function rssOf(kind, target) {
-  if (kind === 'bare') return Number(await (await fetch(`${target.url}/rss`)).text());
-  const text = await (await fetch(`${target.url}/metrics`)).text();
-  return Number(/^herald_process_resident_memory_bytes (\d+)/m.exec(text)[1]);
-}
+// ---------------------------------------------------------------------------------------------
+// Memory per idle connection, on a fresh server process, after a forced GC on both sides.
 
-/**
- * Opens `count` idle sockets spread over child processes (one event loop cannot open and keep
- * 10,000), waits for the server to settle and reports its RSS growth per socket.
- */
-async function idleSockets(kind, target, auth) {
-  const before = await rssOf(kind, target);
+async function idleSockets(target, auth) {
+  await sleep(quick ? 1_000 : 3_000);
+  const before = await memoryAfterGc(target.pid);
   const processes = Math.max(1, Math.ceil(SIZE.idleSockets / SOCKETS_PER_CLIENT_PROCESS));
   const helpers = [];
   try {
@@ -613,18 +912,23 @@ async function idleSockets(kind, target, auth) {
       ),
     );
     const failed = answers.find((a) => a.error);
-    if (failed) throw new Error(`${kind}: opening sockets failed: ${failed.error}`);
+    if (failed) throw new Error(`opening sockets on ${target.url} (pid ${target.pid}) failed: ${failed.error}`);
     const connectSeconds = (performance.now() - started) / 1000;
     const opened = answers.reduce((n, a) => n + a.opened, 0);
-    await sleep(quick ? 1_500 : 3_000);
-    const after = await rssOf(kind, target);
+    await sleep(quick ? 1_500 : 5_000);
+    const after = await memoryAfterGc(target.pid);
+    const heap = (after.heap_used - before.heap_used) / opened;
+    const rss = (after.rss - before.rss) / opened;
     return {
       sockets: opened,
       client_processes: processes,
       connect_seconds: connectSeconds,
-      rss_before: before,
-      rss_after: after,
-      bytes_per_connection: (after - before) / opened,
+      before,
+      after,
+      heap_bytes_per_connection: heap,
+      rss_bytes_per_connection: rss,
+      // A negative figure means something else freed memory during the measurement: not a result.
+      valid: heap > 0 && rss > 0,
     };
   } finally {
     for (const child of helpers) if (child.connected) child.send('close');
@@ -632,212 +936,265 @@ async function idleSockets(kind, target, auth) {
   }
 }
 
-async function connections(herald) {
+/** Starts its own fresh Herald (and bare server): nothing has run in either before. */
+async function connections() {
   const bare = await startBaseline('bare-socketio.mjs');
+  let baseline;
   try {
-    const baseline = await idleSockets('bare', bare, {});
-    // The first node only: a per-process memory figure.
-    const herald_ = await idleSockets('herald', herald.nodes[0], { token: herald.token });
-    return {
-      node: herald.nodes[0].name,
-      baseline,
-      herald: herald_,
-      ratio: herald_.bytes_per_connection / baseline.bytes_per_connection,
-    };
+    baseline = await idleSockets(bare, {});
+  } catch (err) {
+    throw new Error(`bare: ${err.message}`, { cause: err });
   } finally {
     bare.stop();
   }
-}
-
-/**
- * Seed 002 claim webhook subscriptions, one per claim (the claimant's endpoint), all pointing at
- * one local receiver; events are published over REST at a steady rate, round-robin over the claims,
- * each carrying its publish time in `data.t`. The receiver records publish→receipt per delivery.
- * The baseline is undici posting the same bodies, signed the same way, at the same rate and the
- * same concurrency as Herald's delivery worker.
- */
-async function webhooks(herald) {
-  const { child: receiver, first } = await startHelper('bench/webhook-receiver.mjs');
-  const receiverUrl = `http://127.0.0.1:${first.port}/hooks`;
-  const total = SIZE.webhookRate * SIZE.webhookSeconds;
-  const ticksPerSecond = 50;
-  const perTick = SIZE.webhookRate / ticksPerSecond;
-  const drainMs = quick ? 10_000 : 60_000;
-  const stats = async () => (await ask(receiver, 'stats', (m) => 'stats' in m)).stats;
-  const waitForReceipts = async (expected) => {
-    const deadline = Date.now() + drainMs;
-    while (Date.now() < deadline && (await ask(receiver, 'count', (m) => 'count' in m)).count < expected)
-      await sleep(100);
-  };
-  const summarise = (s, started, expected) => ({
-    expected,
-    delivered: s.unique_ids,
-    received: s.received,
-    deliveries_per_s: s.received / ((s.last_at - started) / 1000),
-    p50_ms: s.p50_ms,
-    p99_ms: s.p99_ms,
-    max_ms: s.max_ms,
-  });
+  const fresh = await (cluster ? startCluster() : startSqlite());
   try {
-    const headers = { 'content-type': 'application/json', 'x-api-key': herald.token };
-    for (let c = 0; c < SIZE.webhookClaims; c++) {
-      const res = await fetch(
-        `${herald.nodes[c % herald.nodes.length].url}/api/v1/approval-notifications/subscriptions`,
-        {
-          method: 'POST',
-          headers,
-          body: JSON.stringify({ claim_id: `clm_wh_${c}`, user_id: `usr_wh_${c}`, webhook_url: receiverUrl }),
-        },
-      );
-      if (res.status !== 201) throw new Error(`subscribing failed: ${res.status} ${await res.text()}`);
-    }
-
-    await ask(receiver, 'reset', (m) => 'reset' in m);
-    const started = Date.now();
-    const t0 = performance.now();
-    const publishes = [];
-    let publishFailed = 0;
-    for (let tick = 0, k = 0; k < total; tick++) {
-      const wait = t0 + (tick * 1000) / ticksPerSecond - performance.now();
-      if (wait > 0) await sleep(wait);
-      const t = Date.now();
-      const events = [];
-      for (let i = 0; i < perTick && k < total; i++, k++)
-        events.push({ type: 'status_changed', claim_id: `clm_wh_${k % SIZE.webhookClaims}`, data: { t, k } });
-      publishes.push(
-        // Ticks alternate over the nodes; every node's delivery worker takes deliveries from the shared store.
-        fetch(`${herald.nodes[tick % herald.nodes.length].url}/api/v1/events/batch`, {
-          method: 'POST',
-          headers,
-          body: JSON.stringify({ events }),
-        }).then(
-          async (res) => {
-            await res.arrayBuffer();
-            if (res.status !== 201) publishFailed += events.length;
-          },
-          () => (publishFailed += events.length),
-        ),
-      );
-    }
-    await Promise.all(publishes);
-    const expected = total - publishFailed;
-    await waitForReceipts(expected);
-    const herald_ = { ...summarise(await stats(), started, expected), publish_failed: publishFailed };
-
-    const { sample } = await ask(receiver, 'sample', (m) => 'sample' in m);
-    if (!sample) throw new Error('Herald delivered nothing to take the body from');
-    await ask(receiver, 'reset', (m) => 'reset' in m);
-    const bare = (await startHelper('bench/baselines/bare-undici-webhooks.mjs')).child;
-    let baseline;
-    try {
-      const bareStarted = Date.now();
-      const answer = await ask(
-        bare,
-        {
-          url: receiverUrl,
-          rate: SIZE.webhookRate,
-          seconds: SIZE.webhookSeconds,
-          concurrency: WEBHOOK_CONCURRENCY,
-          template: sample.body,
-          secret: `whsec_${randomBytes(24).toString('base64')}`,
-        },
-        (m) => typeof m === 'object' && ('sent' in m || 'error' in m),
-      );
-      if (answer.error) throw new Error(`undici baseline failed: ${answer.error}`);
-      await waitForReceipts(total);
-      baseline = { ...summarise(await stats(), bareStarted, total), failed: answer.failed };
-    } finally {
-      await stopHelper(bare);
-    }
+    // The first node only: a per-process memory figure.
+    const herald_ = await idleSockets(fresh.nodes[0], { token: fresh.token });
     return {
-      nodes: herald.nodes.length,
-      rate_per_s: SIZE.webhookRate,
-      seconds: SIZE.webhookSeconds,
-      subscriptions: SIZE.webhookClaims,
-      concurrency: WEBHOOK_CONCURRENCY,
-      herald: herald_,
+      node: fresh.nodes[0].name,
       baseline,
-      throughput_ratio: herald_.deliveries_per_s / baseline.deliveries_per_s,
-      p99_ratio: herald_.p99_ms / baseline.p99_ms,
+      herald: herald_,
+      heap_ratio: herald_.heap_bytes_per_connection / baseline.heap_bytes_per_connection,
+      rss_ratio: herald_.rss_bytes_per_connection / baseline.rss_bytes_per_connection,
     };
   } finally {
-    await stopHelper(receiver);
+    await fresh.stop();
   }
+}
+
+/** Publishes through the first node and, in cluster mode, replays from the last one. */
+async function replay(herald, _repeat, events = SIZE.replayEvents) {
+  const writer = herald.nodes[0];
+  const reader = herald.nodes.at(-1);
+  const headers = { 'content-type': 'application/json', 'x-api-key': herald.token };
+  const channel = await (
+    await fetch(`${writer.url}/api/v1/realtime-subscriptions/organisation`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ organisation_id: 'org_bench', event_types: ['status_changed'] }),
+    })
+  ).json();
+  for (let sent = 0; sent < events; sent += 500) {
+    const batch = Array.from({ length: Math.min(500, events - sent) }, (_, i) => ({
+      type: 'status_changed',
+      data: { i: sent + i },
+    }));
+    const res = await fetch(`${writer.url}/api/v1/events/batch`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ events: batch }),
+    });
+    if (res.status !== 201) throw new Error(`batch failed: ${res.status}`);
+  }
+  const stop = meter(herald.nodes.map((n) => n.pid));
+  const started = performance.now();
+  let received = 0;
+  await new Promise((resolve, reject) => {
+    const socket = io(reader.url.replace(/^http/, 'ws') + new URL(channel.websocket_url).pathname, {
+      transports: ['websocket'],
+      reconnection: false,
+      forceNew: true,
+      autoConnect: false,
+      auth: { token: herald.token },
+    });
+    socket.on('status_changed', () => {
+      if (++received === events) {
+        socket.close();
+        resolve();
+      }
+    });
+    socket.once('connect_error', reject);
+    socket.connect();
+    setTimeout(
+      () => reject(new Error(`replay incomplete: ${received}/${events}`)),
+      Math.max(120_000, events / 5),
+    ).unref();
+  });
+  const seconds = (performance.now() - started) / 1000;
+  const m = stop();
+  return {
+    server_cpu_s: m.server_cpu_s,
+    events,
+    published_via: writer.name,
+    read_from: reader.name,
+    seconds,
+    events_per_s: events / seconds,
+  };
 }
 
 const fmt = (n, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : String(n));
 
 const RUNS = { ingest, fanout, replay, webhooks, connections };
 
-/** The cluster-mode addition to a row's note, empty on one node. */
-const across = (n, text) => (n > 1 ? `; ${text}` : '');
+const median = (xs) => {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (!s.length) return NaN;
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+/** "median (min–max)" of the repeats, or the one value. */
+function spread(xs, d = 0) {
+  const v = xs.filter(Number.isFinite);
+  if (!v.length) return '—';
+  if (v.length === 1) return fmt(v[0], d);
+  return `${fmt(median(v), d)} (${fmt(Math.min(...v), d)}–${fmt(Math.max(...v), d)})`;
+}
+
+/** The summary of the repeats of one scenario, for the JSON. */
+function summarise(runs, keys) {
+  return Object.fromEntries(
+    keys.map((k) => {
+      const v = runs.map((r) => k.split('.').reduce((o, p) => o?.[p], r)).filter(Number.isFinite);
+      return [k, { median: median(v), min: Math.min(...v), max: Math.max(...v), n: v.length }];
+    }),
+  );
+}
+
+/** A capacity cell; a side that fell behind at the first step shows "< first rate". */
+function capacityCell(rs, side, prefix) {
+  const values = rs.map((r) => r[`${side}_capacity`]);
+  if (values.every((v) => v === 0)) return `< ${rs[0][side].first_rate * (rs[0].units_per_rate ?? 1)}`;
+  return prefix + spread(values);
+}
+
+/** Capacity and CPU rows of a stepped scenario. */
+function capacityRows(rs, name, unit, costUnit, nodes) {
+  const bound = rs.find((r) => r.generator_bound)?.generator_bound;
+  const above = (side) => (rs.some((r) => r[side].ceiling_not_reached) ? '≥ ' : '');
+  const perNode =
+    nodes > 1
+      ? `; ${nodes} nodes: CPU summed over them, Herald capacity per node ${spread(rs.map((r) => r.herald_capacity / nodes))}`
+      : '';
+  return [
+    [
+      `${name} capacity (${unit})`,
+      capacityCell(rs, 'herald', above('herald')),
+      capacityCell(rs, 'baseline', above('baseline')),
+      bound
+        ? `load generator saturated first (${bound})`
+        : rs.every((r) => r.herald_capacity === 0)
+          ? 'Herald behind at the first step'
+          : (above('herald') && !above('baseline')
+              ? '≥ '
+              : !above('herald') && above('baseline')
+                ? '≤ '
+                : above('herald')
+                  ? '? '
+                  : '') +
+            spread(
+              rs.map((r) => r.capacity_ratio),
+              2,
+            ),
+      `highest offered rate sustained (≥ 99 % delivered in the window, p99 ≤ 1 s)${above('herald') || above('baseline') ? '; ≥: every step sustained, ceiling not reached' : ''}`,
+    ],
+    [
+      `${name} server CPU per 1,000 ${costUnit} (ms)`,
+      spread(
+        rs.map((r) => r.herald_cpu_ms_per_1000),
+        1,
+      ),
+      spread(
+        rs.map((r) => r.baseline_cpu_ms_per_1000),
+        1,
+      ),
+      spread(
+        rs.map((r) => r.cpu_ratio),
+        2,
+      ),
+      `at the same offered load, ${spread(rs.map((r) => r.cost_at))} ${unit}${perNode}`,
+    ],
+  ];
+}
 
 const ROWS = {
-  ingest: (i) => [
+  ingest: (rs) => capacityRows(rs, 'ingest POST /events', 'req/s', 'appended events', rs[0].nodes),
+  fanout: (rs) => capacityRows(rs, `fan-out ${rs[0].clients} clients`, 'msgs/s', 'socket messages', rs[0].nodes),
+  webhooks: (rs) => [
+    ...capacityRows(rs, 'webhooks', 'deliveries/s', 'deliveries', rs[0].nodes),
     [
-      'ingest POST /events (req/s)',
-      fmt(i.herald_single.requests_per_s, 0),
-      fmt(i.baseline.requests_per_s, 0),
-      fmt(i.ratio_single_vs_bare, 2),
-      `p99 ${i.herald_single.p99_ms} ms vs ${i.baseline.p99_ms} ms${across(i.nodes, `${i.nodes} nodes at once, ${Math.ceil(i.connections / i.nodes)} connections each, req/s summed, p99 of the slower node`)}`,
-    ],
-    [
-      'ingest /events/batch (events/s)',
-      fmt(i.herald_batch.events_per_s, 0),
+      'webhooks event→receipt p99 at 1,000 events/s (ms)',
+      spread(rs.map((r) => r.herald_p99_at_1000_ms)),
+      spread(rs.map((r) => r.baseline.steps.find((s) => s.offered === 1000)?.p99_ms)),
       '—',
-      '—',
-      `p99 ${i.herald_batch.p99_ms} ms per 100-event batch${across(i.nodes, 'both nodes at once, summed')}`,
+      rs.some((r) => r.herald_p99_at_1000_ms != null)
+        ? 'the 1,000/s step of the capacity search'
+        : 'no 1,000/s step in this run (--quick)',
     ],
   ],
-  fanout: (f) => [
+  replay: (rs) => [
     [
-      `fan-out ${f.clients} clients (msgs/s)`,
-      fmt(f.herald.messages_per_s, 0),
-      fmt(f.baseline.messages_per_s, 0),
-      fmt(f.throughput_ratio, 2),
-      `delivered ${f.herald.delivered}/${f.herald.expected}${across(f.nodes, `clients split over ${f.nodes} nodes, publishes alternate between them`)}`,
-    ],
-    [
-      'fan-out publish→receive p50/p99 (ms)',
-      `${f.herald.p50_ms}/${f.herald.p99_ms}`,
-      `${f.baseline.p50_ms}/${f.baseline.p99_ms}`,
-      fmt(f.p99_ratio, 2),
-      'ratio of p99',
-    ],
-  ],
-  replay: (r) => [
-    [
-      `replay ${r.events} missed events (s)`,
-      fmt(r.seconds, 2),
+      `replay ${rs[0].events} missed events (s)`,
+      spread(
+        rs.map((r) => r.seconds),
+        2,
+      ),
       '—',
       '—',
-      `${fmt(r.events_per_s, 0)} events/s${r.read_from !== r.published_via ? `; published via node ${r.published_via}, replayed from node ${r.read_from}` : ''}`,
+      `${spread(rs.map((r) => r.events_per_s))} events/s${rs[0].read_from !== rs[0].published_via ? `; published via node ${rs[0].published_via}, replayed from node ${rs[0].read_from}` : ''}`,
     ],
   ],
-  webhooks: (w) => [
-    [
-      `webhooks ${w.rate_per_s} events/s × ${w.seconds} s (deliveries/s)`,
-      fmt(w.herald.deliveries_per_s, 0),
-      fmt(w.baseline.deliveries_per_s, 0),
-      fmt(w.throughput_ratio, 2),
-      `delivered ${w.herald.delivered}/${w.herald.expected}, ${w.subscriptions} subscriptions, concurrency ${w.concurrency}${w.nodes > 1 ? ` per node; publishes alternate over ${w.nodes} nodes` : ''}`,
-    ],
-    [
-      'webhooks event→receipt p50/p99 (ms)',
-      `${w.herald.p50_ms}/${w.herald.p99_ms}`,
-      `${w.baseline.p50_ms}/${w.baseline.p99_ms}`,
-      fmt(w.p99_ratio, 2),
-      'ratio of p99',
-    ],
+  connections: (rs) => {
+    const bad = rs.some((r) => !r.herald.valid || !r.baseline.valid);
+    const note = `fresh process, forced GC before and after, ${rs[0].herald.sockets} sockets from ${rs[0].herald.client_processes} client processes${rs[0].node !== 'sqlite' ? `; node ${rs[0].node}` : ''}${bad ? '; INVALID: a negative delta in some repeat' : ''}`;
+    return [
+      [
+        `memory per idle connection, heap (bytes)`,
+        spread(rs.map((r) => r.herald.heap_bytes_per_connection)),
+        spread(rs.map((r) => r.baseline.heap_bytes_per_connection)),
+        spread(
+          rs.map((r) => r.heap_ratio),
+          2,
+        ),
+        note,
+      ],
+      [
+        `memory per idle connection, RSS (bytes)`,
+        spread(rs.map((r) => r.herald.rss_bytes_per_connection)),
+        spread(rs.map((r) => r.baseline.rss_bytes_per_connection)),
+        spread(
+          rs.map((r) => r.rss_ratio),
+          2,
+        ),
+        'VmRSS from /proc/<pid>/status',
+      ],
+    ];
+  },
+};
+
+const SUMMARY_KEYS = {
+  ingest: [
+    'herald_capacity',
+    'baseline_capacity',
+    'capacity_ratio',
+    'herald_cpu_ms_per_1000',
+    'baseline_cpu_ms_per_1000',
+    'cpu_ratio',
   ],
-  connections: (c) => [
-    [
-      `memory per idle connection (bytes, ${c.herald.sockets})`,
-      fmt(c.herald.bytes_per_connection, 0),
-      fmt(c.baseline.bytes_per_connection, 0),
-      fmt(c.ratio, 2),
-      `RSS delta / sockets, clients in ${c.herald.client_processes} processes${c.node !== 'sqlite' ? `; node ${c.node} only` : ''}`,
-    ],
+  fanout: [
+    'herald_capacity',
+    'baseline_capacity',
+    'capacity_ratio',
+    'herald_cpu_ms_per_1000',
+    'baseline_cpu_ms_per_1000',
+    'cpu_ratio',
+  ],
+  webhooks: [
+    'herald_capacity',
+    'baseline_capacity',
+    'capacity_ratio',
+    'herald_cpu_ms_per_1000',
+    'baseline_cpu_ms_per_1000',
+    'cpu_ratio',
+    'herald_p99_at_1000_ms',
+  ],
+  replay: ['seconds', 'events_per_s'],
+  connections: [
+    'herald.heap_bytes_per_connection',
+    'baseline.heap_bytes_per_connection',
+    'herald.rss_bytes_per_connection',
+    'baseline.rss_bytes_per_connection',
+    'heap_ratio',
+    'rss_ratio',
   ],
 };
 
@@ -848,6 +1205,7 @@ function modeLine(herald) {
 }
 
 async function main() {
+  if (curvesMode) return curves();
   const herald = await (cluster ? startCluster() : startSqlite());
   // Interrupted: stop the nodes (and drop the cluster's schema) before going.
   for (const signal of ['SIGINT', 'SIGTERM']) {
@@ -861,37 +1219,490 @@ async function main() {
     mode: herald.mode,
     ...(cluster ? { cluster: herald.info } : {}),
     quick,
+    repeats: REPEATS,
     only: onlyAt >= 0 ? only : undefined,
     size: SIZE,
+    method: {
+      step_factor: STEP_FACTOR,
+      sustained_share: SUSTAINED_SHARE,
+      sustained_p99_ms: SUSTAINED_P99_MS,
+      generator_cpu_limit: GENERATOR_CPU_LIMIT,
+      generator_lag_limit_ms: GENERATOR_LAG_LIMIT_MS,
+    },
     node: process.version,
+    runs: {},
+    summary: {},
   };
+  const started = performance.now();
   console.log(modeLine(herald));
   try {
     for (const name of SCENARIOS) {
       if (!only.includes(name)) continue;
+      results.runs[name] = [];
       try {
-        results[name] = await RUNS[name](herald);
+        for (let r = 0; r < REPEATS; r++) {
+          console.error(`${name} ${r + 1}/${REPEATS}`);
+          results.runs[name].push(await RUNS[name](herald, r));
+        }
+        results.summary[name] = summarise(results.runs[name], SUMMARY_KEYS[name]);
       } catch (err) {
-        results[name] = { error: String(err?.message ?? err) };
-        console.error(`${name} failed: ${results[name].error}`);
+        results.runs[name] = { error: String(err?.stack ?? err) };
+        console.error(`${name} failed: ${results.runs[name].error}`);
       }
     }
   } finally {
     await herald.stop();
+    rmSync(MEM_DIR, { recursive: true, force: true });
   }
-  const ran = SCENARIOS.filter((name) => results[name]);
-  if (ran.some((name) => results[name].error)) {
-    console.log(JSON.stringify(results, null, 2));
-    process.exitCode = 1;
-    return;
-  }
-  console.log(`\n${modeLine(herald)}\n`);
-  console.log('| scenario | Herald | bare baseline | ratio | note |\n|---|---|---|---|---|');
-  for (const name of ran) for (const row of ROWS[name](results[name])) console.log(`| ${row.join(' | ')} |`);
+  results.seconds = (performance.now() - started) / 1000;
+  const ran = SCENARIOS.filter((name) => results.runs[name]);
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
   const file = join(ROOT, 'bench/results', `${results.at.replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, JSON.stringify(results, null, 2));
+  if (ran.some((name) => results.runs[name].error)) {
+    console.log(`failed; details in ${file}`);
+    process.exitCode = 1;
+    return;
+  }
+  console.log(`\n${modeLine(herald)}; ${REPEATS} repeat(s): median (min–max); ${fmt(results.seconds, 0)} s\n`);
+  console.log('| scenario | Herald | bare baseline | ratio | note |\n|---|---|---|---|---|');
+  for (const name of ran) for (const row of ROWS[name](results.runs[name])) console.log(`| ${row.join(' | ')} |`);
   console.log(`\nwritten ${file}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// --curves: how cost grows with the work. Each size on a fresh Herald (SQLite; in --cluster mode
+// the page-latency curve is skipped, see docs/performance.md). Four sizes each, --quick the two smallest.
+
+const CURVE_SIZES = {
+  dispatcher: [10, 100, 1_000, 10_000],
+  replay: [1_000, 10_000, 100_000, 1_000_000],
+  pages: [1_000, 10_000, 100_000, 1_000_000],
+  channels: [10, 100, 1_000, 10_000],
+};
+const CURVE_EVENTS = quick ? 300 : 2_000;
+/** Quicker polling than the defaults, so that idle waits do not stand in for work. */
+const CURVE_ENV = { DISPATCH_POLL_INTERVAL: '50ms', WEBHOOK_POLL_INTERVAL: '50ms' };
+const WORKSPACE = 'ws_bench';
+
+async function api(url, method, path, token, body, extra = {}) {
+  const res = await fetch(url + path, {
+    method,
+    headers: { 'content-type': 'application/json', 'x-api-key': token, ...extra },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+
+/** A key of org_bench in workspace ws_bench that may publish, read and write subscriptions. */
+async function workspaceKey(herald) {
+  const res = await api(herald.url, 'POST', '/api/v1/api-keys', herald.bootstrapKey, {
+    kind: 'app',
+    organisation_id: 'org_bench',
+    workspace_ids: [WORKSPACE],
+    scopes: ['events:publish', 'events:read', 'claims:read:org', 'subscriptions:write'],
+  });
+  if (res.status !== 201)
+    throw new Error(`creating the workspace key failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.token;
+}
+
+/** Runs fn(items[i]) with `width` in flight. */
+async function pool(count, width, fn) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(width, count) }, async () => {
+      while (next < count) await fn(next++);
+    }),
+  );
+}
+
+async function publishBatches(url, token, events) {
+  for (let i = 0; i < events.length; i += 500) {
+    const res = await api(url, 'POST', '/api/v1/events/batch', token, { events: events.slice(i, i + 500) });
+    if (res.status !== 201) throw new Error(`batch failed: ${res.status} ${JSON.stringify(res.body)}`);
+  }
+}
+
+/**
+ * Dispatcher throughput with N workspace subscriptions in one organisation: one matches every
+ * event (webhook to a local receiver); the N−1 others do not — half by trigger, half by resource.
+ * Time per event from the first publish to the last receipt, and server CPU per event.
+ */
+async function curveDispatcher(herald, n) {
+  const token = await workspaceKey(herald);
+  const { child: receiver, first } = await startHelper('bench/webhook-receiver.mjs');
+  try {
+    const ws = { 'x-workspace-id': WORKSPACE };
+    const create = async (i) => {
+      const matching = i === 0;
+      const body = matching
+        ? {
+            template: null,
+            rules: [{ trigger: 'claim_approved', conditions: {} }],
+            resources: ['organisations/org_bench'],
+            actions: [{ type: 'webhook', url: `http://127.0.0.1:${first.port}/hooks` }],
+            meta: { title: 'bench match' },
+            state: 'on',
+          }
+        : {
+            template: null,
+            rules: [{ trigger: i % 2 ? 'claim_rejected' : 'claim_approved', conditions: {} }],
+            resources: i % 2 ? ['organisations/org_bench'] : [`claims/clm_other_${i}`],
+            actions: [{ type: 'socket' }],
+            meta: { title: `bench other ${i}` },
+            state: 'on',
+          };
+      const res = await api(herald.url, 'POST', '/api/v1/subscriptions', token, body, ws);
+      if (res.status !== 201)
+        throw new Error(`creating subscription ${i} failed: ${res.status} ${JSON.stringify(res.body)}`);
+    };
+    await pool(n, 8, create);
+    await ask(receiver, 'reset', (m) => 'reset' in m);
+    const events = Array.from({ length: CURVE_EVENTS }, (_, k) => ({
+      type: 'claim_approved',
+      claim_id: 'clm_bench',
+      user_id: 'usr_bench',
+      data: { t: Date.now(), k },
+    }));
+    const stop = meter(herald.nodes.map((x) => x.pid));
+    const started = performance.now();
+    await publishBatches(herald.url, token, events);
+    const deadline = performance.now() + 300_000;
+    let got = 0;
+    while (
+      (got = (await ask(receiver, 'count', (m) => 'count' in m)).count) < CURVE_EVENTS &&
+      performance.now() < deadline
+    )
+      await sleep(20);
+    const seconds = (performance.now() - started) / 1000;
+    const m = stop();
+    if (got < CURVE_EVENTS) throw new Error(`dispatcher curve at ${n}: ${got}/${CURVE_EVENTS} delivered`);
+    return {
+      size: n,
+      events: CURVE_EVENTS,
+      seconds,
+      ms_per_unit: (seconds * 1000) / CURVE_EVENTS,
+      cpu_ms_per_unit: (m.server_cpu_s * 1000) / CURVE_EVENTS,
+    };
+  } finally {
+    await stopHelper(receiver);
+  }
+}
+
+async function curveReplay(herald, n) {
+  const r = await replay(herald, 0, n);
+  return {
+    size: n,
+    seconds: r.seconds,
+    ms_per_unit: (r.seconds * 1000) / n,
+    cpu_ms_per_unit: (r.server_cpu_s * 1000) / n,
+  };
+}
+
+/**
+ * Fan-out cost with N realtime channels of the organisation (all matching the event type); one
+ * socket on the last. Publishes CURVE_EVENTS events; time and server CPU per event.
+ */
+async function curveChannels(herald, n) {
+  let last;
+  await pool(n, 8, async () => {
+    const res = await api(herald.url, 'POST', '/api/v1/realtime-subscriptions/organisation', herald.token, {
+      organisation_id: 'org_bench',
+      event_types: ['claim_approved'],
+    });
+    if (res.status !== 201) throw new Error(`creating a channel failed: ${res.status} ${JSON.stringify(res.body)}`);
+    last = res.body;
+  });
+  let received = 0;
+  const socket = io(herald.url.replace(/^http/, 'ws') + new URL(last.websocket_url).pathname, {
+    transports: ['websocket'],
+    reconnection: false,
+    forceNew: true,
+    auth: { token: herald.token },
+  });
+  socket.on('claim_approved', () => received++);
+  await new Promise((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('connect_error', reject);
+  });
+  try {
+    await sleep(500);
+    received = 0;
+    const events = Array.from({ length: CURVE_EVENTS }, (_, k) => ({ ...EVENT, data: { k } }));
+    const stop = meter(herald.nodes.map((x) => x.pid));
+    const started = performance.now();
+    await publishBatches(herald.url, herald.token, events);
+    const deadline = performance.now() + 300_000;
+    while (received < CURVE_EVENTS && performance.now() < deadline) await sleep(20);
+    const seconds = (performance.now() - started) / 1000;
+    const m = stop();
+    if (received < CURVE_EVENTS) throw new Error(`channels curve at ${n}: ${received}/${CURVE_EVENTS} received`);
+    return {
+      size: n,
+      events: CURVE_EVENTS,
+      seconds,
+      ms_per_unit: (seconds * 1000) / CURVE_EVENTS,
+      cpu_ms_per_unit: (m.server_cpu_s * 1000) / CURVE_EVENTS,
+    };
+  } finally {
+    socket.close();
+  }
+}
+
+/**
+ * Page latency of the delivery log at N rows: one real delivery through the app (a workspace
+ * subscription with a webhook), then N−1 copies of that row written straight into
+ * webhook_deliveries (every column as the app wrote it; new id, event id and a unique created_at
+ * 1 ms apart going back). Then the median of 20 GETs of the newest page and of a page from the
+ * middle, for /api/v2/subscriptions/alerts/history and /api/v1/webhook-deliveries.
+ */
+async function curvePages(herald, n) {
+  const token = await workspaceKey(herald);
+  const { child: receiver, first } = await startHelper('bench/webhook-receiver.mjs');
+  const ws = { 'x-workspace-id': WORKSPACE };
+  try {
+    const res = await api(
+      herald.url,
+      'POST',
+      '/api/v1/subscriptions',
+      token,
+      {
+        template: null,
+        rules: [{ trigger: 'claim_approved', conditions: {} }],
+        resources: ['organisations/org_bench'],
+        actions: [{ type: 'webhook', url: `http://127.0.0.1:${first.port}/hooks` }],
+        meta: { title: 'bench pages' },
+        state: 'on',
+      },
+      ws,
+    );
+    if (res.status !== 201)
+      throw new Error(`creating the subscription failed: ${res.status} ${JSON.stringify(res.body)}`);
+    await publishBatches(herald.url, token, [{ ...EVENT, data: { t: Date.now() } }]);
+    const deadline = Date.now() + 30_000;
+    while ((await ask(receiver, 'count', (m) => 'count' in m)).count < 1) {
+      if (Date.now() > deadline) throw new Error('the seed delivery did not arrive');
+      await sleep(50);
+    }
+    await sleep(500);
+  } finally {
+    await stopHelper(receiver);
+  }
+  const mid = Math.floor(n / 2);
+  const middle = await (herald.sqlitePath ? seedSqlite : seedPostgres)(herald, n, mid);
+  const time = async (path, headers) => {
+    const samples = [];
+    for (let i = 0; i < 22; i++) {
+      const t = performance.now();
+      const r = await fetch(herald.url + path, { headers: { 'x-api-key': token, ...headers } });
+      const body = await r.text();
+      if (r.status !== 200) throw new Error(`GET ${path}: ${r.status} ${body.slice(0, 200)}`);
+      if (i >= 2) samples.push(performance.now() - t);
+      if (i === 0) {
+        const parsed = JSON.parse(body);
+        const entries = Array.isArray(parsed) ? parsed : (parsed.data ?? parsed.items ?? parsed.deliveries ?? []);
+        // A page that is not full would time an empty scan, not a page.
+        if (entries.length < 50) throw new Error(`GET ${path}: ${entries.length} entries, expected a full page of 50`);
+      }
+    }
+    return median(samples);
+  };
+  if (!middle) throw new Error(`seeded row whd_seed_${mid} not found`);
+  // The middle page: alert history pages by `datetime` (before it, by default); the delivery log
+  // by `until` (logged before it).
+  const q = (param, dt) => `?limit=50${dt ? `&${param}=${encodeURIComponent(dt)}` : ''}`;
+  return {
+    size: n,
+    middle_created_at: middle,
+    history_first_ms: await time(`/api/v2/subscriptions/alerts/history${q()}`, ws),
+    history_middle_ms: await time(`/api/v2/subscriptions/alerts/history${q('datetime', middle)}`, ws),
+    deliveries_first_ms: await time(`/api/v1/webhook-deliveries${q()}`, {}),
+    deliveries_middle_ms: await time(`/api/v1/webhook-deliveries${q('until', middle)}`, {}),
+  };
+}
+
+/** Splits a created_at (RFC 3339 UTC with microseconds) into epoch microseconds. */
+function createdAtMicros(createdAt) {
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{6})Z$/.exec(createdAt);
+  if (!m) throw new Error(`unexpected created_at format ${createdAt}`);
+  return Date.parse(`${m[1]}Z`) * 1000 + Number(m[2]);
+}
+
+/**
+ * Copies the newest delivered webhook_deliveries row n−1 times (new id and event id, created_at
+ * 1 ms apart going back); returns the created_at of copy `mid`.
+ */
+async function seedSqlite(herald, n, mid) {
+  const Database = require('better-sqlite3');
+  const db = new Database(herald.sqlitePath);
+  try {
+    db.pragma('busy_timeout = 30000');
+    const template = db
+      .prepare(`SELECT * FROM webhook_deliveries WHERE status = 'delivered' ORDER BY created_at DESC LIMIT 1`)
+      .get();
+    if (!template) throw new Error('no delivered row to copy');
+    const baseUs = createdAtMicros(template.created_at);
+    const columns = Object.keys(template);
+    const expr = {
+      id: `'whd_seed_' || n`,
+      event_id: `event_id || '_seed_' || n`,
+      created_at: `strftime('%Y-%m-%dT%H:%M:%S', (${baseUs} - n * 1000) / 1000000, 'unixepoch') || '.' || printf('%06d', (${baseUs} - n * 1000) % 1000000) || 'Z'`,
+    };
+    const insert = db.prepare(
+      `INSERT INTO webhook_deliveries (${columns.map((c) => `"${c}"`).join(', ')})
+       WITH RECURSIVE seq(n) AS (SELECT CAST(? AS INTEGER) UNION ALL SELECT n + 1 FROM seq WHERE n < CAST(? AS INTEGER))
+       SELECT ${columns.map((c) => expr[c] ?? `"${c}"`).join(', ')} FROM seq, (SELECT * FROM webhook_deliveries WHERE id = ?)`,
+    );
+    for (let from = 1; from < n; from += 50_000)
+      db.transaction(() => insert.run(from, Math.min(n - 1, from + 49_999), template.id))();
+    const rows = db.prepare(`SELECT count(*) AS c FROM webhook_deliveries`).get().c;
+    if (rows < n) throw new Error(`seeded ${rows} rows, wanted ${n}`);
+    return db.prepare(`SELECT created_at FROM webhook_deliveries WHERE id = ?`).get(`whd_seed_${mid}`)?.created_at;
+  } finally {
+    db.close();
+  }
+}
+
+/** The same on the cluster's Postgres schema. */
+async function seedPostgres(herald, n, mid) {
+  const pg = new PgClient({ connectionString: herald.databaseUrl, connectionTimeoutMillis: 5_000 });
+  pg.on('error', () => {});
+  await pg.connect();
+  try {
+    await pg.query(`SET search_path TO "${herald.schema}"`);
+    const { rows: tpl } = await pg.query(
+      `SELECT * FROM webhook_deliveries WHERE status = 'delivered' ORDER BY created_at DESC LIMIT 1`,
+    );
+    if (!tpl.length) throw new Error('no delivered row to copy');
+    const baseUs = createdAtMicros(tpl[0].created_at);
+    const columns = Object.keys(tpl[0]);
+    const expr = {
+      id: `'whd_seed_' || n`,
+      event_id: `event_id || '_seed_' || n`,
+      created_at: `to_char(timestamp 'epoch' + (${baseUs} - n * 1000) * interval '1 microsecond', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`,
+    };
+    for (let from = 1; from < n; from += 50_000)
+      await pg.query(
+        `INSERT INTO webhook_deliveries (${columns.map((c) => `"${c}"`).join(', ')})
+         SELECT ${columns.map((c) => expr[c] ?? `"${c}"`).join(', ')}
+         FROM generate_series($1::bigint, $2::bigint) AS n, (SELECT * FROM webhook_deliveries WHERE id = $3) AS t`,
+        [from, Math.min(n - 1, from + 49_999), tpl[0].id],
+      );
+    await pg.query('ANALYZE webhook_deliveries');
+    const { rows } = await pg.query(`SELECT count(*)::int AS c FROM webhook_deliveries`);
+    if (rows[0].c < n) throw new Error(`seeded ${rows[0].c} rows, wanted ${n}`);
+    const { rows: m } = await pg.query(`SELECT created_at FROM webhook_deliveries WHERE id = $1`, [`whd_seed_${mid}`]);
+    return m[0]?.created_at;
+  } finally {
+    await pg.end().catch(() => {});
+  }
+}
+
+const CURVES = {
+  dispatcher: {
+    run: curveDispatcher,
+    title: 'Dispatcher: time per event vs workspace subscriptions in the organisation',
+    xLabel: 'workspace subscriptions',
+    series: [
+      ['ms_per_unit', 'wall ms per event'],
+      ['cpu_ms_per_unit', 'server CPU ms per event'],
+    ],
+  },
+  replay: {
+    run: curveReplay,
+    title: 'Replay: time per missed event vs events missed',
+    xLabel: 'missed events',
+    series: [
+      ['ms_per_unit', 'wall ms per event'],
+      ['cpu_ms_per_unit', 'server CPU ms per event'],
+    ],
+  },
+  pages: {
+    run: curvePages,
+    title: 'Delivery-log page latency (limit 50) vs rows in the log',
+    xLabel: 'delivery-log rows',
+    series: [
+      ['history_first_ms', 'alerts/history, newest page (ms)'],
+      ['history_middle_ms', 'alerts/history, middle page (ms)'],
+      ['deliveries_first_ms', 'webhook-deliveries, newest page (ms)'],
+      ['deliveries_middle_ms', 'webhook-deliveries, middle page (ms)'],
+    ],
+  },
+  channels: {
+    run: curveChannels,
+    title: 'Fan-out: time per event vs realtime channels of the organisation',
+    xLabel: 'channels',
+    series: [
+      ['ms_per_unit', 'wall ms per event'],
+      ['cpu_ms_per_unit', 'server CPU ms per event'],
+    ],
+  },
+};
+
+async function curves() {
+  const { lineChart } = await import('./svg-chart.mjs');
+  const names = onlyAt >= 0 ? only : Object.keys(CURVES);
+  const at = new Date().toISOString();
+  const results = {
+    at,
+    mode: cluster ? 'cluster' : 'sqlite',
+    quick,
+    events_per_point: CURVE_EVENTS,
+    env: CURVE_ENV,
+    node: process.version,
+    curves: {},
+  };
+  const started = performance.now();
+  let failed = false;
+  for (const name of names) {
+    const curve = CURVES[name];
+    const sizes = quick ? CURVE_SIZES[name].slice(0, 2) : CURVE_SIZES[name];
+    results.curves[name] = [];
+    for (const size of sizes) {
+      console.error(`curve ${name} at ${size}`);
+      const herald = await (cluster ? startCluster(CURVE_ENV) : startSqlite(CURVE_ENV));
+      try {
+        results.curves[name].push(await curve.run(herald, size));
+      } catch (err) {
+        results.curves[name].push({ size, error: String(err?.message ?? err) });
+        console.error(`curve ${name} at ${size} failed: ${err?.message ?? err}`);
+        failed = true;
+      } finally {
+        await herald.stop();
+      }
+    }
+  }
+  rmSync(MEM_DIR, { recursive: true, force: true });
+  results.seconds = (performance.now() - started) / 1000;
+  mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
+  const file = join(ROOT, 'bench/results', `curves-${at.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify(results, null, 2));
+  for (const name of names) {
+    const points = results.curves[name].filter((p) => !p.error);
+    const keys = CURVES[name].series;
+    console.log(`\n${CURVES[name].title}\n`);
+    console.log(
+      `| ${CURVES[name].xLabel} | ${keys.map(([, l]) => l).join(' | ')} |\n|${'---|'.repeat(keys.length + 1)}`,
+    );
+    for (const p of results.curves[name])
+      console.log(`| ${p.size} | ${p.error ? `failed: ${p.error}` : keys.map(([k]) => fmt(p[k], 3)).join(' | ')} |`);
+    if (!points.length) continue;
+    const svg = join(ROOT, 'docs', `bench-curve-${name}${cluster ? '-cluster' : ''}.svg`);
+    writeFileSync(
+      svg,
+      lineChart({
+        title: CURVES[name].title + (quick ? ' (--quick smoke sizes)' : ''),
+        xLabel: CURVES[name].xLabel,
+        yLabel: 'ms',
+        series: keys.map(([k, l]) => ({ name: l, points: points.map((p) => [p.size, p[k]]) })),
+      }),
+    );
+    console.log(`\nplotted ${svg}`);
+  }
+  console.log(`\n${fmt(results.seconds, 0)} s; written ${file}`);
+  if (failed) process.exitCode = 1;
 }
 
 main().then(

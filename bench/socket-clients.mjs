@@ -16,7 +16,8 @@ function connect(url, auth) {
     s.once('connect', () => resolve(s));
     s.once('connect_error', (err) => {
       s.close();
-      reject(err);
+      const cause = err?.description?.message ?? err?.description?.error?.message ?? err?.context?.statusText;
+      reject(new Error(`${err?.message ?? err}${cause ? ` (${cause})` : ''}`));
     });
   });
 }
