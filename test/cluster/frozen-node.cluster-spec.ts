@@ -234,7 +234,12 @@ describeCluster('cluster: a frozen node cannot stall a healthy one', () => {
     // While the lock was certainly held, every publish was refused (database unavailable)
     // rather than left hanging; around the moment the server freed it, one may succeed.
     const whileHeld = during.filter((r) => r.at < ended.at - LOCK_TIMEOUT_MS);
-    expect(whileHeld.length).toBeGreaterThan(3);
+    // On failure, show the whole timeline: when each publish was answered, how, and how long it took.
+    const timeline = {
+      ended,
+      during: during.map((r) => ({ status: r.status, ms: r.ms, before_end_ms: ended.at - r.at })),
+    };
+    expect({ held: whileHeld.length > 3, timeline }).toEqual({ held: true, timeline });
     for (const r of whileHeld) expect([500, 503]).toContain(r.status);
     for (const r of during) expect([201, 500, 503]).toContain(r.status);
     expect(Math.max(...during.map((r) => r.ms))).toBeLessThanOrEqual(PUBLISH_BOUND_MS);
