@@ -1,6 +1,7 @@
 import { Client } from 'pg';
 import { io, Socket } from 'socket.io-client';
 import request from 'supertest';
+import { DataSource } from 'typeorm';
 import { Database } from '../../src/core/database/database.service';
 import { APPEND_LOCK_KEY } from '../../src/core/event-log/event-log.service';
 import { mintKey } from '../support/credentials';
@@ -14,6 +15,7 @@ import type { TestDatabase } from '../support/test-database';
 const describeCluster = clusterAvailable ? describe : describe.skip;
 
 const LOCK_TIMEOUT_MS = 1000;
+const POOL_SIZE = 5;
 const IDLE_IN_TRANSACTION_TIMEOUT_MS = 5000;
 /** The issue's bound: no publish on the healthy node waits longer than the lock timeout plus a second. */
 const PUBLISH_BOUND_MS = LOCK_TIMEOUT_MS + 1000;
@@ -50,7 +52,7 @@ describeCluster('cluster: a frozen node cannot stall a healthy one', () => {
       DATABASE_LOCK_TIMEOUT: `${LOCK_TIMEOUT_MS}ms`,
       DATABASE_IDLE_IN_TRANSACTION_TIMEOUT: `${IDLE_IN_TRANSACTION_TIMEOUT_MS}ms`,
       // A small pool runs out sooner when periodic jobs pile up (half a second per flush tick).
-      DATABASE_POOL_SIZE: '5',
+      DATABASE_POOL_SIZE: String(POOL_SIZE),
     }));
     app = await mintKey(a, { org: 'org_frozen', scopes: ['events:publish', 'events:read'] });
     employee = await mintKey(a, { org: 'org_frozen', user: 'usr_f', scopes: ['events:read'] });
@@ -128,16 +130,27 @@ describeCluster('cluster: a frozen node cannot stall a healthy one', () => {
     });
   }
 
-  it('both nodes run their Postgres sessions with the configured lock, statement and idle-in-transaction timeouts', async () => {
+  it('both nodes run every Postgres session of their pools with the configured lock, statement and idle-in-transaction timeouts', async () => {
     for (const node of [a, b]) {
-      const [row] = await node.app
-        .get(Database)
-        .read((m) =>
-          m.query(
-            `SELECT current_setting('lock_timeout') AS lock, current_setting('statement_timeout') AS statement, current_setting('idle_in_transaction_session_timeout') AS idle`,
-          ),
+      // Every connection of the pool at once (each runner holds its own), so the session the
+      // migrations ran on, which had its timeouts lifted, is among them.
+      const runners = Array.from({ length: POOL_SIZE }, () => node.app.get(DataSource).createQueryRunner());
+      try {
+        await Promise.all(runners.map((r) => r.connect()));
+        const rows = await Promise.all(
+          runners.map(async (r) => {
+            const [row] = (await r.query(
+              `SELECT pg_backend_pid() AS pid, current_setting('lock_timeout') AS lock, current_setting('statement_timeout') AS statement, current_setting('idle_in_transaction_session_timeout') AS idle`,
+            )) as { pid: number; lock: string; statement: string; idle: string }[];
+            return row;
+          }),
         );
-      expect(row).toEqual({ lock: '1s', statement: '30s', idle: '5s' });
+        expect(new Set(rows.map((r) => r.pid)).size).toBe(POOL_SIZE);
+        for (const { lock, statement, idle } of rows)
+          expect({ lock, statement, idle }).toEqual({ lock: '1s', statement: '30s', idle: '5s' });
+      } finally {
+        await Promise.all(runners.map((r) => r.release()));
+      }
     }
   });
 

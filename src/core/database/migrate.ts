@@ -36,6 +36,11 @@ export async function runMigrationsExclusively(dataSource: DataSource): Promise<
     await executor.executePendingMigrations();
   } finally {
     await runner.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
+    // This session goes back to the pool: it must carry the timeouts every session starts with
+    // again (RESET returns to the startup options), or live traffic that later gets it (an
+    // append waiting on a frozen node's lock) would wait without limit.
+    await runner.query('RESET lock_timeout').catch(() => undefined);
+    await runner.query('RESET statement_timeout').catch(() => undefined);
     await runner.release();
   }
 }
