@@ -1,12 +1,13 @@
 import type { FieldError } from '../core/http/errors';
 import type { Action } from './subscription.store';
+import { HEADER_VALUE_MASK } from '../core/webhooks/webhook-request';
 
 /**
  * Webhook header values are write-only (they carry receivers' credentials): every response shows
- * the header names with this in place of each value, and a replace that sends it back keeps the
- * stored value.
+ * the header names with HEADER_VALUE_MASK in place of each value, the delivery log the same, and
+ * a replace that sends it back keeps the stored value.
  */
-export const HEADER_VALUE_MASK = '********';
+export { HEADER_VALUE_MASK };
 
 /** Marks a request of the test endpoint's `send` (and its preview); Herald sets it, a subscription may not. */
 export const TEST_HEADER = 'herald-test';

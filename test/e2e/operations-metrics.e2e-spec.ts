@@ -3,6 +3,7 @@ import { io, type Socket } from 'socket.io-client';
 import { Database } from '../../src/core/database/database.service';
 import { DispatcherLeaseStore } from '../../src/core/event-log/dispatcher-lease.store';
 import { mintKey } from '../support/credentials';
+import { sample } from '../support/metrics';
 import { dispatchedThrough, publish } from '../support/events';
 import { connectSocket, record, waitFor } from '../support/sockets';
 import { startTestApp, type TestApp } from '../support/test-app';
@@ -10,18 +11,6 @@ import { connectWs, type WsConnection } from '../support/ws-client';
 
 const ORG = 'org_ops_metrics';
 const USER = 'usr_ops_reader';
-
-/** The value of one sample in a Prometheus text exposition, or undefined when it is absent. */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split('\n')) {
-    const m = /^([a-z_]+)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const have = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
-    if (Object.keys(labels).length !== Object.keys(have).length) continue;
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3]);
-  }
-  return undefined;
-}
 
 /** A channel client over Socket.IO; listeners are on before it connects, as replayed events may come with the connect. */
 function attachSocket(websocketUrl: string, token: string, auth: Record<string, unknown> = {}) {

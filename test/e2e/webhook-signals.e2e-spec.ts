@@ -5,6 +5,7 @@ import { newId } from '../../src/core/http/ids';
 import type { DeliveryLogEntry } from '../../src/core/webhooks/webhook.types';
 import { WebhooksService } from '../../src/core/webhooks/webhooks.service';
 import { mintKey } from '../support/credentials';
+import { sample } from '../support/metrics';
 import { publish } from '../support/events';
 import { waitFor } from '../support/sockets';
 import { startTestApp, TestApp } from '../support/test-app';
@@ -12,18 +13,6 @@ import { WebhookReceiver } from '../support/webhook-receiver';
 
 const ORG = 'org_signals';
 const GAVE_UP = 'webhook delivery gave up';
-
-/** The value of one sample in a Prometheus text exposition, or undefined when it is absent. */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split('\n')) {
-    const m = /^([a-z_]+)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const have = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
-    if (Object.keys(labels).length !== Object.keys(have).length) continue;
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3]);
-  }
-  return undefined;
-}
 
 /**
  * Operator signals of the delivery engine, through the real app and real receivers: the counters

@@ -16,7 +16,7 @@ import { DeliveryStore, type Completion, type LeasedDelivery } from './delivery.
 import { blockIssue, goneIssue, NOT_SENT_BLOCKED } from './endpoint-health';
 import { EndpointStore } from './endpoint.store';
 import { describeStatus, parseRetryAfter, retryDelay, verdictOf } from './retry-policy';
-import { signedRequest } from './webhook-request';
+import { HEADER_VALUE_MASK, signedRequest } from './webhook-request';
 import { UNKNOWN_KIND, WebhookMetrics } from './webhook-metrics';
 import { WebhookSender } from './webhook-sender';
 import type { AttemptOutcome, SendResult, WebhookEndpoint } from './webhook.types';
@@ -35,8 +35,6 @@ const PRUNE_EVERY_MS = 60 * 60 * 1000;
 const UNREADABLE_SECRET_WAIT_MS = 60_000;
 /** Longest a claim waits for another node's claim to finish before skipping a turn. */
 const CLAIM_LOCK_WAIT_MS = 1_000;
-/** Shown in the delivery log for the value of an extra header a subscription set (its views mask them the same way). */
-const HEADER_VALUE_MASK = '********';
 
 interface Job {
   delivery: LeasedDelivery;

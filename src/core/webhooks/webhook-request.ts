@@ -4,6 +4,9 @@ import type { WebhookEndpoint, WebhookRequest } from './webhook.types';
 
 export const USER_AGENT = 'Herald-Webhooks/1';
 
+/** What every view and the delivery log show for the value of an extra header a subscription set: values are write-only. */
+export const HEADER_VALUE_MASK = '********';
+
 /**
  * Headers an endpoint's extra headers may not set: the signature and content headers (a receiver
  * must be able to trust them) and those the HTTP client owns.
