@@ -428,6 +428,9 @@ describe('AsyncAPI document', () => {
     const channelSocket = openSocket(websocket_url, { token: app });
     sockets.push(channelSocket.socket);
     await connected(channelSocket.socket);
+    // The welcome follows the connect once the channel's log has been read; a shutdown before it
+    // would leave the channel socket with only the notice.
+    await waitFor('the channel welcome', () => channelSocket.got.some((m) => m.event === 'welcome'));
     const conn = await connectWs(`${t.url}/api/v1/ws/subscribe`, { headers: { 'X-Api-Key': app } });
     conns.push(conn);
     await conn.next((f) => f.type === 'welcome', 'welcome');

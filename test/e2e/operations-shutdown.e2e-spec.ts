@@ -3,6 +3,7 @@ import { Manager, type Socket } from 'socket.io-client';
 import { Database } from '../../src/core/database/database.service';
 import { mintKey } from '../support/credentials';
 import { connectSocket, waitFor } from '../support/sockets';
+import { TcpProxy } from '../support/tcp-proxy';
 import { startTestApp, type TestApp } from '../support/test-app';
 import { connectWs } from '../support/ws-client';
 
@@ -130,4 +131,54 @@ describe('operations: shutdown', () => {
     expect(databaseOpenAtEnd).toBe(false);
     manager.engine?.close();
   });
+});
+
+/**
+ * The notice is worth something only if it is read before the node goes: shutdown waits until
+ * each WebSocket client has answered the close that follows its notice, which it does only after
+ * reading the notice, and a client that never reads holds shutdown no longer than a bound. The
+ * client reaches the node through a proxy that can stop passing on what the node sends.
+ */
+describe('operations: shutdown and clients that read late', () => {
+  let t: TestApp;
+  let proxy: TcpProxy;
+  let socket: Socket | undefined;
+
+  beforeEach(async () => {
+    t = await startTestApp();
+    proxy = await TcpProxy.start({ host: '127.0.0.1', port: Number(new URL(t.url).port) });
+    const reader = await mintKey(t, { org: ORG, scopes: ['events:read'] });
+    socket = await connectSocket(`http://127.0.0.1:${proxy.port}`, reader);
+  });
+  afterEach(async () => {
+    socket?.close();
+    await proxy.down();
+    await t.close();
+  });
+
+  it('waits for a client that is behind on reading until it has read the closing notice', async () => {
+    const seen = follow(socket!);
+    proxy.hold();
+    let over = false;
+    const closing = t.close().then(() => (over = true));
+    // An order, not a speed: with the client not reading, the node is still waiting for it.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(seen).toEqual([]);
+    expect(over).toBe(false);
+
+    proxy.release();
+    await closing;
+    await waitFor('the notice and the disconnect', () => seen.length === 2);
+    expect(seen).toEqual([
+      { event: 'closing', payload: SHUTDOWN_NOTICE },
+      { event: 'disconnect', payload: 'transport close' },
+    ]);
+  });
+
+  // A bound, not a speed: the client never answers, and shutdown must not wait out the
+  // WebSocket's own 30 s closing timeout for it.
+  it('does not wait for ever for a client that never reads', async () => {
+    proxy.hold();
+    await t.close();
+  }, 15_000);
 });

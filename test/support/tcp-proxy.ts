@@ -4,11 +4,15 @@ import { freePort } from './test-app';
 /**
  * A loopback TCP proxy to a real service that a test can take down and bring back: `down()`
  * resets every connection through it and refuses new ones, `up()` listens again on the same
- * port. The service itself is never touched.
+ * port. `hold()` stops passing on what the service sends (as a client that stops reading
+ * would), `release()` passes it on again. The service itself is never touched.
  */
 export class TcpProxy {
   private server?: Server;
   private readonly sockets = new Set<Socket>();
+  /** Each connection's service side and client side. */
+  private readonly links = new Set<{ upstream: Socket; client: Socket }>();
+  private holding = false;
 
   private constructor(
     readonly port: number,
@@ -25,6 +29,9 @@ export class TcpProxy {
     if (this.server) return Promise.resolve();
     const server = createServer((client) => {
       const upstream = connect(this.target);
+      const link = { upstream, client };
+      this.links.add(link);
+      upstream.once('close', () => this.links.delete(link));
       for (const [from, to] of [
         [client, upstream],
         [upstream, client],
@@ -35,7 +42,8 @@ export class TcpProxy {
           this.sockets.delete(from);
           to.destroy();
         });
-        from.pipe(to);
+        if (from === client || !this.holding) from.pipe(to);
+        else from.pause();
       }
     });
     this.server = server;
@@ -43,6 +51,21 @@ export class TcpProxy {
       server.once('error', reject);
       server.listen(this.port, '127.0.0.1', () => resolve());
     });
+  }
+
+  /** From now on, nothing the service sends reaches the clients (it waits in the proxy and the kernel). */
+  hold(): void {
+    this.holding = true;
+    for (const { upstream, client } of this.links) {
+      upstream.unpipe(client);
+      upstream.pause();
+    }
+  }
+
+  /** Passes on what was held, and everything after it. */
+  release(): void {
+    this.holding = false;
+    for (const { upstream, client } of this.links) upstream.pipe(client);
   }
 
   async down(): Promise<void> {

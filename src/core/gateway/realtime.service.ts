@@ -7,6 +7,7 @@ import {
   OnApplicationShutdown,
 } from '@nestjs/common';
 import type { ExtendedError, Server, Socket } from 'socket.io';
+import type { WebSocket } from 'ws';
 import { Authenticator } from '../auth/authenticator';
 import { API_KEY_REVOKED_REASON, onApiKeyRevoked } from '../auth/key-revocations';
 import type { Principal } from '../auth/principal';
@@ -29,10 +30,27 @@ import { SocketLimits } from './socket-limits';
 
 const SETTLE_TIMEOUT_MS = 2000;
 /** How long shutdown waits for the `closing` notices to reach clients that read slowly. */
-const NOTICE_FLUSH_MS = 1000;
+const NOTICE_FLUSH_MS = 2000;
 
 /** An engine.io connection, which carries one or more namespaces' sockets. */
 type EngineSocket = Socket['conn'];
+
+/** The `ws` socket under an engine.io connection, while it is carried over WebSocket. */
+function webSocketOf(conn: EngineSocket): WebSocket | undefined {
+  return conn.transport.name === 'websocket' ? (conn.transport as unknown as { socket?: WebSocket }).socket : undefined;
+}
+
+/**
+ * Resolves once the peer has seen the end of `conn`: over WebSocket, when the closing handshake
+ * is over (the client read everything sent before the close frame, then answered it); over
+ * long-polling, which has no such answer, when engine.io closes it. engine.io reports its own
+ * `close` as soon as it has asked the WebSocket to close, which is too early to tell.
+ */
+function closedByPeer(conn: EngineSocket): Promise<void> {
+  const ws = webSocketOf(conn);
+  if (ws) return ws.readyState === ws.CLOSED ? Promise.resolve() : new Promise((r) => ws.once('close', () => r()));
+  return conn.readyState === 'closed' ? Promise.resolve() : new Promise((r) => conn.once('close', () => r()));
+}
 
 export interface RemoteSession {
   id: string;
@@ -104,8 +122,10 @@ export class RealtimeService implements OnApplicationBootstrap, BeforeApplicatio
    * nothing can be sent on a connection once its close has begun. A default-namespace client's
    * connection is dropped rather than disconnected by the server, so socket.io-client reconnects
    * by itself, to whichever node answers. A connection closes once what was queued for it has
-   * been written; this waits for that (at most NOTICE_FLUSH_MS), because Socket.IO's own close,
-   * which comes next, discards whatever is still queued.
+   * been written, and over WebSocket the client answers the close frame only after it has read
+   * everything before it; this waits for those answers (at most NOTICE_FLUSH_MS), because
+   * Socket.IO's own close, which comes next, discards whatever is still queued, and the process
+   * exits soon after.
    */
   async beforeApplicationShutdown(): Promise<void> {
     if (!this.io) return;
@@ -116,18 +136,16 @@ export class RealtimeService implements OnApplicationBootstrap, BeforeApplicatio
     // Every connection, including those whose channel namespace was closed before this ran
     // (engine.io's map of them is public at run time, only its typing says protected).
     const connections = Object.values((this.io.engine as unknown as { clients: Record<string, EngineSocket> }).clients);
-    const closed = connections.map(
-      (conn) =>
-        new Promise<void>((resolve) =>
-          conn.readyState === 'closed' ? resolve() : conn.once('close', () => resolve()),
-        ),
-    );
+    const closed = connections.map(closedByPeer);
     for (const conn of connections) conn.close();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       Promise.all(closed),
       new Promise<void>((resolve) => (timer = setTimeout(resolve, NOTICE_FLUSH_MS))),
     ]).finally(() => clearTimeout(timer));
+    // A client that has not answered by now had its chance; without this the HTTP server's close
+    // would wait out the WebSocket's own closing timeout (30 s) on its behalf.
+    for (const conn of connections) webSocketOf(conn)?.terminate();
   }
 
   onApplicationShutdown(): void {
