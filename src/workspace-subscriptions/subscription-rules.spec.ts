@@ -7,6 +7,7 @@ import {
   parseResource,
   parseTrigger,
   resourcesMatch,
+  TriggerIndex,
 } from './subscription-rules';
 
 const event: StoredEvent = {
@@ -102,5 +103,95 @@ describe('subscription rules', () => {
         resources: ['claims/*'],
       }),
     ).not.toBe(replaced);
+  });
+});
+
+describe('the trigger index', () => {
+  const sub = (rules: { trigger: string }[], resources: string[]) =>
+    compileSubscription({ rules: rules.map((r) => ({ ...r, conditions: {} })), resources });
+
+  it('finds a subscription only by its trigger types and resources, in its own organisation', () => {
+    const index = new TriggerIndex<string>();
+    index.set('exact', 'org_1', sub([{ trigger: 'claim_approved' }], ['claims/clm_1']), 'exact');
+    index.set('wild', 'org_1', sub([{ trigger: 'claim_approved@1' }], ['users/*']), 'wild');
+    index.set('other-type', 'org_1', sub([{ trigger: 'claim_rejected' }], ['claims/*']), 'other-type');
+    index.set('other-claim', 'org_1', sub([{ trigger: 'claim_approved' }], ['claims/clm_2']), 'other-claim');
+    index.set('other-org', 'org_2', sub([{ trigger: 'claim_approved' }], ['claims/*']), 'other-org');
+    expect(
+      index
+        .candidates(event)
+        .map((c) => c.value)
+        .sort(),
+    ).toEqual(['exact', 'wild']);
+  });
+
+  it('lists a subscription once however many of its keys an event hits, and forgets it on delete and replace', () => {
+    const index = new TriggerIndex<string>();
+    index.set(
+      'many',
+      'org_1',
+      sub(
+        [{ trigger: 'claim_approved' }, { trigger: 'claim_approved@1' }],
+        ['claims/*', 'users/usr_1', 'organisations/org_1'],
+      ),
+      'many',
+    );
+    expect(index.candidates(event).map((c) => c.value)).toEqual(['many']);
+    index.set('many', 'org_1', sub([{ trigger: 'claim_rejected' }], ['claims/*']), 'replaced');
+    expect(index.candidates(event)).toEqual([]);
+    expect(index.candidates({ ...event, type: 'claim_rejected' }).map((c) => c.value)).toEqual(['replaced']);
+    index.delete('many');
+    expect(index.candidates({ ...event, type: 'claim_rejected' })).toEqual([]);
+    expect(index.size).toBe(0);
+  });
+
+  it('misses no match a scan of every subscription finds', () => {
+    // A fixed pseudo-random mix of triggers, resources and events, compared with a full scan.
+    let seed = 7;
+    const pick = <T>(xs: readonly T[]): T => xs[(seed = (seed * 48271) % 2147483647) % xs.length];
+    const types = ['claim_approved', 'claim_rejected', 'comment_added'] as const;
+    const resources = [
+      'claims/*',
+      'claims/clm_1',
+      'claims/clm_2',
+      'users/*',
+      'users/usr_1',
+      'organisations/org_1',
+      'organisations/org_2',
+      'channels/*',
+    ];
+    const index = new TriggerIndex<number>();
+    const all: { id: number; org: string; compiled: ReturnType<typeof compileSubscription> }[] = [];
+    for (let id = 0; id < 300; id++) {
+      const org = pick(['org_1', 'org_2']);
+      const compiled = sub(
+        [{ trigger: pick(types) }, { trigger: `${pick(types)}@${pick(['1', '2'])}` }],
+        [pick(resources), pick(resources)],
+      );
+      all.push({ id, org, compiled });
+      index.set(String(id), org, compiled, id);
+    }
+    let matched = 0;
+    for (let n = 0; n < 200; n++) {
+      const e: StoredEvent = {
+        ...event,
+        type: pick(types),
+        version: pick(['1', '2']),
+        organisation_id: pick(['org_1', 'org_2']),
+        claim_id: pick(['clm_1', 'clm_2', null]),
+        user_id: pick(['usr_1', 'usr_2']),
+        channel_id: pick(['chn_1', null]),
+      };
+      const scanned = all
+        .filter((s) => s.org === e.organisation_id && firstMatchingRule(s.compiled, e) >= 0)
+        .map((s) => s.id);
+      const indexed = index
+        .candidates(e)
+        .filter((c) => firstMatchingRule(c.compiled, e) >= 0)
+        .map((c) => c.value);
+      expect(indexed.sort((a, b) => a - b)).toEqual(scanned);
+      matched += scanned.length;
+    }
+    expect(matched).toBeGreaterThan(100);
   });
 });

@@ -124,3 +124,70 @@ export class CompiledSubscriptionCache {
     this.entries.delete(id);
   }
 }
+
+/**
+ * Compiled subscriptions of every organisation, found for an event by (organisation, trigger
+ * type, resource) as the durable router's trigger table finds them, so the cost of matching an
+ * event grows with the subscriptions it could match, not with all of them. A subscription is
+ * listed once per trigger type of its rules and resource it names; `candidates` still has to
+ * be checked with `firstMatchingRule` (trigger version, conditions).
+ */
+export class TriggerIndex<T> {
+  private readonly entries = new Map<string, { value: T; compiled: CompiledSubscription; keys: string[] }>();
+  private readonly byKey = new Map<string, Set<string>>();
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Adds or replaces `id`. */
+  set(id: string, organisationId: string, compiled: CompiledSubscription, value: T): void {
+    this.delete(id);
+    const keys = new Set<string>();
+    for (const rule of compiled.rules)
+      for (const resource of compiled.resources)
+        keys.add(indexKey(organisationId, rule.trigger.type, resource.kind, resource.id));
+    for (const key of keys) {
+      let ids = this.byKey.get(key);
+      if (!ids) this.byKey.set(key, (ids = new Set()));
+      ids.add(id);
+    }
+    this.entries.set(id, { value, compiled, keys: [...keys] });
+  }
+
+  get(id: string): { value: T; compiled: CompiledSubscription } | undefined {
+    return this.entries.get(id);
+  }
+
+  delete(id: string): void {
+    const entry = this.entries.get(id);
+    if (!entry) return;
+    this.entries.delete(id);
+    for (const key of entry.keys) {
+      const ids = this.byKey.get(key);
+      ids?.delete(id);
+      if (ids && !ids.size) this.byKey.delete(key);
+    }
+  }
+
+  /** Every entry, for a sweep such as dropping a revoked owner's. */
+  *all(): IterableIterator<[string, T]> {
+    for (const [id, { value }] of this.entries) yield [id, value];
+  }
+
+  /** Each entry whose trigger types and resources could match `event`, once. */
+  candidates(event: StoredEvent): { value: T; compiled: CompiledSubscription }[] {
+    const found = new Set<string>();
+    for (const subject of eventSubjects(event)) {
+      for (const id of [subject.id, '*']) {
+        const ids = this.byKey.get(indexKey(event.organisation_id, event.type, subject.kind, id));
+        if (ids) for (const each of ids) found.add(each);
+      }
+    }
+    return [...found].map((id) => this.entries.get(id)!);
+  }
+}
+
+function indexKey(organisationId: string, type: string, kind: string, id: string): string {
+  return `${organisationId}\u0000${type}\u0000${kind}\u0000${id}`;
+}

@@ -52,6 +52,7 @@ import {
   firstMatchingRule,
   parseResource,
   parseTrigger,
+  TriggerIndex,
   type CompiledSubscription,
   type Rule,
 } from './subscription-rules';
@@ -89,11 +90,6 @@ export function matchHash(subscriptionId: string, eventId: string): string {
   return createHash('sha256').update(`${subscriptionId}\u0000${eventId}`).digest('hex').slice(0, 16);
 }
 
-interface CachedSocketSubscription {
-  record: SubscriptionRecord;
-  compiled: CompiledSubscription;
-}
-
 /** What a subscription's compiled form depends on: a reload keeps the compiled form while this is unchanged. */
 function compiledFrom(s: SubscriptionRecord): string {
   return JSON.stringify([s.rules, s.resources]);
@@ -113,12 +109,12 @@ export interface NormalisedSubscription {
 export class SubscriptionsService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('WorkspaceSubscriptions');
   /**
-   * Subscriptions with socket actions by organisation, compiled when loaded, for the live router
-   * on this node. A save anywhere in the cluster refreshes its entry through the bus; a full
+   * Subscriptions with socket actions, compiled when loaded and indexed by trigger and resource,
+   * for the live router on this node. A save anywhere in the cluster refreshes its entry through the bus; a full
    * reload every SUBSCRIPTION_SOCKET_CACHE_REFRESH repairs whatever a lost bus message (Redis
    * down, a node paused) left stale, so no node emits by an old state until it restarts.
    */
-  private socketSubscriptions = new Map<string, Map<string, CachedSocketSubscription>>();
+  private socketSubscriptions = new TriggerIndex<SubscriptionRecord>();
   /** Refreshes and reloads apply in the order they read, so a reload never undoes a newer refresh. */
   private cacheWork: Promise<void> = Promise.resolve();
   private readonly periodicReload = nonOverlapping(() => this.reloadSocketCache());
@@ -545,10 +541,8 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
   /** Live, on every node: socket actions emit the event into the workspace room (or a named room). */
   /** The live branch: workspace rooms of subscriptions with a socket action (see WorkspaceSubscriptionSocketsRouter). */
   socketRooms(event: StoredEvent): string[] {
-    const subscriptions = this.socketSubscriptions.get(event.organisation_id);
-    if (!subscriptions) return [];
     const targets: string[] = [];
-    for (const { record: s, compiled } of subscriptions.values()) {
+    for (const { value: s, compiled } of this.socketSubscriptions.candidates(event)) {
       if (s.state !== 'on' || !ownerReads(s.owner, event) || firstMatchingRule(compiled, event) < 0) continue;
       for (const action of s.actions)
         if (action.type === 'socket') targets.push(rooms.workspace(s.organisation_id, s.workspace_id, action.room));
@@ -585,7 +579,7 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
         this.logger.warn({ err, id }, 'could not refresh the socket subscription cache');
       }
       // Unreadable, it emits nothing rather than by a state that is known to have changed.
-      for (const byId of this.socketSubscriptions.values()) byId.delete(id);
+      this.socketSubscriptions.delete(id);
       for (const s of fresh ?? []) this.cacheSocketSubscription(s);
     });
   }
@@ -610,34 +604,31 @@ export class SubscriptionsService implements OnApplicationBootstrap, OnApplicati
   /** Swaps in a cache of exactly `all`, keeping compiled forms whose rules and resources are unchanged. */
   private replaceSocketCache(all: SubscriptionRecord[]): void {
     const previous = this.socketSubscriptions;
-    this.socketSubscriptions = new Map();
+    this.socketSubscriptions = new TriggerIndex();
     for (const s of all) {
-      const before = previous.get(s.organisation_id)?.get(s.id);
+      const before = previous.get(s.id);
       this.cacheSocketSubscription(
         s,
-        before && compiledFrom(before.record) === compiledFrom(s) ? before.compiled : undefined,
+        before && compiledFrom(before.value) === compiledFrom(s) ? before.compiled : undefined,
       );
     }
   }
 
   private cacheSocketSubscription(s: SubscriptionRecord, compiled?: CompiledSubscription): void {
     if (s.owner.key_id && this.revokedOwnerKeys.has(s.owner.key_id)) return;
-    let byId = this.socketSubscriptions.get(s.organisation_id);
-    if (!byId) this.socketSubscriptions.set(s.organisation_id, (byId = new Map()));
     if (!compiled) {
       compiled = compileSubscription(s);
       this.warnUncompilable(s.id, compiled);
     }
-    byId.set(s.id, { record: s, compiled });
+    this.socketSubscriptions.set(s.id, s.organisation_id, compiled, s);
   }
 
   /** Subscriptions saved with a key revoked anywhere in the cluster stop emitting on this node. */
   private forgetOwnerKey(keyId: string): void {
     if (this.revokedOwnerKeys.size >= REVOKED_OWNER_KEYS_REMEMBERED) this.revokedOwnerKeys.clear();
     this.revokedOwnerKeys.add(keyId);
-    for (const byId of this.socketSubscriptions.values()) {
-      for (const [id, { record }] of byId) if (record.owner.key_id === keyId) byId.delete(id);
-    }
+    for (const [id, record] of [...this.socketSubscriptions.all()])
+      if (record.owner.key_id === keyId) this.socketSubscriptions.delete(id);
   }
 
   /** Rules saved before a limit existed (a pattern RE2 refuses, conditions too deep) are kept but match nothing. */
