@@ -34,7 +34,7 @@ const { io } = require('socket.io-client');
 const { Client: PgClient } = require('pg');
 const Redis = require('ioredis');
 
-const SCENARIOS = ['ingest', 'fanout', 'replay', 'webhooks', 'connections'];
+const SCENARIOS = ['ingest', 'fanout', 'replay', 'webhooks', 'connections', 'statements'];
 const quick = process.argv.includes('--quick');
 const curvesMode = process.argv.includes('--curves');
 const argNumber = (flag, fallback) => {
@@ -1025,7 +1025,114 @@ async function replay(herald, _repeat, events = SIZE.replayEvents) {
 
 const fmt = (n, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : String(n));
 
-const RUNS = { ingest, fanout, replay, webhooks, connections };
+// ---------------------------------------------------------------------------------------------
+// Database statements per unit of work, from herald_db_statements_total summed over the nodes: a
+// figure that does not move with how busy the machine is. Polling while the work runs is counted
+// with it, and the idle rate is reported beside it. Also the closed-loop batch ingest rate.
+
+const STATEMENT_UNITS = quick ? 200 : 1_000;
+
+/** herald_db_statements_total of every node, summed, by statement kind and in all. */
+async function statementCounts(herald) {
+  const byKind = {};
+  for (const node of herald.nodes) {
+    const text = await (await fetch(`${node.url}/metrics`)).text();
+    for (const m of text.matchAll(/^herald_db_statements_total\{statement="(\w+)"\} (\d+)/gm))
+      byKind[m[1]] = (byKind[m[1]] ?? 0) + Number(m[2]);
+  }
+  return { byKind, total: Object.values(byKind).reduce((a, b) => a + b, 0) };
+}
+
+/** Statements sent while `work` runs, per unit, in all and by kind. */
+async function statementsPer(herald, units, work) {
+  const before = await statementCounts(herald);
+  const t0 = performance.now();
+  await work();
+  const seconds = (performance.now() - t0) / 1000;
+  const after = await statementCounts(herald);
+  const byKind = Object.fromEntries(
+    Object.keys(after.byKind).map((k) => [k, (after.byKind[k] - (before.byKind[k] ?? 0)) / units]),
+  );
+  // The two /metrics reads are not statements; what the nodes did meanwhile is.
+  return { per_unit: (after.total - before.total) / units, by_kind: byKind, units, seconds };
+}
+
+async function statements(herald, repeat = 0) {
+  const headers = { 'content-type': 'application/json', 'x-api-key': herald.token };
+  const urls = herald.nodes.map((n) => n.url);
+  const post = async (url, path, body) => {
+    const res = await fetch(url + path, { method: 'POST', headers, body: JSON.stringify(body) });
+    await res.arrayBuffer();
+    if (res.status !== 201) throw new Error(`${path} answered ${res.status}`);
+  };
+  // Idle: what the nodes send with nothing to do (polls, leases, heartbeats), per second.
+  const idle = await statementsPer(herald, 1, () => sleep(5_000));
+  const idlePerSecond = idle.per_unit / idle.seconds;
+
+  const single = await statementsPer(herald, STATEMENT_UNITS, () =>
+    pool(STATEMENT_UNITS, 16, (i) => post(urls[i % urls.length], '/api/v1/events', EVENT)),
+  );
+  const batchSize = 100;
+  const batches = (STATEMENT_UNITS * 10) / batchSize;
+  const batch = await statementsPer(herald, STATEMENT_UNITS * 10, () =>
+    pool(batches, 8, (i) =>
+      post(urls[i % urls.length], '/api/v1/events/batch', { events: Array.from({ length: batchSize }, () => EVENT) }),
+    ),
+  );
+
+  // Webhooks: one subscription per claim, every event owes one delivery.
+  const { child: receiver, first } = await startHelper('bench/webhook-receiver.mjs');
+  let webhook;
+  try {
+    const claims = 20;
+    const claim = (c) => `clm_st_${repeat}_${c}`;
+    for (let c = 0; c < claims; c++)
+      await post(urls[c % urls.length], '/api/v1/approval-notifications/subscriptions', {
+        claim_id: claim(c),
+        user_id: `usr_st_${c}`,
+        webhook_url: `http://127.0.0.1:${first.port}/hooks`,
+      });
+    await ask(receiver, 'reset', (m) => 'reset' in m);
+    const total = STATEMENT_UNITS * 2;
+    webhook = await statementsPer(herald, total, async () => {
+      // 50 events every 50 ms (1,000 events/s), then wait for every receipt.
+      for (let k = 0, tick = 0; k < total; tick++, k += 50) {
+        const t = Date.now();
+        void post(urls[tick % urls.length], '/api/v1/events/batch', {
+          events: Array.from({ length: 50 }, (_, i) => ({
+            type: 'status_changed',
+            claim_id: claim((k + i) % claims),
+            data: { t, k: k + i },
+          })),
+        });
+        await sleep(50);
+      }
+      const deadline = performance.now() + 120_000;
+      while ((await ask(receiver, 'count', (m) => 'count' in m)).count < total && performance.now() < deadline)
+        await sleep(50);
+      // The completions are written after the receiver answered.
+      await sleep(500);
+    });
+    const got = (await ask(receiver, 'stats', (m) => 'stats' in m)).stats;
+    webhook.delivered = got.unique_ids;
+    if (got.unique_ids < total) throw new Error(`statements: ${got.unique_ids}/${total} webhooks delivered`);
+  } finally {
+    await stopHelper(receiver);
+  }
+  return {
+    nodes: herald.nodes.length,
+    idle_per_second: idlePerSecond,
+    single,
+    batch: { ...batch, events_per_s: batch.units / batch.seconds },
+    webhook,
+    single_per_event: single.per_unit,
+    batch_per_event: batch.per_unit,
+    webhook_per_delivery: webhook.per_unit,
+    batch_events_per_s: batch.units / batch.seconds,
+  };
+}
+
+const RUNS = { ingest, fanout, replay, webhooks, connections, statements };
 
 const median = (xs) => {
   const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
@@ -1107,6 +1214,55 @@ function capacityRows(rs, name, unit, costUnit, nodes) {
 }
 
 const ROWS = {
+  statements: (rs) => [
+    [
+      'database statements per appended event, POST /events',
+      spread(
+        rs.map((r) => r.single_per_event),
+        2,
+      ),
+      '—',
+      '—',
+      `${rs[0].single.units} events, 16 in flight; polling while they ran included`,
+    ],
+    [
+      'database statements per appended event, /events/batch of 100',
+      spread(
+        rs.map((r) => r.batch_per_event),
+        3,
+      ),
+      '—',
+      '—',
+      `${rs[0].batch.units} events, 8 batches in flight`,
+    ],
+    [
+      'database statements per delivered webhook',
+      spread(
+        rs.map((r) => r.webhook_per_delivery),
+        2,
+      ),
+      '—',
+      '—',
+      `${rs[0].webhook.units} events at 1,000/s, one delivery each, dispatch included`,
+    ],
+    [
+      'database statements per second, idle',
+      spread(
+        rs.map((r) => r.idle_per_second),
+        1,
+      ),
+      '—',
+      '—',
+      `all ${rs[0].nodes} node(s)`,
+    ],
+    [
+      'ingest /events/batch of 100, closed loop (events/s)',
+      spread(rs.map((r) => r.batch_events_per_s)),
+      '—',
+      '—',
+      '8 batches in flight',
+    ],
+  ],
   ingest: (rs) => capacityRows(rs, 'ingest POST /events', 'req/s', 'appended events', rs[0].nodes),
   fanout: (rs) => capacityRows(rs, `fan-out ${rs[0].clients} clients`, 'msgs/s', 'socket messages', rs[0].nodes),
   webhooks: (rs) => [
@@ -1162,6 +1318,7 @@ const ROWS = {
 };
 
 const SUMMARY_KEYS = {
+  statements: ['single_per_event', 'batch_per_event', 'webhook_per_delivery', 'idle_per_second', 'batch_events_per_s'],
   ingest: [
     'herald_capacity',
     'baseline_capacity',

@@ -244,4 +244,20 @@ describe('operations: /metrics', () => {
       10_000,
     );
   });
+
+  it('counts the statements sent to the database, by kind, transaction control included', async () => {
+    const kinds = ['select', 'insert', 'begin', 'commit'];
+    const count = (text: string) =>
+      Object.fromEntries(kinds.map((k) => [k, sample(text, 'herald_db_statements_total', { statement: k }) ?? 0]));
+    const before = count(await metrics());
+    const db = t.app.get(Database);
+    for (let i = 0; i < 5; i++) await db.transaction((m) => db.query(m, 'SELECT 1'));
+    expect((await publish(t.url, publisher, { data: { counted: true } })).status).toBe(201);
+    const after = count(await metrics());
+    // At least what this test sent; the dispatcher's polls add their own meanwhile.
+    expect(after.select - before.select).toBeGreaterThanOrEqual(5);
+    expect(after.begin - before.begin).toBeGreaterThanOrEqual(6);
+    expect(after.commit - before.commit).toBeGreaterThanOrEqual(6);
+    expect(after.insert - before.insert).toBeGreaterThanOrEqual(1);
+  });
 });

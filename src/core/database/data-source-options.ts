@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import type { DataSourceOptions } from 'typeorm';
 import type { DatabaseConfig } from '../config';
 import { MIGRATIONS } from './migrations';
+import { StatementCounts } from './statement-counts';
 
 export type DatabaseEngine = 'postgres' | 'sqlite';
 
@@ -49,6 +50,8 @@ export function buildDataSourceOptions(
     migrationsTableName: 'herald_migrations',
     synchronize: false,
     logging: false as const,
+    // Writes nothing; counts the statements sent (Database.statementCounts).
+    logger: new StatementCounts(),
   };
   if (config.url) {
     const schema = config.schema ?? 'public';

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import { DatabaseEngine } from './data-source-options';
 import { Mutex } from './mutex';
+import { StatementCounts } from './statement-counts';
 
 /** SQLSTATE of a statement that waited longer than `lock_timeout` (DATABASE_LOCK_TIMEOUT) for a lock. */
 export const LOCK_NOT_AVAILABLE = '55P03';
@@ -77,10 +78,16 @@ export class Database {
    * both engines: SQLite's driver binds only positional `?`, so there the text is rewritten once
    * (cached) and the values are laid out in the order the placeholders appear. The statement text
    * stays fixed whatever the values, so the driver's prepared-statement cache keeps hitting (the
-   * query builder writes numbers into the SQL text on SQLite, which defeats it).
+   * query builder writes numbers into the SQL text on SQLite, which defeats it). Returns the rows
+   * a statement gives back, `RETURNING` included, on both engines.
    */
-  query<T = Record<string, unknown>>(tx: Tx, text: string, params: readonly unknown[] = []): Promise<T[]> {
-    if (this.isPostgres) return tx.query(text, params as unknown[]);
+  async query<T = Record<string, unknown>>(tx: Tx, text: string, params: readonly unknown[] = []): Promise<T[]> {
+    if (this.isPostgres) {
+      const result = (await tx.query(text, params as unknown[])) as unknown[];
+      // TypeORM's Postgres driver answers an UPDATE or DELETE with [rows, rowCount]; rows are
+      // objects, never arrays, so this tells it from a SELECT (or INSERT … RETURNING) answer.
+      return (Array.isArray(result[0]) && typeof result[1] === 'number' ? result[0] : result) as T[];
+    }
     let rewritten = this.sqliteTexts.get(text);
     if (!rewritten) {
       const order: number[] = [];
@@ -96,6 +103,12 @@ export class Database {
       rewritten.sql,
       rewritten.order.map((i) => params[i]),
     );
+  }
+
+  /** Statements sent to the database so far, by kind (empty when the data source counts none). */
+  statementCounts(): ReadonlyMap<string, number> {
+    const logger = this.dataSource.logger;
+    return logger instanceof StatementCounts ? logger.snapshot() : new Map();
   }
 
   /** Readiness probe: a trivial round trip. */

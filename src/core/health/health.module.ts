@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { DatabaseMetrics } from './database-metrics';
 import { HealthController } from './health.controller';
 import { MetricsService } from './metrics.service';
 import { StallMonitor } from './stall-monitor';
@@ -10,6 +11,7 @@ import { RedisModule } from '../redis/redis.module';
   controllers: [HealthController],
   providers: [
     MetricsService,
+    DatabaseMetrics,
     {
       provide: StallMonitor,
       inject: [MetricsService],
