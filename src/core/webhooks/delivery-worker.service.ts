@@ -7,7 +7,8 @@ import {
   OnApplicationShutdown,
 } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config';
-import { Database } from '../database/database.service';
+import { Database, type Tx } from '../database/database.service';
+import { GroupCommit } from '../database/group-commit';
 import { schemaLockKey } from '../database/lock-keys';
 import { nonOverlapping } from '../database/periodic';
 import { isoNow, toIso } from '../http/time';
@@ -19,7 +20,7 @@ import { describeStatus, parseRetryAfter, retryDelay, verdictOf } from './retry-
 import { HEADER_VALUE_MASK, signedRequest } from './webhook-request';
 import { UNKNOWN_KIND, WebhookMetrics } from './webhook-metrics';
 import { WebhookSender } from './webhook-sender';
-import type { AttemptOutcome, SendResult, WebhookEndpoint } from './webhook.types';
+import type { AttemptOutcome, SendResult, WebhookEndpoint, WebhookRequest } from './webhook.types';
 
 /** A claimed row is this node's for the longest an attempt can take plus this margin; then any node may retry it. */
 const LEASE_MARGIN_MS = 60_000;
@@ -36,9 +37,20 @@ const UNREADABLE_SECRET_WAIT_MS = 60_000;
 /** Longest a claim waits for another node's claim to finish before skipping a turn. */
 const CLAIM_LOCK_WAIT_MS = 1_000;
 
+/** Most finished attempts written in one transaction. */
+const RECORD_GROUP_MAX = 200;
+
 interface Job {
   delivery: LeasedDelivery;
   endpoint: WebhookEndpoint;
+}
+
+/** An attempt that has its answer, waiting to be written. */
+interface Finished extends Job {
+  request: WebhookRequest;
+  result: SendResult;
+  completion: Completion;
+  outcome: AttemptOutcome;
 }
 
 /**
@@ -70,6 +82,8 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
   private readonly cancel = new AbortController();
   private pruneTimer?: NodeJS.Timeout;
   private readonly claimLock: number;
+  /** Finished attempts are written in groups (see `record`). */
+  private readonly results = new GroupCommit<Finished, boolean>((f) => this.record(f), RECORD_GROUP_MAX);
 
   constructor(
     private readonly db: Database,
@@ -239,45 +253,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
     const completion = this.completion(delivery, result);
     const outcome: AttemptOutcome =
       completion.status === 'delivered' ? 'delivered' : completion.status === 'pending' ? 'retrying' : 'failed';
-    const recorded = await this.db.transaction(async (m) => {
-      if (!(await this.deliveries.complete(m, delivery.id, delivery.lease_until, completion))) return false;
-      await this.deliveries.addAttempt(m, delivery.id, {
-        attempt: completion.attempts,
-        outcome,
-        response_status: completion.response_status,
-        error: completion.error,
-        duration_ms: result.duration_ms,
-        attempted_at: completion.at,
-        request_headers: loggedHeaders(request.headers, endpoint.headers),
-        response_body: result.response_body ?? null,
-      });
-      if (outcome === 'delivered') {
-        await this.endpoints.recordSuccess(m, endpoint.organisation_id, endpoint.id);
-        return true;
-      }
-      const health = await this.endpoints.recordFailure(m, endpoint.organisation_id, endpoint.id, {
-        at: completion.at,
-        error: completion.error!,
-        deliveryFailed: outcome === 'failed',
-      });
-      const issue = !health
-        ? undefined
-        : result.status === 410
-          ? goneIssue(Date.now())
-          : blockIssue(health, this.config.webhooks, Date.now());
-      if (issue) {
-        await this.endpoints.setState(m, endpoint.organisation_id, endpoint.id, 'blocked', issue, completion.at);
-        await this.deliveries.settle(
-          m,
-          { organisation_id: endpoint.organisation_id, endpoint_id: endpoint.id, now: completion.at },
-          'blocked',
-          issue,
-          completion.at,
-        );
-        this.logger.warn({ endpoint: endpoint.id, issue }, 'webhook endpoint blocked');
-      }
-      return true;
-    });
+    const recorded = await this.results.add({ delivery, endpoint, request, result, completion, outcome });
     if (!recorded) return;
     this.metrics.attempt(outcome, result.duration_ms);
     this.metrics.settled(completion.status, 1, endpoint.kind);
@@ -296,6 +272,71 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
         },
         'webhook delivery gave up',
       );
+  }
+
+  /**
+   * Writes a group of finished attempts in one transaction: every result whose lease still holds
+   * in one UPDATE, their attempts in one INSERT, the endpoints' success in one UPDATE; failures
+   * each update their endpoint's streak (and may block it). Answers, per attempt, whether it was
+   * recorded.
+   */
+  private record(finished: Finished[]): Promise<boolean[]> {
+    return this.db.transaction(async (m) => {
+      const recorded = await this.deliveries.complete(
+        m,
+        finished.map((f) => ({ id: f.delivery.id, lease: f.delivery.lease_until, completion: f.completion })),
+      );
+      const kept = finished.filter((f) => recorded.has(f.delivery.id));
+      await this.deliveries.addAttempts(
+        m,
+        kept.map(({ delivery, endpoint, request, result, completion, outcome }) => ({
+          delivery_id: delivery.id,
+          attempt: {
+            attempt: completion.attempts,
+            outcome,
+            response_status: completion.response_status,
+            error: completion.error,
+            duration_ms: result.duration_ms,
+            attempted_at: completion.at,
+            request_headers: loggedHeaders(request.headers, endpoint.headers),
+            response_body: result.response_body ?? null,
+          },
+        })),
+      );
+      const endpointOf = (f: Finished) => ({ organisation_id: f.endpoint.organisation_id, id: f.endpoint.id });
+      if (kept.every((f) => f.outcome === 'delivered')) await this.endpoints.recordSuccesses(m, kept.map(endpointOf));
+      else {
+        // A streak depends on the order of successes and failures: in the order they finished.
+        for (const f of kept)
+          if (f.outcome === 'delivered') await this.endpoints.recordSuccesses(m, [endpointOf(f)]);
+          else await this.recordFailure(m, f);
+      }
+      return finished.map((f) => recorded.has(f.delivery.id));
+    });
+  }
+
+  /** Adds a failed attempt to its endpoint's streak, and blocks the endpoint when the streak (or a 410) says so. */
+  private async recordFailure(m: Tx, { endpoint, result, completion, outcome }: Finished): Promise<void> {
+    const health = await this.endpoints.recordFailure(m, endpoint.organisation_id, endpoint.id, {
+      at: completion.at,
+      error: completion.error!,
+      deliveryFailed: outcome === 'failed',
+    });
+    const issue = !health
+      ? undefined
+      : result.status === 410
+        ? goneIssue(Date.now())
+        : blockIssue(health, this.config.webhooks, Date.now());
+    if (!issue) return;
+    await this.endpoints.setState(m, endpoint.organisation_id, endpoint.id, 'blocked', issue, completion.at);
+    await this.deliveries.settle(
+      m,
+      { organisation_id: endpoint.organisation_id, endpoint_id: endpoint.id, now: completion.at },
+      'blocked',
+      issue,
+      completion.at,
+    );
+    this.logger.warn({ endpoint: endpoint.id, issue }, 'webhook endpoint blocked');
   }
 
   private completion(delivery: LeasedDelivery, result: SendResult): Completion {

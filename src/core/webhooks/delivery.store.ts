@@ -148,6 +148,9 @@ function inWorkspaces<T extends object>(q: SelectQueryBuilder<T>, workspaces: st
 
 /** Keeps multi-row inserts well inside both engines' limits on bound parameters. */
 const INSERT_CHUNK = 500;
+/** Rows of one completion UPDATE (10 values each) and one attempts INSERT (9 each), well inside parameter limits. */
+const COMPLETE_CHUNK = 200;
+const ATTEMPT_CHUNK = 200;
 /** SQLite allows at most 500 terms in one compound SELECT. */
 const UNION_CHUNK = 200;
 
@@ -340,23 +343,18 @@ export class DeliveryStore {
    */
   async lease(m: EntityManager, ids: string[], now: string, leaseUntil: string): Promise<LeasedDelivery[]> {
     if (!ids.length) return [];
-    // Raw SQL: runs on every claim; fixed statement text keeps SQLite's prepared statements
-    // cached (the builder measurably slowed the webhook bench). Postgres skips rows another
-    // worker holds (FOR UPDATE SKIP LOCKED); SQLite serialises transactions anyway.
+    // Raw SQL: runs on every claim; one statement leases and reads back (RETURNING), and fixed
+    // statement text keeps SQLite's prepared statements cached (the builder measurably slowed the
+    // webhook bench). Postgres skips rows another worker holds (FOR UPDATE SKIP LOCKED); SQLite
+    // serialises transactions anyway.
     const list = ids.map((_, i) => `$${i + 3}`).join(', ');
     const still = `id IN (${list}) AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $2)`;
-    await this.db.query(
-      m,
-      this.db.isPostgres
-        ? `UPDATE webhook_deliveries SET lease_until = $1 WHERE id IN (SELECT id FROM webhook_deliveries WHERE ${still} FOR UPDATE SKIP LOCKED)`
-        : `UPDATE webhook_deliveries SET lease_until = $1 WHERE ${still}`,
-      [leaseUntil, now, ...ids],
-    );
     const rows = await this.db.query<Row>(
       m,
-      `SELECT id, endpoint_id, attempts, retry_base, body, lease_until FROM webhook_deliveries
-       WHERE id IN (${ids.map((_, i) => `$${i + 2}`).join(', ')}) AND status = 'pending' AND lease_until = $1`,
-      [leaseUntil, ...ids],
+      `UPDATE webhook_deliveries SET lease_until = $1 WHERE ${
+        this.db.isPostgres ? `id IN (SELECT id FROM webhook_deliveries WHERE ${still} FOR UPDATE SKIP LOCKED)` : still
+      } RETURNING id, endpoint_id, attempts, retry_base, body, lease_until`,
+      [leaseUntil, now, ...ids],
     );
     const byId = new Map(
       rows.map((r) => [
@@ -375,48 +373,80 @@ export class DeliveryStore {
   }
 
   /**
-   * Records an attempt's result, unless the lease was lost meanwhile (the endpoint was blocked or
-   * removed, or the lease ran out and another node took the row). Returns whether it was recorded.
+   * Records attempts' results, each unless its lease was lost meanwhile (the endpoint was blocked
+   * or removed, or the lease ran out and another node took the row), in one statement for the
+   * whole batch. Returns the ids recorded. The lease is checked by the UPDATE itself: on Postgres
+   * a row another transaction is writing is re-checked once that one ends.
    */
-  async complete(m: EntityManager, id: string, lease: string, c: Completion): Promise<boolean> {
-    // Raw SQL: runs once per attempt; fixed statement text keeps SQLite's prepared statements
-    // cached (the builder measurably slowed the webhook bench).
-    const [held] = await this.db.query<{ lease_until: string | null }>(
-      m,
-      `SELECT lease_until FROM webhook_deliveries WHERE id = $1 AND status = 'pending'${this.db.isPostgres ? ' FOR UPDATE' : ''}`,
-      [id],
-    );
-    if (held?.lease_until !== lease) return false;
-    const final = c.status !== 'pending';
-    await this.db.query(
-      m,
-      `UPDATE webhook_deliveries SET status = $1, attempts = $2, response_status = $3, error = $4, duration_ms = $5,
-         delivered_at = $6, next_attempt_at = $7, lease_until = NULL, updated_at = $8${final ? ', body = NULL' : ''}
-       WHERE id = $9`,
-      [c.status, c.attempts, c.response_status, c.error, c.duration_ms, c.delivered_at, c.next_attempt_at, c.at, id],
-    );
-    return true;
+  async complete(
+    m: EntityManager,
+    done: { id: string; lease: string; completion: Completion }[],
+  ): Promise<Set<string>> {
+    const recorded = new Set<string>();
+    for (let i = 0; i < done.length; i += COMPLETE_CHUNK) {
+      const { text, params } = valuesList(
+        done
+          .slice(i, i + COMPLETE_CHUNK)
+          .map(({ id, lease, completion: c }) => [
+            id,
+            lease,
+            c.status,
+            c.attempts,
+            c.response_status,
+            c.error,
+            c.duration_ms,
+            c.delivered_at,
+            c.next_attempt_at,
+            c.at,
+          ]),
+      );
+      // Raw SQL: once per batch of finished attempts, an UPDATE joined to a VALUES list, which the
+      // query builder cannot build. VALUES columns are column1… on both engines; Postgres reads
+      // them as text, so integers are cast.
+      const rows = await this.db.query<{ id: string }>(
+        m,
+        `UPDATE webhook_deliveries SET status = v.column3, attempts = CAST(v.column4 AS INTEGER),
+           response_status = CAST(v.column5 AS INTEGER), error = v.column6, duration_ms = CAST(v.column7 AS INTEGER),
+           delivered_at = v.column8, next_attempt_at = v.column9, lease_until = NULL, updated_at = v.column10,
+           body = CASE WHEN v.column3 = 'pending' THEN webhook_deliveries.body ELSE NULL END
+         FROM (VALUES ${text}) AS v
+         WHERE webhook_deliveries.id = v.column1 AND webhook_deliveries.status = 'pending'
+           AND webhook_deliveries.lease_until = v.column2
+         RETURNING webhook_deliveries.id`,
+        params,
+      );
+      for (const row of rows) recorded.add(row.id);
+    }
+    return recorded;
   }
 
-  async addAttempt(m: EntityManager, deliveryId: string, a: DeliveryAttempt): Promise<void> {
-    // Raw SQL: once per attempt, as for `complete`.
-    await this.db.query(
-      m,
-      `INSERT INTO webhook_attempts (delivery_id, attempt, outcome, response_status, error, duration_ms, attempted_at,
-         request_headers, response_body)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-      [
-        deliveryId,
-        a.attempt,
-        a.outcome,
-        a.response_status,
-        a.error,
-        a.duration_ms,
-        a.attempted_at,
-        a.request_headers && JSON.stringify(a.request_headers),
-        a.response_body,
-      ],
-    );
+  /** Adds attempts to the log, in one statement per INSERT_CHUNK. */
+  async addAttempts(m: EntityManager, attempts: { delivery_id: string; attempt: DeliveryAttempt }[]): Promise<void> {
+    for (let i = 0; i < attempts.length; i += ATTEMPT_CHUNK) {
+      const { text, params } = valuesList(
+        attempts
+          .slice(i, i + ATTEMPT_CHUNK)
+          .map(({ delivery_id, attempt: a }) => [
+            delivery_id,
+            a.attempt,
+            a.outcome,
+            a.response_status,
+            a.error,
+            a.duration_ms,
+            a.attempted_at,
+            a.request_headers && JSON.stringify(a.request_headers),
+            a.response_body,
+          ]),
+      );
+      // Raw SQL: once per batch of finished attempts, as for `complete`.
+      await this.db.query(
+        m,
+        `INSERT INTO webhook_attempts (delivery_id, attempt, outcome, response_status, error, duration_ms, attempted_at,
+           request_headers, response_body)
+         VALUES ${text}`,
+        params,
+      );
+    }
   }
 
   /** Releases leased rows unsent and makes them due again at `until` (attempts unchanged). */

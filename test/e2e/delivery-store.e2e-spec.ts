@@ -1,0 +1,162 @@
+import { Database } from '../../src/core/database/database.service';
+import { isoNow, toIso } from '../../src/core/http/time';
+import { DeliveryStore, type Completion } from '../../src/core/webhooks/delivery.store';
+import { startTestApp, type TestApp } from '../support/test-app';
+
+const ORG = 'org_delivery_store';
+
+/**
+ * The worker's batched writes against the real database of the run (SQLite, or Postgres when
+ * TEST_DATABASE_URL is set): a lease read back in one statement, a group of results recorded in
+ * one statement that skips any whose lease was lost, and a group of attempts in one INSERT. The
+ * app's own worker polls once an hour here, so only this test touches the rows.
+ */
+describe('delivery store: leases and results in batches', () => {
+  let t: TestApp;
+  let db: Database;
+  let store: DeliveryStore;
+
+  beforeAll(async () => {
+    t = await startTestApp({ env: { WEBHOOK_POLL_INTERVAL: '1h' } });
+    db = t.app.get(Database);
+    store = t.app.get(DeliveryStore);
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('records the results whose lease holds, leaves the others, and logs the attempts', async () => {
+    const ids = ['whd_batch_1', 'whd_batch_2', 'whd_batch_3', 'whd_batch_4'];
+    const created = isoNow();
+    await db.transaction((m) =>
+      store.insert(
+        m,
+        ids.map((id, i) => ({
+          id,
+          endpoint_id: 'whe_batch',
+          organisation_id: ORG,
+          workspace_id: null,
+          event_id: `evt_batch_${i}`,
+          event_seq: i + 1,
+          rule_index: null,
+          match_hash: null,
+          match_index: null,
+          body: JSON.stringify({ id: `evt_batch_${i}` }),
+          status: 'pending',
+          error: null,
+          created_at: created,
+        })),
+      ),
+    );
+    const now = isoNow();
+    const leaseUntil = toIso(Date.now() + 60_000);
+    // Asked in this order, answered in this order; a row that is not pending is not leased.
+    const leased = await db.transaction((m) =>
+      store.lease(m, [ids[2], ids[0], ids[1], 'whd_missing'], now, leaseUntil),
+    );
+    expect(leased.map((d) => d.id)).toEqual([ids[2], ids[0], ids[1]]);
+    expect(leased[0]).toMatchObject({ endpoint_id: 'whe_batch', attempts: 0, retry_base: 0, lease_until: leaseUntil });
+    expect(JSON.parse(leased[0].body)).toEqual({ id: 'evt_batch_2' });
+    // Leased already: a second claim gets nothing.
+    expect(await db.transaction((m) => store.lease(m, [ids[0]], now, toIso(Date.now() + 90_000)))).toEqual([]);
+
+    const at = isoNow();
+    const delivered: Completion = {
+      status: 'delivered',
+      attempts: 1,
+      response_status: 200,
+      error: null,
+      duration_ms: 12,
+      delivered_at: at,
+      next_attempt_at: null,
+      at,
+    };
+    const retry: Completion = {
+      status: 'pending',
+      attempts: 1,
+      response_status: 503,
+      error: 'HTTP 503',
+      duration_ms: 7,
+      delivered_at: null,
+      next_attempt_at: toIso(Date.now() + 5_000),
+      at,
+    };
+    const recorded = await db.transaction((m) =>
+      store.complete(m, [
+        { id: ids[0], lease: leaseUntil, completion: delivered },
+        // Its lease ran out and another node took it meanwhile: not this worker's to record.
+        { id: ids[1], lease: toIso(Date.now() - 1_000), completion: delivered },
+        { id: ids[2], lease: leaseUntil, completion: retry },
+        // Never leased.
+        { id: ids[3], lease: leaseUntil, completion: delivered },
+      ]),
+    );
+    expect([...recorded].sort()).toEqual([ids[0], ids[2]]);
+
+    const entry = async (id: string) => (await store.findEntry(ORG, id))!;
+    expect(await entry(ids[0])).toMatchObject({
+      status: 'delivered',
+      attempts: 1,
+      response_status: 200,
+      delivered_at: at,
+    });
+    expect(await entry(ids[1])).toMatchObject({ status: 'pending', attempts: 0 });
+    expect(await entry(ids[2])).toMatchObject({
+      status: 'pending',
+      attempts: 1,
+      response_status: 503,
+      error: 'HTTP 503',
+      next_attempt_at: retry.next_attempt_at,
+    });
+    expect(await entry(ids[3])).toMatchObject({ status: 'pending', attempts: 0 });
+    // A final row drops its body; a retried one keeps it for the next attempt, and can be leased again once due.
+    const bodies = await db.read((m) =>
+      db.query<{ id: string; body: string | null; lease_until: string | null }>(
+        m,
+        'SELECT id, body, lease_until FROM webhook_deliveries WHERE id IN ($1, $2) ORDER BY id',
+        [ids[0], ids[2]],
+      ),
+    );
+    expect(bodies).toEqual([
+      { id: ids[0], body: null, lease_until: null },
+      { id: ids[2], body: JSON.stringify({ id: 'evt_batch_2' }), lease_until: null },
+    ]);
+
+    await db.transaction((m) =>
+      store.addAttempts(
+        m,
+        [ids[0], ids[2]].map((id, i) => ({
+          delivery_id: id,
+          attempt: {
+            attempt: 1,
+            outcome: i ? 'retrying' : 'delivered',
+            response_status: i ? 503 : 200,
+            error: i ? 'HTTP 503' : null,
+            duration_ms: 10 + i,
+            attempted_at: at,
+            request_headers: { 'webhook-id': id },
+            response_body: i ? 'busy' : 'ok',
+          },
+        })),
+      ),
+    );
+    expect(await store.attempts(ORG, ids[0])).toEqual([
+      expect.objectContaining({
+        attempt: 1,
+        outcome: 'delivered',
+        response_status: 200,
+        duration_ms: 10,
+        response_body: 'ok',
+      }),
+    ]);
+    expect(await store.attempts(ORG, ids[2])).toEqual([
+      expect.objectContaining({
+        attempt: 1,
+        outcome: 'retrying',
+        error: 'HTTP 503',
+        request_headers: { 'webhook-id': ids[2] },
+        response_body: 'busy',
+      }),
+    ]);
+  });
+});
