@@ -159,7 +159,7 @@ async function startNode(env, name) {
         BENCH_MEM_DIR: MEM_DIR,
         PORT: String(port),
         HOST: '127.0.0.1',
-        LOG_LEVEL: 'silent',
+        LOG_LEVEL: process.env.BENCH_HERALD_LOG_LEVEL ?? 'silent',
         PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
         // The webhook receiver is on 127.0.0.1, which the SSRF guard refuses otherwise.
         WEBHOOK_ALLOW_PRIVATE: 'true',
@@ -172,11 +172,14 @@ async function startNode(env, name) {
         CHANNEL_MAX_ATTACHMENTS: '1000000',
         ...env,
       },
-      stdio: ['ignore', 'ignore', 'pipe'],
+      // The log (stdout, silent unless BENCH_HERALD_LOG_LEVEL) and stderr, their last 4 kB kept for errors.
+      stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
   const stderr = tail(child.stderr);
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
+  const stdout = tail(child.stdout);
+  let exitStatus;
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve((exitStatus = code ?? signal))));
   const url = `http://127.0.0.1:${port}`;
   let starting = true;
   try {
@@ -197,6 +200,10 @@ async function startNode(env, name) {
     url,
     port,
     pid: child.pid,
+    /** The exit code or signal once the process has exited, else undefined. */
+    exited: () => exitStatus,
+    /** The last of what the process wrote, log and stderr. */
+    output: () => [stdout(), stderr()].filter(Boolean).join('\n'),
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       const code = await Promise.race([exited, sleep(15_000).then(() => 'timeout')]);
@@ -1649,6 +1656,9 @@ async function curvePages(herald, n) {
   }
   const mid = Math.floor(n / 2);
   const middle = await (herald.sqlitePath ? seedSqlite : seedPostgres)(herald, n, mid);
+  // Seeding SQLite blocks this process for seconds, during which Herald closes the idle keep-alive
+  // connections; let the client see those closes before it picks a connection to reuse.
+  await sleep(200);
   const time = async (path, headers) => {
     const samples = [];
     for (let i = 0; i < 22; i++) {
@@ -1798,6 +1808,16 @@ const CURVES = {
   },
 };
 
+/** An error with its cause (fetch hides the socket error there), and whether a node had exited, with its last log lines. */
+function describeFailure(err, herald) {
+  const cause = err?.cause ? ` (${err.cause.code ?? err.cause.message ?? err.cause})` : '';
+  const logs = herald.nodes.map(
+    (n) =>
+      `Herald ${n.name} ${n.exited() === undefined ? 'running' : `exited (${n.exited()})`}; last output:\n${n.output()}`,
+  );
+  return `${err?.message ?? err}${cause}\n${logs.join('\n')}`;
+}
+
 async function curves() {
   const { lineChart } = await import('./svg-chart.mjs');
   const names = onlyAt >= 0 ? only : Object.keys(CURVES);
@@ -1823,8 +1843,9 @@ async function curves() {
       try {
         results.curves[name].push(await curve.run(herald, size));
       } catch (err) {
-        results.curves[name].push({ size, error: String(err?.message ?? err) });
-        console.error(`curve ${name} at ${size} failed: ${err?.message ?? err}`);
+        const error = describeFailure(err, herald);
+        results.curves[name].push({ size, error });
+        console.error(`curve ${name} at ${size} failed: ${error}`);
         failed = true;
       } finally {
         await herald.stop();
