@@ -111,12 +111,16 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
   }
 
   private async commit(inputs: NewEvent[], alongside?: AlongsideAppend): Promise<AppendResult[]> {
-    const results = await this.db.transaction(async (m) => {
-      await this.store.lockAppends(m);
-      const results = await this.insert(m, inputs);
-      if (alongside) await alongside(m, results);
-      return results;
-    });
+    const plan = planAppend(inputs, isoNow());
+    const results =
+      this.db.isPostgres && !alongside
+        ? await this.appendInOneStatement(plan)
+        : await this.db.transaction(async (m) => {
+            await this.store.lockAppends(m);
+            const results = await this.insert(m, plan);
+            if (alongside) await alongside(m, results);
+            return results;
+          });
     const created = results.filter((r) => r.created).map((r) => r.event);
     if (created.length) {
       this.appended.inc(created.length);
@@ -125,62 +129,59 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
     return results;
   }
 
-  private async insert(m: Tx, inputs: NewEvent[]): Promise<AppendResult[]> {
-    const existing = await this.findExisting(m, inputs);
-    const receivedAt = isoNow();
-    const fresh: { key: string; event: Omit<StoredEvent, 'seq'> }[] = [];
-    const planned = new Map<string, Omit<StoredEvent, 'seq'>>();
-    const order: { key: string; created: boolean }[] = [];
-
-    for (const input of inputs) {
-      const id = input.id ?? newId('evt');
-      const key = `${input.organisation_id}\u0000${id}`;
-      if (existing.has(key) || planned.has(key)) {
-        order.push({ key, created: false });
-        continue;
-      }
-      const event = {
-        id,
-        type: input.type,
-        version: input.version,
-        organisation_id: input.organisation_id,
-        user_id: input.user_id ?? null,
-        claim_id: input.claim_id ?? null,
-        channel_id: input.channel_id ?? null,
-        data: input.data,
-        occurred_at: input.occurred_at ? toIso(Date.parse(input.occurred_at)) : receivedAt,
-        received_at: receivedAt,
-      };
-      planned.set(key, event);
-      fresh.push({ key, event });
-      order.push({ key, created: true });
-    }
-
-    const stored = new Map<string, StoredEvent>(existing);
-    if (fresh.length) {
-      const numbered = await this.store.insertNumbered(
-        m,
-        fresh.map((f) => f.event),
-      );
-      fresh.forEach(({ key }, i) => stored.set(key, numbered[i]));
-    }
-    const seen = new Set<string>();
-    return order.map(({ key, created }) => {
-      const first = created && !seen.has(key);
-      seen.add(key);
-      return { event: stored.get(key)!, created: first };
-    });
+  /** Inside the caller's transaction, holding the append lock: the events whose producer ids are new, numbered on. */
+  private async insert(m: Tx, plan: AppendPlan): Promise<AppendResult[]> {
+    const stored = await this.findExisting(m, plan);
+    const fresh = [...plan.fresh].filter(([key]) => !stored.has(key));
+    const numbered = await this.store.insertNumbered(
+      m,
+      fresh.map(([, f]) => f.event),
+    );
+    fresh.forEach(([key], i) => stored.set(key, numbered[i]));
+    return resultsOf(plan, stored, new Set(fresh.map(([key]) => key)));
   }
 
-  private async findExisting(m: Tx, inputs: NewEvent[]): Promise<Map<string, StoredEvent>> {
-    const withIds = inputs.filter((i) => i.id);
+  /**
+   * Postgres, with nothing to commit alongside: the whole append is one statement in a
+   * transaction of its own (EventStore.appendInOneStatement), so the append lock is never held
+   * across a round trip. An event whose producer id the log already had comes back as the
+   * original, read after the append.
+   */
+  private async appendInOneStatement(plan: AppendPlan): Promise<AppendResult[]> {
+    const fresh = [...plan.fresh];
+    const seqs = await this.db.read((m) =>
+      this.store.appendInOneStatement(
+        m,
+        fresh.map(([, f]) => f),
+      ),
+    );
+    const stored = new Map<string, StoredEvent>();
+    const inserted = new Set<string>();
+    fresh.forEach(([key, f], i) => {
+      if (seqs[i] === undefined) return;
+      stored.set(key, { seq: seqs[i], ...f.event });
+      inserted.add(key);
+    });
+    if (inserted.size < fresh.length) {
+      const repeated = fresh.filter(([key]) => !inserted.has(key));
+      for (const [key, event] of await this.db.read((m) => this.findExisting(m, { fresh: new Map(repeated) })))
+        stored.set(key, event);
+      // Only retention removing the original between the append and this read leaves one out.
+      const lost = repeated.find(([key]) => !stored.has(key));
+      if (lost)
+        throw new Error(`event ${lost[1].event.id} was a repeat of one retention has since removed; send it again`);
+    }
+    return resultsOf(plan, stored, inserted);
+  }
+
+  /** The planned events whose producer ids the log already has, by key. */
+  private async findExisting(m: Tx, plan: Pick<AppendPlan, 'fresh'>): Promise<Map<string, StoredEvent>> {
     const found = new Map<string, StoredEvent>();
-    if (!withIds.length) return found;
     const byOrg = new Map<string, string[]>();
-    for (const i of withIds) byOrg.set(i.organisation_id, [...(byOrg.get(i.organisation_id) ?? []), i.id!]);
+    for (const { event, dedupe } of plan.fresh.values())
+      if (dedupe) byOrg.set(event.organisation_id, [...(byOrg.get(event.organisation_id) ?? []), event.id]);
     for (const [org, ids] of byOrg) {
-      for (const event of await this.store.findByIds(m, org, ids))
-        found.set(`${event.organisation_id}\u0000${event.id}`, event);
+      for (const event of await this.store.findByIds(m, org, ids)) found.set(eventKey(event), event);
     }
     return found;
   }
@@ -331,4 +332,52 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
   onApplicationShutdown(): void {
     if (this.pruneTimer) clearInterval(this.pruneTimer);
   }
+}
+
+/** An organisation's event, by producer id. */
+function eventKey(e: { organisation_id: string; id: string }): string {
+  return `${e.organisation_id}\u0000${e.id}`;
+}
+
+/** What an append will store: each input's key, in order, and the first event of each key. */
+interface AppendPlan {
+  order: string[];
+  /** `dedupe`: the producer chose the id, so the log may have it already (a generated one is new). */
+  fresh: Map<string, { event: Omit<StoredEvent, 'seq'>; dedupe: boolean }>;
+}
+
+function planAppend(inputs: NewEvent[], receivedAt: string): AppendPlan {
+  const plan: AppendPlan = { order: [], fresh: new Map() };
+  for (const input of inputs) {
+    const id = input.id ?? newId('evt');
+    const key = eventKey({ organisation_id: input.organisation_id, id });
+    plan.order.push(key);
+    if (plan.fresh.has(key)) continue;
+    plan.fresh.set(key, {
+      dedupe: input.id !== undefined,
+      event: {
+        id,
+        type: input.type,
+        version: input.version,
+        organisation_id: input.organisation_id,
+        user_id: input.user_id ?? null,
+        claim_id: input.claim_id ?? null,
+        channel_id: input.channel_id ?? null,
+        data: input.data,
+        occurred_at: input.occurred_at ? toIso(Date.parse(input.occurred_at)) : receivedAt,
+        received_at: receivedAt,
+      },
+    });
+  }
+  return plan;
+}
+
+/** Each input's stored event, `created` for the first input of each key this append inserted. */
+function resultsOf(plan: AppendPlan, stored: Map<string, StoredEvent>, inserted: Set<string>): AppendResult[] {
+  const seen = new Set<string>();
+  return plan.order.map((key) => {
+    const created = inserted.has(key) && !seen.has(key);
+    seen.add(key);
+    return { event: stored.get(key)!, created };
+  });
 }

@@ -133,6 +133,30 @@ export class EventStore {
   }
 
   /**
+   * Postgres only: appends `events` in one statement, the herald_append_events function
+   * (migration 1763901600000), which takes the append lock, leaves out each `dedupe` event whose
+   * producer id the organisation's log already has, and numbers the rest on from the last seq.
+   * Run it outside an explicit transaction, so that the lock is released by the statement's own
+   * commit. Returns each event's seq, or undefined for one left out.
+   */
+  async appendInOneStatement(
+    m: Tx,
+    events: { event: Omit<StoredEvent, 'seq'>; dedupe: boolean }[],
+  ): Promise<(number | undefined)[]> {
+    if (!events.length) return [];
+    const batch = events.map(({ event: e, dedupe }) => ({ ...e, data: JSON.stringify(e.data), dedupe }));
+    // Raw SQL: a function call.
+    const rows = await this.db.query<{ batch_position: number | string; assigned_seq: number | string }>(
+      m,
+      'SELECT batch_position, assigned_seq FROM herald_append_events($1, $2::jsonb)',
+      [APPEND_LOCK_KEY, JSON.stringify(batch)],
+    );
+    const seqs: (number | undefined)[] = new Array<number | undefined>(events.length).fill(undefined);
+    for (const row of rows) seqs[Number(row.batch_position) - 1] = Number(row.assigned_seq);
+    return seqs;
+  }
+
+  /**
    * The highest seq in the log, or, when retention has removed every event, the last one it
    * removed: seqs never restart. One statement, so a prune committing meanwhile is seen whole or
    * not at all; MAX(seq) is one probe of the primary key.

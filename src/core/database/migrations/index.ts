@@ -14,6 +14,7 @@ import { ExplicitEventSeqs1763901200000 } from './1763901200000-explicit-event-s
 import { DispatcherLease1763901300000 } from './1763901300000-dispatcher-lease';
 import { EndpointSecretRotation1763901400000 } from './1763901400000-endpoint-secret-rotation';
 import { DeliveryOperations1763901500000 } from './1763901500000-delivery-operations';
+import { AppendFunction1763901600000 } from './1763901600000-append-function';
 
 /** Every migration, oldest first. New ones are appended here. */
 export const MIGRATIONS = [
@@ -33,4 +34,5 @@ export const MIGRATIONS = [
   DispatcherLease1763901300000,
   EndpointSecretRotation1763901400000,
   DeliveryOperations1763901500000,
+  AppendFunction1763901600000,
 ];
