@@ -159,7 +159,7 @@ export class DeliveryOperations {
       );
     });
     if (!requeued.length) throw new ConflictException(`Delivery ${id} was made owed again meanwhile`);
-    this.worker.wake();
+    this.worker.announce();
     return (await this.deliveries.findEntry(organisationId, id, scope))!;
   }
 
@@ -238,7 +238,7 @@ export class DeliveryOperations {
     skipped: number,
     more: boolean,
   ): { queued: number; skipped: number; more: boolean } {
-    if (queued) this.worker.wake();
+    if (queued) this.worker.announce();
     return { queued, skipped, more };
   }
 

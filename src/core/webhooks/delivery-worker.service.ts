@@ -6,6 +6,8 @@ import {
   OnApplicationBootstrap,
   OnApplicationShutdown,
 } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { EventBus, type Unsubscribe } from '../bus/event-bus';
 import { APP_CONFIG, type AppConfig } from '../config';
 import { Database, type Tx } from '../database/database.service';
 import { GroupCommit } from '../database/group-commit';
@@ -37,6 +39,10 @@ const UNREADABLE_SECRET_WAIT_MS = 60_000;
 /** Longest a claim waits for another node's claim to finish before skipping a turn. */
 const CLAIM_LOCK_WAIT_MS = 1_000;
 
+/** The bus topic on which a node says it committed deliveries that are owed now. */
+const OWED_TOPIC = 'webhooks.owed';
+/** Shortest time between two such notices from one node. */
+const OWED_NOTICE_MS = 20;
 /** Most finished attempts written in one transaction. */
 const RECORD_GROUP_MAX = 200;
 
@@ -82,6 +88,11 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
   private readonly cancel = new AbortController();
   private pruneTimer?: NodeJS.Timeout;
   private readonly claimLock: number;
+  /** This worker, to tell its own notices on the bus from other nodes'. */
+  private readonly id = randomUUID();
+  private noticeTimer?: NodeJS.Timeout;
+  private lastNotice = 0;
+  private unsubscribe?: Unsubscribe;
   /** Finished attempts are written in groups (see `record`). */
   private readonly results = new GroupCommit<Finished, boolean>((f) => this.record(f), RECORD_GROUP_MAX);
 
@@ -91,6 +102,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
     private readonly endpoints: EndpointStore,
     private readonly sender: WebhookSender,
     private readonly metrics: WebhookMetrics,
+    private readonly bus: EventBus,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
     this.claimLock = schemaLockKey('webhook-claim', config.database.schema);
@@ -98,6 +110,9 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
 
   onApplicationBootstrap(): void {
     this.running = true;
+    this.unsubscribe = this.bus.on(OWED_TOPIC, (m) => {
+      if ((m as { from?: string }).from !== this.id) this.wake();
+    });
     this.loop = this.run();
     // Never two prunes at once (a slow one is still running at the next tick): one pool connection at most.
     const prune = nonOverlapping(() =>
@@ -131,10 +146,28 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
 
   onApplicationShutdown(): void {
     if (this.pruneTimer) clearInterval(this.pruneTimer);
+    if (this.noticeTimer) clearTimeout(this.noticeTimer);
+    this.unsubscribe?.();
   }
 
-  /** New work was committed on this node: look now instead of at the next poll. */
-  wake(): void {
+  /**
+   * New work was committed on this node: this node's worker looks now instead of at the next
+   * poll, and so, through the bus, do the other nodes' (at most one message per OWED_NOTICE_MS
+   * from each node; a lost one only means waiting for the poll).
+   */
+  announce(): void {
+    this.wake();
+    if (!this.bus.distributed || this.noticeTimer) return;
+    const wait = Math.max(0, this.lastNotice + OWED_NOTICE_MS - Date.now());
+    this.noticeTimer = setTimeout(() => {
+      this.noticeTimer = undefined;
+      this.lastNotice = Date.now();
+      this.bus.publish(OWED_TOPIC, { from: this.id });
+    }, wait);
+    this.noticeTimer.unref();
+  }
+
+  private wake(): void {
     this.woken = true;
     this.wakeUp?.();
   }

@@ -8,6 +8,7 @@ import { SecretsAtRest } from './secrets-at-rest';
 import { WebhookMetrics } from './webhook-metrics';
 import { WebhookSender } from './webhook-sender';
 import { WebhooksService } from './webhooks.service';
+import { BusModule } from '../bus/bus.module';
 import { DatabaseModule } from '../database/database.module';
 import { HealthModule } from '../health/health.module';
 import { EventLogModule } from '../event-log/event-log.module';
@@ -23,6 +24,7 @@ import { WebhookEndpointEntity } from './webhook-endpoint.entity';
  */
 @Module({
   imports: [
+    BusModule,
     DatabaseModule,
     HealthModule,
     EventLogModule,

@@ -134,7 +134,7 @@ export class WebhooksService {
       // Deliveries kept while no key opened the old secret are due again now that there is one.
       if (endpoint.secret_unreadable) await this.deliveries.dueAgain(m, organisationId, id, toIso(now));
     });
-    this.worker.wake();
+    this.worker.announce();
     return { subscription_id: id, signing_secret: secret, previous_secret_expires_at: expiresAt };
   }
 
@@ -227,7 +227,7 @@ export class WebhooksService {
     }
     await this.deliveries.insert(tx, rows);
     this.afterCommit.run(tx, () => {
-      if (rows.some((r) => r.status === 'pending')) this.worker.wake();
+      if (rows.some((r) => r.status === 'pending')) this.worker.announce();
       // Counted per endpoint kind, like the worker's final statuses.
       for (const r of rows)
         if (r.status === 'blocked' || r.status === 'rate_limited')
