@@ -1076,9 +1076,23 @@ async function statements(herald, repeat = 0) {
   const idle = await statementsPer(herald, 1, () => sleep(5_000));
   const idlePerSecond = idle.per_unit / idle.seconds;
 
-  const single = await statementsPer(herald, STATEMENT_UNITS, () =>
-    pool(STATEMENT_UNITS, 16, (i) => post(urls[i % urls.length], '/api/v1/events', EVENT)),
-  );
+  // autocannon, as in the ingest scenario: fetch is slow enough here that polling would dominate.
+  const single = await statementsPer(herald, STATEMENT_UNITS, async () => {
+    const runs = await Promise.all(
+      urls.map((url) =>
+        autocannon({
+          url: url + '/api/v1/events',
+          method: 'POST',
+          connections: 16 / urls.length,
+          amount: STATEMENT_UNITS / urls.length,
+          headers,
+          body: JSON.stringify(EVENT),
+        }),
+      ),
+    );
+    const ok = runs.reduce((n, r) => n + r['2xx'], 0);
+    if (ok !== STATEMENT_UNITS) throw new Error(`statements: ${ok}/${STATEMENT_UNITS} single appends answered 2xx`);
+  });
   const batchSize = 100;
   const batches = (STATEMENT_UNITS * 10) / batchSize;
   const batch = await statementsPer(herald, STATEMENT_UNITS * 10, () =>
