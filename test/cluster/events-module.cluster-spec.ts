@@ -110,4 +110,28 @@ describeCluster('cluster: seeds 001, 002 and 004 across two nodes', () => {
     expect(JSON.stringify(seen[0].payload)).toBe(JSON.stringify(detail.body));
     expect(seen[0].payload).toMatchObject({ notification_id: sent.body.notification_id, read: false });
   });
+
+  it('the same producer id published on both nodes at once is stored once, and every answer is that event', async () => {
+    const ids = Array.from({ length: 10 }, (_, i) => `race-${i}`);
+    const answers = await Promise.all(
+      ids.flatMap((id) =>
+        [a, b].map((node) =>
+          request(node.url)
+            .post('/api/v1/events')
+            .set('X-Api-Key', producer)
+            .send({ type: 'claim_submitted', id, data: { id } }),
+        ),
+      ),
+    );
+    for (const [i, id] of ids.entries()) {
+      const [first, second] = [answers[2 * i], answers[2 * i + 1]];
+      // One of the two created it (201), the other got the original (200).
+      expect([first.status, second.status].sort()).toEqual([200, 201]);
+      expect(first.body).toEqual(second.body);
+      expect(first.body.id).toBe(id);
+    }
+    // One seq each.
+    const seqs = answers.filter((r) => r.status === 201).map((r) => r.body.seq as number);
+    expect(new Set(seqs).size).toBe(ids.length);
+  });
 });

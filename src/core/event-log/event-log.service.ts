@@ -111,13 +111,13 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
   }
 
   private async commit(inputs: NewEvent[], alongside?: AlongsideAppend): Promise<AppendResult[]> {
-    const plan = planAppend(inputs, isoNow());
     const results =
       this.db.isPostgres && !alongside
-        ? await this.appendInOneStatement(plan)
+        ? await this.appendInOneStatement(planAppend(inputs))
         : await this.db.transaction(async (m) => {
             await this.store.lockAppends(m);
-            const results = await this.insert(m, plan);
+            // Planned under the lock, so receive times follow seqs.
+            const results = await this.insert(m, planAppend(inputs, isoNow()));
             if (alongside) await alongside(m, results);
             return results;
           });
@@ -144,12 +144,11 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
   /**
    * Postgres, with nothing to commit alongside: the whole append is one statement in a
    * transaction of its own (EventStore.appendInOneStatement), so the append lock is never held
-   * across a round trip. An event whose producer id the log already had comes back as the
-   * original, read after the append.
+   * across a round trip; it answers with the originals of repeated producer ids too.
    */
   private async appendInOneStatement(plan: AppendPlan): Promise<AppendResult[]> {
     const fresh = [...plan.fresh];
-    const seqs = await this.db.read((m) =>
+    const appended = await this.db.read((m) =>
       this.store.appendInOneStatement(
         m,
         fresh.map(([, f]) => f),
@@ -157,20 +156,10 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
     );
     const stored = new Map<string, StoredEvent>();
     const inserted = new Set<string>();
-    fresh.forEach(([key, f], i) => {
-      if (seqs[i] === undefined) return;
-      stored.set(key, { seq: seqs[i], ...f.event });
-      inserted.add(key);
+    fresh.forEach(([key], i) => {
+      stored.set(key, appended[i].event);
+      if (appended[i].created) inserted.add(key);
     });
-    if (inserted.size < fresh.length) {
-      const repeated = fresh.filter(([key]) => !inserted.has(key));
-      for (const [key, event] of await this.db.read((m) => this.findExisting(m, { fresh: new Map(repeated) })))
-        stored.set(key, event);
-      // Only retention removing the original between the append and this read leaves one out.
-      const lost = repeated.find(([key]) => !stored.has(key));
-      if (lost)
-        throw new Error(`event ${lost[1].event.id} was a repeat of one retention has since removed; send it again`);
-    }
     return resultsOf(plan, stored, inserted);
   }
 
@@ -342,19 +331,25 @@ function eventKey(e: { organisation_id: string; id: string }): string {
 /** What an append will store: each input's key, in order, and the first event of each key. */
 interface AppendPlan {
   order: string[];
-  /** `dedupe`: the producer chose the id, so the log may have it already (a generated one is new). */
-  fresh: Map<string, { event: Omit<StoredEvent, 'seq'>; dedupe: boolean }>;
+  /**
+   * `dedupe`: the producer chose the id, so the log may have it already (a generated one is new).
+   * `occurred_at`: the producer's, or null (the event's then defaults to its receive time).
+   */
+  fresh: Map<string, { event: Omit<StoredEvent, 'seq'>; dedupe: boolean; occurred_at: string | null }>;
 }
 
-function planAppend(inputs: NewEvent[], receivedAt: string): AppendPlan {
+/** Plans an append received at `receivedAt` (left empty when the database stamps it). */
+function planAppend(inputs: NewEvent[], receivedAt = ''): AppendPlan {
   const plan: AppendPlan = { order: [], fresh: new Map() };
   for (const input of inputs) {
     const id = input.id ?? newId('evt');
     const key = eventKey({ organisation_id: input.organisation_id, id });
     plan.order.push(key);
     if (plan.fresh.has(key)) continue;
+    const occurredAt = input.occurred_at ? toIso(Date.parse(input.occurred_at)) : null;
     plan.fresh.set(key, {
       dedupe: input.id !== undefined,
+      occurred_at: occurredAt,
       event: {
         id,
         type: input.type,
@@ -364,7 +359,7 @@ function planAppend(inputs: NewEvent[], receivedAt: string): AppendPlan {
         claim_id: input.claim_id ?? null,
         channel_id: input.channel_id ?? null,
         data: input.data,
-        occurred_at: input.occurred_at ? toIso(Date.parse(input.occurred_at)) : receivedAt,
+        occurred_at: occurredAt ?? receivedAt,
         received_at: receivedAt,
       },
     });

@@ -135,25 +135,37 @@ export class EventStore {
   /**
    * Postgres only: appends `events` in one statement, the herald_append_events function
    * (migration 1763901600000), which takes the append lock, leaves out each `dedupe` event whose
-   * producer id the organisation's log already has, and numbers the rest on from the last seq.
-   * Run it outside an explicit transaction, so that the lock is released by the statement's own
-   * commit. Returns each event's seq, or undefined for one left out.
+   * producer id the organisation's log already has, numbers the rest on from the last seq and
+   * stamps them with the database's clock (`occurred_at` too when the producer gave none). Run it
+   * outside an explicit transaction, so that the lock is released by the statement's own commit.
+   * Returns, for each event in order, the event as stored (or the original) and whether it is new.
    */
   async appendInOneStatement(
     m: Tx,
-    events: { event: Omit<StoredEvent, 'seq'>; dedupe: boolean }[],
-  ): Promise<(number | undefined)[]> {
+    events: { event: Omit<StoredEvent, 'seq'>; dedupe: boolean; occurred_at: string | null }[],
+  ): Promise<{ event: StoredEvent; created: boolean }[]> {
     if (!events.length) return [];
-    const batch = events.map(({ event: e, dedupe }) => ({ ...e, data: JSON.stringify(e.data), dedupe }));
+    const batch = events.map(({ event: e, dedupe, occurred_at }) => ({
+      id: e.id,
+      type: e.type,
+      version: e.version,
+      organisation_id: e.organisation_id,
+      user_id: e.user_id,
+      claim_id: e.claim_id,
+      channel_id: e.channel_id,
+      data: JSON.stringify(e.data),
+      occurred_at,
+      dedupe,
+    }));
     // Raw SQL: a function call.
-    const rows = await this.db.query<{ batch_position: number | string; assigned_seq: number | string }>(
+    const rows = await this.db.query<EventRow & { batch_position: number | string; created: boolean }>(
       m,
-      'SELECT batch_position, assigned_seq FROM herald_append_events($1, $2::jsonb)',
+      `SELECT ${['batch_position', 'created', ...COLUMNS].join(', ')} FROM herald_append_events($1, $2::jsonb)`,
       [APPEND_LOCK_KEY, JSON.stringify(batch)],
     );
-    const seqs: (number | undefined)[] = new Array<number | undefined>(events.length).fill(undefined);
-    for (const row of rows) seqs[Number(row.batch_position) - 1] = Number(row.assigned_seq);
-    return seqs;
+    if (rows.length !== events.length)
+      throw new Error(`append returned ${rows.length} rows for ${events.length} events`);
+    return rows.map((row) => ({ event: fromRow(row), created: row.created }));
   }
 
   /**
