@@ -313,7 +313,35 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
    * each update their endpoint's streak (and may block it). Answers, per attempt, whether it was
    * recorded.
    */
-  private record(finished: Finished[]): Promise<boolean[]> {
+  private async record(finished: Finished[]): Promise<boolean[]> {
+    try {
+      return await this.recordTogether(finished);
+    } catch (err) {
+      if (finished.length === 1) throw err;
+      // A deadlock, a timeout or one row the database refuses must not cost the whole group: each
+      // on its own, so only what fails again waits for its lease to run out (and is sent again).
+      this.logger.warn(
+        { err, results: finished.length },
+        'writing a group of webhook results failed; writing them one by one',
+      );
+      const one = async (f: Finished): Promise<boolean> => {
+        try {
+          return (await this.recordTogether([f]))[0];
+        } catch (oneErr) {
+          this.logger.error(
+            { err: oneErr, delivery: f.delivery.id },
+            'recording a webhook attempt failed; the row is retried after its lease',
+          );
+          return false;
+        }
+      };
+      const results: boolean[] = [];
+      for (const f of finished) results.push(await one(f));
+      return results;
+    }
+  }
+
+  private recordTogether(finished: Finished[]): Promise<boolean[]> {
     return this.db.transaction(async (m) => {
       const recorded = await this.deliveries.complete(
         m,
@@ -339,10 +367,18 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
       const endpointOf = (f: Finished) => ({ organisation_id: f.endpoint.organisation_id, id: f.endpoint.id });
       if (kept.every((f) => f.outcome === 'delivered')) await this.endpoints.recordSuccesses(m, kept.map(endpointOf));
       else {
-        // A streak depends on the order of successes and failures: in the order they finished.
-        for (const f of kept)
-          if (f.outcome === 'delivered') await this.endpoints.recordSuccesses(m, [endpointOf(f)]);
-          else await this.recordFailure(m, f);
+        // A streak depends on the order of its endpoint's successes and failures: in the order they
+        // finished, endpoint by endpoint in one fixed order, so two nodes never lock endpoints in
+        // opposite orders.
+        const byEndpoint = new Map<string, Finished[]>();
+        for (const f of kept) {
+          const key = `${f.endpoint.organisation_id}\u0000${f.endpoint.id}`;
+          byEndpoint.set(key, [...(byEndpoint.get(key) ?? []), f]);
+        }
+        for (const key of [...byEndpoint.keys()].sort())
+          for (const f of byEndpoint.get(key)!)
+            if (f.outcome === 'delivered') await this.endpoints.recordSuccesses(m, [endpointOf(f)]);
+            else await this.recordFailure(m, f);
       }
       return finished.map((f) => recorded.has(f.delivery.id));
     });
