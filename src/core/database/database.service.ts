@@ -99,10 +99,12 @@ export class Database {
       // Fixed statements are cached; multi-row inserts (long, one text per row count) are not.
       if (text.length <= 4096 && this.sqliteTexts.size < 1000) this.sqliteTexts.set(text, rewritten);
     }
-    return tx.query(
+    const result: unknown = await tx.query(
       rewritten.sql,
       rewritten.order.map((i) => params[i]),
     );
+    // A statement that returns no rows answers with its run result (changes, last row id).
+    return Array.isArray(result) ? (result as T[]) : [];
   }
 
   /** Statements sent to the database so far, by kind (empty when the data source counts none). */

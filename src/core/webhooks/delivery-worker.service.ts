@@ -111,7 +111,9 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
   onApplicationBootstrap(): void {
     this.running = true;
     this.unsubscribe = this.bus.on(OWED_TOPIC, (m) => {
-      if ((m as { from?: string }).from !== this.id) this.wake();
+      // With every slot taken there is nothing to claim for; a finished group wakes the loop anyway.
+      if ((m as { from?: string }).from !== this.id && this.inFlight.size < this.config.webhooks.concurrency)
+        this.wake();
     });
     this.loop = this.run();
     // Never two prunes at once (a slow one is still running at the next tick): one pool connection at most.
