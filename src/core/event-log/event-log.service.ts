@@ -18,9 +18,17 @@ const PRUNE_EVERY_MS = 60 * 60 * 1000;
 const PRUNE_BATCH_SEQS = 10_000;
 /** Most events one group commit carries (keeps each INSERT's parameter count bounded). */
 const GROUP_COMMIT_MAX_EVENTS = 1000;
+/**
+ * Most event data, as JSON, one group commit carries: many large requests arriving together
+ * are split over several commits rather than sent as one huge statement (a request's own body is
+ * bounded by the HTTP body limit).
+ */
+const GROUP_COMMIT_MAX_BYTES = 8 * 1024 * 1024;
 
 interface PendingAppend {
   inputs: NewEvent[];
+  /** The size of the inputs' data as JSON, for GROUP_COMMIT_MAX_BYTES. */
+  bytes: number;
   resolve(results: AppendResult[]): void;
   reject(err: unknown): void;
 }
@@ -64,7 +72,8 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
     if (!inputs.length) return Promise.resolve([]);
     if (alongside) return this.commit(inputs, alongside);
     return new Promise((resolve, reject) => {
-      this.waiting.push({ inputs, resolve, reject });
+      const bytes = inputs.reduce((n, input) => n + JSON.stringify(input.data).length, 0);
+      this.waiting.push({ inputs, bytes, resolve, reject });
       if (this.flushing) return;
       // Start the commit after the requests already read in this turn of the event loop have
       // queued too. SQLite commits without yielding to I/O, so without this pause every request
@@ -80,13 +89,17 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
       while (this.waiting.length) {
         const group: PendingAppend[] = [];
         let size = 0;
+        let bytes = 0;
         // A lone oversized request still goes through in its own transaction.
         while (
           this.waiting.length &&
-          (group.length === 0 || size + this.waiting[0].inputs.length <= GROUP_COMMIT_MAX_EVENTS)
+          (group.length === 0 ||
+            (size + this.waiting[0].inputs.length <= GROUP_COMMIT_MAX_EVENTS &&
+              bytes + this.waiting[0].bytes <= GROUP_COMMIT_MAX_BYTES))
         ) {
           const next = this.waiting.shift()!;
           size += next.inputs.length;
+          bytes += next.bytes;
           group.push(next);
         }
         try {

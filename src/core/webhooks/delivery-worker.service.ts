@@ -272,7 +272,8 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
         ),
       )
       .finally(() => {
-        this.inFlight.delete(job.delivery.id);
+        // A row leased again after its lease ran out has a newer entry; that one is not ours to drop.
+        if (this.inFlight.get(job.delivery.id) === work) this.inFlight.delete(job.delivery.id);
         if (this.saturated) this.wake();
       });
     this.inFlight.set(job.delivery.id, work);
@@ -315,7 +316,21 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
    * each update their endpoint's streak (and may block it). Answers, per attempt, whether it was
    * recorded.
    */
-  private async record(finished: Finished[]): Promise<boolean[]> {
+  private async record(all: Finished[]): Promise<boolean[]> {
+    // A row whose lease ran out while its result waited here, and that this node leased again, can
+    // be in the group twice: only the newest lease's result can be recorded.
+    const newest = new Map<string, Finished>();
+    for (const f of all) {
+      const seen = newest.get(f.delivery.id);
+      if (!seen || f.delivery.lease_until > seen.delivery.lease_until) newest.set(f.delivery.id, f);
+    }
+    const finished = [...newest.values()];
+    const results = await this.recordGroup(finished);
+    const recorded = new Set(finished.filter((_, i) => results[i]));
+    return all.map((f) => recorded.has(f));
+  }
+
+  private async recordGroup(finished: Finished[]): Promise<boolean[]> {
     try {
       return await this.recordTogether(finished);
     } catch (err) {
