@@ -180,8 +180,12 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
   private async findExisting(m: Tx, plan: Pick<AppendPlan, 'fresh'>): Promise<Map<string, StoredEvent>> {
     const found = new Map<string, StoredEvent>();
     const byOrg = new Map<string, string[]>();
-    for (const { event, dedupe } of plan.fresh.values())
-      if (dedupe) byOrg.set(event.organisation_id, [...(byOrg.get(event.organisation_id) ?? []), event.id]);
+    for (const { event, dedupe } of plan.fresh.values()) {
+      if (!dedupe) continue;
+      const ids = byOrg.get(event.organisation_id);
+      if (ids) ids.push(event.id);
+      else byOrg.set(event.organisation_id, [event.id]);
+    }
     for (const [org, ids] of byOrg) {
       for (const event of await this.store.findByIds(m, org, ids)) found.set(eventKey(event), event);
     }

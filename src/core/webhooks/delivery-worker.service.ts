@@ -390,7 +390,9 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
         const byEndpoint = new Map<string, Finished[]>();
         for (const f of kept) {
           const key = `${f.endpoint.organisation_id}\u0000${f.endpoint.id}`;
-          byEndpoint.set(key, [...(byEndpoint.get(key) ?? []), f]);
+          const items = byEndpoint.get(key);
+          if (items) items.push(f);
+          else byEndpoint.set(key, [f]);
         }
         for (const key of [...byEndpoint.keys()].sort())
           for (const f of byEndpoint.get(key)!)
