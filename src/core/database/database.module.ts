@@ -5,6 +5,7 @@ import { APP_CONFIG, AppConfig } from '../config';
 import { buildDataSourceOptions } from './data-source-options';
 import { Database } from './database.service';
 import { ensureSchema, runMigrationsExclusively } from './migrate';
+import { TableStatistics } from './table-statistics';
 
 @Module({
   imports: [
@@ -27,7 +28,10 @@ import { ensureSchema, runMigrationsExclusively } from './migrate';
       },
     }),
   ],
-  providers: [{ provide: Database, inject: [DataSource], useFactory: (ds: DataSource) => new Database(ds) }],
+  providers: [
+    { provide: Database, inject: [DataSource], useFactory: (ds: DataSource) => new Database(ds) },
+    TableStatistics,
+  ],
   exports: [Database],
 })
 export class DatabaseModule {}
