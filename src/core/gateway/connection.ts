@@ -6,6 +6,7 @@ import type { EventEnvelope } from '../event-log/envelope';
 import type { ClientEventMap, Notice, RawServerFrame } from './client-events';
 import type { GatewayMetrics } from './gateway-metrics';
 import { pendingBytes, waitForSocketDrain, waitUntilDrained } from './socket-buffer';
+import { coalesceUntilNextTick } from './write-coalescing';
 
 export type Transport = 'websocket' | 'socket.io';
 
@@ -162,6 +163,7 @@ export class RawWebSocketConnection extends BaseConnection implements ClientConn
 
   sendEvent(envelope: EventEnvelope): void {
     if (!this.open) return;
+    coalesceUntilNextTick(this.ws);
     this.ws.send(eventFrame(envelope));
     this.options.metrics.messagesSent(this.transport);
   }

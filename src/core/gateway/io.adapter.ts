@@ -6,6 +6,7 @@ import type { AppConfig } from '../config';
 import { OriginPolicy } from '../http/origins';
 import { apiSecurityHeaders } from '../http/security-headers';
 import { RedisConnections } from '../redis/redis.service';
+import { coalesceSocketIoFlushes } from './write-coalescing';
 
 /** Socket.IO limits (the raw WebSocket contract uses the same heartbeat and frame size for raw WebSockets). */
 export const SOCKET_IO_OPTIONS: Partial<ServerOptions> = {
@@ -52,6 +53,7 @@ export class HeraldIoAdapter extends IoAdapter {
       },
     } as ServerOptions);
     server.engine.use(apiSecurityHeaders());
+    coalesceSocketIoFlushes(server);
     if (this.redis.enabled) {
       server.adapter(
         createAdapter(this.redis.get('io-pub'), this.redis.get('io-sub'), {
