@@ -1022,6 +1022,8 @@ async function replay(herald, _repeat, events = SIZE.replayEvents) {
   const m = stop();
   return {
     server_cpu_s: m.server_cpu_s,
+    server_cpu_s_per_process: m.server_cpu_s_per_process,
+    reader_cpu_share: m.generator_cpu_share,
     events,
     published_via: writer.name,
     read_from: reader.name,
