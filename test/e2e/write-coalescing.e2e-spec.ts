@@ -95,3 +95,50 @@ describe('replayed events leave in a few writes per batch', () => {
     expect(count).toBeLessThan(EVENTS / 10);
   });
 });
+
+/**
+ * Frames held for coalescing are not a backlog: with the per-client limit at 64 KiB, a burst of
+ * events that together exceed it but that the client reads at once must all arrive, and the
+ * client must stay connected (held bytes are written before the slow-client rule measures).
+ */
+describe('coalescing and the slow-client limit', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await startTestApp({ env: { WS_MAX_BUFFERED_BYTES: String(64 * 1024) } });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('a raw WebSocket client that reads keeps up with a burst larger than its limit', async () => {
+    const app = await mintKey(t, { org: ORG, scopes: ['events:publish', 'events:read'] });
+    const employee = await mintKey(t, { org: ORG, user: USER, scopes: ['events:read'] });
+    const channel = await request(t.url)
+      .post('/api/v1/realtime-subscriptions/user')
+      .set('X-Api-Key', employee)
+      .send({ user_id: USER, event_types: [TYPE] });
+    expect(channel.status).toBe(201);
+    const conn = await connectWs(channel.body.websocket_url.replace(/^ws/, 'http'), {
+      headers: { 'X-Api-Key': employee },
+    });
+    await conn.next((f) => f.type === 'welcome', 'the welcome');
+    // 100 events of about 1.5 KB: 150 KB fanned out to the client in one pass of the event loop.
+    const published = await request(t.url)
+      .post('/api/v1/events/batch')
+      .set('X-Api-Key', app)
+      .send({
+        events: Array.from({ length: 100 }, (_, i) => ({
+          type: TYPE,
+          user_id: USER,
+          data: { i, pad: 'x'.repeat(1500) },
+        })),
+      });
+    expect(published.status).toBe(201);
+    const events = () => conn.frames.filter((f) => f.type === 'event');
+    await waitFor('the burst', () => events().length === 100 || conn.ws.readyState !== conn.ws.OPEN);
+    expect(conn.frames.filter((f) => f.type === 'closed')).toEqual([]);
+    expect(events().map((f) => f.event.data.i)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    conn.ws.terminate();
+  });
+});

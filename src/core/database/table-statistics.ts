@@ -1,20 +1,20 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config';
-import { Database } from './database.service';
+import { Database, type Tx } from './database.service';
 import { schemaLockKey } from './lock-keys';
 import { nonOverlapping } from './periodic';
 
 /** How often each node looks for a table whose planner statistics have gone stale. */
 export const STATISTICS_CHECK_MS = 2000;
 /**
- * A table is re-analyzed once more rows than STALE_ROWS plus STALE_SHARE of the rows its last
- * statistics counted have changed since: a table that was never analyzed, after 50 rows; a growing
- * one, each time it grew by half. The plans at stake only go wrong on estimates that are off by
- * orders of magnitude. (Autovacuum's own 10 % would analyze a table growing at 1,000 rows/s at
- * nearly every check, which costs the database more than it saves.)
+ * A table is re-analyzed once it holds more rows than STALE_ROWS plus (1 + STALE_GROWTH) times
+ * the rows its last statistics counted: a table never analyzed, past 50 rows; a growing one, each
+ * time it grew by half. Growth, not changes: the plans at stake go wrong when the row counts are
+ * off by orders of magnitude, while a one-row table updated at every dispatcher batch (the lease,
+ * the checkpoints) would pass any threshold on changes at every check.
  */
 export const STALE_ROWS = 50;
-export const STALE_SHARE = 0.5;
+export const STALE_GROWTH = 0.5;
 
 /**
  * Keeps Postgres's planner statistics for Herald's tables current, so the log's keyset reads keep
@@ -28,11 +28,13 @@ export const STALE_SHARE = 0.5;
  * the 9 s it took, against 0.4 ms a page with statistics). Autovacuum normally prevents this, but
  * it runs at most once a minute (behind a burst), and a server may have it off.
  *
- * So every node checks `pg_stat_user_tables` every STATISTICS_CHECK_MS (one cheap read of shared
- * memory) and ANALYZEs any table of the schema that changed by half the rows its statistics know. The ANALYZE runs
- * under a transaction-scoped advisory lock taken with `try`, so two nodes never analyze at once
- * and neither waits. On a server where autovacuum is on this rarely finds work; where it is off
- * the node says so once at start, because dead rows are then never reclaimed.
+ * So every node reads `pg_stat_user_tables` every STATISTICS_CHECK_MS (shared memory, cheap) and
+ * ANALYZEs each table of the schema that Herald's role owns and that grew past its statistics.
+ * Each ANALYZE runs under a transaction-scoped advisory lock taken with `try`, and the table is
+ * checked again under it, so two nodes never analyze at once, neither waits, and a table another
+ * node just analyzed is left alone. One table failing (a lock or statement timeout) does not
+ * hold back the others. Where autovacuum is off the node says so once at start: it does not
+ * VACUUM, so dead rows are then never reclaimed.
  */
 @Injectable()
 export class TableStatistics implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -40,7 +42,8 @@ export class TableStatistics implements OnApplicationBootstrap, OnApplicationShu
   private readonly lockKey: number;
   private readonly periodic = nonOverlapping(() => this.check());
   private timer?: NodeJS.Timeout;
-  private failing = false;
+  /** Tables whose last ANALYZE (or the check itself, under '') failed: warned about once per streak. */
+  private readonly failing = new Set<string>();
 
   constructor(
     private readonly db: Database,
@@ -61,44 +64,72 @@ export class TableStatistics implements OnApplicationBootstrap, OnApplicationShu
     await this.periodic.idle();
   }
 
-  /** The schema's tables past the threshold: what the next check analyzes. */
-  async stale(): Promise<string[]> {
-    const rows = await this.db.read((m) =>
+  /** The schema's tables (names as in the catalog) that the next check analyzes. */
+  async stale(m?: Tx, only?: string): Promise<string[]> {
+    const run = (tx: Tx) =>
       this.db.query<{ relname: string }>(
-        m,
+        tx,
         // pg_class.reltuples is the row count the planner knows (-1 before the first ANALYZE).
         `SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
-          WHERE s.schemaname = current_schema()
-            AND s.n_mod_since_analyze > $1::bigint + $2::float8 * GREATEST(c.reltuples, 0)
+          WHERE s.schemaname = current_schema() AND pg_get_userbyid(c.relowner) = current_user
+            AND ($3::text IS NULL OR s.relname = $3)
+            AND s.n_live_tup > $1::bigint + (1 + $2::float8) * GREATEST(c.reltuples, 0)
           ORDER BY s.relname`,
-        [STALE_ROWS, STALE_SHARE],
-      ),
-    );
+        [STALE_ROWS, STALE_GROWTH, only ?? null],
+      );
+    const rows = m ? await run(m) : await this.db.read(run);
     return rows.map((row) => row.relname);
   }
 
-  /** Analyzes every stale table (skipping any while another node analyzes). Never rejects. */
+  /** Analyzes every stale table (skipping one while another node analyzes). Never rejects. */
   async check(): Promise<void> {
+    let tables: string[];
     try {
-      for (const table of await this.stale()) {
-        const analyzed = await this.db.transaction(async (m) => {
-          const [lock] = await this.db.query<{ locked: boolean }>(m, 'SELECT pg_try_advisory_xact_lock($1) AS locked', [
-            this.lockKey,
-          ]);
-          if (!lock?.locked) return false;
-          // Raw SQL: ANALYZE has no query-builder form. The name comes from the catalog, quoted.
-          await m.query(`ANALYZE "${table.replace(/"/g, '""')}"`);
-          return true;
-        });
-        if (!analyzed) return;
-        this.logger.debug({ table }, 'analyzed a table whose statistics were stale');
-      }
-      if (this.failing) this.logger.log('table statistics check works again');
-      this.failing = false;
+      tables = await this.stale();
+      this.recovered('');
     } catch (err) {
-      if (!this.failing) this.logger.warn({ err }, 'table statistics check failed; retrying');
-      this.failing = true;
+      this.failed('', err);
+      return;
     }
+    for (const table of tables) {
+      try {
+        const analyzed = await this.analyze(table);
+        this.recovered(table);
+        if (analyzed) this.logger.debug({ table }, 'analyzed a table that outgrew its statistics');
+      } catch (err) {
+        this.failed(table, err);
+      }
+    }
+  }
+
+  /** ANALYZEs `table` if this node gets the lock and the table is still stale under it. */
+  private analyze(table: string): Promise<boolean> {
+    return this.db.transaction(async (m) => {
+      const [lock] = await this.db.query<{ locked: boolean }>(m, 'SELECT pg_try_advisory_xact_lock($1) AS locked', [
+        this.lockKey,
+      ]);
+      if (!lock?.locked || !(await this.stale(m, table)).length) return false;
+      // Raw SQL: ANALYZE has no query-builder form. The name comes from the catalog, quoted and
+      // qualified with the session's schema, the one the check read it from.
+      const [{ name }] = await this.db.query<{ name: string }>(
+        m,
+        `SELECT format('%I.%I', current_schema(), $1::text) AS name`,
+        [table],
+      );
+      await m.query(`ANALYZE ${name}`);
+      return true;
+    });
+  }
+
+  private failed(table: string, err: unknown): void {
+    if (this.failing.has(table)) return;
+    this.failing.add(table);
+    this.logger.warn({ err, ...(table ? { table } : {}) }, 'table statistics check failed; retrying');
+  }
+
+  private recovered(table: string): void {
+    if (this.failing.delete(table))
+      this.logger.log({ ...(table ? { table } : {}) }, 'table statistics check works again');
   }
 
   private async warnIfAutovacuumOff(): Promise<void> {

@@ -6,7 +6,7 @@ import type { EventEnvelope } from '../event-log/envelope';
 import type { ClientEventMap, Notice, RawServerFrame } from './client-events';
 import type { GatewayMetrics } from './gateway-metrics';
 import { pendingBytes, waitForSocketDrain, waitUntilDrained } from './socket-buffer';
-import { coalesceUntilNextTick } from './write-coalescing';
+import { coalesceUntilNextTick, writeHeldFrames } from './write-coalescing';
 
 export type Transport = 'websocket' | 'socket.io';
 
@@ -173,7 +173,9 @@ export class RawWebSocketConnection extends BaseConnection implements ClientConn
     if (!this.droppedAsSlow()) this.send(notice);
   }
 
+  /** What the kernel has not taken: frames held back for coalescing are written first, so they never count. */
   bufferedBytes(): number {
+    writeHeldFrames(this.ws);
     return this.ws.bufferedAmount;
   }
 
@@ -187,7 +189,7 @@ export class RawWebSocketConnection extends BaseConnection implements ClientConn
 
   drained(): Promise<void> {
     return waitUntilDrained(
-      () => this.ws.bufferedAmount,
+      () => this.bufferedBytes(),
       () => !this.open,
       this.options.maxBufferedBytes / 2,
     );

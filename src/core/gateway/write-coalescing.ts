@@ -10,8 +10,8 @@ import type { WebSocket } from 'ws';
  * a row, and a burst of live events several: replaying 100k events to one Socket.IO client spent
  * about a third of the node's CPU in those calls. Corking the TCP socket around the whole run
  * (Node counts nested corks, and writes only at the outermost uncork) sends them together. The
- * bytes and their order are unchanged; `bufferedAmount` still counts what is held, so the
- * per-client limits see it.
+ * bytes and their order are unchanged, and the per-client limits measure only what the kernel has
+ * not taken (see writeHeldFrames).
  */
 
 /** The TCP socket under a `ws` WebSocket (`ws` keeps it in a field it does not document). */
@@ -22,9 +22,7 @@ function tcpOf(ws: WebSocket | undefined): TcpSocket | undefined {
 
 /**
  * Bytes held back at most: past this the held frames are written at once and holding starts
- * again. A held frame counts in `bufferedAmount`, which the slow-client rule compares with
- * WS_MAX_BUFFERED_BYTES (1 MiB by default), so holding must stay far below it or a client that
- * reads fine would look backed up while a burst of large events is held for it.
+ * again, so a burst of large events is not all held until the end of the pass.
  */
 export const COALESCE_MAX_BYTES = 64 * 1024;
 
@@ -32,15 +30,16 @@ export const COALESCE_MAX_BYTES = 64 * 1024;
  * Corks `ws`'s TCP socket until the end of the current pass of the event loop (process.nextTick),
  * so the frames sent before then go out together; call it before each send. Once more than
  * COALESCE_MAX_BYTES are held they are written straight away.
+ *
+ * Held frames count in `bufferedAmount`, which the slow-client rule compares with
+ * WS_MAX_BUFFERED_BYTES (as low as 1 KiB): whoever measures a client's backlog calls
+ * `writeHeldFrames` first, so only bytes the kernel refused count, never bytes held here.
  */
 export function coalesceUntilNextTick(ws: WebSocket): void {
   const tcp = tcpOf(ws);
   if (!tcp) return;
   if (corkedUntilTick.has(tcp)) {
-    if (tcp.writableLength > COALESCE_MAX_BYTES) {
-      tcp.uncork();
-      tcp.cork();
-    }
+    if (tcp.writableLength > COALESCE_MAX_BYTES) flush(tcp);
     return;
   }
   corkedUntilTick.add(tcp);
@@ -49,6 +48,18 @@ export function coalesceUntilNextTick(ws: WebSocket): void {
     corkedUntilTick.delete(tcp);
     tcp.uncork();
   });
+}
+
+/** Writes the frames `coalesceUntilNextTick` holds for `ws` now (holding goes on for the rest of the pass). */
+export function writeHeldFrames(ws: WebSocket): void {
+  const tcp = tcpOf(ws);
+  if (tcp && corkedUntilTick.has(tcp)) flush(tcp);
+}
+
+/** Hands what a corked socket holds to the kernel and corks it again: the pending uncork stays balanced. */
+function flush(tcp: TcpSocket): void {
+  tcp.uncork();
+  tcp.cork();
 }
 const corkedUntilTick = new WeakSet<TcpSocket>();
 
