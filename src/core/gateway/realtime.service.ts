@@ -170,11 +170,17 @@ export class RealtimeService implements OnApplicationBootstrap, BeforeApplicatio
     this.metrics.messagesSent('socket.io', this.reach(rooms));
   }
 
-  /** Emits an event once, under its type, to the union of `rooms` on this node's sockets of the default namespace. */
+  /**
+   * Emits an event once, under its type, to the union of `rooms` on this node's sockets of the
+   * default namespace. Nothing is emitted when none of them has a socket here: Socket.IO encodes
+   * a broadcast before it looks for recipients, and every node sees every event of the bus.
+   */
   emitEventToRooms(rooms: string[], event: ClientEvent): void {
     if (!this.io || !rooms.length) return;
+    const reached = this.reach(rooms);
+    if (!reached) return;
     this.io.local.to(rooms).emit(event.type, event);
-    this.metrics.messagesSent('socket.io', this.reach(rooms));
+    this.metrics.messagesSent('socket.io', reached);
   }
 
   /**
