@@ -15,6 +15,13 @@ const GAP_FILL_BATCH = 1000;
  * reconnect to tell.
  */
 const CATCH_UP_CHECK_MS = 2000;
+/**
+ * How long events heard after a gap wait for the bus to bring the missing seqs before they are
+ * read from the log. Two nodes publish independently, so seq 11 from one node often arrives a
+ * moment before seq 10 from the other; reading the log for every such reordering cost a query on
+ * every node. An event the bus really lost still arrives, from the log, this much later.
+ */
+const REORDER_WAIT_MS = 50;
 
 /**
  * The live path on each node: for every event heard on the bus, build the envelope once, emit
@@ -22,8 +29,9 @@ const CATCH_UP_CHECK_MS = 2000;
  * (raw WebSockets, channel namespaces) take it.
  *
  * Events leave here in strict seq order with no gaps: the bus may deliver events appended on
- * different nodes out of order, so a jump in seq is filled from the log first, and anything at
- * or below the last seq already fanned out is dropped. Outlets can therefore resume from a seq
+ * different nodes out of order, so events after a jump in seq wait (REORDER_WAIT_MS) for the bus
+ * to fill it, then the rest of the jump is read from the log; anything at or below the last seq
+ * already fanned out is dropped. Outlets can therefore resume from a seq
  * (replay, then live) without a hole or a duplicate at the seam. A seq that never committed
  * (a rolled-back append) is simply absent from the log and skipped.
  *
@@ -51,6 +59,9 @@ export class LiveFanout implements OnApplicationBootstrap, OnApplicationShutdown
   /** Set while successive checks keep finding the bus behind the log (logged once per streak). */
   private behind = false;
   private closed = false;
+  /** Events heard on the bus after a gap, by seq, waiting for the gap to fill; all above the head. */
+  private readonly waiting = new Map<number, StoredEvent>();
+  private reorderTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly bus: EventBus,
@@ -66,7 +77,7 @@ export class LiveFanout implements OnApplicationBootstrap, OnApplicationShutdown
       this.head ??= head;
     });
     this.unsubscribe.push(
-      this.bus.onEvents((events) => void this.enqueue(() => this.inOrder(events))),
+      this.bus.onEvents((events) => void this.enqueue(() => this.fromBus(events))),
       this.bus.onResume(() => void this.catchUp()),
     );
     this.checkTimer = setInterval(() => void this.periodicCheck(), CATCH_UP_CHECK_MS);
@@ -93,6 +104,7 @@ export class LiveFanout implements OnApplicationBootstrap, OnApplicationShutdown
         if (!batch.length) break;
         await this.inOrder(batch);
       }
+      this.releaseWaiting();
     });
     return this.catchUpQueued;
   }
@@ -125,6 +137,52 @@ export class LiveFanout implements OnApplicationBootstrap, OnApplicationShutdown
     }
   }
 
+  /**
+   * Bus events: fanned out as far as the seqs run on from the head; the rest wait for the bus to
+   * fill the gap, or for the reorder timer to read it from the log.
+   */
+  private async fromBus(events: StoredEvent[]): Promise<void> {
+    if (this.closed) return;
+    for (const event of events) {
+      if (this.head === undefined) this.head = event.seq - 1;
+      if (event.seq > this.head) this.waiting.set(event.seq, event);
+    }
+    this.releaseWaiting();
+    // A gap wider than a log read holds is not a reordering: fill it now.
+    if (this.waiting.size > GAP_FILL_BATCH) await this.fillGap();
+  }
+
+  /** Fans out the waiting events that continue the head; arms or clears the reorder timer. */
+  private releaseWaiting(): void {
+    if (this.head !== undefined) {
+      for (const seq of this.waiting.keys()) if (seq <= this.head) this.waiting.delete(seq);
+      for (let next = this.waiting.get(this.head + 1); next; next = this.waiting.get(this.head + 1)) {
+        this.waiting.delete(next.seq);
+        this.fanOut(next);
+        this.head = next.seq;
+      }
+    }
+    if (!this.waiting.size) {
+      clearTimeout(this.reorderTimer);
+      this.reorderTimer = undefined;
+    } else if (!this.reorderTimer && !this.closed) {
+      this.reorderTimer = setTimeout(() => {
+        this.reorderTimer = undefined;
+        void this.enqueue(() => this.fillGap());
+      }, REORDER_WAIT_MS);
+    }
+  }
+
+  /** The bus did not fill the gap in time: the waiting events go out with the gap read from the log. */
+  private async fillGap(): Promise<void> {
+    const events = [...this.waiting.values()];
+    this.waiting.clear();
+    clearTimeout(this.reorderTimer);
+    this.reorderTimer = undefined;
+    await this.inOrder(events);
+  }
+
+  /** Events in seq order; a gap before one is read from the log, which holds every seq it will ever hold below it. */
   private async inOrder(events: StoredEvent[]): Promise<void> {
     for (const event of [...events].sort((a, b) => a.seq - b.seq)) {
       if (this.head === undefined) this.head = event.seq - 1;
@@ -163,6 +221,8 @@ export class LiveFanout implements OnApplicationBootstrap, OnApplicationShutdown
   onApplicationShutdown(): void {
     this.closed = true;
     if (this.checkTimer) clearInterval(this.checkTimer);
+    clearTimeout(this.reorderTimer);
+    this.waiting.clear();
     for (const unsubscribe of this.unsubscribe) unsubscribe();
   }
 }
