@@ -115,6 +115,22 @@ describe('event log', () => {
     expect(processed[processed.length - 1]).toBe(head);
   });
 
+  it('two batches of a new consumer at once: the checkpoint row is made once and no seq is handled twice', async () => {
+    const consumer = `test-consumer-race-${Date.now()}`;
+    const head = await log.head();
+    const handled: number[] = [];
+    const drain = async () => {
+      while (
+        (await log.processBatch(consumer, 7, async (events) => void handled.push(...events.map((e) => e.seq)))) > 0
+      );
+    };
+    await Promise.all([drain(), drain(), drain()]);
+    expect(await log.checkpoint(consumer)).toBe(head);
+    expect(handled).toHaveLength(new Set(handled).size);
+    expect(handled).toEqual([...handled].sort((a, b) => a - b));
+    expect(handled[handled.length - 1]).toBe(head);
+  });
+
   it('prunes past retention and then refuses to replay from before it', async () => {
     const head = await log.head();
     await dispatchedThrough(t.url, head);

@@ -268,8 +268,7 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
     handle: (events: StoredEvent[], manager: Tx) => Promise<void>,
   ): Promise<number> {
     return this.db.transaction(async (m) => {
-      await this.store.createCheckpointIfMissing(m, consumer);
-      const after = await this.store.checkpoint(m, consumer, true);
+      const after = await this.store.lockCheckpoint(m, consumer);
       // A consumer of the whole log (the dispatcher) sees every organisation's events.
       const events = await this.store.readAcrossTenants(m, after, limit);
       if (!events.length) return 0;

@@ -242,31 +242,38 @@ export class EventStore {
 
   /** The consumer's last seq (0 before its first). `forUpdate` locks its row until the transaction ends. */
   async checkpoint(m: Tx, name: string, forUpdate = false): Promise<number> {
+    return (await this.checkpointRow(m, name, forUpdate)) ?? 0;
+  }
+
+  /**
+   * The consumer's last seq with its row locked until the transaction ends, for a consumer that
+   * more than one node runs. On Postgres a missing row is created at 0 first, so that there is a
+   * row to lock and two nodes cannot both start at 0; the usual case, a row that exists, costs
+   * one statement. SQLite has no row locks and needs none: its one connection runs one
+   * transaction at a time.
+   */
+  async lockCheckpoint(m: Tx, name: string): Promise<number> {
+    const found = await this.checkpointRow(m, name, true);
+    if (found !== undefined || !this.db.isPostgres) return found ?? 0;
+    await m
+      .createQueryBuilder()
+      .insert()
+      .into(ConsumerCheckpointEntity)
+      .values({ name, last_seq: 0, updated_at: isoNow() })
+      .orIgnore()
+      .updateEntity(false)
+      .execute();
+    return (await this.checkpointRow(m, name, true)) ?? 0;
+  }
+
+  private async checkpointRow(m: Tx, name: string, forUpdate: boolean): Promise<number | undefined> {
     const qb = m
       .createQueryBuilder(ConsumerCheckpointEntity, 'c')
       .select('c.last_seq', 'last_seq')
       .where('c.name = :name', { name });
-    // SQLite has no row locks and needs none: its one connection runs one transaction at a time.
     if (forUpdate && this.db.isPostgres) qb.setLock('pessimistic_write');
     const row = await qb.getRawOne<{ last_seq: number | string }>();
-    return row ? Number(row.last_seq) : 0;
-  }
-
-  /**
-   * Makes sure the consumer has a checkpoint row (at 0 if new) for `checkpoint(…, true)` to lock.
-   * Postgres only: a first batch needs a row for FOR UPDATE to lock, or two nodes could both start
-   * at 0; SQLite runs one transaction at a time.
-   */
-  async createCheckpointIfMissing(m: Tx, name: string): Promise<void> {
-    if (this.db.isPostgres)
-      await m
-        .createQueryBuilder()
-        .insert()
-        .into(ConsumerCheckpointEntity)
-        .values({ name, last_seq: 0, updated_at: isoNow() })
-        .orIgnore()
-        .updateEntity(false)
-        .execute();
+    return row ? Number(row.last_seq) : undefined;
   }
 
   async saveCheckpoint(m: Tx, name: string, seq: number): Promise<void> {
