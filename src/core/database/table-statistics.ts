@@ -65,20 +65,26 @@ export class TableStatistics implements OnApplicationBootstrap, OnApplicationShu
   }
 
   /** The schema's tables (names as in the catalog) that the next check analyzes. */
-  async stale(m?: Tx, only?: string): Promise<string[]> {
-    const run = (tx: Tx) =>
-      this.db.query<{ relname: string }>(
-        tx,
-        // pg_class.reltuples is the row count the planner knows (-1 before the first ANALYZE).
-        `SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
-          WHERE s.schemaname = current_schema() AND pg_get_userbyid(c.relowner) = current_user
-            AND ($3::text IS NULL OR s.relname = $3)
-            AND s.n_live_tup > $1::bigint + (1 + $2::float8) * GREATEST(c.reltuples, 0)
-          ORDER BY s.relname`,
-        [STALE_ROWS, STALE_GROWTH, only ?? null],
-      );
-    const rows = m ? await run(m) : await this.db.read(run);
-    return rows.map((row) => row.relname);
+  async stale(): Promise<string[]> {
+    return (await this.db.read((m) => this.staleIn(m))).map((table) => table.relname);
+  }
+
+  /**
+   * Stale tables (only `only`, if given), each with its name quoted and qualified with the
+   * session's schema, the one they were read from, ready for ANALYZE.
+   */
+  private staleIn(m: Tx, only?: string): Promise<{ relname: string; name: string }[]> {
+    return this.db.query<{ relname: string; name: string }>(
+      m,
+      // pg_class.reltuples is the row count the planner knows (-1 before the first ANALYZE).
+      `SELECT s.relname, format('%I.%I', s.schemaname, s.relname) AS name
+         FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+        WHERE s.schemaname = current_schema() AND pg_get_userbyid(c.relowner) = current_user
+          AND ($3::text IS NULL OR s.relname = $3)
+          AND s.n_live_tup > $1::bigint + (1 + $2::float8) * GREATEST(c.reltuples, 0)
+        ORDER BY s.relname`,
+      [STALE_ROWS, STALE_GROWTH, only ?? null],
+    );
   }
 
   /** Analyzes every stale table (skipping one while another node analyzes). Never rejects. */
@@ -108,15 +114,10 @@ export class TableStatistics implements OnApplicationBootstrap, OnApplicationShu
       const [lock] = await this.db.query<{ locked: boolean }>(m, 'SELECT pg_try_advisory_xact_lock($1) AS locked', [
         this.lockKey,
       ]);
-      if (!lock?.locked || !(await this.stale(m, table)).length) return false;
-      // Raw SQL: ANALYZE has no query-builder form. The name comes from the catalog, quoted and
-      // qualified with the session's schema, the one the check read it from.
-      const [{ name }] = await this.db.query<{ name: string }>(
-        m,
-        `SELECT format('%I.%I', current_schema(), $1::text) AS name`,
-        [table],
-      );
-      await m.query(`ANALYZE ${name}`);
+      const [still] = lock?.locked ? await this.staleIn(m, table) : [];
+      if (!still) return false;
+      // Raw SQL: ANALYZE has no query-builder form. The name is the catalog's, quoted by format().
+      await m.query(`ANALYZE ${still.name}`);
       return true;
     });
   }
