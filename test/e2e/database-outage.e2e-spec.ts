@@ -1,6 +1,7 @@
 import request from 'supertest';
 import { mintKey } from '../support/credentials';
 import { publish } from '../support/events';
+import { describePostgres, describeSqlite } from '../support/engines';
 import { services } from '../support/services';
 import { waitFor } from '../support/sockets';
 import { TcpProxy } from '../support/tcp-proxy';
@@ -32,8 +33,6 @@ function stale(metricsText: string, metric: string): number | undefined {
  * While the database cannot answer, requests that need it get 503 with Retry-After in their
  * family's envelope (not a 500 that reads like a bug), and /metrics keeps answering.
  */
-const describePostgres = services.databaseUrl ? describe : describe.skip;
-const describeSqlite = services.databaseUrl ? describe.skip : describe;
 
 describePostgres('Postgres outage: 503 with Retry-After', () => {
   let proxy: TcpProxy;

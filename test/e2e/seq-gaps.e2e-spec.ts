@@ -6,12 +6,12 @@ import { APPEND_LOCK_KEY, EventLog } from '../../src/core/event-log/event-log.se
 import type { NewEvent } from '../../src/core/event-log/event.types';
 import { mintKey } from '../support/credentials';
 import { dispatchedThrough, publish } from '../support/events';
+import { itOnPostgres } from '../support/engines';
 import { services } from '../support/services';
 import { startTestApp, TestApp } from '../support/test-app';
 
 const ORG = 'org_gaps';
 const POISON = 'test.poison';
-const onPostgres = services.databaseUrl ? it : it.skip;
 
 /**
  * Seqs are gap-free (README, docs/api-contracts.md): an append that fails after it numbered its
@@ -121,7 +121,7 @@ describe('event seqs stay gap-free when appends fail', () => {
     expect(next.body.seq).toBe(head + 1);
   });
 
-  onPostgres('an append whose connection is killed mid-transaction consumes no seq', async () => {
+  itOnPostgres('an append whose connection is killed mid-transaction consumes no seq', async () => {
     const killer = new Client({ connectionString: services.databaseUrl });
     await killer.connect();
     try {
@@ -142,7 +142,7 @@ describe('event seqs stay gap-free when appends fail', () => {
     }
   });
 
-  onPostgres(
+  itOnPostgres(
     'a writer frozen on the append lock: appends fail with 55P03 after DATABASE_LOCK_TIMEOUT, and no seq is lost',
     async () => {
       const holder = new Client({ connectionString: services.databaseUrl });
@@ -166,7 +166,7 @@ describe('event seqs stay gap-free when appends fail', () => {
     },
   );
 
-  onPostgres(
+  itOnPostgres(
     'the events table no longer draws seqs from a sequence; the migration reverts and re-applies cleanly',
     async () => {
       const seqDefault = async () =>

@@ -2,11 +2,9 @@ import request from 'supertest';
 import { Database } from '../../src/core/database/database.service';
 import { TableStatistics } from '../../src/core/database/table-statistics';
 import { mintKey } from '../support/credentials';
-import { services } from '../support/services';
+import { describePostgres } from '../support/engines';
 import { waitFor } from '../support/sockets';
 import { startTestApp, TestApp } from '../support/test-app';
-
-const describePostgres = services.databaseUrl ? describe : describe.skip;
 
 /**
  * On Postgres the node keeps its tables' planner statistics current itself (table-statistics.ts):
