@@ -115,7 +115,7 @@ describe('event log', () => {
     expect(processed[processed.length - 1]).toBe(head);
   });
 
-  it('two batches of a new consumer at once: the checkpoint row is made once and no seq is handled twice', async () => {
+  it('concurrent batches of a new consumer: the checkpoint row is made once and no seq is handled twice', async () => {
     const consumer = `test-consumer-race-${Date.now()}`;
     const head = await log.head();
     const handled: number[] = [];

@@ -312,7 +312,7 @@ export class EventLog implements OnApplicationBootstrap, OnApplicationShutdown {
       if (old === undefined) return undefined;
       // The checkpoint only moves forward, so reading it without a lock can only prune less.
       const eligible = Math.min(old, await this.store.checkpoint(m, DISPATCHER_CONSUMER));
-      const prunedThrough = await this.store.checkpoint(m, RETENTION_CHECKPOINT, true);
+      const prunedThrough = await this.store.lockCheckpoint(m, RETENTION_CHECKPOINT);
       if (eligible <= prunedThrough) return undefined;
       const upTo = Math.min(eligible, prunedThrough + PRUNE_BATCH_SEQS);
       const removed = await this.store.deleteThroughAcrossTenants(m, upTo);

@@ -240,14 +240,14 @@ export class EventStore {
   // ---------------------------------------------------------------------------------------
   // Consumer checkpoints
 
-  /** The consumer's last seq (0 before its first). `forUpdate` locks its row until the transaction ends. */
-  async checkpoint(m: Tx, name: string, forUpdate = false): Promise<number> {
-    return (await this.checkpointRow(m, name, forUpdate)) ?? 0;
+  /** The consumer's last seq (0 before its first), read without a lock. */
+  async checkpoint(m: Tx, name: string): Promise<number> {
+    return (await this.checkpointRow(m, name, false)) ?? 0;
   }
 
   /**
    * The consumer's last seq with its row locked until the transaction ends, for a consumer that
-   * more than one node runs. On Postgres a missing row is created at 0 first, so that there is a
+   * more than one node runs (the dispatcher, retention). On Postgres a missing row is created at 0 first, so that there is a
    * row to lock and two nodes cannot both start at 0; the usual case, a row that exists, costs
    * one statement. SQLite has no row locks and needs none: its one connection runs one
    * transaction at a time.

@@ -148,11 +148,15 @@ export class LiveFanout implements OnApplicationBootstrap, OnApplicationShutdown
       if (event.seq > this.head) this.waiting.set(event.seq, event);
     }
     this.releaseWaiting();
-    // A gap wider than a log read holds is not a reordering: fill it now.
+    // More waiting than one log read holds is no brief reordering: fill the gap now.
     if (this.waiting.size > GAP_FILL_BATCH) await this.fillGap();
   }
 
-  /** Fans out the waiting events that continue the head; arms or clears the reorder timer. */
+  /**
+   * Fans out the waiting events that continue the head; arms or clears the reorder timer. The
+   * wait runs from when events first started waiting, so under a steady stream of reorderings the
+   * log is read at most once per REORDER_WAIT_MS.
+   */
   private releaseWaiting(): void {
     if (this.head !== undefined) {
       for (const seq of this.waiting.keys()) if (seq <= this.head) this.waiting.delete(seq);
@@ -170,6 +174,7 @@ export class LiveFanout implements OnApplicationBootstrap, OnApplicationShutdown
         this.reorderTimer = undefined;
         void this.enqueue(() => this.fillGap());
       }, REORDER_WAIT_MS);
+      this.reorderTimer.unref();
     }
   }
 
