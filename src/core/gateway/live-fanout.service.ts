@@ -145,7 +145,13 @@ export class LiveFanout implements OnApplicationBootstrap, OnApplicationShutdown
     if (this.closed) return;
     for (const event of events) {
       if (this.head === undefined) this.head = event.seq - 1;
-      if (event.seq > this.head) this.waiting.set(event.seq, event);
+      if (event.seq === this.head + 1 && !this.waiting.size) {
+        // The usual case, the next seq with nothing waiting: straight out.
+        this.fanOut(event);
+        this.head = event.seq;
+      } else if (event.seq > this.head) {
+        this.waiting.set(event.seq, event);
+      }
     }
     this.releaseWaiting();
     // More waiting than one log read holds is no brief reordering: fill the gap now.
