@@ -247,9 +247,9 @@ export class EventStore {
 
   /**
    * The consumer's last seq with its row locked until the transaction ends, for a consumer that
-   * more than one node runs (the dispatcher, retention). On Postgres a missing row is created at 0 first, so that there is a
-   * row to lock and two nodes cannot both start at 0; the usual case, a row that exists, costs
-   * one statement. SQLite has no row locks and needs none: its one connection runs one
+   * more than one node runs (the dispatcher, retention). On Postgres a missing row is created at 0
+   * first, so that there is a row to lock and two nodes cannot both start at 0; the usual case, a
+   * row that exists, costs one statement. SQLite has no row locks and needs none: its one connection runs one
    * transaction at a time.
    */
   async lockCheckpoint(m: Tx, name: string): Promise<number> {

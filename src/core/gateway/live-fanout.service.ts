@@ -31,8 +31,8 @@ const REORDER_WAIT_MS = 50;
  * Events leave here in strict seq order with no gaps: the bus may deliver events appended on
  * different nodes out of order, so events after a jump in seq wait (REORDER_WAIT_MS) for the bus
  * to fill it, then the rest of the jump is read from the log; anything at or below the last seq
- * already fanned out is dropped. Outlets can therefore resume from a seq
- * (replay, then live) without a hole or a duplicate at the seam. A seq that never committed
+ * already fanned out is dropped. Outlets can therefore resume from a seq (replay, then live)
+ * without a hole or a duplicate at the seam. A seq that never committed
  * (a rolled-back append) is simply absent from the log and skipped.
  *
  * The bus may also lose events outright (Redis down: nothing published meanwhile arrives), with
@@ -145,13 +145,9 @@ export class LiveFanout implements OnApplicationBootstrap, OnApplicationShutdown
     if (this.closed) return;
     for (const event of events) {
       if (this.head === undefined) this.head = event.seq - 1;
-      if (event.seq === this.head + 1 && !this.waiting.size) {
-        // The usual case, the next seq with nothing waiting: straight out.
-        this.fanOut(event);
-        this.head = event.seq;
-      } else if (event.seq > this.head) {
-        this.waiting.set(event.seq, event);
-      }
+      // The usual case, the next seq with nothing waiting, goes straight out.
+      if (event.seq === this.head + 1 && !this.waiting.size) this.advance(event);
+      else if (event.seq > this.head) this.waiting.set(event.seq, event);
     }
     this.releaseWaiting();
     // More waiting than one log read holds is no brief reordering: fill the gap now.
@@ -168,8 +164,7 @@ export class LiveFanout implements OnApplicationBootstrap, OnApplicationShutdown
       for (const seq of this.waiting.keys()) if (seq <= this.head) this.waiting.delete(seq);
       for (let next = this.waiting.get(this.head + 1); next; next = this.waiting.get(this.head + 1)) {
         this.waiting.delete(next.seq);
-        this.fanOut(next);
-        this.head = next.seq;
+        this.advance(next);
       }
     }
     if (!this.waiting.size) {
@@ -188,9 +183,15 @@ export class LiveFanout implements OnApplicationBootstrap, OnApplicationShutdown
   private async fillGap(): Promise<void> {
     const events = [...this.waiting.values()];
     this.waiting.clear();
-    clearTimeout(this.reorderTimer);
-    this.reorderTimer = undefined;
     await this.inOrder(events);
+    // Nothing waits now: this clears the timer if the fill did not come from it.
+    this.releaseWaiting();
+  }
+
+  /** Fans out the event that continues the head. */
+  private advance(event: StoredEvent): void {
+    this.fanOut(event);
+    this.head = event.seq;
   }
 
   /** Events in seq order; a gap before one is read from the log, which holds every seq it will ever hold below it. */
@@ -203,8 +204,7 @@ export class LiveFanout implements OnApplicationBootstrap, OnApplicationShutdown
         for (const earlier of missing) this.fanOut(earlier);
         this.head = missing.length === GAP_FILL_BATCH ? missing[missing.length - 1].seq : event.seq - 1;
       }
-      this.fanOut(event);
-      this.head = event.seq;
+      this.advance(event);
     }
   }
 
