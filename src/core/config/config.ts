@@ -166,6 +166,12 @@ export interface EventsConfig {
   /** How often the dispatcher polls the log when no live notification wakes it. */
   dispatchPollMs: number;
   /**
+   * After a batch that found events, the next batch starts no sooner than this after it started,
+   * so a steady stream is dispatched in fewer, larger batches. The first event after a quiet
+   * spell is dispatched at once. 0 dispatches every wake-up at once.
+   */
+  dispatchBatchWaitMs: number;
+  /**
    * How long the dispatcher lease lasts unrenewed: its holder renews it every third of this, and
    * another node takes it over once a holder (crashed, paused, cut off) has let it run out.
    */
@@ -374,6 +380,7 @@ export function loadConfig(env: Env): AppConfig {
       retentionMs: duration(env, 'EVENT_RETENTION', '7d', 60_000),
       typesFile: str(env, 'EVENT_TYPES_FILE'),
       dispatchPollMs: duration(env, 'DISPATCH_POLL_INTERVAL', '1s', 10),
+      dispatchBatchWaitMs: duration(env, 'DISPATCH_BATCH_WAIT', '50ms', 0),
       dispatcherLeaseMs: duration(env, 'DISPATCHER_LEASE', '10s', 1000),
     },
     websocket: {
