@@ -1,6 +1,9 @@
 import { Database } from '../../src/core/database/database.service';
 import { isoNow, toIso } from '../../src/core/http/time';
 import { DeliveryStore, type Completion } from '../../src/core/webhooks/delivery.store';
+import { EndpointStore } from '../../src/core/webhooks/endpoint.store';
+import { WebhooksService } from '../../src/core/webhooks/webhooks.service';
+import { itOnPostgres } from '../support/engines';
 import { startTestApp, type TestApp } from '../support/test-app';
 
 const ORG = 'org_delivery_store';
@@ -159,4 +162,119 @@ describe('delivery store: leases and results in batches', () => {
       }),
     ]);
   });
+
+  itOnPostgres(
+    'records a group of delivered results in one statement: lease checked, attempts logged, streaks ended',
+    async () => {
+      const webhooks = t.app.get(WebhooksService);
+      const endpoints = t.app.get(EndpointStore);
+      // One endpoint in a failure streak, one without.
+      for (const id of ['whe_one_failing', 'whe_one_fine'])
+        await db.transaction((m) =>
+          webhooks.saveEndpoint(m, {
+            id,
+            kind: 'test',
+            organisation_id: ORG,
+            url: 'https://receiver.example/hooks',
+            secret: webhooks.generateSecret(),
+          }),
+        );
+      await db.transaction((m) =>
+        endpoints.recordFailure(m, ORG, 'whe_one_failing', { at: isoNow(), error: 'HTTP 503', deliveryFailed: true }),
+      );
+      const ids = ['whd_one_1', 'whd_one_2', 'whd_one_3'];
+      const endpointOf = (i: number) => (i === 2 ? 'whe_one_fine' : 'whe_one_failing');
+      const created = isoNow();
+      await db.transaction((m) =>
+        store.insert(
+          m,
+          ids.map((id, i) => ({
+            id,
+            endpoint_id: endpointOf(i),
+            organisation_id: ORG,
+            workspace_id: null,
+            event_id: `evt_one_${i}`,
+            event_seq: 100 + i,
+            rule_index: null,
+            match_hash: null,
+            match_index: null,
+            body: JSON.stringify({ id: `evt_one_${i}` }),
+            status: 'pending',
+            error: null,
+            created_at: created,
+          })),
+        ),
+      );
+      const leaseUntil = toIso(Date.now() + 60_000);
+      await db.transaction((m) => store.lease(m, ids, isoNow(), leaseUntil));
+      const at = isoNow();
+      const completion: Completion = {
+        status: 'delivered',
+        attempts: 1,
+        response_status: 204,
+        error: null,
+        duration_ms: 9,
+        delivered_at: at,
+        next_attempt_at: null,
+        at,
+      };
+      const recorded = await db.read((m) =>
+        store.recordDelivered(
+          m,
+          ids.map((id, i) => ({
+            id,
+            // The second one's lease ran out and another node took the row: not this worker's to record.
+            lease: i === 1 ? toIso(Date.now() - 1_000) : leaseUntil,
+            completion,
+            request_headers: { 'webhook-id': id },
+            response_body: 'ok',
+            endpoint: { organisation_id: ORG, id: endpointOf(i) },
+          })),
+        ),
+      );
+      expect([...recorded].sort()).toEqual([ids[0], ids[2]]);
+
+      const entry = async (id: string) => (await store.findEntry(ORG, id))!;
+      expect(await entry(ids[0])).toMatchObject({
+        status: 'delivered',
+        attempts: 1,
+        response_status: 204,
+        delivered_at: at,
+      });
+      expect(await entry(ids[1])).toMatchObject({ status: 'pending', attempts: 0 });
+      expect(await entry(ids[2])).toMatchObject({ status: 'delivered', attempts: 1 });
+      expect(await store.attempts(ORG, ids[0])).toEqual([
+        expect.objectContaining({
+          attempt: 1,
+          outcome: 'delivered',
+          response_status: 204,
+          error: null,
+          duration_ms: 9,
+          request_headers: { 'webhook-id': ids[0] },
+          response_body: 'ok',
+        }),
+      ]);
+      // Nothing is logged for the row that was not recorded.
+      expect(await store.attempts(ORG, ids[1])).toEqual([]);
+      const rows = await db.read((m) =>
+        db.query<{ body: string | null; lease_until: string | null }>(
+          m,
+          'SELECT body, lease_until FROM webhook_deliveries WHERE id = $1',
+          [ids[0]],
+        ),
+      );
+      expect(rows).toEqual([{ body: null, lease_until: null }]);
+      const streaks = await db.read((m) =>
+        db.query<{ id: string; failing_since: string | null; failed_deliveries: number; last_error: string | null }>(
+          m,
+          'SELECT id, failing_since, failed_deliveries, last_error FROM webhook_endpoints WHERE id IN ($1, $2) ORDER BY id',
+          ['whe_one_failing', 'whe_one_fine'],
+        ),
+      );
+      expect(streaks).toEqual([
+        { id: 'whe_one_failing', failing_since: null, failed_deliveries: 0, last_error: null },
+        { id: 'whe_one_fine', failing_since: null, failed_deliveries: 0, last_error: null },
+      ]);
+    },
+  );
 });

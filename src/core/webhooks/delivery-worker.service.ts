@@ -358,7 +358,24 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
     }
   }
 
-  private recordTogether(finished: Finished[]): Promise<boolean[]> {
+  private async recordTogether(finished: Finished[]): Promise<boolean[]> {
+    // The usual group, all delivered, is one statement on Postgres: no transaction to open.
+    if (this.db.isPostgres && finished.every((f) => f.outcome === 'delivered')) {
+      const recorded = await this.db.read((m) =>
+        this.deliveries.recordDelivered(
+          m,
+          finished.map(({ delivery, endpoint, request, result, completion }) => ({
+            id: delivery.id,
+            lease: delivery.lease_until,
+            completion,
+            request_headers: loggedHeaders(request.headers, endpoint.headers),
+            response_body: result.response_body ?? null,
+            endpoint: { organisation_id: endpoint.organisation_id, id: endpoint.id },
+          })),
+        ),
+      );
+      return finished.map((f) => recorded.has(f.delivery.id));
+    }
     return this.db.transaction(async (m) => {
       const recorded = await this.deliveries.complete(
         m,
