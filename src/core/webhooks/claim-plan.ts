@@ -64,42 +64,50 @@ interface Candidate {
   endpoint: string;
   due: string;
   id: string;
-}
-
-/** Whether key `a` sorts before key `b`, element by element. */
-function before(a: readonly (number | string)[], b: readonly (number | string)[]): boolean {
-  for (let i = 0; i < a.length; i++) {
-    if (a[i] < b[i]) return true;
-    if (a[i] > b[i]) return false;
-  }
-  return false;
-}
-
-/** The item with the smallest key. */
-function argmin<T>(items: readonly T[], key: (item: T) => (number | string)[]): T | undefined {
-  let best: T | undefined;
-  let bestKey: (number | string)[] = [];
-  for (const item of items) {
-    const k = key(item);
-    if (best === undefined || before(k, bestKey)) [best, bestKey] = [item, k];
-  }
-  return best;
+  /** Its keys in the load map, made once: slots are handed out many times over the same candidates. */
+  orgKey: string;
+  endpointKey: string;
 }
 
 /**
  * Chooses who gets the next slot: the organisation with the fewest requests in flight, then its
- * endpoint with the fewest; ties go to the oldest candidate.
+ * endpoint with the fewest; ties go to the oldest candidate (then the smaller organisation, or id).
+ * Runs once per slot over every candidate, so it compares in place and allocates nothing.
  */
 function nextSlot<T extends Candidate>(candidates: readonly T[], load: ReadonlyMap<string, number>): T | undefined {
-  const org = argmin(candidates, (c) => [load.get(orgKey(c.organisation)) ?? 0, c.due, c.organisation])?.organisation;
-  return argmin(
-    candidates.filter((c) => c.organisation === org),
-    (c) => [load.get(endpointKey(c.endpoint)) ?? 0, c.due, c.id],
-  );
+  let org: T | undefined;
+  let orgLoad = 0;
+  for (const c of candidates) {
+    const l = load.get(c.orgKey) ?? 0;
+    if (
+      org === undefined ||
+      l < orgLoad ||
+      (l === orgLoad && (c.due < org.due || (c.due === org.due && c.organisation < org.organisation)))
+    ) {
+      org = c;
+      orgLoad = l;
+    }
+  }
+  if (!org) return undefined;
+  let best: T | undefined;
+  let bestLoad = 0;
+  for (const c of candidates) {
+    if (c.organisation !== org.organisation) continue;
+    const l = load.get(c.endpointKey) ?? 0;
+    if (
+      best === undefined ||
+      l < bestLoad ||
+      (l === bestLoad && (c.due < best.due || (c.due === best.due && c.id < best.id)))
+    ) {
+      best = c;
+      bestLoad = l;
+    }
+  }
+  return best;
 }
 
 function addLoad(load: Map<string, number>, c: Candidate): void {
-  for (const key of [orgKey(c.organisation), endpointKey(c.endpoint)]) load.set(key, (load.get(key) ?? 0) + 1);
+  for (const key of [c.orgKey, c.endpointKey]) load.set(key, (load.get(key) ?? 0) + 1);
 }
 
 /**
@@ -131,6 +139,8 @@ export function planFetch(
         endpoint: e.endpoint_id,
         due: e.oldest,
         id: e.endpoint_id,
+        orgKey: orgKey(e.organisation_id),
+        endpointKey: endpointKey(e.endpoint_id),
         left,
       });
   }
@@ -159,7 +169,17 @@ export function pickClaim(
   plan: Pick<FetchPlan, 'free' | 'inFlight'>,
 ): ClaimPick {
   // Per endpoint and kind, the rows it may send, oldest first (its oldest whatever their kind).
-  const queues = new Map<string, { first: DueRow[]; retry: DueRow[] }>();
+  const queued = (row: DueRow) => ({
+    organisation: row.organisation_id,
+    endpoint: row.endpoint_id,
+    due: row.next_attempt_at,
+    id: row.id,
+    orgKey: orgKey(row.organisation_id),
+    endpointKey: endpointKey(row.endpoint_id),
+    row,
+  });
+  type Queued = ReturnType<typeof queued>;
+  const queues = new Map<string, { first: Queued[]; retry: Queued[] }>();
   const allowed = new Map<string, number>();
   let firstDue = 0;
   let retriesDue = 0;
@@ -170,10 +190,10 @@ export function pickClaim(
     let queue = queues.get(row.endpoint_id);
     if (!queue) queues.set(row.endpoint_id, (queue = { first: [], retry: [] }));
     if (row.attempts === 0) {
-      queue.first.push(row);
+      queue.first.push(queued(row));
       firstDue++;
     } else {
-      queue.retry.push(row);
+      queue.retry.push(queued(row));
       retriesDue++;
     }
   }
@@ -185,17 +205,9 @@ export function pickClaim(
   // The kinds take turns, so neither waits for the other's whole share.
   for (let turn = 0; left.first + left.retry > 0; turn++) {
     const kind = (turn % 2 === 0 && left.first > 0) || left.retry === 0 ? 'first' : 'retry';
-    const heads = [...queues.values()].flatMap((q) => (q[kind].length ? [q[kind][0]] : []));
-    const next = nextSlot(
-      heads.map((row) => ({
-        organisation: row.organisation_id,
-        endpoint: row.endpoint_id,
-        due: row.next_attempt_at,
-        id: row.id,
-        row,
-      })),
-      load,
-    );
+    const heads: Queued[] = [];
+    for (const q of queues.values()) if (q[kind].length) heads.push(q[kind][0]);
+    const next = nextSlot(heads, load);
     if (!next) {
       left[kind] = 0;
       continue;
