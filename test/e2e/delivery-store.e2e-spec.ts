@@ -168,8 +168,8 @@ describe('delivery store: leases and results in batches', () => {
     async () => {
       const webhooks = t.app.get(WebhooksService);
       const endpoints = t.app.get(EndpointStore);
-      // One endpoint in a failure streak, one without.
-      for (const id of ['whe_one_failing', 'whe_one_fine'])
+      // Two endpoints in a failure streak, one without.
+      for (const id of ['whe_one_failing', 'whe_one_kept', 'whe_one_fine'])
         await db.transaction((m) =>
           webhooks.saveEndpoint(m, {
             id,
@@ -179,11 +179,13 @@ describe('delivery store: leases and results in batches', () => {
             secret: webhooks.generateSecret(),
           }),
         );
-      await db.transaction((m) =>
-        endpoints.recordFailure(m, ORG, 'whe_one_failing', { at: isoNow(), error: 'HTTP 503', deliveryFailed: true }),
-      );
+      for (const id of ['whe_one_failing', 'whe_one_kept'])
+        await db.transaction((m) =>
+          endpoints.recordFailure(m, ORG, id, { at: isoNow(), error: 'HTTP 503', deliveryFailed: true }),
+        );
       const ids = ['whd_one_1', 'whd_one_2', 'whd_one_3'];
-      const endpointOf = (i: number) => (i === 2 ? 'whe_one_fine' : 'whe_one_failing');
+      // The second row is the only one for whe_one_kept, and it will not be recorded.
+      const endpointOf = (i: number) => ['whe_one_failing', 'whe_one_kept', 'whe_one_fine'][i];
       const created = isoNow();
       await db.transaction((m) =>
         store.insert(
@@ -208,38 +210,28 @@ describe('delivery store: leases and results in batches', () => {
       const leaseUntil = toIso(Date.now() + 60_000);
       await db.transaction((m) => store.lease(m, ids, isoNow(), leaseUntil));
       const at = isoNow();
-      const completion: Completion = {
-        status: 'delivered',
-        attempts: 1,
-        response_status: 204,
-        error: null,
-        duration_ms: 9,
-        delivered_at: at,
-        next_attempt_at: null,
-        at,
-      };
-      const recorded = await db.read((m) =>
-        store.recordDelivered(
-          m,
-          ids.map((id, i) => ({
-            id,
-            // The second one's lease ran out and another node took the row: not this worker's to record.
-            lease: i === 1 ? toIso(Date.now() - 1_000) : leaseUntil,
-            completion,
-            request_headers: { 'webhook-id': id },
-            response_body: 'ok',
-            endpoint: { organisation_id: ORG, id: endpointOf(i) },
-          })),
-        ),
-      );
+      const results = ids.map((id, i) => ({
+        id,
+        // The second one's lease ran out and another node took the row: not this worker's to record.
+        lease: i === 1 ? toIso(Date.now() - 1_000) : leaseUntil,
+        completion: { attempts: 1, response_status: 204, duration_ms: 9, at },
+        request_headers: { 'webhook-id': id },
+        response_body: 'ok',
+        endpoint: { organisation_id: ORG, id: endpointOf(i) },
+      }));
+      const recorded = await db.read((m) => store.recordDelivered(m, results));
       expect([...recorded].sort()).toEqual([ids[0], ids[2]]);
+      // Recorded once: the same results again change nothing and log nothing more.
+      expect([...(await db.read((m) => store.recordDelivered(m, results)))]).toEqual([]);
 
       const entry = async (id: string) => (await store.findEntry(ORG, id))!;
       expect(await entry(ids[0])).toMatchObject({
         status: 'delivered',
         attempts: 1,
         response_status: 204,
+        error: null,
         delivered_at: at,
+        next_attempt_at: null,
       });
       expect(await entry(ids[1])).toMatchObject({ status: 'pending', attempts: 0 });
       expect(await entry(ids[2])).toMatchObject({ status: 'delivered', attempts: 1 });
@@ -250,6 +242,7 @@ describe('delivery store: leases and results in batches', () => {
           response_status: 204,
           error: null,
           duration_ms: 9,
+          attempted_at: at,
           request_headers: { 'webhook-id': ids[0] },
           response_body: 'ok',
         }),
@@ -257,23 +250,38 @@ describe('delivery store: leases and results in batches', () => {
       // Nothing is logged for the row that was not recorded.
       expect(await store.attempts(ORG, ids[1])).toEqual([]);
       const rows = await db.read((m) =>
-        db.query<{ body: string | null; lease_until: string | null }>(
+        db.query<{ body: string | null; lease_until: string | null; duration_ms: number; updated_at: string }>(
           m,
-          'SELECT body, lease_until FROM webhook_deliveries WHERE id = $1',
+          'SELECT body, lease_until, duration_ms, updated_at FROM webhook_deliveries WHERE id = $1',
           [ids[0]],
         ),
       );
-      expect(rows).toEqual([{ body: null, lease_until: null }]);
+      expect(rows).toEqual([{ body: null, lease_until: null, duration_ms: 9, updated_at: at }]);
       const streaks = await db.read((m) =>
-        db.query<{ id: string; failing_since: string | null; failed_deliveries: number; last_error: string | null }>(
+        db.query<{
+          id: string;
+          failing_since: string | null;
+          failed_attempts: number;
+          failed_deliveries: number;
+          last_error: string | null;
+        }>(
           m,
-          'SELECT id, failing_since, failed_deliveries, last_error FROM webhook_endpoints WHERE id IN ($1, $2) ORDER BY id',
-          ['whe_one_failing', 'whe_one_fine'],
+          `SELECT id, failing_since, failed_attempts, failed_deliveries, last_error FROM webhook_endpoints
+         WHERE id IN ($1, $2, $3) ORDER BY id`,
+          ['whe_one_failing', 'whe_one_fine', 'whe_one_kept'],
         ),
       );
       expect(streaks).toEqual([
-        { id: 'whe_one_failing', failing_since: null, failed_deliveries: 0, last_error: null },
-        { id: 'whe_one_fine', failing_since: null, failed_deliveries: 0, last_error: null },
+        { id: 'whe_one_failing', failing_since: null, failed_attempts: 0, failed_deliveries: 0, last_error: null },
+        { id: 'whe_one_fine', failing_since: null, failed_attempts: 0, failed_deliveries: 0, last_error: null },
+        // Its only result was not recorded: its streak stands.
+        {
+          id: 'whe_one_kept',
+          failing_since: expect.any(String),
+          failed_attempts: 1,
+          failed_deliveries: 1,
+          last_error: 'HTTP 503',
+        },
       ]);
     },
   );

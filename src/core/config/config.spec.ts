@@ -197,6 +197,17 @@ describe('durations', () => {
     expect(() => loadConfig({ DISPATCHER_LEASE: 'ten' })).toThrow('DISPATCHER_LEASE must be a duration');
   });
 
+  it('reads DISPATCH_BATCH_WAIT, 50ms by default, 0 allowed, at most DISPATCH_POLL_INTERVAL', () => {
+    expect(loadConfig({}).events.dispatchBatchWaitMs).toBe(50);
+    expect(loadConfig({ DISPATCH_BATCH_WAIT: '0ms' }).events.dispatchBatchWaitMs).toBe(0);
+    expect(loadConfig({ DISPATCH_BATCH_WAIT: '1h', DISPATCH_POLL_INTERVAL: '1h' }).events.dispatchBatchWaitMs).toBe(
+      3_600_000,
+    );
+    expect(() => loadConfig({ DISPATCH_BATCH_WAIT: '50s' })).toThrow(
+      'DISPATCH_BATCH_WAIT must be a duration such as 30s, 15m, 12h or 7d, at least 0 ms and at most DISPATCH_POLL_INTERVAL (1000 ms)',
+    );
+  });
+
   it('reads SUBSCRIPTION_SOCKET_CACHE_REFRESH, 30s by default', () => {
     expect(loadConfig({}).subscriptions.socketCacheRefreshMs).toBe(30_000);
     expect(loadConfig({ SUBSCRIPTION_SOCKET_CACHE_REFRESH: '250ms' }).subscriptions.socketCacheRefreshMs).toBe(250);

@@ -166,9 +166,10 @@ export interface EventsConfig {
   /** How often the dispatcher polls the log when no live notification wakes it. */
   dispatchPollMs: number;
   /**
-   * After a batch that found events, the next batch starts no sooner than this after it started,
-   * so a steady stream is dispatched in fewer, larger batches. The first event after a quiet
-   * spell is dispatched at once. 0 dispatches every wake-up at once.
+   * After a batch that found events (but was not full), the next batch starts no sooner than this
+   * after it started, so a steady stream is dispatched in fewer, larger batches. The first event
+   * after a quiet spell is dispatched at once. 0 dispatches every wake-up at once. At most
+   * `dispatchPollMs`.
    */
   dispatchBatchWaitMs: number;
   /**
@@ -240,11 +241,15 @@ export function parseDuration(raw: string): number | undefined {
   return match ? Number(match[1]) * DURATION_UNITS[match[2]] : undefined;
 }
 
-function duration(env: Env, name: string, fallback: string, minMs: number): number {
+function duration(env: Env, name: string, fallback: string, minMs: number, max?: { ms: number; of: string }): number {
   const raw = str(env, name) ?? fallback;
   const ms = parseDuration(raw);
-  if (ms === undefined || ms < minMs)
-    throw new ConfigError(name, `a duration such as 30s, 15m, 12h or 7d, at least ${minMs} ms`, raw);
+  if (ms === undefined || ms < minMs || (max && ms > max.ms))
+    throw new ConfigError(
+      name,
+      `a duration such as 30s, 15m, 12h or 7d, at least ${minMs} ms${max ? ` and at most ${max.of} (${max.ms} ms)` : ''}`,
+      raw,
+    );
   return ms;
 }
 
@@ -380,7 +385,10 @@ export function loadConfig(env: Env): AppConfig {
       retentionMs: duration(env, 'EVENT_RETENTION', '7d', 60_000),
       typesFile: str(env, 'EVENT_TYPES_FILE'),
       dispatchPollMs: duration(env, 'DISPATCH_POLL_INTERVAL', '1s', 10),
-      dispatchBatchWaitMs: duration(env, 'DISPATCH_BATCH_WAIT', '50ms', 0),
+      dispatchBatchWaitMs: duration(env, 'DISPATCH_BATCH_WAIT', '50ms', 0, {
+        ms: duration(env, 'DISPATCH_POLL_INTERVAL', '1s', 10),
+        of: 'DISPATCH_POLL_INTERVAL',
+      }),
       dispatcherLeaseMs: duration(env, 'DISPATCHER_LEASE', '10s', 1000),
     },
     websocket: {

@@ -82,7 +82,7 @@ export class Dispatcher implements OnApplicationBootstrap, BeforeApplicationShut
   private loop?: Promise<void>;
   private renewals?: Promise<void>;
   private readonly idle = new Pause();
-  /** The wait between two batches of a steady stream (DISPATCH_BATCH_WAIT); only shutdown ends it early. */
+  /** Waits only shutdown ends early: between two batches of a steady stream (DISPATCH_BATCH_WAIT), and before a retry. */
   private readonly gather = new Pause();
   private readonly renewPause = new Pause();
   private unsubscribe?: Unsubscribe;
@@ -196,7 +196,8 @@ export class Dispatcher implements OnApplicationBootstrap, BeforeApplicationShut
         }
         if (!this.running) break;
         this.logger.error({ err }, 'dispatch batch failed; retrying');
-        await this.idle.for(RETRY_MS);
+        // Not ended by wake-ups: a failing batch is retried every RETRY_MS, not at the event rate.
+        await this.gather.for(RETRY_MS);
       }
     }
   }

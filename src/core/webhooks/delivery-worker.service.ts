@@ -43,7 +43,10 @@ const CLAIM_LOCK_WAIT_MS = 1_000;
 const OWED_TOPIC = 'webhooks.owed';
 /** Shortest time between two such notices from one node. */
 const OWED_NOTICE_MS = 20;
-/** Most finished attempts written in one transaction. */
+/**
+ * Most finished attempts written together. Equal to the store's COMPLETE_CHUNK, so a delivered
+ * group on Postgres is always one statement (`recordDelivered`).
+ */
 const RECORD_GROUP_MAX = 200;
 
 interface Job {
@@ -62,7 +65,7 @@ interface Finished extends Job {
 /**
  * Works off the delivery queue on every node (docs/architecture.md "The one data flow"). A claim leases
  * due rows in one short transaction; the HTTP request runs outside any transaction (on SQLite the
- * database mutex is never held across I/O); the result is written in a second one. A node that
+ * database mutex is never held across I/O); the result is written afterwards, in groups. A node that
  * dies mid-request loses its leases after `totalTimeoutMs + 60 s` and another node retries the
  * row under the same `webhook-id`, so receivers can drop the duplicate.
  *
@@ -311,10 +314,10 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
   }
 
   /**
-   * Writes a group of finished attempts in one transaction: every result whose lease still holds
-   * in one UPDATE, their attempts in one INSERT, the endpoints' success in one UPDATE; failures
-   * each update their endpoint's streak (and may block it). Answers, per attempt, whether it was
-   * recorded.
+   * Writes a group of finished attempts together: every result whose lease still holds in one
+   * UPDATE, their attempts in one INSERT, the endpoints' success in one UPDATE, in one transaction
+   * (on Postgres, a group that was all delivered is one statement); failures each update their
+   * endpoint's streak (and may block it). Answers, per attempt, whether it was recorded.
    */
   private async record(all: Finished[]): Promise<boolean[]> {
     // A row whose lease ran out while its result waited here, and that this node leased again, can

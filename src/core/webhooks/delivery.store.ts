@@ -150,6 +150,7 @@ function inWorkspaces<T extends object>(q: SelectQueryBuilder<T>, workspaces: st
 const INSERT_CHUNK = 500;
 /** Rows of one completion UPDATE (10 values each) and one attempts INSERT (9 each), well inside parameter limits. */
 const COMPLETE_CHUNK = 200;
+// The worker's result groups (RECORD_GROUP_MAX) are no larger, so `recordDelivered` is one statement.
 const ATTEMPT_CHUNK = 200;
 /** SQLite allows at most 500 terms in one compound SELECT. */
 const UNION_CHUNK = 200;
@@ -432,7 +433,7 @@ export class DeliveryStore {
     delivered: {
       id: string;
       lease: string;
-      completion: Completion;
+      completion: Pick<Completion, 'attempts' | 'response_status' | 'duration_ms' | 'at'>;
       request_headers: Record<string, string>;
       response_body: string | null;
       endpoint: { organisation_id: string; id: string };
