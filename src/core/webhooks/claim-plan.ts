@@ -70,40 +70,55 @@ interface Candidate {
 }
 
 /**
- * Chooses who gets the next slot: the organisation with the fewest requests in flight, then its
- * endpoint with the fewest; ties go to the oldest candidate (then the smaller organisation, or id).
- * Runs once per slot over every candidate, so it compares in place and allocates nothing.
+ * The candidate with the least load under `keyOf` (only `organisation`'s, when given); ties go to
+ * the earlier `due`, then the smaller `tie`, then the first. Compares in place and allocates
+ * nothing: it runs for every slot over every candidate.
  */
-function nextSlot<T extends Candidate>(candidates: readonly T[], load: ReadonlyMap<string, number>): T | undefined {
-  let org: T | undefined;
-  let orgLoad = 0;
-  for (const c of candidates) {
-    const l = load.get(c.orgKey) ?? 0;
-    if (
-      org === undefined ||
-      l < orgLoad ||
-      (l === orgLoad && (c.due < org.due || (c.due === org.due && c.organisation < org.organisation)))
-    ) {
-      org = c;
-      orgLoad = l;
-    }
-  }
-  if (!org) return undefined;
+function leastLoaded<T extends Candidate>(
+  candidates: readonly T[],
+  load: ReadonlyMap<string, number>,
+  keyOf: (c: T) => string,
+  tie: (c: T) => string,
+  organisation?: string,
+): T | undefined {
   let best: T | undefined;
   let bestLoad = 0;
   for (const c of candidates) {
-    if (c.organisation !== org.organisation) continue;
-    const l = load.get(c.endpointKey) ?? 0;
+    if (organisation !== undefined && c.organisation !== organisation) continue;
+    const l = load.get(keyOf(c)) ?? 0;
     if (
       best === undefined ||
       l < bestLoad ||
-      (l === bestLoad && (c.due < best.due || (c.due === best.due && c.id < best.id)))
+      (l === bestLoad && (c.due < best.due || (c.due === best.due && tie(c) < tie(best))))
     ) {
       best = c;
       bestLoad = l;
     }
   }
   return best;
+}
+
+/**
+ * Chooses who gets the next slot: the organisation with the fewest requests in flight, then its
+ * endpoint with the fewest; ties go to the oldest candidate (then the smaller organisation, or id).
+ */
+function nextSlot<T extends Candidate>(candidates: readonly T[], load: ReadonlyMap<string, number>): T | undefined {
+  const org = leastLoaded(
+    candidates,
+    load,
+    (c) => c.orgKey,
+    (c) => c.organisation,
+  );
+  return (
+    org &&
+    leastLoaded(
+      candidates,
+      load,
+      (c) => c.endpointKey,
+      (c) => c.id,
+      org.organisation,
+    )
+  );
 }
 
 function addLoad(load: Map<string, number>, c: Candidate): void {
