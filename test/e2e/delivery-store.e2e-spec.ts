@@ -1,9 +1,10 @@
 import { Database } from '../../src/core/database/database.service';
 import { isoNow, toIso } from '../../src/core/http/time';
-import { DeliveryStore, type Completion } from '../../src/core/webhooks/delivery.store';
+import { ClaimLockBusy, DeliveryStore, type Completion } from '../../src/core/webhooks/delivery.store';
 import { EndpointStore } from '../../src/core/webhooks/endpoint.store';
 import { WebhooksService } from '../../src/core/webhooks/webhooks.service';
 import { itOnPostgres } from '../support/engines';
+import { Gate } from '../support/freeze';
 import { startTestApp, type TestApp } from '../support/test-app';
 
 const ORG = 'org_delivery_store';
@@ -285,4 +286,107 @@ describe('delivery store: leases and results in batches', () => {
       ]);
     },
   );
+
+  it('tells whether any row is claimable: due, pending and under no live lease', async () => {
+    // Times long past, so the other cases' rows (due now) are not due at these instants.
+    const claimableAt = (now: string) => store.anyClaimableAcrossTenants(now);
+    expect(await claimableAt('2000-06-01T00:00:00.000Z')).toBe(false);
+    await db.transaction((m) =>
+      store.insert(m, [
+        {
+          id: 'whd_claimable',
+          endpoint_id: 'whe_claimable',
+          organisation_id: ORG,
+          workspace_id: null,
+          event_id: 'evt_claimable',
+          event_seq: 500,
+          rule_index: null,
+          match_hash: null,
+          match_index: null,
+          body: JSON.stringify({ id: 'evt_claimable' }),
+          status: 'pending',
+          error: null,
+          created_at: '2001-01-01T00:00:00.000Z',
+        },
+      ]),
+    );
+    // Not due yet, then due.
+    expect(await claimableAt('2000-06-01T00:00:00.000Z')).toBe(false);
+    expect(await claimableAt('2002-01-01T00:00:00.000Z')).toBe(true);
+    // Leased until 2003: not claimable while the lease holds, claimable again once it has run out.
+    await db.transaction((m) =>
+      store.lease(m, ['whd_claimable'], '2002-01-01T00:00:00.000Z', '2003-01-01T00:00:00.000Z'),
+    );
+    expect(await claimableAt('2002-06-01T00:00:00.000Z')).toBe(false);
+    expect(await claimableAt('2004-01-01T00:00:00.000Z')).toBe(true);
+  });
+
+  itOnPostgres('a claim waits for the claim lock while another holds it, and gives up after its wait', async () => {
+    const key = 424242;
+    const held = new Gate();
+    held.shut();
+    let release!: () => void;
+    const holding = new Promise<void>((resolve) => (release = resolve));
+    // The first claim holds the lock until the gate opens.
+    const first = db.transaction(async (m) => {
+      await store.lockClaims(m, key, 1_000);
+      release();
+      await held.pass();
+    });
+    await holding;
+    // A second claim, willing to wait long enough: it is still waiting, and goes on once the first ends.
+    let secondDone = false;
+    const second = db.transaction((m) => store.lockClaims(m, key, 30_000)).then(() => (secondDone = true));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(secondDone).toBe(false);
+    held.reopen();
+    await first;
+    await second;
+    expect(secondDone).toBe(true);
+
+    // A claim that would wait only briefly gives up with ClaimLockBusy, and its transaction rolls back.
+    held.shut();
+    const again = new Promise<void>((resolve) => (release = resolve));
+    const holder = db.transaction(async (m) => {
+      await store.lockClaims(m, key, 1_000);
+      release();
+      await held.pass();
+    });
+    await again;
+    await expect(db.transaction((m) => store.lockClaims(m, key, 100))).rejects.toBeInstanceOf(ClaimLockBusy);
+    held.reopen();
+    await holder;
+    // The lock is free again, and the wait limit did not outlive its transaction.
+    await db.transaction((m) => store.lockClaims(m, key, 100));
+    const [{ lock_timeout }] = await db.read((m) => db.query<{ lock_timeout: string }>(m, 'SHOW lock_timeout'));
+    expect(lock_timeout).not.toBe('100ms');
+  });
+});
+
+/**
+ * A worker woken when nothing is claimable (another node's notice for work already leased, a
+ * poll on an idle node) asks one question and opens no claim transaction.
+ */
+describe('delivery worker: wake-ups with nothing to claim', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    // The worker polls every 50 ms; the dispatcher, whose batches are transactions too, not at all.
+    t = await startTestApp({ env: { WEBHOOK_POLL_INTERVAL: '50ms', DISPATCH_POLL_INTERVAL: '1h' } });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('polls an idle queue without claim transactions', async () => {
+    const db = t.app.get(Database);
+    const counts = () => new Map(db.statementCounts());
+    const before = counts();
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const after = counts();
+    const grew = (kind: string) => (after.get(kind) ?? 0) - (before.get(kind) ?? 0);
+    // About 20 polls, each one SELECT; none of them a claim (BEGIN, lock, plan, COMMIT).
+    expect(grew('select')).toBeGreaterThanOrEqual(5);
+    expect(grew('begin')).toBe(0);
+  });
 });

@@ -15,7 +15,7 @@ import { schemaLockKey } from '../database/lock-keys';
 import { nonOverlapping } from '../database/periodic';
 import { isoNow, toIso } from '../http/time';
 import { pickClaim, planFetch } from './claim-plan';
-import { DeliveryStore, type Completion, type LeasedDelivery } from './delivery.store';
+import { ClaimLockBusy, DeliveryStore, type Completion, type LeasedDelivery } from './delivery.store';
 import { blockIssue, goneIssue, NOT_SENT_BLOCKED } from './endpoint-health';
 import { EndpointStore } from './endpoint.store';
 import { describeStatus, parseRetryAfter, retryDelay, verdictOf } from './retry-policy';
@@ -82,6 +82,12 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
   private wakeUp?: () => void;
   /** A wake-up that came while the loop was busy claiming must not be lost. */
   private woken = false;
+  /**
+   * Set by `announce`: this node has just committed work that is owed now, so the next claim
+   * goes straight ahead. Any other wake-up (another node's notice, a finished group, the poll)
+   * first asks whether anything is claimable: usually the committing node has leased it already.
+   */
+  private committedHere = false;
   /**
    * Set when the last claim left due work behind (every slot taken, or an endpoint at its cap):
    * a finished request then frees a slot for it at once.
@@ -161,6 +167,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
    * from each node; a lost one only means waiting for the poll).
    */
   announce(): void {
+    this.committedHere = true;
     this.wake();
     if (!this.bus.distributed || this.noticeTimer) return;
     const wait = Math.max(0, this.lastNotice + OWED_NOTICE_MS - Date.now());
@@ -181,15 +188,19 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
     const { concurrency, pollMs } = this.config.webhooks;
     while (this.running) {
       this.woken = false;
+      const committedHere = this.committedHere;
+      this.committedHere = false;
       const free = concurrency - this.inFlight.size;
       let claimed = 0;
       let leftBehind = false;
       if (free > 0) {
         try {
-          const { jobs, capped } = await this.claim(free);
-          claimed = jobs.length;
-          leftBehind = capped;
-          for (const job of jobs) this.start(job);
+          if (committedHere || (await this.deliveries.anyClaimableAcrossTenants(isoNow()))) {
+            const { jobs, capped } = await this.claim(free);
+            claimed = jobs.length;
+            leftBehind = capped;
+            for (const job of jobs) this.start(job);
+          }
         } catch (err) {
           if (!this.running) break;
           this.logger.error({ err }, 'claiming webhook deliveries failed; retrying');
@@ -209,11 +220,8 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
    */
   private async claim(capacity: number): Promise<{ jobs: Job[]; capped: boolean }> {
     const { totalTimeoutMs, endpointConcurrency } = this.config.webhooks;
-    return this.db.transaction(async (m) => {
-      if (!(await this.deliveries.lockClaims(m, this.claimLock, CLAIM_LOCK_WAIT_MS))) {
-        this.logger.debug('another node has held the claim lock too long; claiming again at the next poll');
-        return { jobs: [], capped: false };
-      }
+    const claimed = this.db.transaction(async (m) => {
+      await this.deliveries.lockClaims(m, this.claimLock, CLAIM_LOCK_WAIT_MS);
       // Read the clock once the lock is held, so leases that ran out while waiting for it count as free.
       const now = isoNow();
       const leaseUntil = toIso(Date.now() + totalTimeoutMs + LEASE_MARGIN_MS);
@@ -263,6 +271,11 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
       for (const status of ['blocked', 'cancelled'] as const)
         for (const [kind, n] of settledKinds[status]) this.metrics.settled(status, n, kind);
       return { jobs, capped: plan.atCap || pick.filledEndpoint };
+    });
+    return claimed.catch((err) => {
+      if (!(err instanceof ClaimLockBusy)) throw err;
+      this.logger.debug('another node has held the claim lock too long; claiming again at the next wake-up');
+      return { jobs: [], capped: false };
     });
   }
 

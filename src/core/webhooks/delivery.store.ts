@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { EntityManager, SelectQueryBuilder } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '../config';
 import { schemaLockKey } from '../database/lock-keys';
-import { Database, valuesList } from '../database/database.service';
+import { Database, LOCK_NOT_AVAILABLE, sqlState, valuesList } from '../database/database.service';
 import type { DueRow, OwingEndpoint } from './claim-plan';
 import { nextLogTimes } from './history-page';
 import { WebhookAttemptEntity } from './webhook-attempt.entity';
@@ -155,8 +155,13 @@ const ATTEMPT_CHUNK = 200;
 /** SQLite allows at most 500 terms in one compound SELECT. */
 const UNION_CHUNK = 200;
 
-/** How often a claim asks again for the claim lock while another node holds it. */
-const CLAIM_LOCK_RETRY_MS = 5;
+/** Another node's claim held the claim lock longer than this one would wait. */
+export class ClaimLockBusy extends Error {
+  constructor(waitMs: number) {
+    super(`the claim lock was held by another claim for more than ${waitMs} ms`);
+    this.name = 'ClaimLockBusy';
+  }
+}
 
 /** A pending row no worker holds a live lease on (`:now`). */
 const NOT_LEASED = "status = 'pending' AND (lease_until IS NULL OR lease_until <= :now)";
@@ -231,21 +236,43 @@ export class DeliveryStore {
 
   /**
    * Serialises claims across the cluster until this transaction ends, so the leases one claim
-   * counts per endpoint cannot change under it (another node's claim waits its turn: a few ms).
-   * Never waits longer than `waitMs`: a node frozen mid-claim must not stall every other node's
-   * worker, so after that this claim is skipped (false) and the worker tries again at its next
-   * poll. SQLite has one process and serialises transactions already.
+   * counts per endpoint cannot change under it (another node's claim waits its turn: a few ms,
+   * and goes on the moment that claim commits). Never waits longer than `waitMs`: a node frozen
+   * mid-claim must not stall every other node's worker, so after that it throws ClaimLockBusy,
+   * the transaction is aborted (it can only roll back) and the worker tries again at its next
+   * wake-up. The wait limit is this transaction's `lock_timeout` from here on. SQLite has one
+   * process and serialises transactions already.
    */
-  async lockClaims(m: EntityManager, key: number, waitMs: number): Promise<boolean> {
-    if (!this.db.isPostgres) return true;
-    const deadline = Date.now() + waitMs;
-    for (;;) {
-      // Raw SQL: an advisory try-lock is a function call, not a table query.
-      const [row] = (await m.query('SELECT pg_try_advisory_xact_lock($1) AS locked', [key])) as { locked: boolean }[];
-      if (row.locked) return true;
-      if (Date.now() >= deadline) return false;
-      await new Promise((resolve) => setTimeout(resolve, CLAIM_LOCK_RETRY_MS));
+  async lockClaims(m: EntityManager, key: number, waitMs: number): Promise<void> {
+    if (!this.db.isPostgres) return;
+    try {
+      // Raw SQL: an advisory lock is a function call, not a table query. One round trip: the
+      // select list is evaluated in order, so the transaction's lock_timeout is set before the wait.
+      await m.query(`SELECT set_config('lock_timeout', $2, true), pg_advisory_xact_lock($1)`, [
+        key,
+        `${Math.max(1, Math.round(waitMs))}ms`,
+      ]);
+    } catch (err) {
+      if (sqlState(err) === LOCK_NOT_AVAILABLE) throw new ClaimLockBusy(waitMs);
+      throw err;
     }
+  }
+
+  /**
+   * Cluster-wide, for the worker: whether any row is due at `now` and under no live lease, that
+   * is, whether a claim could find anything. One short index range scan (it steps over the rows
+   * in flight), outside any transaction and lock: a wake-up for work another node has already
+   * leased costs this one statement instead of a claim.
+   */
+  async anyClaimableAcrossTenants(now: string): Promise<boolean> {
+    const rows = await this.db.read((m) =>
+      rawQuery(
+        m,
+        `SELECT 1 AS due FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= :now AND (lease_until IS NULL OR lease_until <= :now) LIMIT 1`,
+        { now },
+      ),
+    );
+    return rows.length > 0;
   }
 
   /**
