@@ -1,4 +1,6 @@
+import { APP_CONFIG, type AppConfig } from '../../src/core/config';
 import { Database } from '../../src/core/database/database.service';
+import { schemaLockKey } from '../../src/core/database/lock-keys';
 import { isoNow, toIso } from '../../src/core/http/time';
 import { ClaimLockBusy, DeliveryStore, type Completion } from '../../src/core/webhooks/delivery.store';
 import { EndpointStore } from '../../src/core/webhooks/endpoint.store';
@@ -21,7 +23,7 @@ describe('delivery store: leases and results in batches', () => {
   let store: DeliveryStore;
 
   beforeAll(async () => {
-    t = await startTestApp({ env: { WEBHOOK_POLL_INTERVAL: '1h' } });
+    t = await startTestApp({ env: { WEBHOOK_POLL_INTERVAL: '1h', DATABASE_LOCK_TIMEOUT: '30s' } });
     db = t.app.get(Database);
     store = t.app.get(DeliveryStore);
   });
@@ -322,7 +324,8 @@ describe('delivery store: leases and results in batches', () => {
   });
 
   itOnPostgres('a claim waits for the claim lock while another holds it, and gives up after its wait', async () => {
-    const key = 424242;
+    // A key of this run's schema, so parallel runs on one Postgres never share it.
+    const key = schemaLockKey('delivery-store-e2e-claims', t.app.get<AppConfig>(APP_CONFIG).database.schema);
     const held = new Gate();
     held.shut();
     let release!: () => void;
@@ -344,7 +347,8 @@ describe('delivery store: leases and results in batches', () => {
     await second;
     expect(secondDone).toBe(true);
 
-    // A claim that would wait only briefly gives up with ClaimLockBusy, and its transaction rolls back.
+    // A claim that would wait only briefly gives up with ClaimLockBusy, and its transaction rolls
+    // back. It gives up after its own wait, not the session's lock_timeout (DATABASE_LOCK_TIMEOUT, 30 s here).
     held.shut();
     const again = new Promise<void>((resolve) => (release = resolve));
     const holder = db.transaction(async (m) => {
@@ -353,13 +357,24 @@ describe('delivery store: leases and results in batches', () => {
       await held.pass();
     });
     await again;
+    const asked = Date.now();
     await expect(db.transaction((m) => store.lockClaims(m, key, 100))).rejects.toBeInstanceOf(ClaimLockBusy);
+    expect(Date.now() - asked).toBeLessThan(15_000);
     held.reopen();
     await holder;
-    // The lock is free again, and the wait limit did not outlive its transaction.
-    await db.transaction((m) => store.lockClaims(m, key, 100));
-    const [{ lock_timeout }] = await db.read((m) => db.query<{ lock_timeout: string }>(m, 'SHOW lock_timeout'));
-    expect(lock_timeout).not.toBe('100ms');
+    // The lock is free again, and the wait limit did not outlive its transaction: asked on the
+    // same connection afterwards, the session's own setting is back.
+    const runner = db.dataSource.createQueryRunner();
+    try {
+      await runner.connect();
+      await runner.startTransaction();
+      await store.lockClaims(runner.manager, key, 100);
+      await runner.commitTransaction();
+      const [{ lock_timeout }] = (await runner.query('SHOW lock_timeout')) as { lock_timeout: string }[];
+      expect(lock_timeout).toBe('30s');
+    } finally {
+      await runner.release();
+    }
   });
 });
 
@@ -372,7 +387,10 @@ describe('delivery worker: wake-ups with nothing to claim', () => {
 
   beforeAll(async () => {
     // The worker polls every 50 ms; the dispatcher, whose batches are transactions too, not at all.
-    t = await startTestApp({ env: { WEBHOOK_POLL_INTERVAL: '50ms', DISPATCH_POLL_INTERVAL: '1h' } });
+    // Lease renewals (a transaction each, every third of DISPATCHER_LEASE) stay outside the window too.
+    t = await startTestApp({
+      env: { WEBHOOK_POLL_INTERVAL: '50ms', DISPATCH_POLL_INTERVAL: '1h', DISPATCHER_LEASE: '60s' },
+    });
   });
   afterAll(async () => {
     await t?.close();

@@ -84,8 +84,9 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
   private woken = false;
   /**
    * Set by `announce`: this node has just committed work that is owed now, so the next claim
-   * goes straight ahead. Any other wake-up (another node's notice, a finished group, the poll)
-   * first asks whether anything is claimable: usually the committing node has leased it already.
+   * goes straight ahead, as it does after a claim that left due work behind (`saturated`). Any
+   * other wake-up (another node's notice, the poll) first asks whether anything is claimable:
+   * usually the committing node has leased it already.
    */
   private committedHere = false;
   /**
@@ -195,7 +196,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
       let leftBehind = false;
       if (free > 0) {
         try {
-          if (committedHere || (await this.deliveries.anyClaimableAcrossTenants(isoNow()))) {
+          if (committedHere || this.saturated || (await this.deliveries.anyClaimableAcrossTenants(isoNow()))) {
             const { jobs, capped } = await this.claim(free);
             claimed = jobs.length;
             leftBehind = capped;

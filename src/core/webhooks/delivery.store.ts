@@ -240,18 +240,19 @@ export class DeliveryStore {
    * and goes on the moment that claim commits). Never waits longer than `waitMs`: a node frozen
    * mid-claim must not stall every other node's worker, so after that it throws ClaimLockBusy,
    * the transaction is aborted (it can only roll back) and the worker tries again at its next
-   * wake-up. The wait limit is this transaction's `lock_timeout` from here on. SQLite has one
-   * process and serialises transactions already.
+   * wake-up. The wait limit is this transaction's `lock_timeout` from here on (a statement
+   * timeout shorter than the wait ends it first, as an ordinary error). SQLite has one process
+   * and serialises transactions already.
    */
   async lockClaims(m: EntityManager, key: number, waitMs: number): Promise<void> {
     if (!this.db.isPostgres) return;
     try {
-      // Raw SQL: an advisory lock is a function call, not a table query. One round trip: the
-      // select list is evaluated in order, so the transaction's lock_timeout is set before the wait.
-      await m.query(`SELECT set_config('lock_timeout', $2, true), pg_advisory_xact_lock($1)`, [
-        key,
-        `${Math.max(1, Math.round(waitMs))}ms`,
-      ]);
+      // Raw SQL: an advisory lock is a function call, not a table query. One round trip: CASE
+      // evaluates its condition first, so the transaction's lock_timeout is set before the wait.
+      await m.query(
+        `SELECT CASE WHEN set_config('lock_timeout', $2, true) IS NOT NULL THEN pg_advisory_xact_lock($1) END`,
+        [key, `${Math.max(1, Math.round(waitMs))}ms`],
+      );
     } catch (err) {
       if (sqlState(err) === LOCK_NOT_AVAILABLE) throw new ClaimLockBusy(waitMs);
       throw err;
@@ -262,13 +263,14 @@ export class DeliveryStore {
    * Cluster-wide, for the worker: whether any row is due at `now` and under no live lease, that
    * is, whether a claim could find anything. One short index range scan (it steps over the rows
    * in flight), outside any transaction and lock: a wake-up for work another node has already
-   * leased costs this one statement instead of a claim.
+   * leased costs this one statement instead of a claim. The ORDER BY keeps it on
+   * ix_webhook_deliveries_due even when stale statistics make a sequential scan look cheap.
    */
   async anyClaimableAcrossTenants(now: string): Promise<boolean> {
     const rows = await this.db.read((m) =>
       rawQuery(
         m,
-        `SELECT 1 AS due FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= :now AND (lease_until IS NULL OR lease_until <= :now) LIMIT 1`,
+        `SELECT 1 AS due FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= :now AND (lease_until IS NULL OR lease_until <= :now) ORDER BY next_attempt_at LIMIT 1`,
         { now },
       ),
     );
