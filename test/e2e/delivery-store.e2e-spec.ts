@@ -327,16 +327,21 @@ describe('delivery store: leases and results in batches', () => {
     // A key of this run's schema, so parallel runs on one Postgres never share it.
     const key = schemaLockKey('delivery-store-e2e-claims', t.app.get<AppConfig>(APP_CONFIG).database.schema);
     const held = new Gate();
-    held.shut();
-    let release!: () => void;
-    const holding = new Promise<void>((resolve) => (release = resolve));
-    // The first claim holds the lock until the gate opens.
-    const first = db.transaction(async (m) => {
-      await store.lockClaims(m, key, 1_000);
-      release();
-      await held.pass();
-    });
-    await holding;
+    /** A claim that has taken the lock and holds it until the gate opens; resolves once it is held. */
+    const holdLock = async (): Promise<{ done: Promise<void> }> => {
+      held.shut();
+      let taken!: () => void;
+      const holding = new Promise<void>((resolve) => (taken = resolve));
+      const holder = db.transaction(async (m) => {
+        await store.lockClaims(m, key, 1_000);
+        taken();
+        await held.pass();
+      });
+      await holding;
+      // Wrapped: an async function returning the promise itself would wait for it to settle.
+      return { done: holder };
+    };
+    const { done: first } = await holdLock();
     // A second claim, willing to wait long enough: it is still waiting, and goes on once the first ends.
     let secondDone = false;
     const second = db.transaction((m) => store.lockClaims(m, key, 30_000)).then(() => (secondDone = true));
@@ -349,14 +354,7 @@ describe('delivery store: leases and results in batches', () => {
 
     // A claim that would wait only briefly gives up with ClaimLockBusy, and its transaction rolls
     // back. It gives up after its own wait, not the session's lock_timeout (DATABASE_LOCK_TIMEOUT, 30 s here).
-    held.shut();
-    const again = new Promise<void>((resolve) => (release = resolve));
-    const holder = db.transaction(async (m) => {
-      await store.lockClaims(m, key, 1_000);
-      release();
-      await held.pass();
-    });
-    await again;
+    const { done: holder } = await holdLock();
     const asked = Date.now();
     await expect(db.transaction((m) => store.lockClaims(m, key, 100))).rejects.toBeInstanceOf(ClaimLockBusy);
     expect(Date.now() - asked).toBeLessThan(15_000);
