@@ -73,6 +73,8 @@ describePostgres('Postgres outage: 503 with Retry-After', () => {
       error: 'Service Unavailable',
       message: expect.stringMatching(UNAVAILABLE),
     });
+    // The message names the id the response carries, so a client's report finds the log line.
+    expect(published.body.message).toContain(`(request id ${published.headers['x-request-id']})`);
 
     const ws = await request(t.url).get('/api/v1/ws/subscribe').set('X-Api-Key', UNKNOWN_KEY);
     expect(ws.status).toBe(503);
