@@ -13,8 +13,8 @@
 //   npm run bench -- --curves             how cost grows with the work (four sizes each, --quick the
 //                                         smallest two); writes bench/results/curves-*.json and docs/*.svg
 //
-// Scenarios: ingest, fanout, webhooks (capacity: the offered rate steps up ×1.5 until the server
-// falls behind; CPU per 1,000 units), replay, connections (memory per idle socket, fresh process).
+// Scenarios: ingest, batch, fanout, webhooks (capacity: the offered rate steps up ×1.5 until the
+// server falls behind; CPU per 1,000 units), replay, connections (memory per idle socket, fresh process).
 // docs/performance.md describes the method.
 //
 // Prints a table and writes bench/results/<timestamp>.json.
@@ -34,7 +34,7 @@ const { io } = require('socket.io-client');
 const { Client: PgClient } = require('pg');
 const Redis = require('ioredis');
 
-const SCENARIOS = ['ingest', 'fanout', 'replay', 'webhooks', 'connections', 'statements'];
+const SCENARIOS = ['ingest', 'batch', 'fanout', 'replay', 'webhooks', 'connections', 'statements'];
 const quick = process.argv.includes('--quick');
 const curvesMode = process.argv.includes('--curves');
 const argNumber = (flag, fallback) => {
@@ -59,6 +59,7 @@ const SIZE = quick
       graceSeconds: 1,
       maxSteps: 4,
       ingestStartRate: 400,
+      batchStartRate: 2_000,
       fanoutClients: 100,
       fanoutStartRate: 10,
       replayEvents: 10_000,
@@ -71,6 +72,8 @@ const SIZE = quick
       graceSeconds: 2,
       maxSteps: 12,
       ingestStartRate: 500,
+      // 20,000 events/s is the fifth step (the batch ingest target is stated at that rate).
+      batchStartRate: 20_000 / 1.5 ** 4,
       fanoutClients: 2_000,
       fanoutStartRate: 4,
       replayEvents: 100_000,
@@ -428,6 +431,9 @@ const generatorLateLimitMs = () => Math.max(GENERATOR_LAG_LIMIT_MS, SIZE.windowS
 
 /** Concurrent connections of the ingest load, split evenly over the nodes in cluster mode. */
 const INGEST_CONNECTIONS = 32;
+/** Events per request of the batch scenario, and its connections (split over the nodes). */
+const BATCH_SIZE = 100;
+const BATCH_CONNECTIONS = 8;
 
 // ---------------------------------------------------------------------------------------------
 // Measuring: server CPU from /proc, the generator's own load, memory after a forced GC.
@@ -525,7 +531,7 @@ async function stepUp(label, start, trial) {
     r.cpu_ms_per_1000 = r.delivered ? (r.server_cpu_s / r.delivered) * 1e6 : NaN;
     steps.push(r);
     console.error(
-      `  ${label} ${rate}/s: ${r.delivered}/${r.expected} in window, p99 ${r.p99_ms} ms, server CPU ${fmt(r.server_cpu_s, 2)} s, generator ${fmt(r.generator_cpu_share * 100, 0)} % lag ${fmt(r.generator_lag_p99_ms, 0)} ms${r.sustained ? '' : ' — behind'}${r.generator_saturated ? ' — generator saturated' : ''}`,
+      `  ${label} ${r.offered ?? rate}/s: ${r.delivered}/${r.expected} in window, p99 ${r.p99_ms} ms, server CPU ${fmt(r.server_cpu_s, 2)} s, generator ${fmt(r.generator_cpu_share * 100, 0)} % lag ${fmt(r.generator_lag_p99_ms, 0)} ms${r.sustained ? '' : ' — behind'}${r.generator_saturated ? ' — generator saturated' : ''}`,
     );
     if (!r.sustained || r.generator_saturated) break;
   }
@@ -573,34 +579,93 @@ function compare(herald, baseline, unitsPerRate = 1) {
 // Ingest: POST /api/v1/events at a fixed overall rate (autocannon --overallRate).
 
 async function ingestTrial(urls, pids, headers, rate) {
+  return postTrial(urls, pids, headers, rate, {
+    path: '/api/v1/events',
+    body: EVENT,
+    perRequest: 1,
+    connections: INGEST_CONNECTIONS,
+  });
+}
+
+const BATCH_BODY = {
+  events: Array.from({ length: BATCH_SIZE }, (_, i) => ({ ...EVENT, claim_id: `clm_bench_${i % 10}` })),
+};
+
+/** `rate` events/s as batches of BATCH_SIZE; offered, expected and delivered count events. */
+async function batchTrial(urls, pids, headers, rate) {
+  return postTrial(urls, pids, headers, rate, {
+    path: '/api/v1/events/batch',
+    body: BATCH_BODY,
+    perRequest: BATCH_SIZE,
+    connections: BATCH_CONNECTIONS,
+  });
+}
+
+/**
+ * POSTs `body` to `path` on every node at `rate` units/s overall, each request carrying
+ * `perRequest` units. The overall rate is rounded to an even number of requests per second, so
+ * that two nodes get equal whole shares and Herald and its one-process baseline are offered the
+ * same; the offered rate reported is that rounded one.
+ */
+async function postTrial(urls, pids, headers, rate, { path, body, perRequest, connections }) {
   const seconds = SIZE.windowSeconds;
-  const per = Math.ceil(INGEST_CONNECTIONS / urls.length);
+  const per = Math.ceil(connections / urls.length);
+  const requests = Math.max(2, 2 * Math.round(rate / perRequest / 2));
+  const requestsPerNode = requests / urls.length;
+  const offered = requests * perRequest;
   const stop = meter(pids);
   const results = await Promise.all(
     urls.map((url) =>
       autocannon({
-        url: url + '/api/v1/events',
+        url: url + path,
         method: 'POST',
         connections: per,
-        overallRate: Math.max(1, Math.round(rate / urls.length)),
+        overallRate: requestsPerNode,
         duration: seconds,
         headers: { 'content-type': 'application/json', ...headers },
-        body: JSON.stringify(EVENT),
+        body: JSON.stringify(body),
       }),
     ),
   );
   const m = stop();
   return {
-    offered: rate,
-    expected: rate * seconds,
-    delivered: results.reduce((n, r) => n + r['2xx'], 0),
-    sent: results.reduce((n, r) => n + r.requests.total, 0),
+    offered,
+    expected: offered * seconds,
+    delivered: results.reduce((n, r) => n + r['2xx'], 0) * perRequest,
+    sent: results.reduce((n, r) => n + r.requests.total, 0) * perRequest,
     p50_ms: Math.max(...results.map((r) => r.latency.p50)),
     p99_ms: Math.max(...results.map((r) => r.latency.p99)),
     non2xx: results.reduce((n, r) => n + r.non2xx, 0),
     errors: results.reduce((n, r) => n + r.errors, 0),
     ...m,
   };
+}
+
+async function batch(herald) {
+  const bare = await startBaseline('bare-nest.mjs');
+  try {
+    const baseline = await stepUp('batch bare', SIZE.batchStartRate, (rate) =>
+      batchTrial([bare.url], [bare.pid], {}, rate),
+    );
+    const herald_ = await stepUp('batch herald', SIZE.batchStartRate, (rate) =>
+      batchTrial(
+        herald.nodes.map((n) => n.url),
+        herald.nodes.map((n) => n.pid),
+        { 'x-api-key': herald.token },
+        rate,
+      ),
+    );
+    return {
+      nodes: herald.nodes.length,
+      connections: BATCH_CONNECTIONS,
+      batch_size: BATCH_SIZE,
+      herald: herald_,
+      baseline,
+      ...compare(herald_, baseline),
+    };
+  } finally {
+    bare.stop();
+  }
 }
 
 async function ingest(herald) {
@@ -1155,7 +1220,7 @@ async function statements(herald, repeat = 0) {
   };
 }
 
-const RUNS = { ingest, fanout, replay, webhooks, connections, statements };
+const RUNS = { ingest, batch, fanout, replay, webhooks, connections, statements };
 
 const median = (xs) => {
   const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
@@ -1287,6 +1352,8 @@ const ROWS = {
     ],
   ],
   ingest: (rs) => capacityRows(rs, 'ingest POST /events', 'req/s', 'appended events', rs[0].nodes),
+  batch: (rs) =>
+    capacityRows(rs, `ingest /events/batch of ${rs[0].batch_size}`, 'events/s', 'appended events', rs[0].nodes),
   fanout: (rs) => capacityRows(rs, `fan-out ${rs[0].clients} clients`, 'msgs/s', 'socket messages', rs[0].nodes),
   webhooks: (rs) => [
     ...capacityRows(rs, 'webhooks', 'deliveries/s', 'deliveries', rs[0].nodes),
@@ -1342,6 +1409,14 @@ const ROWS = {
 
 const SUMMARY_KEYS = {
   statements: ['single_per_event', 'batch_per_event', 'webhook_per_delivery', 'idle_per_second', 'batch_events_per_s'],
+  batch: [
+    'herald_capacity',
+    'baseline_capacity',
+    'capacity_ratio',
+    'herald_cpu_ms_per_1000',
+    'baseline_cpu_ms_per_1000',
+    'cpu_ratio',
+  ],
   ingest: [
     'herald_capacity',
     'baseline_capacity',
