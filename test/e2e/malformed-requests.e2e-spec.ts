@@ -89,18 +89,38 @@ describe('malformed requests get a 4xx in their envelope', () => {
     const query = await request(t.url).get('/api/v1/events?type=claim%00approved').set('X-Api-Key', t.operatorToken);
     expect(query.status).toBe(400);
 
-    for (const body of [
-      '{"type":"claim_approved","data":{"note":"a\\u0000b"}}',
-      '{"type":"claim_approved","data":{"a\\u0000":1}}',
+    for (const [path, body] of [
+      ['/api/v1/events', '{"type":"claim_approved","data":{"note":"a\\u0000b"}}'],
+      ['/api/v1/events', '{"type":"claim_approved","data":{"a\\u0000":1}}'],
+      ['/api/v1/events', '{"type":"claim_approved","data":{"list":[1,{"deep":["x","\\u0000"]}]}}'],
+      [
+        '/api/v1/events/batch',
+        '{"events":[{"type":"claim_approved","data":{}},{"type":"claim_approved\\u0000","data":{}}]}',
+      ],
     ]) {
       const res = await request(t.url)
-        .post('/api/v1/events')
+        .post(path)
         .set('X-Api-Key', t.operatorToken)
         .set('Content-Type', 'application/json')
         .send(body);
       expect(res.status).toBe(400);
       expect(res.body.message).toContain('NUL');
     }
+    // Nor in another charset.
+    const utf16 = await request(t.url)
+      .post('/api/v1/events')
+      .set('X-Api-Key', t.operatorToken)
+      .set('Content-Type', 'application/json; charset=utf-16le')
+      .send(Buffer.from('{"type":"claim_approved","data":{"note":"a\\u0000b"}}', 'utf16le'));
+    expect(utf16.status).toBe(400);
+    // A backslash followed by the letters u0000 is text, not NUL: stored as sent.
+    const text = await request(t.url)
+      .post('/api/v1/events')
+      .set('X-Api-Key', t.operatorToken)
+      .set('Content-Type', 'application/json')
+      .send('{"type":"claim_approved","organisation_id":"org_nul","data":{"note":"a\\\\u0000b"}}');
+    expect(text.status).toBe(201);
+    expect(text.body.data).toEqual({ note: 'a\\u0000b' });
     const session = await request(t.url).get('/v1/events/%00/subscriptions').set('X-Api-Key', t.operatorToken);
     expect(session.body).toEqual({ success: false, message: expect.stringContaining('NUL') });
   });
