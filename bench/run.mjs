@@ -521,7 +521,9 @@ function meter(pids, generatorPids = []) {
 async function stepUp(label, start, trial) {
   // One window at the start rate first, not counted: JIT, connection pools and caches warm up.
   const warm = await trial(Math.round(start));
-  console.error(`  ${label} warm-up ${Math.round(start)}/s: ${warm.delivered}/${warm.expected}, p99 ${warm.p99_ms} ms`);
+  console.error(
+    `  ${label} warm-up ${warm.offered ?? Math.round(start)}/s: ${warm.delivered}/${warm.expected}, p99 ${warm.p99_ms} ms`,
+  );
   const steps = [];
   for (let i = 0; i < SIZE.maxSteps; i++) {
     const rate = Math.round(start * STEP_FACTOR ** i);
