@@ -643,57 +643,37 @@ async function postTrial(urls, pids, headers, rate, { path, body, perRequest, co
   };
 }
 
-async function batch(herald) {
+/**
+ * The capacity search of `trial` against the bare NestJS baseline, then against every Herald node
+ * (with its key), both from `startRate`; `extra` goes into the result.
+ */
+async function againstBareNest(herald, label, startRate, trial, extra) {
   const bare = await startBaseline('bare-nest.mjs');
   try {
-    const baseline = await stepUp('batch bare', SIZE.batchStartRate, (rate) =>
-      batchTrial([bare.url], [bare.pid], {}, rate),
-    );
-    const herald_ = await stepUp('batch herald', SIZE.batchStartRate, (rate) =>
-      batchTrial(
+    const baseline = await stepUp(`${label} bare`, startRate, (rate) => trial([bare.url], [bare.pid], {}, rate));
+    const herald_ = await stepUp(`${label} herald`, startRate, (rate) =>
+      trial(
         herald.nodes.map((n) => n.url),
         herald.nodes.map((n) => n.pid),
         { 'x-api-key': herald.token },
         rate,
       ),
     );
-    return {
-      nodes: herald.nodes.length,
-      connections: BATCH_CONNECTIONS,
-      batch_size: BATCH_SIZE,
-      herald: herald_,
-      baseline,
-      ...compare(herald_, baseline),
-    };
+    return { nodes: herald.nodes.length, ...extra, herald: herald_, baseline, ...compare(herald_, baseline) };
   } finally {
     bare.stop();
   }
 }
 
-async function ingest(herald) {
-  const bare = await startBaseline('bare-nest.mjs');
-  try {
-    const baseline = await stepUp('ingest bare', SIZE.ingestStartRate, (rate) =>
-      ingestTrial([bare.url], [bare.pid], {}, rate),
-    );
-    const herald_ = await stepUp('ingest herald', SIZE.ingestStartRate, (rate) =>
-      ingestTrial(
-        herald.nodes.map((n) => n.url),
-        herald.nodes.map((n) => n.pid),
-        { 'x-api-key': herald.token },
-        rate,
-      ),
-    );
-    return {
-      nodes: herald.nodes.length,
-      connections: INGEST_CONNECTIONS,
-      herald: herald_,
-      baseline,
-      ...compare(herald_, baseline),
-    };
-  } finally {
-    bare.stop();
-  }
+function batch(herald) {
+  return againstBareNest(herald, 'batch', SIZE.batchStartRate, batchTrial, {
+    connections: BATCH_CONNECTIONS,
+    batch_size: BATCH_SIZE,
+  });
+}
+
+function ingest(herald) {
+  return againstBareNest(herald, 'ingest', SIZE.ingestStartRate, ingestTrial, { connections: INGEST_CONNECTIONS });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -17,6 +17,10 @@ describe('malformed requests get a 4xx in their envelope', () => {
     await t.close();
   });
 
+  /** POSTs a body exactly as written, with the operator key. */
+  const postRaw = (path: string, body: string | Buffer, contentType = 'application/json') =>
+    request(t.url).post(path).set('X-Api-Key', t.operatorToken).set('Content-Type', contentType).send(body);
+
   it('an amount JavaScript prints in exponent form is a 400 naming amount, not a 500', async () => {
     for (const amount of ['1e-7', '3e-323', '12.34567']) {
       const res = await request(t.url)
@@ -98,27 +102,22 @@ describe('malformed requests get a 4xx in their envelope', () => {
         '{"events":[{"type":"claim_approved","data":{}},{"type":"claim_approved\\u0000","data":{}}]}',
       ],
     ]) {
-      const res = await request(t.url)
-        .post(path)
-        .set('X-Api-Key', t.operatorToken)
-        .set('Content-Type', 'application/json')
-        .send(body);
+      const res = await postRaw(path, body);
       expect(res.status).toBe(400);
       expect(res.body.message).toContain('NUL');
     }
     // Nor in another charset.
-    const utf16 = await request(t.url)
-      .post('/api/v1/events')
-      .set('X-Api-Key', t.operatorToken)
-      .set('Content-Type', 'application/json; charset=utf-16le')
-      .send(Buffer.from('{"type":"claim_approved","data":{"note":"a\\u0000b"}}', 'utf16le'));
+    const utf16 = await postRaw(
+      '/api/v1/events',
+      Buffer.from('{"type":"claim_approved","data":{"note":"a\\u0000b"}}', 'utf16le'),
+      'application/json; charset=utf-16le',
+    );
     expect(utf16.status).toBe(400);
     // A backslash followed by the letters u0000 is text, not NUL: stored as sent.
-    const text = await request(t.url)
-      .post('/api/v1/events')
-      .set('X-Api-Key', t.operatorToken)
-      .set('Content-Type', 'application/json')
-      .send('{"type":"claim_approved","organisation_id":"org_nul","data":{"note":"a\\\\u0000b"}}');
+    const text = await postRaw(
+      '/api/v1/events',
+      '{"type":"claim_approved","organisation_id":"org_nul","data":{"note":"a\\\\u0000b"}}',
+    );
     expect(text.status).toBe(201);
     expect(text.body.data).toEqual({ note: 'a\\u0000b' });
     const session = await request(t.url).get('/v1/events/%00/subscriptions').set('X-Api-Key', t.operatorToken);

@@ -83,11 +83,8 @@ export function jsonBodyParser(limitBytes: number): RequestHandler {
           return refuse({ status: 400, error: statusText(400), message: DEPTH_MESSAGE });
         return next();
       }
-      const failure = err as { status?: number; type?: string; message?: string };
-      // Should a parser ever recurse, thousands of levels would overflow the stack before the check above can run.
-      if (err instanceof RangeError && failure.type === 'entity.parse.failed')
-        return refuse({ status: 400, error: statusText(400), message: DEPTH_MESSAGE });
-      refuse(problemFromBodyParser(failure));
+      // Without a reviver JSON.parse does not recurse, so any depth reaches the check above.
+      refuse(problemFromBodyParser(err as { status?: number; type?: string; message?: string }));
     });
   };
 }

@@ -125,8 +125,6 @@ function requestIdOf(req: IncomingMessage, res: ServerResponse): string {
   return id;
 }
 
-type Middleware = (req: IncomingMessage, res: ServerResponse, next: () => void) => void;
-
 /**
  * JSON access log with a request id, taken from `X-Request-Id` when sane and echoed back. One line
  * per request when it completes, at `info`, `warn` for a 4xx and `error` for a 5xx.
@@ -135,9 +133,9 @@ type Middleware = (req: IncomingMessage, res: ServerResponse, next: () => void) 
  * build a child logger per request (serialising and redacting the request into its bindings), a
  * twentieth of a node's CPU under load for lines that are then dropped.
  */
-export function httpLogger(logger: Logger): Middleware {
+export function httpLogger(logger: Logger) {
   if (logger.level === 'silent')
-    return (req, res, next) => {
+    return (req: IncomingMessage, res: ServerResponse, next: () => void) => {
       (req as IncomingMessage & { id?: string }).id = requestIdOf(req, res);
       next();
     };
