@@ -13,6 +13,8 @@ const CHECK_EVERY_MS = 100;
 export interface StallMonitorOptions {
   thresholdMs?: number;
   checkEveryMs?: number;
+  /** Monotonic clock in ms; tests pass their own to stage a stall without blocking. */
+  now?: () => number;
 }
 
 /**
@@ -25,6 +27,7 @@ export class StallMonitor implements OnApplicationBootstrap, OnApplicationShutdo
   private readonly logger = new Logger('StallMonitor');
   private readonly thresholdMs: number;
   private readonly checkEveryMs: number;
+  private readonly now: () => number;
   private readonly stalls?: Counter;
   private timer?: NodeJS.Timeout;
   private lastTick = 0;
@@ -32,6 +35,7 @@ export class StallMonitor implements OnApplicationBootstrap, OnApplicationShutdo
   constructor(metrics?: MetricsService, options: StallMonitorOptions = {}) {
     this.thresholdMs = options.thresholdMs ?? STALL_THRESHOLD_MS;
     this.checkEveryMs = options.checkEveryMs ?? CHECK_EVERY_MS;
+    this.now = options.now ?? (() => performance.now());
     if (metrics) {
       this.stalls = new Counter({
         name: 'herald_event_loop_stalls_total',
@@ -47,13 +51,13 @@ export class StallMonitor implements OnApplicationBootstrap, OnApplicationShutdo
 
   start(): void {
     if (this.timer) return;
-    this.lastTick = performance.now();
+    this.lastTick = this.now();
     this.timer = setInterval(() => this.tick(), this.checkEveryMs);
     this.timer.unref();
   }
 
   private tick(): void {
-    const now = performance.now();
+    const now = this.now();
     const stalledMs = now - this.lastTick - this.checkEveryMs;
     this.lastTick = now;
     if (stalledMs < this.thresholdMs) return;
