@@ -2,7 +2,12 @@ import { APP_CONFIG, type AppConfig } from '../../src/core/config';
 import { Database } from '../../src/core/database/database.service';
 import { schemaLockKey } from '../../src/core/database/lock-keys';
 import { isoNow, toIso } from '../../src/core/http/time';
-import { ClaimLockBusy, DeliveryStore, type Completion } from '../../src/core/webhooks/delivery.store';
+import {
+  ClaimLockBusy,
+  DeliveryStore,
+  OWING_ENDPOINTS_SQL,
+  type Completion,
+} from '../../src/core/webhooks/delivery.store';
 import { EndpointStore } from '../../src/core/webhooks/endpoint.store';
 import { WebhooksService } from '../../src/core/webhooks/webhooks.service';
 import { itOnPostgres } from '../support/engines';
@@ -10,6 +15,26 @@ import { Gate } from '../support/freeze';
 import { startTestApp, type TestApp } from '../support/test-app';
 
 const ORG = 'org_delivery_store';
+
+/** One node of a Postgres `EXPLAIN (ANALYZE, FORMAT JSON)` plan, as far as it is read here. */
+interface PlanNode {
+  'Relation Name'?: string;
+  'Actual Rows': number;
+  'Actual Loops': number;
+  'Rows Removed by Filter'?: number;
+  'Rows Removed by Index Recheck'?: number;
+  Plans?: PlanNode[];
+}
+
+/** Rows every scan of `relation` in the plan returned or filtered out, over all its loops. */
+function rowsScanned(node: PlanNode, relation: string): number {
+  const own =
+    node['Relation Name'] === relation
+      ? (node['Actual Rows'] + (node['Rows Removed by Filter'] ?? 0) + (node['Rows Removed by Index Recheck'] ?? 0)) *
+        node['Actual Loops']
+      : 0;
+  return own + (node.Plans ?? []).reduce((n, child) => n + rowsScanned(child, relation), 0);
+}
 
 /**
  * The worker's batched writes against the real database of the run (SQLite, or Postgres when
@@ -321,6 +346,83 @@ describe('delivery store: leases and results in batches', () => {
     );
     expect(await claimableAt('2002-06-01T00:00:00.000Z')).toBe(false);
     expect(await claimableAt('2004-01-01T00:00:00.000Z')).toBe(true);
+  });
+
+  itOnPostgres('finds the endpoints owing work with a few index probes each, not a scan of their backlog', async () => {
+    // 20 endpoints with 400 rows each pending, 3 of each leased, in a table whose statistics were
+    // taken while none of them was pending: the usual state between bursts, when every index on
+    // `status` looks equally cheap to the planner.
+    const endpoints = 20;
+    const perEndpoint = 400;
+    const created = '2001-01-01T00:00:00.000Z';
+    const endpointOf = (e: number) => `whe_plan_${String(e).padStart(2, '0')}`;
+    await db.transaction((m) =>
+      store.insert(
+        m,
+        Array.from({ length: endpoints * perEndpoint }, (_, i) => ({
+          id: `whd_plan_${i}`,
+          endpoint_id: endpointOf(i % endpoints),
+          organisation_id: `${ORG}_plan_${i % endpoints}`,
+          workspace_id: null,
+          event_id: `evt_plan_${i}`,
+          event_seq: 10_000 + i,
+          rule_index: null,
+          match_hash: null,
+          match_index: null,
+          body: '{}',
+          status: 'pending' as const,
+          error: null,
+          created_at: created,
+        })),
+      ),
+    );
+    const runner = db.dataSource.createQueryRunner();
+    try {
+      await runner.connect();
+      await runner.query(`UPDATE webhook_deliveries SET status = 'delivered' WHERE id LIKE 'whd_plan_%'`);
+      await runner.query('ANALYZE webhook_deliveries');
+      await runner.query(`UPDATE webhook_deliveries SET status = 'pending' WHERE id LIKE 'whd_plan_%'`);
+      const leaseUntil = '2001-01-01T01:00:00.000Z';
+      await db.transaction((m) =>
+        store.lease(
+          m,
+          Array.from({ length: endpoints * 3 }, (_, i) => `whd_plan_${i}`),
+          created,
+          leaseUntil,
+        ),
+      );
+
+      // Half an hour later: the leases still run, every other row is due.
+      const now = '2001-01-01T00:30:00.000Z';
+      const inFlightAfter = '2001-01-01T00:30:00.000Z';
+      // Other cases' rows may owe work too; these are the ones this case made.
+      const all = await db.transaction((m) => store.owingEndpointsAcrossTenants(m, now, inFlightAfter));
+      expect(all.filter((e) => e.endpoint_id.startsWith('whe_plan_'))).toEqual(
+        Array.from({ length: endpoints }, (_, e) => ({
+          endpoint_id: endpointOf(e),
+          organisation_id: `${ORG}_plan_${e}`,
+          leased: 3,
+          oldest: created,
+        })),
+      );
+
+      const [sql, parameters] = runner.connection.driver.escapeQueryWithParameters(
+        `EXPLAIN (ANALYZE, FORMAT JSON) ${OWING_ENDPOINTS_SQL}`,
+        { now, inFlightAfter },
+      );
+      const [{ 'QUERY PLAN': plan }] = (await runner.query(sql, parameters)) as {
+        'QUERY PLAN': { Plan: PlanNode }[];
+      }[];
+      // Rows the scans of the table went through: a few per owing endpoint, plus the leases. A
+      // lookup served by the wrong index (every one on `status` looks alike to these statistics)
+      // walks all 8,000 pending rows, and did, for the first endpoint and again for the leases.
+      const scanned = rowsScanned(plan[0].Plan, 'webhook_deliveries');
+      expect(scanned).toBeGreaterThanOrEqual(endpoints * 3);
+      expect(scanned).toBeLessThan(10 * all.length + endpoints * 3);
+    } finally {
+      await runner.query(`DELETE FROM webhook_deliveries WHERE id LIKE 'whd_plan_%'`);
+      await runner.release();
+    }
   });
 
   itOnPostgres('a claim waits for the claim lock while another holds it, and gives up after its wait', async () => {
