@@ -10,6 +10,7 @@ import {
 } from '../../src/core/webhooks/delivery.store';
 import { EndpointStore } from '../../src/core/webhooks/endpoint.store';
 import { WebhooksService } from '../../src/core/webhooks/webhooks.service';
+import { pendingDelivery } from '../support/deliveries';
 import { itOnPostgres } from '../support/engines';
 import { Gate } from '../support/freeze';
 import { startTestApp, type TestApp } from '../support/test-app';
@@ -62,21 +63,17 @@ describe('delivery store: leases and results in batches', () => {
     await db.transaction((m) =>
       store.insert(
         m,
-        ids.map((id, i) => ({
-          id,
-          endpoint_id: 'whe_batch',
-          organisation_id: ORG,
-          workspace_id: null,
-          event_id: `evt_batch_${i}`,
-          event_seq: i + 1,
-          rule_index: null,
-          match_hash: null,
-          match_index: null,
-          body: JSON.stringify({ id: `evt_batch_${i}` }),
-          status: 'pending',
-          error: null,
-          created_at: created,
-        })),
+        ids.map((id, i) =>
+          pendingDelivery({
+            id,
+            endpoint_id: 'whe_batch',
+            organisation_id: ORG,
+            event_id: `evt_batch_${i}`,
+            event_seq: i + 1,
+            body: JSON.stringify({ id: `evt_batch_${i}` }),
+            created_at: created,
+          }),
+        ),
       ),
     );
     const now = isoNow();
@@ -218,21 +215,17 @@ describe('delivery store: leases and results in batches', () => {
       await db.transaction((m) =>
         store.insert(
           m,
-          ids.map((id, i) => ({
-            id,
-            endpoint_id: endpointOf(i),
-            organisation_id: ORG,
-            workspace_id: null,
-            event_id: `evt_one_${i}`,
-            event_seq: 100 + i,
-            rule_index: null,
-            match_hash: null,
-            match_index: null,
-            body: JSON.stringify({ id: `evt_one_${i}` }),
-            status: 'pending',
-            error: null,
-            created_at: created,
-          })),
+          ids.map((id, i) =>
+            pendingDelivery({
+              id,
+              endpoint_id: endpointOf(i),
+              organisation_id: ORG,
+              event_id: `evt_one_${i}`,
+              event_seq: 100 + i,
+              body: JSON.stringify({ id: `evt_one_${i}` }),
+              created_at: created,
+            }),
+          ),
         ),
       );
       const leaseUntil = toIso(Date.now() + 60_000);
@@ -320,21 +313,15 @@ describe('delivery store: leases and results in batches', () => {
     expect(await claimableAt('2000-06-01T00:00:00.000Z')).toBe(false);
     await db.transaction((m) =>
       store.insert(m, [
-        {
+        pendingDelivery({
           id: 'whd_claimable',
           endpoint_id: 'whe_claimable',
           organisation_id: ORG,
-          workspace_id: null,
           event_id: 'evt_claimable',
           event_seq: 500,
-          rule_index: null,
-          match_hash: null,
-          match_index: null,
           body: JSON.stringify({ id: 'evt_claimable' }),
-          status: 'pending',
-          error: null,
           created_at: '2001-01-01T00:00:00.000Z',
-        },
+        }),
       ]),
     );
     // Not due yet, then due.
@@ -359,21 +346,17 @@ describe('delivery store: leases and results in batches', () => {
     await db.transaction((m) =>
       store.insert(
         m,
-        Array.from({ length: endpoints * perEndpoint }, (_, i) => ({
-          id: `whd_plan_${i}`,
-          endpoint_id: endpointOf(i % endpoints),
-          organisation_id: `${ORG}_plan_${i % endpoints}`,
-          workspace_id: null,
-          event_id: `evt_plan_${i}`,
-          event_seq: 10_000 + i,
-          rule_index: null,
-          match_hash: null,
-          match_index: null,
-          body: '{}',
-          status: 'pending' as const,
-          error: null,
-          created_at: created,
-        })),
+        Array.from({ length: endpoints * perEndpoint }, (_, i) =>
+          pendingDelivery({
+            id: `whd_plan_${i}`,
+            endpoint_id: endpointOf(i % endpoints),
+            organisation_id: `${ORG}_plan_${i % endpoints}`,
+            event_id: `evt_plan_${i}`,
+            event_seq: 10_000 + i,
+            body: '{}',
+            created_at: created,
+          }),
+        ),
       ),
     );
     const runner = db.dataSource.createQueryRunner();

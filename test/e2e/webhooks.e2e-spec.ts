@@ -11,6 +11,7 @@ import type { DeliveryLogEntry, SaveEndpoint } from '../../src/core/webhooks/web
 import { UndeliverableWebhookUrlException } from '../../src/core/webhooks/webhooks.exceptions';
 import { WebhooksService } from '../../src/core/webhooks/webhooks.service';
 import { mintKey } from '../support/credentials';
+import { pendingDelivery } from '../support/deliveries';
 import { publish } from '../support/events';
 import { waitFor } from '../support/sockets';
 import { startTestApp, TestApp } from '../support/test-app';
@@ -298,21 +299,17 @@ describe('webhook delivery', () => {
   it('a lease left by a node that died counts against its endpoint’s cap only while its request could still be open', async () => {
     const { id, receiver } = await endpoint();
     const db = t.app.get(Database);
-    const rows = Array.from({ length: 12 }, (_, i) => ({
-      id: newId('dlv'),
-      endpoint_id: id,
-      organisation_id: ORG,
-      workspace_id: null,
-      event_id: `evt_dead_node_${i}`,
-      event_seq: 900_000 + i,
-      rule_index: null,
-      match_hash: null,
-      match_index: null,
-      body: JSON.stringify({ i }),
-      status: 'pending' as const,
-      error: null,
-      created_at: isoNow(),
-    }));
+    const rows = Array.from({ length: 12 }, (_, i) =>
+      pendingDelivery({
+        id: newId('dlv'),
+        endpoint_id: id,
+        organisation_id: ORG,
+        event_id: `evt_dead_node_${i}`,
+        event_seq: 900_000 + i,
+        body: JSON.stringify({ i }),
+        created_at: isoNow(),
+      }),
+    );
     // Ten rows (the default cap) leased 5 s ago by a node that then died: their requests ended
     // after WEBHOOK_TIMEOUT (2 s), their leases (+60 s) have not.
     const deadLease = toIso(Date.now() - 5000 + 2000 + 60_000);
